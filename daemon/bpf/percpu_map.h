@@ -1,0 +1,39 @@
+// Typed reads of per-CPU BPF maps: every entry with its values summed over CPUs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "util/result.h"
+
+namespace tcpconnect {
+
+// Reads all entries of a per-CPU hash map whose value is an array of u64 counters.
+// Values of all CPUs are added field by field. Uses batched lookups where the kernel
+// has them and falls back to key iteration.
+class PercpuMapReader {
+ public:
+  PercpuMapReader(int map_fd, uint32_t key_size, uint32_t value_size);
+
+  // Calls visit(key, summed_value) for each entry. Both pointers are valid only during
+  // the call. The value is value_size bytes of u64 counters.
+  using Visitor = std::function<void(const void* key, const uint64_t* value)>;
+  Status read_all(const Visitor& visit);
+
+  // Sums of each u64 slot of a per-CPU array map, for index 0..entries-1.
+  static Result<std::vector<uint64_t>> read_array(int map_fd, uint32_t entries);
+
+ private:
+  Status read_batched(const Visitor& visit);
+  Status read_iterating(const Visitor& visit);
+  void sum_cpus(const uint8_t* percpu, uint64_t* out) const;
+
+  int fd_;
+  uint32_t key_size_;
+  uint32_t value_size_;
+  uint32_t ncpus_;
+  bool batch_supported_ = true;
+};
+
+}  // namespace tcpconnect

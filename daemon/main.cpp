@@ -1,0 +1,83 @@
+// tcpconnect_exporter: counts outbound TCP connects with eBPF and serves them to
+// Prometheus. The command line follows the Prometheus exporters' flag conventions.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+
+#include "app/daemon.h"
+#include "bpf/libbpf_log.h"
+#include "config/config.h"
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/tcpconnect_exporter/config.yaml";
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("tcpconnect_exporter");
+  // Under systemd the journal stamps each line itself.
+  if (std::getenv("JOURNAL_STREAM"))
+    logger->set_pattern("%l: %v");
+  else
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tcpconnect_exporter: outbound TCP connects, counted in the kernel with eBPF, "
+               "served to Prometheus."};
+  std::string config_file = kDefaultConfig;
+  std::string listen_address;
+  std::string log_level = "info";
+  bool check_config = false;
+  bool version = false;
+  app.add_option("--config.file", config_file, "Path to the YAML configuration file")
+      ->capture_default_str();
+  app.add_option("--web.listen-address", listen_address,
+                 "Address to listen on, overriding web.listen_address (e.g. :9476)");
+  app.add_option("--log.level", log_level, "Only log messages at or above this level")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_flag("--check-config", check_config, "Validate the configuration file and exit");
+  app.add_flag("--version", version, "Print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version) {
+    std::printf("tcpconnect_exporter %s\n", tcpconnect::version_string().c_str());
+    return 0;
+  }
+  setup_logging(log_level);
+  tcpconnect::install_libbpf_logger();
+
+  tcpconnect::Config config;
+  bool explicit_file = app.count("--config.file") > 0;
+  if (explicit_file || access(config_file.c_str(), F_OK) == 0) {
+    auto loaded = tcpconnect::load_config_file(config_file);
+    if (!loaded) {
+      spdlog::error("{}", loaded.error().message);
+      return 1;
+    }
+    config = std::move(loaded).value();
+  } else {
+    spdlog::info("no config file at {}: using the defaults", config_file);
+    config_file.clear();
+  }
+  if (!listen_address.empty()) {
+    config.web.listen_address = listen_address;
+    if (auto s = tcpconnect::validate_config(config); !s) {
+      spdlog::error("--web.listen-address: {}", s.error().message);
+      return 1;
+    }
+  }
+  if (check_config) {
+    std::printf("%s: configuration is valid\n", config_file.empty() ? "defaults" : config_file.c_str());
+    return 0;
+  }
+  return tcpconnect::run_daemon({config, config_file, listen_address});
+}

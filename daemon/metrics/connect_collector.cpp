@@ -1,0 +1,84 @@
+#include "metrics/connect_collector.h"
+
+#include <prometheus/metric_type.h>
+
+#include <limits>
+
+#include "metrics/labels.h"
+
+namespace tcpconnect {
+namespace {
+
+constexpr uint64_t kLatencyBoundsNs[TC_LAT_BUCKETS - 1] = {TC_LAT_BOUNDS_NS};
+
+std::vector<prometheus::ClientMetric::Label> make_labels(const std::vector<std::string>& names,
+                                                         const LabelValues* values) {
+  std::vector<prometheus::ClientMetric::Label> out;
+  out.reserve(names.size() + 1);
+  for (size_t i = 0; i < names.size(); ++i) {
+    out.push_back({names[i], values ? (*values)[i] : std::string(kOverflowValue)});
+  }
+  return out;
+}
+
+}  // namespace
+
+ConnectCollector::ConnectCollector(std::shared_ptr<const SeriesStore> store,
+                                   std::vector<std::string> label_names)
+    : store_(std::move(store)), label_names_(std::move(label_names)) {}
+
+std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
+  prometheus::MetricFamily connects{
+      "tcpconnect_connects_total",
+      "Outbound TCP connect attempts (SYN sent), counted in the kernel.",
+      prometheus::MetricType::Counter,
+      {}};
+  prometheus::MetricFamily failures{
+      "tcpconnect_connect_failures_total",
+      "Outbound TCP connects that did not establish, by reason.",
+      prometheus::MetricType::Counter,
+      {}};
+  prometheus::MetricFamily duration{
+      "tcpconnect_connect_duration_seconds",
+      "Time from SYN sent to connection established.",
+      prometheus::MetricType::Histogram,
+      {}};
+
+  store_->connects().for_each([&](const LabelValues* values, const ConnectCounts& c) {
+    prometheus::ClientMetric m;
+    m.label = make_labels(label_names_, values);
+    m.counter.value = static_cast<double>(c.attempts);
+    connects.metric.push_back(m);
+    for (uint32_t r = 0; r < c.failed.size(); ++r) {
+      if (c.failed[r] == 0) continue;
+      prometheus::ClientMetric f;
+      f.label = m.label;
+      f.label.push_back({"reason", std::string(failure_reason_name(r))});
+      f.counter.value = static_cast<double>(c.failed[r]);
+      failures.metric.push_back(std::move(f));
+    }
+  });
+
+  store_->latency().for_each([&](const LabelValues* values, const LatencyCounts& l) {
+    prometheus::ClientMetric m;
+    m.label = make_labels(kLatencyLabelNames, values);
+    m.histogram.sample_count = l.count;
+    m.histogram.sample_sum = static_cast<double>(l.sum_ns) / 1e9;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < l.buckets.size(); ++i) {
+      cumulative += l.buckets[i];
+      double bound = i < TC_LAT_BUCKETS - 1 ? static_cast<double>(kLatencyBoundsNs[i]) / 1e9
+                                            : std::numeric_limits<double>::infinity();
+      m.histogram.bucket.push_back({cumulative, bound});
+    }
+    duration.metric.push_back(std::move(m));
+  });
+
+  std::vector<prometheus::MetricFamily> out;
+  out.push_back(std::move(connects));
+  out.push_back(std::move(failures));
+  out.push_back(std::move(duration));
+  return out;
+}
+
+}  // namespace tcpconnect

@@ -1,0 +1,45 @@
+// The exporter's metrics about itself: what is attached, what it costs, and what could
+// not be counted per key.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "probes/connect_source.h"
+
+namespace tcpconnect {
+
+class SelfMetrics {
+ public:
+  SelfMetrics();
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  void set_build_info(const std::string& version);
+  void set_probe_info(const std::string& backend, const std::string& program);
+  // Cumulative in-kernel error counters.
+  void update_kernel_errors(const ErrorCounts& errors);
+  void observe_drain(double seconds, bool ok);
+  void set_series(const std::string& metric, double n);
+  void set_series_dropped(const std::string& metric, uint64_t total);
+  void set_program_stats(const std::string& program, uint64_t run_time_ns, uint64_t run_count);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Gauge>& build_info_;
+  prometheus::Family<prometheus::Gauge>& probe_info_;
+  prometheus::Family<prometheus::Counter>& map_full_;
+  prometheus::Family<prometheus::Counter>& drain_errors_;
+  prometheus::Family<prometheus::Histogram>& drain_duration_;
+  prometheus::Family<prometheus::Gauge>& series_;
+  prometheus::Family<prometheus::Counter>& series_dropped_;
+  prometheus::Family<prometheus::Counter>& prog_run_seconds_;
+  prometheus::Family<prometheus::Counter>& prog_run_count_;
+};
+
+}  // namespace tcpconnect

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs every Debian package tcpconnect_exporter needs to build and test, then
+# builds into build/. Safe to run again: apt-get skips what is installed and the
+# build is incremental.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # kernel side: BPF compiler, libbpf, skeleton generator
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  # daemon libraries
+  prometheus-cpp-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
+  libcli11-dev
+  # tests: unit framework, real Prometheus tools, traffic and namespaces
+  googletest libgtest-dev libgmock-dev prometheus iproute2 curl procps
+  util-linux
+)
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  sudo_cmd=(sudo)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  # policy-rc.d keeps apt from starting the prometheus server it installs.
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi
+
+build_type=${BUILD_TYPE:-RelWithDebInfo}
+cmake -S "$repo" -B "$repo/build" -G Ninja -DCMAKE_BUILD_TYPE="$build_type"
+cmake --build "$repo/build" -j"$(nproc)"

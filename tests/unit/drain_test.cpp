@@ -1,0 +1,138 @@
+#include "app/drain.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "fake_connect_source.h"
+
+namespace tcpconnect {
+namespace {
+
+using testing::FakeConnectSource;
+using testing::counts;
+using testing::v4_key;
+
+std::map<LabelValues, ConnectCounts> by_labels(const SeriesStore& store) {
+  std::map<LabelValues, ConnectCounts> out;
+  store.connects().for_each([&](const LabelValues* l, const ConnectCounts& c) {
+    out[l ? *l : LabelValues{"<overflow>"}] = c;
+  });
+  return out;
+}
+
+class DrainTest : public ::testing::Test {
+ protected:
+  FakeConnectSource source;
+  std::shared_ptr<SeriesStore> store = std::make_shared<SeriesStore>(100);
+};
+
+TEST_F(DrainTest, FoldsOnlyTheGrowthOfCumulativeCounts) {
+  Drain drain(source, store, LabelsConfig{});
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), counts(3, 3)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), counts(5, 4, 1)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  ASSERT_TRUE(drain.run_once().ok());  // nothing new: nothing added
+  auto m = by_labels(*store);
+  LabelValues labels{"ipv4", "127.0.0.1", "127.0.0.2", "80", ""};
+  ASSERT_EQ(m.count(labels), 1u);
+  EXPECT_EQ(m[labels].attempts, 5u);
+  EXPECT_EQ(m[labels].established, 4u);
+  EXPECT_EQ(m[labels].failed[TC_FAIL_REFUSED], 1u);
+}
+
+TEST_F(DrainTest, DroppedLabelsAggregate) {
+  LabelsConfig labels;
+  labels.keep = {Label::kDaddr};
+  Drain drain(source, store, labels);
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.9", 80), counts(2)},
+                     {v4_key("127.0.0.3", "127.0.0.9", 443), counts(5)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  auto m = by_labels(*store);
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_EQ((m[{"127.0.0.9"}].attempts), 7u);
+}
+
+TEST_F(DrainTest, RecreatedKernelEntryCountsFromZero) {
+  Drain drain(source, store, LabelsConfig{});
+  auto key = v4_key("127.0.0.1", "127.0.0.2", 80);
+  source.connects = {{key, counts(10)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  source.connects = {{key, counts(2)}};  // deleted and counted anew in the kernel
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_EQ(by_labels(*store).begin()->second.attempts, 12u);
+}
+
+TEST_F(DrainTest, KeyReturnedTwiceInOneWalkIsNotCountedTwice) {
+  Drain drain(source, store, LabelsConfig{});
+  auto key = v4_key("127.0.0.1", "127.0.0.2", 80);
+  source.connects = {{key, counts(4)}, {key, counts(6)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_EQ(by_labels(*store).begin()->second.attempts, 6u);
+}
+
+TEST_F(DrainTest, PartialWalkFoldsWhatItSawOnce) {
+  Drain drain(source, store, LabelsConfig{});
+  auto a = v4_key("127.0.0.1", "127.0.0.2", 80), b = v4_key("127.0.0.1", "127.0.0.3", 80);
+  source.connects = {{a, counts(1)}, {b, counts(1)}};
+  source.fail_connects_after_one = true;
+  EXPECT_FALSE(drain.run_once().ok());
+  source.fail_connects_after_one = false;
+  ASSERT_TRUE(drain.run_once().ok());
+  uint64_t total = 0;
+  for (auto& [l, c] : by_labels(*store)) total += c.attempts;
+  EXPECT_EQ(total, 2u);
+}
+
+TEST_F(DrainTest, KernelMapFullGoesToOverflowSoTotalsStayExact) {
+  Drain drain(source, store, LabelsConfig{});
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), counts(3)}};
+  source.errors[TC_ERR_CONNECTS_FULL] = 4;
+  ASSERT_TRUE(drain.run_once().ok());
+  source.errors[TC_ERR_CONNECTS_FULL] = 6;
+  ASSERT_TRUE(drain.run_once().ok());
+  auto m = by_labels(*store);
+  EXPECT_EQ((m[{"<overflow>"}].attempts), 6u);
+  EXPECT_EQ(drain.kernel_errors()[TC_ERR_CONNECTS_FULL], 6u);
+}
+
+TEST_F(DrainTest, NamerFillsDnsNameAndLatencyUsesNameOverAddress) {
+  Drain drain(source, store, LabelsConfig{},
+              [](uint16_t, const uint8_t (&a)[16]) -> std::string {
+                return a[3] == 2 ? "db.example" : "";
+              });
+  tc_latency_key named{}, unnamed{};
+  named.family = unnamed.family = TC_AF_INET;
+  named.daddr[0] = unnamed.daddr[0] = 127;
+  named.daddr[3] = 2;
+  unnamed.daddr[3] = 3;
+  tc_latency_hist h{};
+  h.count = 2;
+  h.sum_ns = 3000;
+  h.buckets[0] = 2;
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), counts(1)}};
+  source.latency = {{named, h}, {unnamed, h}};
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_EQ(by_labels(*store).begin()->first[4], "db.example");
+  std::map<LabelValues, uint64_t> lat;
+  store->latency().for_each(
+      [&](const LabelValues* l, const LatencyCounts& c) { lat[*l] = c.count; });
+  EXPECT_EQ((lat[{"db.example", ""}]), 2u);
+  EXPECT_EQ((lat[{"", "127.0.0.3"}]), 2u);
+}
+
+TEST_F(DrainTest, Ipv6KeysRender) {
+  Drain drain(source, store, LabelsConfig{});
+  tc_connect_key k{};
+  k.family = TC_AF_INET6;
+  k.saddr[15] = 1;
+  k.daddr[15] = 1;
+  k.dport = 8080;
+  EXPECT_THAT(drain.connect_labels(k),
+              ::testing::ElementsAre("ipv6", "::1", "::1", "8080", ""));
+}
+
+}  // namespace
+}  // namespace tcpconnect

@@ -1,0 +1,57 @@
+// A ConnectSource backed by plain maps, standing in for the kernel in unit tests.
+#pragma once
+
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "probes/connect_source.h"
+
+namespace tcpconnect::testing {
+
+class FakeConnectSource : public ConnectSource {
+ public:
+  std::vector<std::pair<tc_connect_key, tc_connect_counts>> connects;
+  std::vector<std::pair<tc_latency_key, tc_latency_hist>> latency;
+  ErrorCounts errors{};
+  bool fail_connects_after_one = false;
+
+  Status read_connects(const std::function<void(const tc_connect_key&,
+                                                const tc_connect_counts&)>& visit) override {
+    size_t n = 0;
+    for (const auto& [k, v] : connects) {
+      if (fail_connects_after_one && n++ == 1) return Error{"injected failure", EIO};
+      visit(k, v);
+    }
+    return Ok{};
+  }
+  Status read_latency(const std::function<void(const tc_latency_key&,
+                                               const tc_latency_hist&)>& visit) override {
+    for (const auto& [k, v] : latency) visit(k, v);
+    return Ok{};
+  }
+  Result<ErrorCounts> read_errors() override { return errors; }
+};
+
+inline tc_connect_key v4_key(const char* saddr, const char* daddr, uint16_t dport) {
+  tc_connect_key k{};
+  k.family = TC_AF_INET;
+  k.dport = dport;
+  unsigned a, b, c, d;
+  std::sscanf(saddr, "%u.%u.%u.%u", &a, &b, &c, &d);
+  k.saddr[0] = a, k.saddr[1] = b, k.saddr[2] = c, k.saddr[3] = d;
+  std::sscanf(daddr, "%u.%u.%u.%u", &a, &b, &c, &d);
+  k.daddr[0] = a, k.daddr[1] = b, k.daddr[2] = c, k.daddr[3] = d;
+  return k;
+}
+
+inline tc_connect_counts counts(uint64_t attempts, uint64_t established = 0,
+                                uint64_t refused = 0) {
+  tc_connect_counts c{};
+  c.attempts = attempts;
+  c.established = established;
+  c.failed[TC_FAIL_REFUSED] = refused;
+  return c;
+}
+
+}  // namespace tcpconnect::testing

@@ -110,9 +110,9 @@ int run_daemon(const DaemonOptions& options) {
   ConnectProbe& connect_probe = *probe.value();
 
   auto self = std::make_unique<SelfMetrics>();
-  self->set_build_info(version_string());
+  self->set_build_info(TCPCONNECT_VERSION, TCPCONNECT_GIT_REVISION);
   self->set_probe_info(std::string(to_string(connect_probe.backend())),
-                       connect_probe.program_name());
+                       connect_probe.program_name(), connect_probe.program_stats().id);
 
   auto store = std::make_shared<SeriesStore>(config.limits.max_series);
   Drain drain(connect_probe, store, config.labels);

@@ -74,12 +74,19 @@ SelfMetrics::SelfMetrics()
   drain_errors_.Add({});
 }
 
-void SelfMetrics::set_build_info(const std::string& version) {
-  build_info_.Add({{"version", version}}).Set(1);
+void SelfMetrics::set_build_info(const std::string& version, const std::string& revision) {
+  build_info_.Add({{"version", version}, {"revision", revision}}).Set(1);
 }
 
-void SelfMetrics::set_probe_info(const std::string& backend, const std::string& program) {
-  probe_info_.Add({{"probe", "connect"}, {"backend", backend}, {"program", program}}).Set(1);
+void SelfMetrics::set_probe_info(const std::string& backend, const std::string& program,
+                                 uint32_t id) {
+  // The id is what `bpftool prog show id N` takes, as in ebpf_exporter's program info.
+  probe_info_
+      .Add({{"probe", "connect"},
+            {"backend", backend},
+            {"program", program},
+            {"id", std::to_string(id)}})
+      .Set(1);
 }
 
 void SelfMetrics::update_kernel_errors(const ErrorCounts& errors) {

@@ -20,8 +20,8 @@ class SelfMetrics {
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
-  void set_build_info(const std::string& version);
-  void set_probe_info(const std::string& backend, const std::string& program);
+  void set_build_info(const std::string& version, const std::string& revision);
+  void set_probe_info(const std::string& backend, const std::string& program, uint32_t id);
   // Cumulative in-kernel error counters.
   void update_kernel_errors(const ErrorCounts& errors);
   void observe_drain(double seconds, bool ok);

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: the unit tests once more under ASan+UBSan, then the whole suite
+# (unit, bpf, integration) through ctest. bpf and integration tests need root; without
+# it they are reported as skipped, with the reason, never as passed.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+if [[ ! -f build/build.ninja ]]; then
+  echo "test: build/ is missing: run scripts/setup.sh first" >&2
+  exit 1
+fi
+cmake --build build -j"$(nproc)"
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "test: not root: the bpf and integration tests will be skipped" >&2
+fi
+
+# Unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPCONNECT_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$(nproc)" --target unit_tests
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  build-asan/tests/unit_tests --gtest_brief=1
+
+ctest --test-dir build --output-on-failure --timeout 600 "$@"

@@ -1,0 +1,199 @@
+// connect_storm: a loopback connect/close load generator for the connect-throughput
+// benchmark (tests/bench/run_connect_bench.sh).
+//
+// N threads connect to a listener on 127.0.0.1 (or ::1) and close at once; its own accept
+// thread(s) accept and close. Every connect runs the probe on CLOSE->SYN_SENT and the
+// other state changes of both ends, which is what the exporter adds to a connect. The run
+// is bounded both by a connect count and by time. The last line is machine-readable:
+//   result port=P connects=N errors=E seconds=S connects_per_second=R listen_overflows=L
+// where P is the listener's port, so that a tracer's count for it can be compared.
+// A benchmark only: it prints what it measured and asserts nothing about it.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/net.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using tcpconnect::testing::Fd;
+
+// Connect slots are claimed in batches so the threads do not share a cache line per connect.
+constexpr int64_t kClaimBatch = 256;
+// A connect whose SYN was dropped (full backlog) would otherwise wait for the 1 s
+// retransmit or longer; it is counted as an error instead.
+constexpr int kConnectTimeoutMs = 2000;
+
+struct Options {
+  int threads = 2;
+  int accept_threads = 1;
+  double seconds = 3;
+  int64_t max_connects = 2000000;
+  int family = 4;
+  std::string close_mode = "fin";
+};
+
+struct ThreadResult {
+  int64_t connects = 0;
+  std::map<int, int64_t> errors;  // errno -> count
+};
+
+// TcpExt ListenOverflows: SYNs dropped because the accept queue was full. Non-zero means
+// the accept side, not the connect path, limited the run.
+int64_t listen_overflows() {
+  std::ifstream in("/proc/net/netstat");
+  std::string names, values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    if (names.rfind("TcpExt:", 0) != 0) continue;
+    std::istringstream n(names), v(values);
+    std::string name, value;
+    while (n >> name && v >> value)
+      if (name == "ListenOverflows") return std::stoll(value);
+  }
+  return -1;
+}
+
+void accept_loop(int listen_fd, const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed)) {
+    pollfd p{listen_fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    // Bounded per wake-up so that `stop` is seen even under a steady stream.
+    for (int i = 0; i < 4096; ++i) {
+      int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) break;
+      close(c);
+    }
+  }
+}
+
+ThreadResult connect_loop(const Options& o, const sockaddr_storage& addr, socklen_t addr_len,
+                          Clock::time_point start, Clock::time_point deadline,
+                          std::atomic<int64_t>& claimed) {
+  ThreadResult r;
+  timeval timeout{kConnectTimeoutMs / 1000, (kConnectTimeoutMs % 1000) * 1000};
+  linger rst{1, 0};
+  const int domain = o.family == 4 ? AF_INET : AF_INET6;
+  std::this_thread::sleep_until(start);
+  for (;;) {
+    int64_t first = claimed.fetch_add(kClaimBatch, std::memory_order_relaxed);
+    if (first >= o.max_connects) break;
+    int64_t last = std::min(first + kClaimBatch, o.max_connects);
+    for (int64_t i = first; i < last; ++i) {
+      if (Clock::now() >= deadline) return r;
+      Fd fd(socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!fd) {
+        ++r.errors[errno];
+        continue;
+      }
+      setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+      if (o.close_mode == "rst") setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+      if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), addr_len) == 0)
+        ++r.connects;
+      else
+        ++r.errors[errno];
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Loopback TCP connect/close load generator (benchmark; asserts nothing)."};
+  Options o;
+  app.add_option("--threads", o.threads, "Connecting threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--accept-threads", o.accept_threads, "Accepting threads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--seconds", o.seconds, "Stop after this long")
+      ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
+  app.add_option("--max-connects", o.max_connects, "Stop after this many connects in total")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--family", o.family, "4 (127.0.0.1) or 6 (::1)")
+      ->check(CLI::IsMember({4, 6}))
+      ->capture_default_str();
+  app.add_option("--close", o.close_mode,
+                 "How the client closes: fin (orderly; the port passes through TIME_WAIT) or "
+                 "rst (SO_LINGER 0)")
+      ->check(CLI::IsMember({"fin", "rst"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  const int domain = o.family == 4 ? AF_INET : AF_INET6;
+  const std::string ip = o.family == 4 ? "127.0.0.1" : "::1";
+  tcpconnect::testing::Listener listener;
+  try {
+    listener = tcpconnect::testing::listen_tcp(domain, ip);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "connect_storm: %s\n", e.what());
+    return 1;
+  }
+  fcntl(listener.fd.get(), F_SETFL, fcntl(listener.fd.get(), F_GETFL) | O_NONBLOCK);
+  socklen_t addr_len;
+  sockaddr_storage addr = tcpconnect::testing::make_addr(domain, ip, listener.port, &addr_len);
+
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> acceptors;
+  for (int i = 0; i < o.accept_threads; ++i)
+    acceptors.emplace_back(accept_loop, listener.fd.get(), std::cref(stop));
+
+  const int64_t overflows_before = listen_overflows();
+  // A common start lets every thread be created before the clock runs.
+  const auto start = Clock::now() + std::chrono::milliseconds(20);
+  const auto deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  std::atomic<int64_t> claimed{0};
+  std::vector<ThreadResult> results(o.threads);
+  std::vector<std::thread> connectors;
+  for (int i = 0; i < o.threads; ++i)
+    connectors.emplace_back(
+        [&, i] { results[i] = connect_loop(o, addr, addr_len, start, deadline, claimed); });
+  for (auto& t : connectors) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  stop = true;
+  for (auto& t : acceptors) t.join();
+  const int64_t overflows_after = listen_overflows();
+
+  int64_t connects = 0, errors = 0;
+  std::map<int, int64_t> by_errno;
+  for (const auto& r : results) {
+    connects += r.connects;
+    for (auto [e, n] : r.errors) {
+      by_errno[e] += n;
+      errors += n;
+    }
+  }
+  for (auto [e, n] : by_errno)
+    std::fprintf(stderr, "connect_storm: %lld connects failed: %s\n", static_cast<long long>(n),
+                 std::strerror(e));
+  std::printf(
+      "result port=%u connects=%lld errors=%lld seconds=%.3f connects_per_second=%.0f "
+      "listen_overflows=%lld\n",
+      static_cast<unsigned>(listener.port), static_cast<long long>(connects),
+      static_cast<long long>(errors), elapsed,
+      elapsed > 0 ? static_cast<double>(connects) / elapsed : 0.0,
+      static_cast<long long>(
+          overflows_before >= 0 && overflows_after >= 0 ? overflows_after - overflows_before : -1));
+  return 0;
+}

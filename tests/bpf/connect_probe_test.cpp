@@ -1,0 +1,364 @@
+// The connect probe in the running kernel, with real sockets: loopback, and for the
+// failures that need a silent peer, a network namespace the test makes itself.
+//
+// The probe sees every connect on the machine, so each test asserts only on keys that
+// carry its own listener's ephemeral port (or a port and addresses inside its own
+// namespace). Connect outcomes are observed synchronously: the state change that
+// counts them happens before connect() or close() returns to the test.
+#include "probes/connect_probe.h"
+
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/net.h"
+#include "metrics/labels.h"
+#include "probe_testing.h"
+
+namespace tcpconnect {
+namespace {
+
+using testing::BlackholeNetns;
+using testing::KeyAddr;
+using testing::KeyedCounts;
+using testing::all_keys;
+using testing::bucket_sum;
+using testing::closed_port;
+using testing::connect_and_accept;
+using testing::connect_once;
+using testing::key_addr;
+using testing::keys_with_dport;
+using testing::latency_of;
+using testing::listen_tcp;
+using testing::Listener;
+using testing::total_failed;
+
+std::unique_ptr<ConnectProbe> attach_probe(ProbeBackend backend, uint32_t max_entries = 16384) {
+  ConnectProbe::Options options;
+  options.backend = backend;
+  options.max_entries = max_entries;
+  auto probe = ConnectProbe::attach(options);
+  if (!probe) {
+    ADD_FAILURE() << "attaching via " << to_string(backend) << ": " << probe.error().message;
+    return nullptr;
+  }
+  return std::move(probe).value();
+}
+
+std::string describe(const tc_connect_key& k) {
+  return "{family " + std::to_string(k.family) + ", " + format_address(k.family, k.saddr) +
+         " -> " + format_address(k.family, k.daddr) + ":" + std::to_string(k.dport) + "}";
+}
+
+// The key the probe makes for a connect under the default configuration: addresses,
+// family and port; uid, tgid, cgroup and comm are not collected and stay zero.
+tc_connect_key expected_key(uint16_t family, const KeyAddr& saddr, const KeyAddr& daddr,
+                            uint16_t dport) {
+  tc_connect_key k{};
+  k.family = family;
+  std::memcpy(k.saddr, saddr.data(), sizeof(k.saddr));
+  std::memcpy(k.daddr, daddr.data(), sizeof(k.daddr));
+  k.dport = dport;
+  return k;
+}
+
+// The only key with this port, which must be exactly `want`.
+tc_connect_counts only_key(ConnectProbe& probe, const tc_connect_key& want) {
+  KeyedCounts keys = keys_with_dport(probe, want.dport);
+  tc_connect_counts none{};
+  if (keys.size() != 1) {
+    std::string seen;
+    for (const auto& [k, c] : keys) seen += " " + describe(k);
+    ADD_FAILURE() << "expected one key with dport " << want.dport << ", found " << keys.size()
+                  << ":" << seen;
+    return none;
+  }
+  EXPECT_EQ(std::memcmp(&keys[0].first, &want, sizeof(want)), 0)
+      << "got " << describe(keys[0].first) << ", want " << describe(want);
+  return keys[0].second;
+}
+
+std::string program_of(ProbeBackend backend) {
+  switch (backend) {
+    case ProbeBackend::kTpBtf:
+      return "tc_tp_btf";
+    case ProbeBackend::kRawTp:
+      return "tc_raw_tp";
+    case ProbeBackend::kTracepoint:
+      return "tc_tracepoint";
+    case ProbeBackend::kAuto:
+      break;
+  }
+  return "";
+}
+
+// Program ids are never reused soon, so "no program has this id" means it was unloaded.
+// The kernel releases a program after an RCU grace period once its link is closed, so
+// this waits for it (generously: it only bounds a hang, it is not a timing assertion).
+bool program_unloaded(uint32_t id) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0 && errno == ENOENT) return true;
+    if (fd >= 0) close(fd);
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// A loopback address of 127.0.0.0/8 that nothing else on the machine is likely to use,
+// for the latency histogram, which is keyed by destination address only.
+std::string private_loopback() {
+  int pid = getpid();
+  return "127.77." + std::to_string((pid >> 8) & 0xff) + "." + std::to_string(pid % 254 + 1);
+}
+
+class ConnectProbeTest : public ::testing::TestWithParam<ProbeBackend> {};
+
+TEST_P(ConnectProbeTest, AttachesAndReportsItsBackend) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  EXPECT_EQ(probe->backend(), GetParam());
+  EXPECT_EQ(probe->program_name(), program_of(GetParam()));
+  ProgramStats stats = probe->program_stats();
+  EXPECT_EQ(stats.name, program_of(GetParam()));
+  EXPECT_NE(stats.id, 0u);
+  auto errors = probe->read_errors();
+  ASSERT_TRUE(errors) << errors.error().message;
+}
+
+TEST_P(ConnectProbeTest, CountsIpv4ConnectsExactly) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  constexpr int kConnects = 200;
+  Listener l = listen_tcp(AF_INET, "127.0.0.1");
+  ASSERT_EQ(connect_and_accept(l, AF_INET, "127.0.0.1", kConnects), kConnects);
+
+  const KeyAddr lo = key_addr(AF_INET, "127.0.0.1");
+  tc_connect_counts c = only_key(*probe, expected_key(TC_AF_INET, lo, lo, l.port));
+  EXPECT_EQ(c.attempts, kConnects);
+  EXPECT_EQ(c.established, kConnects);
+  EXPECT_EQ(total_failed(c), 0u);
+
+  // 127.0.0.1 is everybody's loopback: other processes may connect to it meanwhile, so
+  // its histogram holds at least ours (LatencyHistogramIsPerDestination is exact).
+  tc_latency_hist h = latency_of(*probe, TC_AF_INET, lo);
+  EXPECT_GE(h.count, kConnects);
+  EXPECT_GE(bucket_sum(h), kConnects);
+}
+
+TEST_P(ConnectProbeTest, LatencyHistogramIsPerDestination) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  constexpr int kConnects = 200;
+  const std::string ip = private_loopback();
+  Listener l = listen_tcp(AF_INET, ip);
+  ASSERT_EQ(connect_and_accept(l, AF_INET, ip, kConnects), kConnects);
+
+  // The source address is the loopback route's preferred source, 127.0.0.1.
+  tc_connect_counts c = only_key(
+      *probe, expected_key(TC_AF_INET, key_addr(AF_INET, "127.0.0.1"), key_addr(AF_INET, ip),
+                           l.port));
+  EXPECT_EQ(c.established, kConnects);
+
+  tc_latency_hist h = latency_of(*probe, TC_AF_INET, key_addr(AF_INET, ip));
+  EXPECT_EQ(h.count, kConnects);
+  EXPECT_EQ(bucket_sum(h), kConnects);
+  EXPECT_GT(h.sum_ns, 0u);
+}
+
+TEST_P(ConnectProbeTest, CountsIpv6ConnectsExactly) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  constexpr int kConnects = 100;
+  Listener l = listen_tcp(AF_INET6, "::1");
+  ASSERT_EQ(connect_and_accept(l, AF_INET6, "::1", kConnects), kConnects);
+
+  const KeyAddr lo = key_addr(AF_INET6, "::1");
+  tc_connect_counts c = only_key(*probe, expected_key(TC_AF_INET6, lo, lo, l.port));
+  EXPECT_EQ(c.attempts, kConnects);
+  EXPECT_EQ(c.established, kConnects);
+  EXPECT_EQ(total_failed(c), 0u);
+  EXPECT_GE(latency_of(*probe, TC_AF_INET6, lo).count, kConnects);
+}
+
+TEST_P(ConnectProbeTest, ReportsV4MappedConnectsAsIpv4) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  constexpr int kConnects = 50;
+  Listener l = listen_tcp(AF_INET, "127.0.0.1");
+  // An AF_INET6 socket (not IPV6_V6ONLY) talking to an IPv4 listener.
+  ASSERT_EQ(connect_and_accept(l, AF_INET6, "::ffff:127.0.0.1", kConnects), kConnects);
+
+  // Four address bytes, the other twelve zero: the same key an AF_INET socket makes.
+  const KeyAddr lo = key_addr(AF_INET, "127.0.0.1");
+  tc_connect_counts c = only_key(*probe, expected_key(TC_AF_INET, lo, lo, l.port));
+  EXPECT_EQ(c.attempts, kConnects);
+  EXPECT_EQ(c.established, kConnects);
+  EXPECT_EQ(total_failed(c), 0u);
+}
+
+TEST_P(ConnectProbeTest, CountsRefusedConnects) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  constexpr int kConnects = 50;
+  uint16_t port = closed_port(AF_INET6, "::1");
+  for (int i = 0; i < kConnects; ++i) ASSERT_EQ(connect_once(AF_INET6, "::1", port), ECONNREFUSED);
+
+  const KeyAddr lo = key_addr(AF_INET6, "::1");
+  tc_connect_counts c = only_key(*probe, expected_key(TC_AF_INET6, lo, lo, port));
+  EXPECT_EQ(c.attempts, kConnects);
+  EXPECT_EQ(c.failed[TC_FAIL_REFUSED], kConnects);
+  EXPECT_EQ(total_failed(c), kConnects);
+  EXPECT_EQ(c.established, 0u);
+}
+
+TEST_P(ConnectProbeTest, CountsTimeoutsToASilentPeer) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  constexpr int kConnects = 3;
+  const uint16_t port = testing::unlikely_port();
+  // In parallel, so the test takes one SYN timeout (~3 s with TCP_SYNCNT=1), not three.
+  std::vector<int> results(kConnects, -1);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kConnects; ++i)
+    threads.emplace_back([&, i] { results[i] = ns->connect_blocking(port); });
+  for (auto& t : threads) t.join();
+  for (int r : results) EXPECT_EQ(r, ETIMEDOUT) << std::strerror(r);
+
+  tc_connect_counts c = only_key(
+      *probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
+                           key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  EXPECT_EQ(c.attempts, kConnects);
+  EXPECT_EQ(c.failed[TC_FAIL_TIMEOUT], kConnects);
+  EXPECT_EQ(total_failed(c), kConnects);
+  EXPECT_EQ(c.established, 0u);
+}
+
+TEST_P(ConnectProbeTest, CountsConnectsClosedBeforeAnyAnswerAsAborted) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  constexpr int kConnects = 5;
+  const uint16_t port = testing::unlikely_port();
+  for (int i = 0; i < kConnects; ++i) ASSERT_EQ(ns->connect_and_abandon(port), 0);
+
+  tc_connect_counts c = only_key(
+      *probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
+                           key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  EXPECT_EQ(c.attempts, kConnects);
+  EXPECT_EQ(c.failed[TC_FAIL_ABORTED], kConnects);
+  EXPECT_EQ(total_failed(c), kConnects);
+  EXPECT_EQ(c.established, 0u);
+}
+
+TEST_P(ConnectProbeTest, DetachesCompletelyAndANewProbeStartsFromZero) {
+  TCPCONNECT_REQUIRE_ROOT();
+  Listener l = listen_tcp(AF_INET, "127.0.0.1");
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  ASSERT_EQ(connect_and_accept(l, AF_INET, "127.0.0.1", 10), 10);
+  ASSERT_EQ(keys_with_dport(*probe, l.port).size(), 1u);
+  const uint32_t id = probe->program_stats().id;
+  ASSERT_NE(id, 0u);
+
+  probe.reset();
+  EXPECT_TRUE(program_unloaded(id)) << "program id " << id << " still loaded";
+  if (access("/usr/sbin/bpftool", X_OK) == 0) {
+    auto shown = testing::run_command("/usr/sbin/bpftool prog show id " + std::to_string(id));
+    EXPECT_NE(shown.status, 0) << "bpftool still lists program " << id << ":\n" << shown.output;
+  }
+
+  // Made while nothing is attached: no later probe may count them.
+  ASSERT_EQ(connect_and_accept(l, AF_INET, "127.0.0.1", 20), 20);
+  probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  EXPECT_TRUE(keys_with_dport(*probe, l.port).empty());
+  ASSERT_EQ(connect_and_accept(l, AF_INET, "127.0.0.1", 7), 7);
+  const KeyAddr lo = key_addr(AF_INET, "127.0.0.1");
+  tc_connect_counts c = only_key(*probe, expected_key(TC_AF_INET, lo, lo, l.port));
+  EXPECT_EQ(c.attempts, 7u);
+  EXPECT_EQ(c.established, 7u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ConnectProbeTest,
+                         ::testing::Values(ProbeBackend::kTpBtf, ProbeBackend::kRawTp,
+                                           ProbeBackend::kTracepoint),
+                         [](const ::testing::TestParamInfo<ProbeBackend>& info) {
+                           return std::string(to_string(info.param));
+                         });
+
+TEST(ConnectProbeAutoTest, PicksTpBtfOnThisKernel) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(ProbeBackend::kAuto);
+  ASSERT_TRUE(probe);
+  EXPECT_EQ(probe->backend(), ProbeBackend::kTpBtf);
+  EXPECT_EQ(probe->program_name(), "tc_tp_btf");
+}
+
+TEST(ConnectProbeMapFullTest, CountsConnectsTheFullMapCouldNotKey) {
+  TCPCONNECT_REQUIRE_ROOT();
+  constexpr uint32_t kMaxEntries = 4;
+  constexpr int kPorts = 10;
+  std::vector<Listener> listeners;
+  std::set<uint16_t> ports;
+  for (int i = 0; i < kPorts; ++i) {
+    listeners.push_back(listen_tcp(AF_INET, "127.0.0.1"));
+    ports.insert(listeners.back().port);
+  }
+  auto probe = attach_probe(ProbeBackend::kAuto, kMaxEntries);
+  ASSERT_TRUE(probe);
+  auto before = probe->read_errors();
+  ASSERT_TRUE(before) << before.error().message;
+  for (const Listener& l : listeners) ASSERT_EQ(connect_and_accept(l, AF_INET, "127.0.0.1", 1), 1);
+  auto after = probe->read_errors();
+  ASSERT_TRUE(after) << after.error().message;
+
+  // Keys are never deleted, so the map holds the first kMaxEntries keys since load and
+  // every later new key is counted as connects_full instead. Other traffic on the
+  // machine can take slots and add to connects_full too, and nothing tells its share
+  // apart, so: every one of our connects is counted exactly once, either under its key
+  // or as full (which may hold foreign ones as well), and the map is exactly full.
+  KeyedCounts keys = all_keys(*probe);
+  EXPECT_EQ(keys.size(), kMaxEntries);
+  uint64_t ours = 0;
+  for (const auto& [k, c] : keys) {
+    if (!ports.count(k.dport)) continue;
+    ++ours;
+    EXPECT_EQ(c.attempts, 1u) << describe(k);
+  }
+  const uint64_t full = after.value()[TC_ERR_CONNECTS_FULL] - before.value()[TC_ERR_CONNECTS_FULL];
+  EXPECT_LE(ours, kMaxEntries);
+  EXPECT_GT(full, 0u);
+  EXPECT_GE(ours + full, static_cast<uint64_t>(kPorts));
+  // The outcome of a connect without a key cannot be counted either.
+  const uint64_t outcome_full =
+      after.value()[TC_ERR_OUTCOME_FULL] - before.value()[TC_ERR_OUTCOME_FULL];
+  EXPECT_GE(ours + outcome_full, static_cast<uint64_t>(kPorts));
+}
+
+}  // namespace
+}  // namespace tcpconnect

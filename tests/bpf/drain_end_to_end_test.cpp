@@ -1,0 +1,86 @@
+// The drain over the real probe: kernel counts become label sets in the series store.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "app/drain.h"
+#include "common/net.h"
+#include "metrics/labels.h"
+#include "metrics/series_store.h"
+#include "probes/connect_probe.h"
+
+namespace tcpconnect {
+namespace {
+
+using testing::closed_port;
+using testing::connect_and_accept;
+using testing::connect_once;
+using testing::listen_tcp;
+using testing::Listener;
+
+std::map<LabelValues, ConnectCounts> connects_by_labels(const SeriesStore& store) {
+  std::map<LabelValues, ConnectCounts> out;
+  store.connects().for_each([&](const LabelValues* labels, const ConnectCounts& c) {
+    out[labels ? *labels : LabelValues{"<overflow>"}] = c;
+  });
+  return out;
+}
+
+std::map<LabelValues, LatencyCounts> latency_by_labels(const SeriesStore& store) {
+  std::map<LabelValues, LatencyCounts> out;
+  store.latency().for_each([&](const LabelValues* labels, const LatencyCounts& c) {
+    out[labels ? *labels : LabelValues{"<overflow>"}] = c;
+  });
+  return out;
+}
+
+TEST(DrainEndToEndTest, FoldsRealConnectsIntoTheirLabelSets) {
+  TCPCONNECT_REQUIRE_ROOT();
+  ConnectProbe::Options options;
+  auto attached = ConnectProbe::attach(options);
+  ASSERT_TRUE(attached) << attached.error().message;
+  std::unique_ptr<ConnectProbe> probe = std::move(attached).value();
+  auto store = std::make_shared<SeriesStore>(100000);
+  Drain drain(*probe, store, LabelsConfig{});
+
+  Listener l = listen_tcp(AF_INET, "127.0.0.1");
+  ASSERT_EQ(connect_and_accept(l, AF_INET, "127.0.0.1", 200), 200);
+  uint16_t refused_port = closed_port(AF_INET6, "::1");
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(connect_once(AF_INET6, "::1", refused_port), ECONNREFUSED);
+  Status s = drain.run_once();
+  ASSERT_TRUE(s) << s.error().message;
+
+  // Default labels: family, saddr, daddr, dport, dns_name (unnamed without DNS).
+  const LabelValues v4{"ipv4", "127.0.0.1", "127.0.0.1", std::to_string(l.port), ""};
+  const LabelValues v6{"ipv6", "::1", "::1", std::to_string(refused_port), ""};
+  auto connects = connects_by_labels(*store);
+  ASSERT_EQ(connects.count(v4), 1u);
+  EXPECT_EQ(connects[v4].attempts, 200u);
+  EXPECT_EQ(connects[v4].established, 200u);
+  EXPECT_EQ(connects[v4].failures(), 0u);
+  ASSERT_EQ(connects.count(v6), 1u);
+  EXPECT_EQ(connects[v6].attempts, 50u);
+  EXPECT_EQ(connects[v6].established, 0u);
+  EXPECT_EQ(connects[v6].failed[TC_FAIL_REFUSED], 50u);
+  EXPECT_EQ(failure_reason_name(TC_FAIL_REFUSED), "refused");
+  EXPECT_EQ(connects[v6].failures(), 50u);
+  // Others may connect to 127.0.0.1 as well: at least ours are in its histogram.
+  auto latency = latency_by_labels(*store);
+  EXPECT_GE((latency[{"", "127.0.0.1"}].count), 200u);
+
+  // A second drain folds only the growth since the first.
+  ASSERT_EQ(connect_and_accept(l, AF_INET, "127.0.0.1", 10), 10);
+  s = drain.run_once();
+  ASSERT_TRUE(s) << s.error().message;
+  connects = connects_by_labels(*store);
+  EXPECT_EQ(connects[v4].attempts, 210u);
+  EXPECT_EQ(connects[v4].established, 210u);
+  EXPECT_EQ(connects[v6].attempts, 50u);
+}
+
+}  // namespace
+}  // namespace tcpconnect

@@ -157,6 +157,14 @@ static __always_inline __u32 failure_reason(const struct sock *sk)
 		err = BPF_CORE_READ(sk, sk_err_soft);
 	switch (err) {
 	case 0:
+		/*
+		 * No error and no SYN ever queued: tcp_v[46]_connect()
+		 * failed after entering SYN_SENT (no free local port:
+		 * EADDRNOTAVAIL) and returned the errno to the caller.
+		 * With the SYN queued, the application gave up first.
+		 */
+		if (!BPF_CORE_READ(sk, tcp_rtx_queue.rb_node))
+			return TC_FAIL_OTHER;
 		return TC_FAIL_ABORTED;
 	case ECONNREFUSED:
 		return TC_FAIL_REFUSED;

@@ -28,15 +28,15 @@
 namespace tcpconnect {
 namespace {
 
-using testing::BlackholeNetns;
-using testing::KeyAddr;
-using testing::KeyedCounts;
 using testing::all_keys;
+using testing::BlackholeNetns;
 using testing::bucket_sum;
 using testing::closed_port;
 using testing::connect_and_accept;
 using testing::connect_once;
 using testing::key_addr;
+using testing::KeyAddr;
+using testing::KeyedCounts;
 using testing::keys_with_dport;
 using testing::latency_of;
 using testing::listen_tcp;
@@ -56,8 +56,8 @@ std::unique_ptr<ConnectProbe> attach_probe(ProbeBackend backend, uint32_t max_en
 }
 
 std::string describe(const tc_connect_key& k) {
-  return "{family " + std::to_string(k.family) + ", " + format_address(k.family, k.saddr) +
-         " -> " + format_address(k.family, k.daddr) + ":" + std::to_string(k.dport) + "}";
+  return "{family " + std::to_string(k.family) + ", " + format_address(k.family, k.saddr) + " -> " +
+         format_address(k.family, k.daddr) + ":" + std::to_string(k.dport) + "}";
 }
 
 // The key the probe makes for a connect under the default configuration: addresses,
@@ -169,9 +169,8 @@ TEST_P(ConnectProbeTest, LatencyHistogramIsPerDestination) {
   ASSERT_EQ(connect_and_accept(l, AF_INET, ip, kConnects), kConnects);
 
   // The source address is the loopback route's preferred source, 127.0.0.1.
-  tc_connect_counts c = only_key(
-      *probe, expected_key(TC_AF_INET, key_addr(AF_INET, "127.0.0.1"), key_addr(AF_INET, ip),
-                           l.port));
+  tc_connect_counts c = only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, "127.0.0.1"),
+                                                      key_addr(AF_INET, ip), l.port));
   EXPECT_EQ(c.established, kConnects);
 
   tc_latency_hist h = latency_of(*probe, TC_AF_INET, key_addr(AF_INET, ip));
@@ -246,9 +245,9 @@ TEST_P(ConnectProbeTest, CountsTimeoutsToASilentPeer) {
   for (auto& t : threads) t.join();
   for (int r : results) EXPECT_EQ(r, ETIMEDOUT) << std::strerror(r);
 
-  tc_connect_counts c = only_key(
-      *probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
-                           key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  tc_connect_counts c =
+      only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
+                                    key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
   EXPECT_EQ(c.attempts, kConnects);
   EXPECT_EQ(c.failed[TC_FAIL_TIMEOUT], kConnects);
   EXPECT_EQ(total_failed(c), kConnects);
@@ -266,13 +265,55 @@ TEST_P(ConnectProbeTest, CountsConnectsClosedBeforeAnyAnswerAsAborted) {
   const uint16_t port = testing::unlikely_port();
   for (int i = 0; i < kConnects; ++i) ASSERT_EQ(ns->connect_and_abandon(port), 0);
 
-  tc_connect_counts c = only_key(
-      *probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
-                           key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  tc_connect_counts c =
+      only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
+                                    key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
   EXPECT_EQ(c.attempts, kConnects);
   EXPECT_EQ(c.failed[TC_FAIL_ABORTED], kConnects);
   EXPECT_EQ(total_failed(c), kConnects);
   EXPECT_EQ(c.established, 0u);
+}
+
+// tcp_v[46]_connect() enters SYN_SENT before it picks the local port, and goes back to
+// CLOSE when there is none (connect() returns EADDRNOTAVAIL): the kernel reports that as
+// an attempt, like bcc's tracepoint tools, but no SYN was sent and the application did
+// not abandon anything, so its failure is "other", not "aborted".
+TEST_P(ConnectProbeTest, CountsConnectsWithoutALocalPortAsOtherNotAborted) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  // Two local ports in the namespace: two connects in flight to one destination take
+  // both, and every further connect to it finds none.
+  auto sysctl = ns->exec("sysctl -qw net.ipv4.ip_local_port_range='61000 61001'");
+  ASSERT_EQ(sysctl.status, 0) << sysctl.output;
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  constexpr int kInFlight = 2, kNoPort = 5;
+  const uint16_t port = testing::unlikely_port();
+  std::vector<int> errors;
+  int rc = ns->run([&] {
+    std::vector<testing::Fd> in_flight;
+    for (int i = 0; i < kInFlight + kNoPort; ++i) {
+      int err;
+      in_flight.push_back(testing::start_connect(AF_INET, BlackholeNetns::kBlackhole, port, &err));
+      errors.push_back(err);
+    }
+    return 0;  // closing the two in flight abandons them
+  });
+  ASSERT_EQ(rc, 0) << std::strerror(-rc);
+  ASSERT_EQ(errors.size(), static_cast<size_t>(kInFlight + kNoPort));
+  for (int i = 0; i < kInFlight; ++i) EXPECT_EQ(errors[i], 0) << std::strerror(errors[i]);
+  for (int i = kInFlight; i < kInFlight + kNoPort; ++i)
+    EXPECT_EQ(errors[i], EADDRNOTAVAIL) << std::strerror(errors[i]);
+
+  tc_connect_counts c =
+      only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
+                                    key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  EXPECT_EQ(c.attempts, kInFlight + kNoPort);
+  EXPECT_EQ(c.failed[TC_FAIL_ABORTED], kInFlight);
+  EXPECT_EQ(c.failed[TC_FAIL_OTHER], kNoPort);
+  EXPECT_EQ(total_failed(c), kInFlight + kNoPort);
 }
 
 TEST_P(ConnectProbeTest, DetachesCompletelyAndANewProbeStartsFromZero) {

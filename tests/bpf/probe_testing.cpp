@@ -16,8 +16,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include "common/net.h"
-
 namespace tcpconnect::testing {
 
 KeyAddr key_addr(int family, const std::string& ip) {
@@ -116,18 +114,13 @@ std::unique_ptr<BlackholeNetns> BlackholeNetns::create(std::string* error) {
 
 BlackholeNetns::~BlackholeNetns() { run_command("ip netns del " + name_); }
 
-template <typename Fn>
-int BlackholeNetns::in_netns(Fn fn) const {
+int BlackholeNetns::run(const std::function<int()>& fn) const {
   int result = -EINVAL;
   // setns(CLONE_NEWNET) moves only the calling thread, so a short-lived thread keeps the
   // test's own thread in the host namespace.
   std::thread t([&] {
     Fd ns(open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns) {
-      result = -errno;
-      return;
-    }
-    if (setns(ns.get(), CLONE_NEWNET) != 0) {
+    if (!ns || setns(ns.get(), CLONE_NEWNET) != 0) {
       result = -errno;
       return;
     }
@@ -137,12 +130,16 @@ int BlackholeNetns::in_netns(Fn fn) const {
   return result;
 }
 
+CommandResult BlackholeNetns::exec(const std::string& command) const {
+  return run_command("ip netns exec " + name_ + " " + command);
+}
+
 int BlackholeNetns::connect_blocking(uint16_t port) const {
-  int r = in_netns([port] {
+  int r = run([port] {
     Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) return -errno;
+    if (!fd) return errno;
     int syncnt = 1;
-    if (setsockopt(fd.get(), IPPROTO_TCP, TCP_SYNCNT, &syncnt, sizeof(syncnt)) != 0) return -errno;
+    if (setsockopt(fd.get(), IPPROTO_TCP, TCP_SYNCNT, &syncnt, sizeof(syncnt)) != 0) return errno;
     socklen_t len;
     sockaddr_storage ss = make_addr(AF_INET, kBlackhole, port, &len);
     if (connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return errno;
@@ -152,15 +149,26 @@ int BlackholeNetns::connect_blocking(uint16_t port) const {
 }
 
 int BlackholeNetns::connect_and_abandon(uint16_t port) const {
-  int r = in_netns([port] {
-    Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) return -errno;
-    socklen_t len;
-    sockaddr_storage ss = make_addr(AF_INET, kBlackhole, port, &len);
-    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0) return EISCONN;
-    return errno == EINPROGRESS ? 0 : errno;
+  int r = run([port] {
+    int err;
+    Fd fd = start_connect(AF_INET, kBlackhole, port, &err);
+    return err;
   });
   return r < 0 ? -r : r;
+}
+
+Fd start_connect(int family, const std::string& ip, uint16_t port, int* err) {
+  Fd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    *err = errno;
+    return fd;
+  }
+  socklen_t len;
+  sockaddr_storage ss = make_addr(family, ip, port, &len);
+  *err = connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno == EINPROGRESS
+             ? 0
+             : errno;
+  return fd;
 }
 
 uint16_t unlikely_port() {

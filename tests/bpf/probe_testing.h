@@ -9,11 +9,13 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/net.h"
 #include "probes/connect_probe.h"
 #include "shared/connect.h"
 
@@ -60,21 +62,28 @@ class BlackholeNetns {
 
   const std::string& name() const { return name_; }
 
-  // Blocking connect from inside the namespace with TCP_SYNCNT=1 (the kernel gives up
-  // after one retransmission, ~3 s). Returns 0 or the errno of connect().
+  // Runs fn on a thread that has joined the namespace and returns its result, or
+  // -errno when the thread could not join it.
+  int run(const std::function<int()>& fn) const;
+  // Runs a shell command inside the namespace (ip netns exec).
+  CommandResult exec(const std::string& command) const;
+
+  // Blocking connect to kBlackhole with TCP_SYNCNT=1 (the kernel gives up after one
+  // retransmission, ~3 s). Returns 0 or the errno of connect().
   int connect_blocking(uint16_t port) const;
-  // Non-blocking connect from inside the namespace, closed as soon as the SYN is sent.
-  // Returns 0 when connect() said EINPROGRESS, else the errno.
+  // Non-blocking connect to kBlackhole, closed as soon as the SYN is sent. Returns 0
+  // when connect() said EINPROGRESS, else the errno.
   int connect_and_abandon(uint16_t port) const;
 
  private:
   explicit BlackholeNetns(std::string name) : name_(std::move(name)) {}
-  // Runs fn on a thread that has joined the namespace; returns its result or -errno.
-  template <typename Fn>
-  int in_netns(Fn fn) const;
 
   std::string name_;
 };
+
+// Starts a non-blocking connect on a new socket. *err is 0 when the connect is in
+// progress (or done), else its errno.
+Fd start_connect(int family, const std::string& ip, uint16_t port, int* err);
 
 // A destination port for connects into a BlackholeNetns: another engineer's test may
 // use the same documentation prefix in a namespace of theirs, and the probe sees both.

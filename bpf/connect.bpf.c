@@ -59,6 +59,17 @@ struct {
 	__type(value, __u64);
 } errors SEC(".maps");
 
+/* Set by the daemon before load: whether the DNS layer wants per-destination activity. */
+const volatile bool track_destinations = false;
+
+/* Destination -> latest connect and count, for the DNS layer (sized like connects). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tc_latency_key);
+	__type(value, struct tc_dest_activity);
+} destinations SEC(".maps");
+
 /* Upper bounds (ns) of the latency buckets but the last (+Inf). */
 static const __u64 latency_bounds_ns[TC_LAT_BUCKETS - 1] = { TC_LAT_BOUNDS_NS };
 
@@ -127,6 +138,23 @@ static __always_inline int read_addresses(const struct sock *sk,
 	return 0;
 }
 
+/* Not counted when the map is full: only DNS attribution statistics depend on it. */
+static __always_inline void record_destination(const struct tc_connect_key *key,
+					       __u64 now_ns)
+{
+	static const struct tc_dest_activity zero;
+	struct tc_latency_key dk = {};
+	struct tc_dest_activity *a;
+
+	__builtin_memcpy(dk.daddr, key->daddr, sizeof(dk.daddr));
+	dk.family = key->family;
+	a = lookup_or_init(&destinations, &dk, &zero);
+	if (!a)
+		return;
+	a->last_connect_ns = now_ns;
+	__sync_fetch_and_add(&a->connects, 1);
+}
+
 static __always_inline void on_connect(const struct sock *sk)
 {
 	static const struct tc_connect_counts zero;
@@ -147,6 +175,8 @@ static __always_inline void on_connect(const struct sock *sk)
 	p.start_ns = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&pending, &skp, &p, BPF_ANY))
 		count_error(TC_ERR_PENDING_FULL);
+	if (track_destinations)
+		record_destination(&p.key, p.start_ns);
 }
 
 static __always_inline __u32 failure_reason(const struct sock *sk)

@@ -14,9 +14,10 @@ packages=(
   # daemon libraries
   prometheus-cpp-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
   libcli11-dev
-  # tests: unit framework, real Prometheus tools, traffic and namespaces
+  # tests: unit framework, real Prometheus, a real DNS server and clients, traffic
+  # and namespaces, libFuzzer's runtime, the peer tracer the benchmarks compare with
   googletest libgtest-dev libgmock-dev prometheus iproute2 curl procps
-  util-linux
+  util-linux dnsmasq-base dnsutils libclang-rt-14-dev bpftrace python3
 )
 
 sudo_cmd=()

@@ -82,4 +82,17 @@ enum tc_error {
 	TC_ERR_MAX = 4,
 };
 
+/*
+ * Per destination (keyed like the latency map), written only when the daemon names
+ * destinations by DNS: the time of the latest connect, for the answer-to-connect delay,
+ * and a cumulative count, for attribution hits and misses. Kept out of
+ * tc_connect_counts, which holds nothing but counters that the drain folds field by
+ * field: a timestamp is not a counter. Per CPU: the daemon takes the largest
+ * last_connect_ns and the sum of connects.
+ */
+struct tc_dest_activity {
+	__u64 last_connect_ns; /* bpf_ktime_get_ns() of the latest connect on this CPU */
+	__u64 connects; /* cumulative */
+};
+
 #endif

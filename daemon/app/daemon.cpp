@@ -8,7 +8,10 @@
 
 #include "app/drain.h"
 #include "app/drain_loop.h"
+#include "app/fd_store.h"
 #include "app/notify.h"
+#include "app/privileges.h"
+#include "app/probe_handover.h"
 #include "app/web_server.h"
 #include "metrics/connect_collector.h"
 #include "metrics/self_metrics.h"
@@ -26,6 +29,8 @@ namespace {
 
 // How long a scrape waits for a fresh drain before it renders what the store has.
 constexpr std::chrono::milliseconds kScrapeDrainWait{200};
+constexpr std::chrono::seconds kSweepInterval{60};
+constexpr std::chrono::minutes kPendingMaxAge{10};
 
 std::vector<std::string> label_names(const LabelsConfig& labels) {
   std::vector<std::string> out;
@@ -102,12 +107,15 @@ int run_daemon(const DaemonOptions& options) {
 
   notify.status("attaching probes");
   ConnectProbe::Options probe_options{config.probes.backend, config.probes.max_entries};
-  auto probe = ConnectProbe::attach(probe_options);
+  // Under systemd the probe outlives restarts in the fd store (app/fd_store.h).
+  FdStore fd_store = FdStore::from_environment();
+  auto probe = attach_connect_probe(probe_options, fd_store);
   if (!probe) {
     spdlog::error("{}", probe.error().message);
     return 1;
   }
   ConnectProbe& connect_probe = *probe.value();
+  fd_store.forget_untaken();
 
   auto self = std::make_unique<SelfMetrics>();
   self->set_build_info(TCPCONNECT_VERSION, TCPCONNECT_GIT_REVISION);
@@ -116,6 +124,7 @@ int run_daemon(const DaemonOptions& options) {
 
   auto store = std::make_shared<SeriesStore>(config.limits.max_series);
   Drain drain(connect_probe, store, config.labels);
+  auto next_sweep = std::chrono::steady_clock::now() + kSweepInterval;
   auto after_drain = [&] {
     self->update_kernel_errors(drain.kernel_errors());
     self->set_series("tcpconnect_connects_total", static_cast<double>(store->connects().size()));
@@ -125,8 +134,22 @@ int run_daemon(const DaemonOptions& options) {
     self->set_series_dropped("tcpconnect_connect_failures_total", store->dropped().failures);
     self->set_series_dropped("tcpconnect_connect_duration_seconds", store->dropped().duration);
     ProgramStats stats = connect_probe.program_stats();
-    self->set_program_stats(stats.name, stats.run_time_ns, stats.run_count);
+    self->set_program_stats(stats.name, stats.run_time_ns, stats.run_count,
+                            stats.recursion_misses);
+    // A SYN_SENT socket gives up after ~2 min with default retries; one still stashed
+    // after 10 has had its outcome missed.
+    if (std::chrono::steady_clock::now() >= next_sweep) {
+      next_sweep = std::chrono::steady_clock::now() + kSweepInterval;
+      if (auto n = connect_probe.sweep_pending(kPendingMaxAge); n && n.value() > 0)
+        self->add_outcomes_lost(n.value());
+    }
   };
+  // Everything that needs privileges is done above this line (attach here), and threads
+  // start below it: capabilities are per thread.
+  if (auto kept = drop_capabilities_after_attach(); !kept) {
+    spdlog::error("dropping capabilities: {}", kept.error().message);
+    return 1;
+  }
   DrainLoop loop(drain, *self, config.probes.drain_interval, after_drain);
 
   notify.status("binding " + config.web.listen_address);

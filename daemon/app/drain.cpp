@@ -101,12 +101,26 @@ LabelValues Drain::connect_labels(const tc_connect_key& key) const {
       case Label::kDnsName:
         out.push_back(name_of(key.family, key.daddr));
         break;
+      case Label::kUid:
+        out.push_back(std::to_string(key.uid));
+        break;
+      case Label::kPid:
+        out.push_back(std::to_string(key.tgid));
+        break;
+      case Label::kComm:
+        out.emplace_back(key.comm, strnlen(key.comm, sizeof(key.comm)));
+        break;
+      case Label::kUnit:
+      case Label::kLport:
+        out.emplace_back();  // filled in by the filters/labels work (issue 4)
+        break;
     }
   }
   return out;
 }
 
 Status Drain::run_once() {
+  if (before_read_) before_read_();
   // Errors first: an attempt the kernel could not key is counted there, and must not
   // show up later than the keyed ones made after it.
   Status errors = drain_errors();

@@ -41,6 +41,10 @@ class Drain {
   Status run_once();
   // The kernel error counters as of the last drain.
   const ErrorCounts& kernel_errors() const { return errors_; }
+  // Runs first in every drain, before any kernel count is read: the DNS layer consumes
+  // its ring there, so that an answer is in the cache before the connect it enabled is
+  // named.
+  void set_before_read(std::function<void()> hook) { before_read_ = std::move(hook); }
 
   // The label values of a connect key under the kept labels (exposed for tests).
   LabelValues connect_labels(const tc_connect_key& key) const;
@@ -55,6 +59,7 @@ class Drain {
   std::shared_ptr<SeriesStore> store_;
   LabelsConfig labels_;
   DestinationNamer namer_;
+  std::function<void()> before_read_;
   std::unordered_map<tc_connect_key, tc_connect_counts, ConnectKeyHash, ConnectKeyEq> connects_;
   std::unordered_map<tc_latency_key, tc_latency_hist, LatencyKeyHash, LatencyKeyEq> latency_;
   ErrorCounts errors_{};

@@ -10,7 +10,9 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <utility>
@@ -23,8 +25,12 @@ namespace {
 
 constexpr std::array<std::string_view, 4> kBackendNames = {"auto", "tp_btf", "raw_tp",
                                                            "tracepoint"};
-constexpr std::array<std::string_view, 5> kLabelNames = {"family", "saddr", "daddr", "dport",
-                                                         "dns_name"};
+constexpr std::array<std::string_view, 10> kLabelNames = {
+    "family", "saddr", "daddr", "dport", "dns_name", "uid", "comm", "unit", "lport", "pid"};
+constexpr std::array<std::string_view, 2> kFamilyNames = {"ipv4", "ipv6"};
+constexpr std::array<std::string_view, 3> kCaptureNames = {"auto", "cgroup_skb", "packet_socket"};
+constexpr std::array<std::string_view, 7> kSectionNames = {
+    "web", "probes", "labels", "limits", "filters", "dns", "allowlist"};
 
 // Values quoted back to the operator are capped: a 1 MiB key must not become a 1 MiB log line.
 constexpr size_t kMaxQuoted = 64;
@@ -223,13 +229,400 @@ std::optional<std::string> check_telemetry_path(std::string_view path) {
   return std::nullopt;
 }
 
+bool is_decimal(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool has_control(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+// --- networks -----------------------------------------------------------------------------
+
+size_t family_bits(Family family) { return family == Family::kIpv4 ? 32 : 128; }
+
+std::string format_network(Family family, const std::array<uint8_t, 16>& addr, unsigned prefix) {
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(family == Family::kIpv4 ? AF_INET : AF_INET6, addr.data(), text, sizeof(text));
+  return std::string(text) + "/" + std::to_string(prefix);
+}
+
+// addr with every bit after the first `prefix` cleared.
+std::array<uint8_t, 16> network_of(const std::array<uint8_t, 16>& addr, unsigned prefix) {
+  std::array<uint8_t, 16> out{};
+  for (size_t i = 0; i < out.size(); ++i) {
+    const unsigned bits = prefix > i * 8 ? std::min(prefix - static_cast<unsigned>(i * 8), 8u) : 0;
+    out[i] = static_cast<uint8_t>(addr[i] & static_cast<uint8_t>(0xff00u >> bits));
+  }
+  return out;
+}
+
+// What the file can say about a network: an address and, optionally, a prefix length that
+// fits in a byte. Range and host bits are check_cidr's, which also sees Cidrs built in code.
+Result<Cidr> read_cidr(std::string_view text) {
+  const std::string prefix = "invalid network " + quote(text) + ": ";
+  const size_t slash = text.find('/');
+  const std::string address(text.substr(0, slash));
+  Cidr cidr;
+  cidr.family = address.find(':') == std::string::npos ? Family::kIpv4 : Family::kIpv6;
+  const int af = cidr.family == Family::kIpv4 ? AF_INET : AF_INET6;
+  if (address.empty() || address.find('\0') != std::string::npos ||
+      ::inet_pton(af, address.c_str(), cidr.addr.data()) != 1) {
+    return Error{prefix + quote(address) + " is not an " +
+                 (cidr.family == Family::kIpv4 ? "IPv4" : "IPv6") +
+                 " address (expected e.g. 10.0.0.0/8 or 2001:db8::/32)"};
+  }
+  const std::string bits = std::to_string(family_bits(cidr.family));
+  unsigned prefix_len = static_cast<unsigned>(family_bits(cidr.family));
+  if (slash != std::string_view::npos) {
+    const std::string_view digits = text.substr(slash + 1);
+    if (!is_decimal(digits)) {
+      return Error{prefix + "prefix length " + quote(digits) + " is not a number"};
+    }
+    if (digits.size() > 3 || std::stoul(std::string(digits)) > 255) {
+      return Error{prefix + "prefix length " + range_problem(shorten(digits), "0", bits)};
+    }
+    prefix_len = static_cast<unsigned>(std::stoul(std::string(digits)));
+  }
+  cidr.prefix_len = static_cast<uint8_t>(prefix_len);
+  cidr.text = format_network(cidr.family, cidr.addr, prefix_len);
+  return cidr;
+}
+
+std::optional<std::string> check_cidr(const Cidr& cidr) {
+  const size_t bits = family_bits(cidr.family);
+  if (cidr.prefix_len > bits) {
+    return "prefix length of " + format_network(cidr.family, cidr.addr, cidr.prefix_len) +
+           " is out of range 0.." + std::to_string(bits);
+  }
+  if (cidr.family == Family::kIpv4 &&
+      std::any_of(cidr.addr.begin() + 4, cidr.addr.end(), [](uint8_t b) { return b != 0; })) {
+    return "an IPv4 network must leave bytes 4..15 of the address zero";
+  }
+  const std::array<uint8_t, 16> network = network_of(cidr.addr, cidr.prefix_len);
+  if (network != cidr.addr) {
+    return format_network(cidr.family, cidr.addr, cidr.prefix_len) +
+           " has host bits set; did you mean " +
+           format_network(cidr.family, network, cidr.prefix_len) + "?";
+  }
+  const std::string canonical = format_network(cidr.family, cidr.addr, cidr.prefix_len);
+  if (cidr.text != canonical) {
+    return "text " + quote(cidr.text) + " does not match the network " + canonical;
+  }
+  return std::nullopt;
+}
+
+// --- ports --------------------------------------------------------------------------------
+
+std::string format_port_range(const PortRange& range) {
+  if (range.first == range.last) return std::to_string(range.first);
+  return std::to_string(range.first) + "-" + std::to_string(range.last);
+}
+
+// "443" or "8000-8999", each number fitting in 16 bits; check_port_range does the rest.
+Result<PortRange> read_port_range(std::string_view text) {
+  const std::string expected = "expected a port or a port range like 8000-8999, got " + quote(text);
+  const size_t dash = text.find('-');
+  const std::string_view first = text.substr(0, dash);
+  const std::string_view last = dash == std::string_view::npos ? first : text.substr(dash + 1);
+  if (!is_decimal(first) || !is_decimal(last)) return Error{expected};
+  for (const std::string_view number : {first, last}) {
+    if (number.size() > 5 || std::stoul(std::string(number)) > 65535) {
+      return Error{"port " + range_problem(shorten(number), "1", "65535")};
+    }
+  }
+  return PortRange{static_cast<uint16_t>(std::stoul(std::string(first))),
+                   static_cast<uint16_t>(std::stoul(std::string(last)))};
+}
+
+std::optional<std::string> check_port_range(const PortRange& range) {
+  for (const uint16_t port : {range.first, range.last}) {
+    if (port == 0) return "port 0 is out of range 1..65535";
+  }
+  if (range.first > range.last) {
+    return "port range " + format_port_range(range) + " is reversed; did you mean " +
+           format_port_range(PortRange{range.last, range.first}) + "?";
+  }
+  return std::nullopt;
+}
+
+// --- names and paths ----------------------------------------------------------------------
+
+std::optional<std::string> check_name_pattern(std::string_view name) {
+  if (name.size() > kMaxNameBytes) {
+    return "name pattern is " + std::to_string(name.size()) + " bytes, the limit is " +
+           std::to_string(kMaxNameBytes);
+  }
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                    c == '_' || c == '*';
+    if (!ok) {
+      return "invalid character " + quote(std::string_view(&c, 1)) + " in name pattern " +
+             quote(name) + " (allowed: a-z, 0-9, \".\", \"-\", \"_\", and \"*\" as the wildcard)";
+    }
+  }
+  if (name.empty() || name.front() == '.' || name.find("..") != std::string_view::npos) {
+    return "name pattern " + quote(name) + " has an empty label";
+  }
+  if (name.back() == '.') {
+    return "name pattern " + quote(name) + " ends with \".\" (names are matched without it)";
+  }
+  return std::nullopt;
+}
+
+// "*" matches any run of characters. The pattern is lower-case (check_name_pattern); the
+// name may not be. Backtracks only to the last star, so it is O(pattern * name) at worst.
+bool glob_match(std::string_view pattern, std::string_view name) {
+  size_t p = 0;
+  size_t n = 0;
+  size_t star = std::string_view::npos;
+  size_t resume = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = n;
+    } else if (p < pattern.size() && pattern[p] == to_lower(name[n])) {
+      ++p;
+      ++n;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      n = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+std::optional<std::string> check_cgroup_path(std::string_view path) {
+  if (path.empty()) return "empty cgroup path";
+  if (path.size() > kMaxPathBytes) {
+    return "cgroup path is " + std::to_string(path.size()) + " bytes, the limit is " +
+           std::to_string(kMaxPathBytes);
+  }
+  if (has_control(path)) return "invalid character in cgroup path " + quote(path);
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    if (path.substr(start, end - start) == "..") {
+      return "cgroup path " + quote(path) + " has a \"..\" component";
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_map_path(std::string_view path) {
+  if (path.size() > kMaxPathBytes) {
+    return "path is " + std::to_string(path.size()) + " bytes, the limit is " +
+           std::to_string(kMaxPathBytes);
+  }
+  if (has_control(path)) return "invalid character in path " + quote(path);
+  if (path.empty() || path.front() != '/') {
+    return "must be an absolute path (a map pinned under /sys/fs/bpf), got " + quote(path);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_comm(std::string_view comm) {
+  if (comm.empty()) return "empty comm";
+  if (comm.size() > kMaxCommBytes) {
+    return "comm " + quote(comm) + " is " + std::to_string(comm.size()) +
+           " bytes; the kernel keeps at most " + std::to_string(kMaxCommBytes);
+  }
+  if (comm.find('\0') != std::string_view::npos) return "comm " + quote(comm) + " contains a NUL";
+  return std::nullopt;
+}
+
+std::string count_problem(size_t count, size_t limit, std::string_view what) {
+  return std::to_string(count) + " " + std::string(what) + ", the limit is " +
+         std::to_string(limit);
+}
+
+bool is_power_of_two(uint32_t value) { return value != 0 && (value & (value - 1)) == 0; }
+
 struct Problem {
   std::string key;  // dotted path, e.g. "web.listen_address"
   std::string message;
 };
 
+std::string indexed(std::string_view path, size_t index) {
+  return std::string(path) + "[" + std::to_string(index) + "]";
+}
+
+// Index of the first item equal to an earlier one. Lists here are short (families, DNS ports).
+template <typename T>
+std::optional<size_t> first_repeat(const std::vector<T>& items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (std::find(items.begin(), items.begin() + static_cast<ptrdiff_t>(i), items[i]) !=
+        items.begin() + static_cast<ptrdiff_t>(i)) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
+// Checks every element of a list with `check` (returning a message or nullopt) after its size.
+template <typename T, typename Check>
+std::optional<Problem> check_list(std::string_view path, const std::vector<T>& items, Check check) {
+  if (items.size() > kMaxListEntries) {
+    return Problem{std::string(path), count_problem(items.size(), kMaxListEntries, "entries")};
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (std::optional<std::string> problem = check(items[i])) {
+      return Problem{indexed(path, i), *problem};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Problem> find_labels_problem(const LabelsConfig& labels) {
+  const std::vector<Label>& keep = labels.keep;
+  // Consumers rely on the order to emit labels canonically.
+  if (std::adjacent_find(keep.begin(), keep.end(), std::greater_equal<Label>()) != keep.end()) {
+    return Problem{"labels.keep",
+                   "labels must be in the order " +
+                       join(std::vector<std::string_view>(kLabelNames.begin(), kLabelNames.end())) +
+                       ", without duplicates"};
+  }
+  if (labels.daddr_prefix_v4 > 32) {
+    return Problem{"labels.daddr_prefix_v4",
+                   range_problem(std::to_string(labels.daddr_prefix_v4), "0", "32")};
+  }
+  if (labels.daddr_prefix_v6 > 128) {
+    return Problem{"labels.daddr_prefix_v6",
+                   range_problem(std::to_string(labels.daddr_prefix_v6), "0", "128")};
+  }
+  if (labels.ephemeral_port_min == 0) {
+    return Problem{"labels.ephemeral_port_min", range_problem("0", "1", "65535")};
+  }
+  return std::nullopt;
+}
+
+std::optional<Problem> find_filters_problem(const FiltersConfig& filters) {
+  if (auto problem =
+          check_list("filters.pids", filters.pids, [](uint32_t pid) -> std::optional<std::string> {
+            if (pid >= 1 && pid <= kMaxPid) return std::nullopt;
+            return range_problem(std::to_string(pid), "1", std::to_string(kMaxPid));
+          })) {
+    return problem;
+  }
+  if (auto problem =
+          check_list("filters.uids", filters.uids, [](uint32_t uid) -> std::optional<std::string> {
+            if (uid <= kMaxUid) return std::nullopt;
+            return range_problem(std::to_string(uid), "0", std::to_string(kMaxUid));
+          })) {
+    return problem;
+  }
+  if (auto problem = check_list("filters.ports", filters.ports, check_port_range)) return problem;
+  if (const std::optional<size_t> i = first_repeat(filters.families)) {
+    return Problem{indexed("filters.families", *i),
+                   "duplicate family " + quote(to_string(filters.families[*i]))};
+  }
+  if (auto problem = check_list("filters.cgroups", filters.cgroups, check_cgroup_path)) {
+    return problem;
+  }
+  if (!filters.cgroupmap.empty()) {
+    if (auto problem = check_map_path(filters.cgroupmap)) {
+      return Problem{"filters.cgroupmap", *problem};
+    }
+  }
+  if (!filters.mntnsmap.empty()) {
+    if (auto problem = check_map_path(filters.mntnsmap)) {
+      return Problem{"filters.mntnsmap", *problem};
+    }
+  }
+  if (auto problem = check_list("filters.comms", filters.comms, check_comm)) {
+    return problem;
+  }
+  if (auto problem = check_list("filters.include_cidrs", filters.include_cidrs, check_cidr)) {
+    return problem;
+  }
+  return check_list("filters.exclude_cidrs", filters.exclude_cidrs, check_cidr);
+}
+
+std::optional<Problem> find_dns_problem(const DnsConfig& dns) {
+  if (dns.ports.empty()) {
+    return Problem{"dns.ports",
+                   "at least one port is needed (to turn DNS capture off, set dns.enabled: "
+                   "false)"};
+  }
+  if (dns.ports.size() > kMaxDnsPorts) {
+    return Problem{"dns.ports", count_problem(dns.ports.size(), kMaxDnsPorts, "ports")};
+  }
+  if (auto problem = check_list("dns.ports", dns.ports, [](uint16_t port) {
+        return port == 0 ? std::optional<std::string>(range_problem("0", "1", "65535"))
+                         : std::nullopt;
+      })) {
+    return problem;
+  }
+  if (const std::optional<size_t> i = first_repeat(dns.ports)) {
+    return Problem{indexed("dns.ports", *i), "duplicate port " + std::to_string(dns.ports[*i])};
+  }
+  if (dns.capture_bytes < kMinCaptureBytes || dns.capture_bytes > kMaxCaptureBytes) {
+    return Problem{"dns.capture_bytes", range_problem(std::to_string(dns.capture_bytes),
+                                                      std::to_string(kMinCaptureBytes),
+                                                      std::to_string(kMaxCaptureBytes))};
+  }
+  if (dns.cache_entries < kMinCacheEntries || dns.cache_entries > kMaxCacheEntries) {
+    return Problem{"dns.cache_entries", range_problem(std::to_string(dns.cache_entries),
+                                                      std::to_string(kMinCacheEntries),
+                                                      std::to_string(kMaxCacheEntries))};
+  }
+  if (dns.max_age < kMinDnsMaxAge || dns.max_age > kMaxDnsMaxAge) {
+    return Problem{"dns.max_age",
+                   range_problem(format_duration(dns.max_age), format_duration(kMinDnsMaxAge),
+                                 format_duration(kMaxDnsMaxAge))};
+  }
+  if (dns.ring_bytes < kMinRingBytes || dns.ring_bytes > kMaxRingBytes) {
+    return Problem{"dns.ring_bytes",
+                   range_problem(std::to_string(dns.ring_bytes), std::to_string(kMinRingBytes),
+                                 std::to_string(kMaxRingBytes))};
+  }
+  if (!is_power_of_two(dns.ring_bytes)) {
+    uint32_t below = kMinRingBytes;
+    while (below * 2 < dns.ring_bytes) below *= 2;
+    return Problem{"dns.ring_bytes", std::to_string(dns.ring_bytes) +
+                                         " is not a power of two (the kernel requires one); "
+                                         "the nearest are " +
+                                         std::to_string(below) + " and " +
+                                         std::to_string(below * 2)};
+  }
+  return std::nullopt;
+}
+
+std::optional<Problem> find_allowlist_problem(const AllowlistConfig& allowlist) {
+  if (!allowlist.enabled && !allowlist.rules.empty()) {
+    return Problem{"allowlist", "has rules but is not enabled"};
+  }
+  if (allowlist.rules.size() > kMaxListEntries) {
+    return Problem{"allowlist", count_problem(allowlist.rules.size(), kMaxListEntries, "rules")};
+  }
+  for (size_t i = 0; i < allowlist.rules.size(); ++i) {
+    const AllowRule& rule = allowlist.rules[i];
+    const std::string path = indexed("allowlist", i);
+    if (!rule.cidr && rule.name.empty() && rule.ports.empty()) {
+      return Problem{path, "a rule needs at least one of cidr, name, ports"};
+    }
+    if (rule.cidr) {
+      if (auto problem = check_cidr(*rule.cidr)) return Problem{path + ".cidr", *problem};
+    }
+    if (!rule.name.empty()) {
+      if (auto problem = check_name_pattern(rule.name)) return Problem{path + ".name", *problem};
+    }
+    if (auto problem = check_list(path + ".ports", rule.ports, check_port_range)) return problem;
+  }
+  return std::nullopt;
+}
+
 // The one place that states what a valid Config is, including constraints across fields.
 // The parser has already rejected what it cannot represent (wrong types, unknown names).
+// Keys of list elements carry their index ("filters.ports[2]") so the parser can point at them.
 std::optional<Problem> find_problem(const Config& config) {
   if (auto problem = check_listen_address(config.web.listen_address)) {
     return Problem{"web.listen_address", *problem};
@@ -248,20 +641,23 @@ std::optional<Problem> find_problem(const Config& config) {
                                                           format_duration(kMinDrainInterval),
                                                           format_duration(kMaxDrainInterval))};
   }
-  const std::vector<Label>& keep = config.labels.keep;
-  // Consumers rely on the order to emit labels canonically.
-  if (std::adjacent_find(keep.begin(), keep.end(), std::greater_equal<Label>()) != keep.end()) {
-    return Problem{"labels.keep",
-                   "labels must be in the order family, saddr, daddr, dport, dns_name, without "
-                   "duplicates"};
-  }
-  const uint32_t max_series = config.limits.max_series;
-  if (max_series < kMinMaxSeries || max_series > kMaxMaxSeries) {
+  if (auto problem = find_labels_problem(config.labels)) return problem;
+  const LimitsConfig& limits = config.limits;
+  if (limits.max_series < kMinMaxSeries || limits.max_series > kMaxMaxSeries) {
     return Problem{"limits.max_series",
-                   range_problem(std::to_string(max_series), std::to_string(kMinMaxSeries),
+                   range_problem(std::to_string(limits.max_series), std::to_string(kMinMaxSeries),
                                  std::to_string(kMaxMaxSeries))};
   }
-  return std::nullopt;
+  if (limits.idle_expiry != std::chrono::milliseconds(0) &&
+      (limits.idle_expiry < kMinIdleExpiry || limits.idle_expiry > kMaxIdleExpiry)) {
+    return Problem{"limits.idle_expiry",
+                   range_problem(format_duration(limits.idle_expiry),
+                                 format_duration(kMinIdleExpiry), format_duration(kMaxIdleExpiry)) +
+                       " (or 0 to keep idle series)"};
+  }
+  if (auto problem = find_filters_problem(config.filters)) return problem;
+  if (auto problem = find_dns_problem(config.dns)) return problem;
+  return find_allowlist_problem(config.allowlist);
 }
 
 bool looks_boolean(std::string_view text) {
@@ -278,11 +674,13 @@ bool looks_number(const std::string& text) {
   return end == text.c_str() + text.size();
 }
 
-// One key of a map: the nodes, for positions, and its dotted path, for messages.
+// One key of a map, or one item of a list: the nodes, for positions, and its dotted path
+// ("filters.ports[2]"), for messages.
 struct Entry {
   std::string path;
-  YAML::Node key;
+  YAML::Node key;  // the item itself for list items
   YAML::Node value;
+  bool item = false;
 };
 
 class Parser {
@@ -290,26 +688,41 @@ class Parser {
   explicit Parser(const std::string& name) : name_(name) {}
 
   Status parse_document(const YAML::Node& root, Config* config) {
+    const std::vector<std::string_view> sections(kSectionNames.begin(), kSectionNames.end());
     if (!root.IsNull() && !root.IsMap()) {
       return error_at(name_, root.Mark(),
-                      "expected a map of sections (web, probes, labels, limits) at the top "
-                      "level, got " +
+                      "expected a map of sections (" + join(sections) + ") at the top level, got " +
                           describe(root));
     }
-    return for_each_entry(root, "", {"web", "probes", "labels", "limits"},
-                          [&](const Entry& entry) -> Status {
-                            const std::string_view key = entry.path;
-                            if (key == "web") return parse_web(entry, &config->web);
-                            if (key == "probes") return parse_probes(entry, &config->probes);
-                            if (key == "labels") return parse_labels(entry, &config->labels);
-                            return parse_limits(entry, &config->limits);
-                          });
+    return for_each_entry(root, "", sections, [&](const Entry& entry) -> Status {
+      const std::string_view key = entry.path;
+      if (key == "web") return parse_web(entry, &config->web);
+      if (key == "probes") return parse_probes(entry, &config->probes);
+      if (key == "labels") return parse_labels(entry, &config->labels);
+      if (key == "limits") return parse_limits(entry, &config->limits);
+      if (key == "filters") return parse_filters(entry, &config->filters);
+      if (key == "dns") return parse_dns(entry, &config->dns);
+      return parse_allowlist(entry, &config->allowlist);
+    });
   }
 
-  // Where each leaf value was written, so that validation can point at it.
+  // Where a value was written, so that validation can point at it: any key's value, or an
+  // item of a list that is one ("filters.ports[2]", "allowlist[0].cidr").
   YAML::Mark mark_of(const std::string& path) const {
-    const auto it = marks_.find(path);
-    return it == marks_.end() ? YAML::Mark::null_mark() : it->second;
+    if (const auto it = nodes_.find(path); it != nodes_.end()) return it->second.Mark();
+    const size_t open = path.rfind('[');
+    if (path.empty() || path.back() != ']' || open == std::string::npos) {
+      return YAML::Mark::null_mark();
+    }
+    const auto list = nodes_.find(path.substr(0, open));
+    const std::string_view digits = std::string_view(path).substr(open + 1, path.size() - open - 2);
+    if (list == nodes_.end() || !list->second.IsSequence() || !is_decimal(digits) ||
+        digits.size() > 9) {
+      return YAML::Mark::null_mark();
+    }
+    const size_t index = std::stoul(std::string(digits));
+    if (index >= list->second.size()) return YAML::Mark::null_mark();
+    return list->second[index].Mark();
   }
 
  private:
@@ -352,15 +765,39 @@ class Parser {
                                      " (known: " + join(known) + ")" + suggest(name, known));
       }
       Entry entry{section.empty() ? name : section + "." + name, key, pair.second};
-      if (!entry.value.IsNull()) marks_[entry.path] = entry.value.Mark();
+      if (!entry.value.IsNull()) nodes_[entry.path] = entry.value;
       if (Status status = handle(entry); !status) return status;
     }
     return Ok{};
   }
 
+  // Calls parse_item(item_entry, &element) for each item of a list value. The checks on the
+  // elements and on the list's length are find_problem's.
+  template <typename T, typename ParseItem>
+  Status parse_list(const Entry& entry, std::string_view what, std::vector<T>* out,
+                    ParseItem parse_item) const {
+    if (entry.value.IsNull()) {
+      return error(entry, "missing value (omit the key for the default, or [] for none)");
+    }
+    if (!entry.value.IsSequence()) {
+      return error(entry, "expected " + std::string(what) + ", got " + describe(entry.value));
+    }
+    std::vector<T> items;
+    size_t index = 0;
+    for (const YAML::Node& node : entry.value) {
+      const Entry item{indexed(entry.path, index++), node, node, true};
+      T value{};
+      if (Status status = parse_item(item, &value); !status) return status;
+      items.push_back(std::move(value));
+    }
+    *out = std::move(items);
+    return Ok{};
+  }
+
   Result<std::string> scalar(const Entry& entry, std::string_view what) const {
     if (entry.value.IsNull()) {
-      return error(entry, "missing value (omit the key to use the default)");
+      return error(entry, entry.item ? "empty list item"
+                                     : "missing value (omit the key to use the default)");
     }
     if (!entry.value.IsScalar()) {
       return error(entry, "expected " + std::string(what) + ", got " + describe(entry.value));
@@ -376,8 +813,11 @@ class Parser {
   }
 
   // Only plain decimal digits: yaml-cpp's own conversion reads "010" as octal and "0x10" as
-  // hex, and when it fails it cannot say why (negative? fraction? boolean?).
-  Status parse_uint32(const Entry& entry, uint32_t min, uint32_t max, uint32_t* out) const {
+  // hex, and when it fails it cannot say why (negative? fraction? boolean?). Values that do
+  // not fit in T are refused here; the documented bounds are find_problem's, which also
+  // sees configs built in code.
+  template <typename T>
+  Status parse_unsigned(const Entry& entry, uint64_t min, uint64_t max, T* out) const {
     const std::string range = "(" + std::to_string(min) + ".." + std::to_string(max) + ")";
     Result<std::string> text_or = scalar(entry, "an integer " + range);
     if (!text_or) return text_or.error();
@@ -388,10 +828,7 @@ class Parser {
     }
     const bool negative = !text.empty() && text.front() == '-';
     const std::string_view digits = std::string_view(text).substr(negative ? 1 : 0);
-    const bool all_digits =
-        !digits.empty() &&
-        std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!all_digits) {
+    if (!is_decimal(digits)) {
       if (looks_boolean(text)) {
         return error(entry, "expected an integer " + range + ", got the boolean " + quote(text));
       }
@@ -408,10 +845,35 @@ class Parser {
         range_problem(shorten(text), std::to_string(min), std::to_string(max));
     if (negative || digits.size() > 10) return error(entry, out_of_range);
     const uint64_t value = std::stoull(std::string(digits));
-    if (value > UINT32_MAX) return error(entry, out_of_range);
-    // The bounds themselves are checked by find_problem, which also sees configs built in code.
-    *out = static_cast<uint32_t>(value);
+    if (value > std::numeric_limits<T>::max()) return error(entry, out_of_range);
+    *out = static_cast<T>(value);
     return Ok{};
+  }
+
+  // YAML 1.2's spellings only: "yes", "on" and friends mean true to some readers and are
+  // strings to others.
+  Status parse_bool(const Entry& entry, bool* out) const {
+    Result<std::string> text_or = scalar(entry, "true or false");
+    if (!text_or) return text_or.error();
+    const std::string& text = text_or.value();
+    if (entry.value.Tag() == "!") {
+      return error(entry, "expected true or false, got the quoted string " + quote(text) +
+                              " (remove the quotes)");
+    }
+    if (text == "true" || text == "True" || text == "TRUE") {
+      *out = true;
+      return Ok{};
+    }
+    if (text == "false" || text == "False" || text == "FALSE") {
+      *out = false;
+      return Ok{};
+    }
+    if (looks_boolean(text)) {
+      return error(entry, "expected true or false, got " + quote(text) +
+                              " (other spellings mean different things to different YAML "
+                              "readers)");
+    }
+    return error(entry, "expected true or false, got " + quote(text));
   }
 
   Status parse_duration_value(const Entry& entry, std::chrono::milliseconds* out) const {
@@ -424,6 +886,60 @@ class Parser {
     }
     *out = duration.value();
     return Ok{};
+  }
+
+  // One of `names`, stored as the enum value of its index.
+  template <typename E, size_t N>
+  Status parse_enum(const Entry& entry, std::string_view what,
+                    const std::array<std::string_view, N>& names, E* out) const {
+    Result<std::string> text = scalar(entry, "a " + std::string(what) + " name");
+    if (!text) return text.error();
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (text.value() == names[i]) {
+        *out = static_cast<E>(i);
+        return Ok{};
+      }
+    }
+    const std::vector<std::string_view> valid(names.begin(), names.end());
+    return error(entry, "unknown " + std::string(what) + " " + quote(text.value()) +
+                            " (valid: " + join(valid) + ")" + suggest(text.value(), valid));
+  }
+
+  Status parse_cidr_value(const Entry& entry, Cidr* out) const {
+    Result<std::string> text = scalar(entry, "a network like 10.0.0.0/8");
+    if (!text) return text.error();
+    Result<Cidr> cidr = read_cidr(text.value());
+    if (!cidr) return error(entry, cidr.error().message);
+    *out = std::move(cidr).value();
+    return Ok{};
+  }
+
+  // 443, or a range "8000-8999" (quoted or not: YAML reads 8000-8999 as a string).
+  Status parse_port_range_value(const Entry& entry, PortRange* out) const {
+    Result<std::string> text = scalar(entry, "a port or a port range like 8000-8999");
+    if (!text) return text.error();
+    Result<PortRange> range = read_port_range(text.value());
+    if (!range) return error(entry, range.error().message);
+    *out = range.value();
+    return Ok{};
+  }
+
+  Status parse_port_ranges(const Entry& entry, std::vector<PortRange>* out) const {
+    return parse_list(
+        entry, "a list of ports like [443, \"8000-8999\"]", out,
+        [&](const Entry& item, PortRange* range) { return parse_port_range_value(item, range); });
+  }
+
+  Status parse_cidrs(const Entry& entry, std::vector<Cidr>* out) const {
+    return parse_list(entry, "a list of networks like [10.0.0.0/8]", out,
+                      [&](const Entry& item, Cidr* cidr) { return parse_cidr_value(item, cidr); });
+  }
+
+  Status parse_strings(const Entry& entry, std::string_view what,
+                       std::vector<std::string>* out) const {
+    return parse_list(entry, what, out, [&](const Entry& item, std::string* text) {
+      return parse_string(item, text);
+    });
   }
 
   Status parse_web(const Entry& section, WebConfig* web) {
@@ -440,33 +956,34 @@ class Parser {
     return for_each_entry(section.value, section.path, {"backend", "max_entries", "drain_interval"},
                           [&](const Entry& entry) -> Status {
                             const std::string& key = entry.key.Scalar();
-                            if (key == "backend") return parse_backend(entry, &probes->backend);
+                            if (key == "backend") {
+                              return parse_enum(entry, "backend", kBackendNames, &probes->backend);
+                            }
                             if (key == "max_entries") {
-                              return parse_uint32(entry, kMinMaxEntries, kMaxMaxEntries,
-                                                  &probes->max_entries);
+                              return parse_unsigned(entry, kMinMaxEntries, kMaxMaxEntries,
+                                                    &probes->max_entries);
                             }
                             return parse_duration_value(entry, &probes->drain_interval);
                           });
   }
 
-  Status parse_backend(const Entry& entry, ProbeBackend* backend) const {
-    Result<std::string> text = scalar(entry, "a backend name");
-    if (!text) return text.error();
-    for (size_t i = 0; i < kBackendNames.size(); ++i) {
-      if (text.value() == kBackendNames[i]) {
-        *backend = static_cast<ProbeBackend>(i);
-        return Ok{};
-      }
-    }
-    const std::vector<std::string_view> names(kBackendNames.begin(), kBackendNames.end());
-    return error(entry, "unknown backend " + quote(text.value()) + " (valid: " + join(names) + ")" +
-                            suggest(text.value(), names));
-  }
-
   Status parse_labels(const Entry& section, LabelsConfig* labels) {
-    return for_each_entry(section.value, section.path, {"keep"}, [&](const Entry& entry) {
-      return parse_label_list(entry, &labels->keep);
-    });
+    return for_each_entry(section.value, section.path,
+                          {"keep", "daddr_prefix_v4", "daddr_prefix_v6",
+                           "collapse_ephemeral_dports", "ephemeral_port_min"},
+                          [&](const Entry& entry) -> Status {
+                            const std::string& key = entry.key.Scalar();
+                            if (key == "keep") return parse_label_list(entry, &labels->keep);
+                            if (key == "daddr_prefix_v4")
+                              return parse_unsigned(entry, 0, 32, &labels->daddr_prefix_v4);
+                            if (key == "daddr_prefix_v6") {
+                              return parse_unsigned(entry, 0, 128, &labels->daddr_prefix_v6);
+                            }
+                            if (key == "collapse_ephemeral_dports") {
+                              return parse_bool(entry, &labels->collapse_ephemeral_dports);
+                            }
+                            return parse_unsigned(entry, 1, 65535, &labels->ephemeral_port_min);
+                          });
   }
 
   Status parse_label_list(const Entry& entry, std::vector<Label>* out) const {
@@ -505,13 +1022,120 @@ class Parser {
   }
 
   Status parse_limits(const Entry& section, LimitsConfig* limits) {
-    return for_each_entry(section.value, section.path, {"max_series"}, [&](const Entry& entry) {
-      return parse_uint32(entry, kMinMaxSeries, kMaxMaxSeries, &limits->max_series);
-    });
+    return for_each_entry(section.value, section.path, {"max_series", "idle_expiry"},
+                          [&](const Entry& entry) -> Status {
+                            if (entry.key.Scalar() == "max_series") {
+                              return parse_unsigned(entry, kMinMaxSeries, kMaxMaxSeries,
+                                                    &limits->max_series);
+                            }
+                            return parse_duration_value(entry, &limits->idle_expiry);
+                          });
+  }
+
+  Status parse_filters(const Entry& section, FiltersConfig* filters) {
+    return for_each_entry(
+        section.value, section.path,
+        {"pids", "uids", "ports", "families", "cgroups", "cgroupmap", "mntnsmap", "comms",
+         "include_cidrs", "exclude_cidrs"},
+        [&](const Entry& entry) -> Status {
+          const std::string& key = entry.key.Scalar();
+          if (key == "pids") {
+            return parse_list(entry, "a list of process ids like [1234]", &filters->pids,
+                              [&](const Entry& item, uint32_t* pid) {
+                                return parse_unsigned(item, 1, kMaxPid, pid);
+                              });
+          }
+          if (key == "uids") {
+            return parse_list(entry, "a list of user ids like [0, 1000]", &filters->uids,
+                              [&](const Entry& item, uint32_t* uid) {
+                                return parse_unsigned(item, 0, kMaxUid, uid);
+                              });
+          }
+          if (key == "ports") return parse_port_ranges(entry, &filters->ports);
+          if (key == "families") {
+            return parse_list(entry, "a list of families like [ipv4]", &filters->families,
+                              [&](const Entry& item, Family* family) {
+                                return parse_enum(item, "family", kFamilyNames, family);
+                              });
+          }
+          if (key == "cgroups") {
+            return parse_strings(entry, "a list of cgroup paths like [system.slice/nginx.service]",
+                                 &filters->cgroups);
+          }
+          if (key == "cgroupmap") return parse_string(entry, &filters->cgroupmap);
+          if (key == "mntnsmap") return parse_string(entry, &filters->mntnsmap);
+          if (key == "comms") {
+            return parse_strings(entry, "a list of process names like [curl]", &filters->comms);
+          }
+          if (key == "include_cidrs") return parse_cidrs(entry, &filters->include_cidrs);
+          return parse_cidrs(entry, &filters->exclude_cidrs);
+        });
+  }
+
+  Status parse_dns(const Entry& section, DnsConfig* dns) {
+    return for_each_entry(
+        section.value, section.path,
+        {"enabled", "ports", "capture_bytes", "cache_entries", "max_age", "capture", "ring_bytes"},
+        [&](const Entry& entry) -> Status {
+          const std::string& key = entry.key.Scalar();
+          if (key == "enabled") return parse_bool(entry, &dns->enabled);
+          if (key == "ports") {
+            return parse_list(entry, "a list of ports like [53]", &dns->ports,
+                              [&](const Entry& item, uint16_t* port) {
+                                return parse_unsigned(item, 1, 65535, port);
+                              });
+          }
+          if (key == "capture_bytes") {
+            return parse_unsigned(entry, kMinCaptureBytes, kMaxCaptureBytes, &dns->capture_bytes);
+          }
+          if (key == "cache_entries") {
+            return parse_unsigned(entry, kMinCacheEntries, kMaxCacheEntries, &dns->cache_entries);
+          }
+          if (key == "max_age") return parse_duration_value(entry, &dns->max_age);
+          if (key == "capture")
+            return parse_enum(entry, "capture method", kCaptureNames, &dns->capture);
+          return parse_unsigned(entry, kMinRingBytes, kMaxRingBytes, &dns->ring_bytes);
+        });
+  }
+
+  // Present means enabled, so an empty value is more likely a mistake than a wish to flag
+  // every connect: it must be written as [].
+  Status parse_allowlist(const Entry& entry, AllowlistConfig* allowlist) {
+    if (entry.value.IsNull()) {
+      return error(entry, "missing value (omit the key for no allowlist, or [] to allow nothing)");
+    }
+    allowlist->enabled = true;
+    return parse_list(entry, "a list of rules (maps with cidr, name, ports)", &allowlist->rules,
+                      [&](const Entry& item, AllowRule* rule) { return parse_rule(item, rule); });
+  }
+
+  Status parse_rule(const Entry& item, AllowRule* rule) {
+    return for_each_entry(
+        item.value, item.path, {"cidr", "name", "ports"}, [&](const Entry& entry) -> Status {
+          const std::string& key = entry.key.Scalar();
+          if (key == "cidr") {
+            Cidr cidr;
+            if (Status status = parse_cidr_value(entry, &cidr); !status) return status;
+            rule->cidr = std::move(cidr);
+            return Ok{};
+          }
+          // An empty name or port list would read as "any", which is what leaving the key
+          // out says; written out it is more likely a mistake.
+          if (key == "name") {
+            if (Status status = parse_string(entry, &rule->name); !status) return status;
+            if (rule->name.empty()) return error(entry, "empty name (omit the key to match any)");
+            std::transform(rule->name.begin(), rule->name.end(), rule->name.begin(), to_lower);
+            return Ok{};
+          }
+          if (Status status = parse_port_ranges(entry, &rule->ports); !status) return status;
+          if (rule->ports.empty())
+            return error(entry, "empty list (omit the key to match any port)");
+          return Ok{};
+        });
   }
 
   const std::string name_;
-  std::map<std::string, YAML::Mark> marks_;
+  std::map<std::string, YAML::Node> nodes_;
 };
 
 // A closed-on-scope-exit descriptor; nothing else in this file needs ownership semantics.
@@ -541,6 +1165,49 @@ std::string_view to_string(Label label) {
   return index < kLabelNames.size() ? kLabelNames[index] : "unknown";
 }
 
+std::string_view to_string(Family family) {
+  const auto index = static_cast<size_t>(family);
+  return index < kFamilyNames.size() ? kFamilyNames[index] : "unknown";
+}
+
+std::string_view to_string(DnsCapture capture) {
+  const auto index = static_cast<size_t>(capture);
+  return index < kCaptureNames.size() ? kCaptureNames[index] : "unknown";
+}
+
+bool PortRange::operator==(const PortRange& other) const {
+  return first == other.first && last == other.last;
+}
+
+bool Cidr::contains(Family f, const uint8_t* addr16) const {
+  if (f != family) return false;
+  const size_t bits = std::min<size_t>(prefix_len, family_bits(family));
+  const size_t whole = bits / 8;
+  if (std::memcmp(addr.data(), addr16, whole) != 0) return false;
+  if (bits % 8 == 0) return true;
+  const auto mask = static_cast<uint8_t>(0xff00u >> (bits % 8));
+  return (addr[whole] & mask) == (addr16[whole] & mask);
+}
+
+bool Cidr::operator==(const Cidr& other) const {
+  return family == other.family && addr == other.addr && prefix_len == other.prefix_len &&
+         text == other.text;
+}
+
+Result<Cidr> parse_cidr(std::string_view text) {
+  Result<Cidr> cidr = read_cidr(text);
+  if (!cidr) return cidr;
+  if (auto problem = check_cidr(cidr.value())) return Error{*problem};
+  return cidr;
+}
+
+Result<PortRange> parse_port_range(std::string_view text) {
+  Result<PortRange> range = read_port_range(text);
+  if (!range) return range;
+  if (auto problem = check_port_range(range.value())) return Error{*problem};
+  return range;
+}
+
 bool WebConfig::operator==(const WebConfig& other) const {
   return listen_address == other.listen_address && telemetry_path == other.telemetry_path;
 }
@@ -554,15 +1221,71 @@ bool LabelsConfig::has(Label label) const {
   return std::find(keep.begin(), keep.end(), label) != keep.end();
 }
 
-bool LabelsConfig::operator==(const LabelsConfig& other) const { return keep == other.keep; }
+bool LabelsConfig::operator==(const LabelsConfig& other) const {
+  return keep == other.keep && daddr_prefix_v4 == other.daddr_prefix_v4 &&
+         daddr_prefix_v6 == other.daddr_prefix_v6 &&
+         collapse_ephemeral_dports == other.collapse_ephemeral_dports &&
+         ephemeral_port_min == other.ephemeral_port_min;
+}
 
 bool LimitsConfig::operator==(const LimitsConfig& other) const {
-  return max_series == other.max_series;
+  return max_series == other.max_series && idle_expiry == other.idle_expiry;
+}
+
+bool FiltersConfig::empty() const {
+  return pids.empty() && uids.empty() && ports.empty() && families.empty() && cgroups.empty() &&
+         cgroupmap.empty() && mntnsmap.empty() && comms.empty() && include_cidrs.empty() &&
+         exclude_cidrs.empty();
+}
+
+bool FiltersConfig::operator==(const FiltersConfig& other) const {
+  return pids == other.pids && uids == other.uids && ports == other.ports &&
+         families == other.families && cgroups == other.cgroups && cgroupmap == other.cgroupmap &&
+         mntnsmap == other.mntnsmap && comms == other.comms &&
+         include_cidrs == other.include_cidrs && exclude_cidrs == other.exclude_cidrs;
+}
+
+bool DnsConfig::operator==(const DnsConfig& other) const {
+  return enabled == other.enabled && ports == other.ports && capture_bytes == other.capture_bytes &&
+         cache_entries == other.cache_entries && max_age == other.max_age &&
+         capture == other.capture && ring_bytes == other.ring_bytes;
+}
+
+bool AllowRule::matches(Family f, const uint8_t* daddr16, uint16_t dport,
+                        std::string_view dns_name) const {
+  if (cidr && !cidr->contains(f, daddr16)) return false;
+  if (!ports.empty() && std::none_of(ports.begin(), ports.end(), [&](const PortRange& range) {
+        return range.contains(dport);
+      })) {
+    return false;
+  }
+  if (!name.empty()) {
+    if (!dns_name.empty() && dns_name.back() == '.') dns_name.remove_suffix(1);
+    if (dns_name.empty() || !glob_match(name, dns_name)) return false;
+  }
+  return true;
+}
+
+bool AllowRule::operator==(const AllowRule& other) const {
+  return cidr == other.cidr && name == other.name && ports == other.ports;
+}
+
+bool AllowlistConfig::allows(Family f, const uint8_t* daddr16, uint16_t dport,
+                             std::string_view dns_name) const {
+  if (!enabled) return true;
+  return std::any_of(rules.begin(), rules.end(), [&](const AllowRule& rule) {
+    return rule.matches(f, daddr16, dport, dns_name);
+  });
+}
+
+bool AllowlistConfig::operator==(const AllowlistConfig& other) const {
+  return enabled == other.enabled && rules == other.rules;
 }
 
 bool Config::operator==(const Config& other) const {
   return web == other.web && probes == other.probes && labels == other.labels &&
-         limits == other.limits;
+         limits == other.limits && filters == other.filters && dns == other.dns &&
+         allowlist == other.allowlist;
 }
 
 Result<Config> parse_config(std::string_view yaml_text, const std::string& name) {
@@ -632,6 +1355,44 @@ Status validate_config(const Config& config) {
     return Error{problem->key + ": " + problem->message};
   }
   return Ok{};
+}
+
+std::vector<std::string> config_warnings(const Config& config) {
+  std::vector<std::string> out;
+  const LabelsConfig& labels = config.labels;
+  if (labels.has(Label::kLport)) {
+    out.emplace_back(
+        "labels.keep includes lport: one series per local port, nearly one per connection; "
+        "expect very high cardinality");
+  }
+  if (labels.has(Label::kPid)) {
+    out.emplace_back("labels.keep includes pid: one series per process; expect high cardinality");
+  }
+  if (labels.has(Label::kDnsName) && !config.dns.enabled) {
+    out.emplace_back(
+        "labels.keep includes dns_name but dns.enabled is false: dns_name will always be empty");
+  }
+  if (!labels.has(Label::kDaddr) &&
+      (labels.daddr_prefix_v4 != 32 || labels.daddr_prefix_v6 != 128)) {
+    out.emplace_back(
+        "labels.daddr_prefix_v4/daddr_prefix_v6 have no effect: daddr is not in labels.keep");
+  }
+  if (!labels.has(Label::kDport) && labels.collapse_ephemeral_dports) {
+    out.emplace_back("labels.collapse_ephemeral_dports has no effect: dport is not in labels.keep");
+  }
+  const AllowlistConfig& allowlist = config.allowlist;
+  if (allowlist.enabled && allowlist.rules.empty()) {
+    out.emplace_back("allowlist is empty: every connect counts as unexpected");
+  }
+  if (allowlist.enabled && !config.dns.enabled) {
+    for (size_t i = 0; i < allowlist.rules.size(); ++i) {
+      if (!allowlist.rules[i].name.empty()) {
+        out.push_back(indexed("allowlist", i) +
+                      " matches by name but dns.enabled is false: it can never match");
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace tcpconnect

@@ -7,9 +7,11 @@
 // file cannot forge extra log lines.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,9 +23,48 @@ namespace tcpconnect {
 enum class ProbeBackend { kAuto, kTpBtf, kRawTp, kTracepoint };
 std::string_view to_string(ProbeBackend backend);  // "auto", "tp_btf", "raw_tp", "tracepoint"
 
+enum class Family { kIpv4, kIpv6 };
+std::string_view to_string(Family family);  // "ipv4", "ipv6"
+
 // Labels a connect series can carry. The enum order is the label order in the output.
-enum class Label { kFamily, kSaddr, kDaddr, kDport, kDnsName };
-std::string_view to_string(Label label);  // "family", "saddr", "daddr", "dport", "dns_name"
+enum class Label { kFamily, kSaddr, kDaddr, kDport, kDnsName, kUid, kComm, kUnit, kLport, kPid };
+// "family", "saddr", "daddr", "dport", "dns_name", "uid", "comm", "unit", "lport", "pid"
+std::string_view to_string(Label label);
+
+enum class DnsCapture { kAuto, kCgroupSkb, kPacketSocket };
+std::string_view to_string(DnsCapture capture);  // "auto", "cgroup_skb", "packet_socket"
+
+// Inclusive port range; a single port has first == last. Valid: 1 <= first <= last.
+struct PortRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+
+  bool contains(uint16_t port) const { return port >= first && port <= last; }
+  bool operator==(const PortRange& other) const;
+  bool operator!=(const PortRange& other) const { return !(*this == other); }
+};
+
+// A network. Valid (validate_config): prefix_len within the family's width, every bit
+// after the prefix zero (including bytes 4..15 for IPv4), text == canonical form.
+struct Cidr {
+  Family family = Family::kIpv4;
+  std::array<uint8_t, 16> addr{};  // network byte order; IPv4 in the first 4 bytes
+  uint8_t prefix_len = 0;          // 0..32 / 0..128
+  std::string text;                // canonical: "10.0.0.0/8", "2001:db8::/32"
+
+  // addr16: 16 bytes, IPv4 in the first 4. An address of the other family never matches
+  // (the connect probe already reports IPv4-mapped IPv6 destinations as IPv4).
+  bool contains(Family f, const uint8_t* addr16) const;
+  bool operator==(const Cidr& other) const;
+  bool operator!=(const Cidr& other) const { return !(*this == other); }
+};
+
+// "10.0.0.0/8", "2001:db8::/32", or a bare address (/32, /128), as the config file takes
+// them, with every check validate_config applies ("10.1.2.3/8 has host bits set; did you
+// mean 10.0.0.0/8?"). For command-line options that take networks.
+Result<Cidr> parse_cidr(std::string_view text);
+// "443" or "8000-8999", checked as in the config file. For tcpconnect -P style options.
+Result<PortRange> parse_port_range(std::string_view text);
 
 struct WebConfig {
   std::string listen_address = ":9476";  // host:port, [v6]:port or :port
@@ -46,6 +87,13 @@ struct LabelsConfig {
   // Sorted in enum order, no duplicates. Empty is allowed: one series per metric.
   std::vector<Label> keep = {Label::kFamily, Label::kSaddr, Label::kDaddr, Label::kDport,
                              Label::kDnsName};
+  // CIDR bucketing of destinations without a DNS name: daddr becomes "10.1.2.0/24".
+  // The full width (32 / 128) turns it off.
+  uint8_t daddr_prefix_v4 = 32;   // 0..32
+  uint8_t daddr_prefix_v6 = 128;  // 0..128
+  // dport >= ephemeral_port_min renders as "ephemeral".
+  bool collapse_ephemeral_dports = false;
+  uint16_t ephemeral_port_min = 32768;  // 1..65535
 
   bool has(Label label) const;
   bool operator==(const LabelsConfig& other) const;
@@ -54,9 +102,71 @@ struct LabelsConfig {
 
 struct LimitsConfig {
   uint32_t max_series = 10000;  // per metric; beyond it everything folds into one overflow series
+  // A series not incremented for this long is dropped from /metrics. 0 = never.
+  std::chrono::milliseconds idle_expiry{0};
 
   bool operator==(const LimitsConfig& other) const;
   bool operator!=(const LimitsConfig& other) const { return !(*this == other); }
+};
+
+// What the kernel counts. Every list empty = count everything; within a list any entry
+// matches; across lists all must match.
+struct FiltersConfig {
+  std::vector<uint32_t> pids;    // tgids (tcpconnect -p), 1..4194304
+  std::vector<uint32_t> uids;    // tcpconnect -u, 0..4294967294
+  std::vector<PortRange> ports;  // destination ports (tcpconnect -P)
+  std::vector<Family> families;  // tcpconnect -4/-6; empty = both; no duplicates
+  // cgroup v2 paths: absolute (/sys/fs/cgroup/...) or relative to the cgroup2 root
+  // ("system.slice/nginx.service"); no ".." components.
+  std::vector<std::string> cgroups;
+  std::string cgroupmap;            // pinned BPF map (bcc --cgroupmap layout); absolute; "" = off
+  std::string mntnsmap;             // pinned BPF map (bcc --mntnsmap layout); absolute; "" = off
+  std::vector<std::string> comms;   // exact task comm, 1..15 bytes each
+  std::vector<Cidr> include_cidrs;  // destination in one of these (empty = any)
+  std::vector<Cidr> exclude_cidrs;  // destination in none of these
+
+  // True when no field is set (families listing both families is still "set").
+  bool empty() const;
+  bool operator==(const FiltersConfig& other) const;
+  bool operator!=(const FiltersConfig& other) const { return !(*this == other); }
+};
+
+struct DnsConfig {
+  bool enabled = true;
+  std::vector<uint16_t> ports = {53};  // source ports of captured responses; 1..8, unique
+  uint32_t capture_bytes = 512;        // per packet, 64..8192
+  uint32_t cache_entries = 10240;      // 1..10000000
+  std::chrono::milliseconds max_age{std::chrono::hours(24)};  // 1s..30d
+  DnsCapture capture = DnsCapture::kAuto;
+  uint32_t ring_bytes = 1u << 20;  // BPF ringbuf size: a power of two, 4096..268435456
+
+  bool operator==(const DnsConfig& other) const;
+  bool operator!=(const DnsConfig& other) const { return !(*this == other); }
+};
+
+// One allowed kind of destination. Every field that is set must match.
+struct AllowRule {
+  std::optional<Cidr> cidr;      // destination address in this network
+  std::string name;              // DNS name glob, lower-case, [a-z0-9._-] and "*"; "" = any
+  std::vector<PortRange> ports;  // destination port in one of these; empty = any
+
+  // "*" matches any run of characters, dots included ("*.example.com" matches
+  // "a.b.example.com" but not "example.com"); names compare case-insensitively and a
+  // trailing dot on dns_name is ignored. An empty dns_name (unknown) never matches a rule
+  // with a name.
+  bool matches(Family f, const uint8_t* daddr16, uint16_t dport, std::string_view dns_name) const;
+  bool operator==(const AllowRule& other) const;
+  bool operator!=(const AllowRule& other) const { return !(*this == other); }
+};
+
+struct AllowlistConfig {
+  bool enabled = false;  // the `allowlist` key is present, even as `allowlist: []`
+  std::vector<AllowRule> rules;
+
+  // Whether a connect is expected: some rule matches, or the allowlist is not enabled.
+  bool allows(Family f, const uint8_t* daddr16, uint16_t dport, std::string_view dns_name) const;
+  bool operator==(const AllowlistConfig& other) const;
+  bool operator!=(const AllowlistConfig& other) const { return !(*this == other); }
 };
 
 struct Config {
@@ -65,6 +175,9 @@ struct Config {
   ProbesConfig probes;
   LabelsConfig labels;
   LimitsConfig limits;
+  FiltersConfig filters;
+  DnsConfig dns;
+  AllowlistConfig allowlist;
 
   // Compares everything except `source`: a reload of identical settings is a no-op.
   bool operator==(const Config& other) const;
@@ -78,6 +191,25 @@ constexpr std::chrono::milliseconds kMinDrainInterval{100};
 constexpr std::chrono::milliseconds kMaxDrainInterval{60 * 1000};
 constexpr uint32_t kMinMaxSeries = 1;
 constexpr uint32_t kMaxMaxSeries = 10'000'000;
+constexpr std::chrono::milliseconds kMinIdleExpiry{1000};  // or 0 = off
+constexpr std::chrono::milliseconds kMaxIdleExpiry{365LL * 24 * 60 * 60 * 1000};
+// Every list in filters and allowlist (and each rule's ports); the kernel side sizes its
+// filter maps from it.
+constexpr size_t kMaxListEntries = 1024;
+constexpr uint32_t kMaxPid = 4'194'304;       // PID_MAX_LIMIT
+constexpr uint32_t kMaxUid = 4'294'967'294u;  // (uid_t)-1 means "no uid"
+constexpr size_t kMaxCommBytes = 15;          // TASK_COMM_LEN without the NUL
+constexpr size_t kMaxPathBytes = 4095;        // PATH_MAX without the NUL
+constexpr size_t kMaxDnsPorts = 8;
+constexpr uint32_t kMinCaptureBytes = 64;
+constexpr uint32_t kMaxCaptureBytes = 8192;
+constexpr uint32_t kMinCacheEntries = 1;
+constexpr uint32_t kMaxCacheEntries = 10'000'000;
+constexpr std::chrono::milliseconds kMinDnsMaxAge{1000};
+constexpr std::chrono::milliseconds kMaxDnsMaxAge{30LL * 24 * 60 * 60 * 1000};
+constexpr uint32_t kMinRingBytes = 4096;
+constexpr uint32_t kMaxRingBytes = 1u << 28;
+constexpr size_t kMaxNameBytes = 253;  // longest DNS name in text form
 // Larger files are refused before parsing: a config is a few hundred bytes, and yaml-cpp
 // holds the whole document in memory.
 constexpr size_t kMaxConfigBytes = 1u << 20;
@@ -92,5 +224,10 @@ Result<Config> load_config_file(const std::string& path);
 // overriding web.listen_address). parse_config already applies these with file positions;
 // here messages start with the key ("web.listen_address: ...").
 Status validate_config(const Config& config);
+
+// Settings that are valid but probably not what the operator wants (high-cardinality
+// labels, options that cannot take effect), as sentences for the daemon to log at start
+// and on reload. Empty for the defaults.
+std::vector<std::string> config_warnings(const Config& config);
 
 }  // namespace tcpconnect

@@ -69,7 +69,19 @@ SelfMetrics::SelfMetrics()
                           .Name("tcpconnect_bpf_program_runs_total")
                           .Help("Runs of the BPF program (needs sysctl "
                                 "kernel.bpf_stats_enabled=1).")
-                          .Register(*registry_)) {
+                          .Register(*registry_)),
+      prog_misses_(prometheus::BuildCounter()
+                       .Name("tcpconnect_bpf_program_recursion_misses_total")
+                       .Help("Runs of the BPF program the kernel skipped because it was "
+                             "already running on that CPU. Connect attempts are never "
+                             "skipped; an outcome (established/failed) can be.")
+                       .Register(*registry_)),
+      outcomes_lost_(prometheus::BuildCounter()
+                         .Name("tcpconnect_connect_outcomes_lost_total")
+                         .Help("Connects whose outcome was never seen (still in flight "
+                               "after 10 minutes) and were removed from the stash.")
+                         .Register(*registry_)) {
+  outcomes_lost_.Add({});
   for (size_t i = 0; i < TC_ERR_MAX; ++i) map_full_.Add({{"map", error_map_name(i)}});
   drain_errors_.Add({});
 }
@@ -109,8 +121,13 @@ void SelfMetrics::set_series_dropped(const std::string& metric, uint64_t total) 
   advance_to(series_dropped_.Add({{"metric", metric}}), static_cast<double>(total));
 }
 
+void SelfMetrics::add_outcomes_lost(uint64_t n) {
+  outcomes_lost_.Add({}).Increment(static_cast<double>(n));
+}
+
 void SelfMetrics::set_program_stats(const std::string& program, uint64_t run_time_ns,
-                                    uint64_t run_count) {
+                                    uint64_t run_count, uint64_t recursion_misses) {
+  advance_to(prog_misses_.Add({{"program", program}}), static_cast<double>(recursion_misses));
   advance_to(prog_run_seconds_.Add({{"program", program}}),
              static_cast<double>(run_time_ns) / 1e9);
   advance_to(prog_run_count_.Add({{"program", program}}), static_cast<double>(run_count));

@@ -27,7 +27,9 @@ class SelfMetrics {
   void observe_drain(double seconds, bool ok);
   void set_series(const std::string& metric, double n);
   void set_series_dropped(const std::string& metric, uint64_t total);
-  void set_program_stats(const std::string& program, uint64_t run_time_ns, uint64_t run_count);
+  void set_program_stats(const std::string& program, uint64_t run_time_ns, uint64_t run_count,
+                         uint64_t recursion_misses);
+  void add_outcomes_lost(uint64_t n);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -40,6 +42,8 @@ class SelfMetrics {
   prometheus::Family<prometheus::Counter>& series_dropped_;
   prometheus::Family<prometheus::Counter>& prog_run_seconds_;
   prometheus::Family<prometheus::Counter>& prog_run_count_;
+  prometheus::Family<prometheus::Counter>& prog_misses_;
+  prometheus::Family<prometheus::Counter>& outcomes_lost_;
 };
 
 }  // namespace tcpconnect

@@ -2,12 +2,15 @@
 // through the first program type the kernel accepts (or the one configured).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
 #include "probes/connect_source.h"
+#include "util/unique_fd.h"
 
 struct connect_bpf;
 
@@ -18,6 +21,11 @@ struct ProgramStats {
   uint32_t id = 0;
   uint64_t run_time_ns = 0;  // only advances while kernel.bpf_stats_enabled=1
   uint64_t run_count = 0;
+  // Runs the kernel skipped because the program was already running on that CPU (an
+  // outcome transition in softirq interrupting a connect's run). Attempts run in process
+  // context and are never the skipped run; a skipped outcome leaves its stash entry
+  // behind until sweep_pending() removes it.
+  uint64_t recursion_misses = 0;
 };
 
 class ConnectProbe final : public ConnectSource {
@@ -25,10 +33,26 @@ class ConnectProbe final : public ConnectSource {
   struct Options {
     ProbeBackend backend = ProbeBackend::kAuto;
     uint32_t max_entries = 16384;
+    // Keep per-destination activity (latest connect, count) for the DNS layer. Off, the
+    // program does not touch that map: a connect costs nothing more.
+    bool track_destinations = false;
   };
 
   // Loads and attaches. On failure the error says, per backend tried, why.
   static Result<std::unique_ptr<ConnectProbe>> attach(const Options& options);
+  // Continues with the link, program and maps that an earlier process left attached
+  // (named as handover_fds() names them), if they are exactly what this binary would
+  // attach with these options: same program (tag), same maps, same load-time constants.
+  // Takes them out of `fds` then; otherwise says why and leaves `fds` alone.
+  static Result<std::unique_ptr<ConnectProbe>> adopt(const Options& options, NamedFds& fds);
+
+  // The fds that keep this probe attached and its counts alive, by name: the link, the
+  // program and every map.
+  std::vector<std::pair<std::string, int>> handover_fds() const;
+  // From now on destruction only closes this process's fds, and leaves the probe attached
+  // for whoever holds copies of them (systemd's fd store).
+  void keep_attached_after_exit() { keep_attached_ = true; }
+  bool adopted() const { return static_cast<bool>(adopted_link_); }
 
   ~ConnectProbe() override;  // detaches and unloads everything, logs only
   ConnectProbe(const ConnectProbe&) = delete;
@@ -44,6 +68,14 @@ class ConnectProbe final : public ConnectSource {
       const std::function<void(const tc_latency_key&, const tc_latency_hist&)>& visit) override;
   Result<ErrorCounts> read_errors() override;
 
+  // Deletes stash entries of connects in flight for longer than max_age (their outcome
+  // was missed). Returns how many. Bounded by the stash's size.
+  Result<uint64_t> sweep_pending(std::chrono::nanoseconds max_age);
+  // Per-destination activity (empty unless track_destinations): the latest connect is
+  // the largest over CPUs, the count the sum.
+  Status read_destinations(
+      const std::function<void(const tc_latency_key&, const tc_dest_activity&)>& visit);
+
  private:
   struct SkelDeleter {
     void operator()(connect_bpf* skel) const;
@@ -51,10 +83,19 @@ class ConnectProbe final : public ConnectSource {
   using Skel = std::unique_ptr<connect_bpf, SkelDeleter>;
 
   ConnectProbe(Skel skel, ProbeBackend backend);
+  ConnectProbe(Skel skel, ProbeBackend backend, UniqueFd link, UniqueFd prog);
   static Result<Skel> try_backend(ProbeBackend backend, const Options& options);
+  // Opened, the backend's program selected, maps sized, constants set: ready to load.
+  static Result<Skel> open_prepared(ProbeBackend backend, const Options& options);
+  int prog_fd() const;
 
   Skel skel_;
   ProbeBackend backend_;
+  // When adopted: skel_ is not loaded, its maps are the adopted ones, and these keep the
+  // adopted program attached.
+  UniqueFd adopted_link_;
+  UniqueFd adopted_prog_;
+  bool keep_attached_ = false;
 };
 
 // The backends `auto` tries, in order.

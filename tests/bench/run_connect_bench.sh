@@ -155,13 +155,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The exporter's config: the given file, with probes.backend replaced when asked.
-exporter_config=$config
+# The exporter's config: a copy of the given file taken now (every round runs the same
+# one, even if the file is edited meanwhile), with probes.backend replaced when asked.
+exporter_config=$tmp/config.yaml
+cp "$config" "$exporter_config"
 if [[ -n $backend ]]; then
-  exporter_config=$tmp/config.yaml
   grep -qE '^  backend:' "$config" ||
     die "$config has no '  backend:' line under probes: to replace; use a config that does"
-  sed -E "s/^  backend:.*/  backend: $backend/" "$config" >"$exporter_config"
+  sed -i -E "s/^  backend:.*/  backend: $backend/" "$exporter_config"
 fi
 "$exporter_bin" --check-config --config.file "$exporter_config" >/dev/null ||
   die "the exporter rejects $exporter_config"
@@ -184,13 +185,25 @@ free_port() {
   die "no free port found in 20000..29999"
 }
 
-# "RUN_TIME_NS RUN_CNT" of BPF program $1 (0 0 without bpf_stats).
+# "RUN_TIME_NS RUN_CNT RECURSION_MISSES" of BPF program $1 (zeros without bpf_stats).
 prog_stats() {
-  local line t c
+  local line t c m
   line=$(bpftool prog show id "$1" 2>/dev/null | head -n1) || true
   t=$(sed -nE 's/.* run_time_ns ([0-9]+).*/\1/p' <<<"$line")
   c=$(sed -nE 's/.* run_cnt ([0-9]+).*/\1/p' <<<"$line")
-  echo "${t:-0} ${c:-0}"
+  m=$(sed -nE 's/.* recursion_misses ([0-9]+).*/\1/p' <<<"$line")
+  echo "${t:-0} ${c:-0} ${m:-0}"
+}
+
+# CPU time of process $1 so far, in ns: the sum over its threads (schedstat).
+proc_cpu_ns() {
+  cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'
+}
+
+# CPU time used by the whole machine so far (all CPUs, all states but idle and iowait), in
+# clock ticks.
+machine_busy_ticks() {
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
 # Ids of the loaded BPF programs whose name matches the regex $1, one a line, sorted.
@@ -275,13 +288,19 @@ start_scraper() {
   scraper_pid=$!
 }
 
-# What the exporter counted for 127.0.0.1:$1 (the storm's listener).
+# "COUNTED LOST": connects to 127.0.0.1:$1 (the storm's listener) that the exporter
+# counted, and connects to 127.0.0.1 (any port) whose outcome it did not see: attempts
+# minus failures minus latency observations (established).
 exporter_count() {
   local ip=127.0.0.1
-  [[ $family = 6 ]] && ip=::1
+  if [[ $family = 6 ]]; then ip=::1; fi
   curl -fsS -m 5 "$metrics_url" 2>/dev/null |
-    awk -v d="daddr=\"$ip\"" -v p="dport=\"$1\"" \
-      '/^tcpconnect_connects_total\{/ && index($0, d) && index($0, p) { s += $NF } END { printf "%d\n", s }'
+    awk -v d="daddr=\"$ip\"" -v p="dport=\"$1\"" '
+      !index($0, d) { next }
+      /^tcpconnect_connects_total\{/ { all += $NF; if (index($0, p)) port += $NF }
+      /^tcpconnect_connect_failures_total\{/ { failed += $NF }
+      /^tcpconnect_connect_duration_seconds_count\{/ { established += $NF }
+      END { printf "%d %d\n", port, all - failed - established }'
 }
 
 bpftrace_count() {
@@ -294,46 +313,70 @@ storm() {
 }
 
 scrape_limit=$(awk -v s="$seconds" 'BEGIN { printf "%d\n", s + 5 }')
-results=$tmp/results  # round arm cps connects errors overflows runs runs_per_connect ns_per_run ns_per_connect counted
+# One line per round and arm, with the fields named in row_header.
+results=$tmp/results
+clk_tck=$(getconf CLK_TCK)
 : >"$results"
+row_format='%5s  %-9s %10s %9s %8s %6s %5s %10s %7s %7s %8s %7s %9s %9s %5s %6s\n'
+row_header=(round arm connects/s cpu_us/c connects errors ovf prog_runs runs/c ns/run ns/c misses tracer_us counted lost others)
 
 run_round() {
-  local round=$1 arm=$2 line cps connects errors overflows port stats0 stats1 t0 c0 t1 c1
-  local runs="-" rpc="-" npr="-" npc="-" counted="-"
+  local round=$1 arm=$2 line cps cpu connects errors overflows port
+  local stats0="" stats1="" t0 c0 m0 t1 c1 m1 cpu0=0 cpu1=0 busy0 busy1 storm_s pid=""
+  local runs="-" rpc="-" npr="-" npc="-" misses="-" tracer_us="-" counted="-" lost="-"
   prog_id=""
   case $arm in
-    exporter) start_daemon ;;
-    bpftrace) start_bpftrace ;;
+    exporter) start_daemon; pid=$daemon_pid ;;
+    bpftrace) start_bpftrace; pid=$tracer_pid ;;
   esac
   # Same settling time in every arm: the traced arms have just started a process.
   sleep 0.5
-  [[ $arm = exporter ]] && start_scraper "$scrape_limit"
-  [[ -n $prog_id ]] && stats0=$(prog_stats "$prog_id")
+  if [[ $arm = exporter ]]; then start_scraper "$scrape_limit"; fi
+  if [[ -n $pid ]]; then
+    stats0=$(prog_stats "$prog_id")
+    cpu0=$(proc_cpu_ns "$pid")
+  fi
+  busy0=$(machine_busy_ticks)
   line=$(storm "$seconds")
-  [[ -n $prog_id ]] && stats1=$(prog_stats "$prog_id")
+  busy1=$(machine_busy_ticks)
+  if [[ -n $pid ]]; then
+    stats1=$(prog_stats "$prog_id")
+    cpu1=$(proc_cpu_ns "$pid")
+  fi
   stop_scraper
   port=$(field port "$line")
   case $arm in
-    exporter) counted=$(exporter_count "$port"); stop_daemon ;;
+    exporter) read -r counted lost <<<"$(exporter_count "$port")"; stop_daemon ;;
     bpftrace) stop_tracer; counted=$(bpftrace_count "$port") ;;
   esac
   cps=$(field connects_per_second "$line")
+  cpu=$(field cpu_us_per_connect "$line")
   connects=$(field connects "$line")
   errors=$(field errors "$line")
   overflows=$(field listen_overflows "$line")
-  if [[ -n $prog_id ]]; then
-    read -r t0 c0 <<<"$stats0"
-    read -r t1 c1 <<<"$stats1"
+  storm_s=$(field seconds "$line")
+  if [[ -n $pid ]]; then
+    tracer_us=$(awk -v t=$((cpu1 - cpu0)) -v c="$connects" \
+      'BEGIN { printf "%.2f", c ? t / 1e3 / c : 0 }')
+    read -r t0 c0 m0 <<<"$stats0"
+    read -r t1 c1 m1 <<<"$stats1"
     if ((bpf_stats && c1 > c0)); then
       runs=$((c1 - c0))
+      misses=$((m1 - m0))
       rpc=$(awk -v r="$runs" -v c="$connects" 'BEGIN { printf "%.2f", c ? r / c : 0 }')
       npr=$(awk -v t=$((t1 - t0)) -v r="$runs" 'BEGIN { printf "%.1f", t / r }')
       npc=$(awk -v t=$((t1 - t0)) -v c="$connects" 'BEGIN { printf "%.1f", c ? t / c : 0 }')
     fi
   fi
-  echo "$round $arm $cps $connects $errors $overflows $runs $rpc $npr $npc $counted" >>"$results"
-  printf '%5s  %-9s %12s %10s %6s %9s %10s %8s %8s %10s %10s\n' \
-    "$round" "$arm" "$cps" "$connects" "$errors" "$overflows" "$runs" "$rpc" "$npr" "$npc" "$counted"
+  # CPUs' worth of time that neither the storm nor the tracer used: the machine's other load.
+  others=$(awk -v b=$((busy1 - busy0)) -v hz="$clk_tck" -v s="$storm_s" -v c="$connects" \
+    -v own="$cpu" -v t=$((cpu1 - cpu0)) \
+    'BEGIN { o = s > 0 ? (b / hz - c * own / 1e6 - t / 1e9) / s : 0; printf "%.2f", o < 0 ? 0 : o }')
+  echo "$round $arm $cps $cpu $connects $errors $overflows $runs $rpc $npr $npc $misses" \
+    "$tracer_us $counted $others $lost" >>"$results"
+  # shellcheck disable=SC2059  # the format is ours
+  printf "$row_format" "$round" "$arm" "$cps" "$cpu" "$connects" "$errors" "$overflows" \
+    "$runs" "$rpc" "$npr" "$npc" "$misses" "$tracer_us" "$counted" "$lost" "$others"
 }
 
 echo "connect-throughput benchmark: $(nproc) CPUs, kernel $(uname -r), $(date -u +%FT%TZ)"
@@ -343,13 +386,15 @@ echo "storm: $threads connecting threads, ${seconds}s or $max_connects connects 
   "bpf_stats=$([[ $bpf_stats = 1 ]] && echo on || echo off)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 others=$(prog_ids '^(tc_|inet_sock_set_s)' | wc -l)
-((others == 0)) || echo "warning: $others other connect-tracing BPF program(s) already loaded" \
-  "(another exporter or test?): they slow every arm alike"
+if ((others > 0)); then
+  echo "warning: $others other connect-tracing BPF program(s) already loaded (other exporters" \
+    "or tests?): they slow every arm alike"
+fi
 # Warm-up storm, discarded.
 storm 1 >/dev/null
 echo
-printf '%5s  %-9s %12s %10s %6s %9s %10s %8s %8s %10s %10s\n' \
-  round arm connects/s connects errors overflows prog_runs runs/conn ns/run ns/conn counted
+# shellcheck disable=SC2059
+printf "$row_format" "${row_header[@]}"
 backend_seen=""
 for ((r = 1; r <= rounds; r++)); do
   for arm in "${arm_list[@]}"; do
@@ -357,57 +402,95 @@ for ((r = 1; r <= rounds; r++)); do
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-[[ -n $backend_seen ]] && echo "exporter probe backend: $backend_seen"
+if [[ -n $backend_seen ]]; then echo "exporter probe backend: $backend_seen"; fi
 if [[ -s $tmp/storm.err ]]; then
   echo "connect errors reported by the storm:"
   sort "$tmp/storm.err" | uniq -c | sed 's/^/  /'
 fi
 
-# Medians per arm, and each traced arm against the baseline.
+# Medians per arm, and each traced arm against the baseline: median over median; best
+# over best (other load only ever takes throughput away, so each arm's best round is the
+# one least disturbed); and the median of the per-round ratios (each traced round against
+# the same round's baseline, which cancels slow drifts of the machine's other load).
 echo
-awk -v arms="$arms" '
+awk -v arms="$arms" -v rounds="$rounds" '
   function median(a, n,   i, j, t) {
-    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    for (i = 2; i <= n; i++)
+      for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
-  {
-    cps[$2, $1] = $3; n[$2]++
-    if ($9 != "-") { npr[$2, ++m[$2]] = $9; npc[$2, m[$2]] = $10; rpc[$2, m[$2]] = $8 }
-    if ($1 > rounds) rounds = $1
+  # Median (or, with best set, the maximum or minimum) of column c of arm a over the rounds
+  # where it is a number; "-" when there is none.
+  function stat(a, c, fmt, best,   r, n, v, b) {
+    n = 0
+    for (r = 1; r <= rounds; r++) if ((a SUBSEP r SUBSEP c) in x && x[a, r, c] != "-") v[++n] = x[a, r, c]
+    if (!n) return "-"
+    if (!best) return sprintf(fmt, median(v, n))
+    b = v[1]
+    for (r = 2; r <= n; r++) if (best == "max" ? v[r] > b : v[r] < b) b = v[r]
+    return sprintf(fmt, b)
   }
+  # Median of the per-round ratios arm/baseline of column c (baseline/arm when invert).
+  function ratios(a, c, invert,   r, v, s) {
+    s = ""
+    for (r = 1; r <= rounds; r++) {
+      v[r] = x["baseline", r, c] > 0 && x[a, r, c] > 0 ? x[a, r, c] / x["baseline", r, c] : 0
+      if (invert && v[r] > 0) v[r] = 1 / v[r]
+      s = s sprintf(" %.3f", v[r])
+    }
+    return sprintf("%.3f (rounds:%s)", median(v, rounds), s)
+  }
+  { for (c = 3; c <= NF; c++) x[$2, $1, c] = $c }
   END {
     k = split(arms, A, ",")
-    printf "%-9s %18s %10s %10s %10s %22s %18s\n", "arm", "median connects/s", "runs/conn", "ns/run", "ns/conn", "median/baseline", "pairwise (median)"
-    for (i = 1; i <= k; i++) {
-      a = A[i]; delete v
-      for (r = 1; r <= rounds; r++) v[r] = cps[a, r]
-      med[a] = median(v, rounds)
-    }
+    # Column 20: the storm CPU plus the tracer process CPU, per connect.
+    for (i = 1; i <= k; i++)
+      for (r = 1; r <= rounds; r++)
+        x[A[i], r, 20] = x[A[i], r, 4] + (x[A[i], r, 13] == "-" ? 0 : x[A[i], r, 13])
+    printf "%-9s %10s %9s %9s %7s %7s %8s %7s %12s %12s\n", "median", "connects/s", "cpu_us/c",
+           "+tracer", "runs/c", "ns/run", "ns/c", "others", "best conn/s", "best +tracer"
     for (i = 1; i <= k; i++) {
       a = A[i]
-      s_rpc = s_npr = s_npc = "-"
-      if (m[a]) {
-        delete v; for (j = 1; j <= m[a]; j++) v[j] = rpc[a, j]; s_rpc = sprintf("%.2f", median(v, m[a]))
-        delete v; for (j = 1; j <= m[a]; j++) v[j] = npr[a, j]; s_npr = sprintf("%.1f", median(v, m[a]))
-        delete v; for (j = 1; j <= m[a]; j++) v[j] = npc[a, j]; s_npc = sprintf("%.1f", median(v, m[a]))
-      }
-      ratio = "-"; pw = "-"; pairs = ""
-      if (a != "baseline" && ("baseline" in med) && med["baseline"] > 0) {
-        ratio = sprintf("%.3f", med[a] / med["baseline"])
-        delete v
-        for (r = 1; r <= rounds; r++) {
-          v[r] = cps["baseline", r] > 0 ? cps[a, r] / cps["baseline", r] : 0
-          pairs = pairs sprintf(" %.3f", v[r])
-        }
-        pw = sprintf("%.3f", median(v, rounds))
-      }
-      printf "%-9s %18.0f %10s %10s %10s %22s %18s\n", a, med[a], s_rpc, s_npr, s_npc, ratio, pw
-      if (pairs != "") printf "          pairwise %s/baseline by round:%s\n", a, pairs
+      printf "%-9s %10s %9s %9s %7s %7s %8s %7s %12s %12s\n", a, stat(a, 3, "%.0f"),
+             stat(a, 4, "%.2f"), stat(a, 20, "%.2f"), stat(a, 9, "%.2f"), stat(a, 10, "%.1f"),
+             stat(a, 11, "%.1f"), stat(a, 15, "%.2f"), stat(a, 3, "%.0f", "max"),
+             stat(a, 20, "%.2f", "min")
     }
-  }' rounds="$rounds" "$results"
-echo
-echo "connects/s: completed connect()+close() per second over all threads. prog_runs: runs of the"
-echo "traced arm's BPF program during the storm (every inet_sock_set_state event on the host,"
-echo "both ends of each connection, and other processes' traffic). ns/run, ns/conn: its"
-echo "bpf_stats run time per run and per storm connect. counted: connects to the storm's port"
-echo "that the tracer counted (the storm's connects + errors, if nothing was lost)."
+    for (i = 1; i <= k; i++) {
+      a = A[i]; m = 0
+      for (r = 1; r <= rounds; r++) if (x[a, r, 12] != "-") m += x[a, r, 12]
+      if (a != "baseline") printf "%s: %d program runs skipped by the kernel (recursion_misses)\n", a, m
+    }
+    if (!(("baseline" SUBSEP 1 SUBSEP 3) in x)) exit
+    print ""
+    for (i = 1; i <= k; i++) {
+      a = A[i]
+      if (a == "baseline") continue
+      printf "%s/baseline throughput:  median/median %.3f, best/best %.3f, per-round median %s\n",
+             a, stat(a, 3, "%f") / stat("baseline", 3, "%f"),
+             stat(a, 3, "%f", "max") / stat("baseline", 3, "%f", "max"), ratios(a, 3, 0)
+      printf "%s/baseline CPU/connect: median/median %.3f, best/best %.3f, per-round median %s\n",
+             a, stat("baseline", 20, "%f") / stat(a, 20, "%f"),
+             stat("baseline", 20, "%f", "min") / stat(a, 20, "%f", "min"), ratios(a, 20, 1)
+    }
+  }' "$results"
+cat <<'EOF'
+
+connects/s  completed connect()+close() per second, all storm threads together.
+cpu_us/c    the storm's CPU time (user+system: both ends of each connection and their
+            loopback softirq work) per connect; +tracer adds the tracer process's own CPU
+            (the exporter's drains and scrapes, bpftrace's userspace). Less sensitive to
+            the machine's other load than connects/s. "CPU/connect" ratios are inverted
+            (baseline/arm) so that, like throughput, 1.000 means free.
+prog_runs   runs of the arm's BPF program during the storm: every inet_sock_set_state
+            event on the host (both ends of each connection, other processes' traffic).
+ns/run ns/c its bpf_stats run time per run and per storm connect.
+misses      runs the kernel skipped because the program was already running on that CPU
+            (recursion_misses).
+counted     connects to the storm's port that the tracer counted (= connects + errors when
+            nothing was missed).
+lost        (exporter) connects to the storm's address whose outcome the exporter never saw
+            (attempts - failures - established): 0 when no outcome event was skipped.
+others      CPUs' worth of time the rest of the machine used during the storm (not the
+            storm, not the tracer): rounds where it is high measured the neighbours too.
+EOF

@@ -1,9 +1,11 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -11,8 +13,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -30,7 +34,26 @@ void PrintTo(const Config& c, std::ostream* os) {
       << to_string(c.probes.backend) << ", " << c.probes.max_entries << ", "
       << format_duration(c.probes.drain_interval) << "}, labels: [";
   for (const Label label : c.labels.keep) *os << to_string(label) << " ";
-  *os << "], limits: {" << c.limits.max_series << "}}";
+  *os << "] /" << int{c.labels.daddr_prefix_v4} << " /" << int{c.labels.daddr_prefix_v6} << " "
+      << c.labels.collapse_ephemeral_dports << " " << c.labels.ephemeral_port_min << ", limits: {"
+      << c.limits.max_series << ", " << format_duration(c.limits.idle_expiry)
+      << "}, filters: {pids " << c.filters.pids.size() << ", uids " << c.filters.uids.size()
+      << ", ports " << c.filters.ports.size() << ", families " << c.filters.families.size()
+      << ", cgroups " << c.filters.cgroups.size() << ", cgroupmap " << c.filters.cgroupmap
+      << ", mntnsmap " << c.filters.mntnsmap << ", comms " << c.filters.comms.size() << ", include";
+  for (const Cidr& cidr : c.filters.include_cidrs) *os << " " << cidr.text;
+  *os << ", exclude";
+  for (const Cidr& cidr : c.filters.exclude_cidrs) *os << " " << cidr.text;
+  *os << "}, dns: {" << c.dns.enabled << ", ports";
+  for (const uint16_t port : c.dns.ports) *os << " " << port;
+  *os << ", " << c.dns.capture_bytes << ", " << c.dns.cache_entries << ", "
+      << format_duration(c.dns.max_age) << ", " << to_string(c.dns.capture) << ", "
+      << c.dns.ring_bytes << "}, allowlist: {" << c.allowlist.enabled;
+  for (const AllowRule& rule : c.allowlist.rules) {
+    *os << " [" << (rule.cidr ? rule.cidr->text : "-") << " " << rule.name << " ports "
+        << rule.ports.size() << "]";
+  }
+  *os << "}}";
 }
 
 namespace {
@@ -84,8 +107,25 @@ TEST(ConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_EQ(config.probes.drain_interval, 1s);
   EXPECT_EQ(config.labels.keep, (std::vector<Label>{Label::kFamily, Label::kSaddr, Label::kDaddr,
                                                     Label::kDport, Label::kDnsName}));
+  EXPECT_EQ(config.labels.daddr_prefix_v4, 32);
+  EXPECT_EQ(config.labels.daddr_prefix_v6, 128);
+  EXPECT_FALSE(config.labels.collapse_ephemeral_dports);
+  EXPECT_EQ(config.labels.ephemeral_port_min, 32768);
   EXPECT_EQ(config.limits.max_series, 10000u);
+  EXPECT_EQ(config.limits.idle_expiry, 0ms);
+  EXPECT_TRUE(config.filters.empty());
+  EXPECT_EQ(config.filters, FiltersConfig{});
+  EXPECT_TRUE(config.dns.enabled);
+  EXPECT_EQ(config.dns.ports, std::vector<uint16_t>{53});
+  EXPECT_EQ(config.dns.capture_bytes, 512u);
+  EXPECT_EQ(config.dns.cache_entries, 10240u);
+  EXPECT_EQ(config.dns.max_age, 24h);
+  EXPECT_EQ(config.dns.capture, DnsCapture::kAuto);
+  EXPECT_EQ(config.dns.ring_bytes, 1u << 20);
+  EXPECT_FALSE(config.allowlist.enabled);
+  EXPECT_TRUE(config.allowlist.rules.empty());
   EXPECT_TRUE(validate_config(config).ok());
+  EXPECT_TRUE(config_warnings(config).empty());
 }
 
 TEST(ConfigDefaults, EmptyInputsGiveDefaults) {
@@ -100,6 +140,8 @@ TEST(ConfigDefaults, EmptyInputsGiveDefaults) {
       "web:\nprobes:\nlabels:\nlimits:\n",
       "web: ~\nprobes: null\n",
       "web: {}\nprobes: {}\nlabels: {}\nlimits: {}\n",
+      "filters:\ndns:\n",
+      "filters: {}\ndns: {}\n",
       "{}",
   };
   for (const std::string& input : inputs) {
@@ -123,9 +165,43 @@ TEST(ConfigDefaults, ShippedFileMentionsEveryKey) {
   const std::string path = std::string(TCPCONNECT_SOURCE_DIR) + "/config/tcpconnect_exporter.yaml";
   std::ifstream in(path);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  for (const char* key :
-       {"web:", "listen_address:", "telemetry_path:", "probes:", "backend:", "max_entries:",
-        "drain_interval:", "labels:", "keep:", "limits:", "max_series:"}) {
+  for (const char* key : {"web:",
+                          "listen_address:",
+                          "telemetry_path:",
+                          "probes:",
+                          "backend:",
+                          "max_entries:",
+                          "drain_interval:",
+                          "labels:",
+                          "keep:",
+                          "daddr_prefix_v4:",
+                          "daddr_prefix_v6:",
+                          "collapse_ephemeral_dports:",
+                          "ephemeral_port_min:",
+                          "limits:",
+                          "max_series:",
+                          "idle_expiry:",
+                          "filters:",
+                          "pids:",
+                          "uids:",
+                          "ports:",
+                          "families:",
+                          "cgroups:",
+                          "cgroupmap:",
+                          "mntnsmap:",
+                          "comms:",
+                          "include_cidrs:",
+                          "exclude_cidrs:",
+                          "dns:",
+                          "enabled:",
+                          "capture_bytes:",
+                          "cache_entries:",
+                          "max_age:",
+                          "capture:",
+                          "ring_bytes:",
+                          "# allowlist:",
+                          "cidr:",
+                          "name:"}) {
     EXPECT_NE(text.find(key), std::string::npos) << key;
   }
 }
@@ -146,6 +222,35 @@ TEST(ConfigEquality, IgnoresSourceOnly) {
       [](Config& c) { c.probes.drain_interval = 2s; },
       [](Config& c) { c.labels.keep.pop_back(); },
       [](Config& c) { c.limits.max_series = 1; },
+      [](Config& c) { c.labels.daddr_prefix_v4 = 24; },
+      [](Config& c) { c.labels.daddr_prefix_v6 = 64; },
+      [](Config& c) { c.labels.collapse_ephemeral_dports = true; },
+      [](Config& c) { c.labels.ephemeral_port_min = 1024; },
+      [](Config& c) { c.limits.idle_expiry = 1h; },
+      [](Config& c) { c.filters.pids = {1}; },
+      [](Config& c) { c.filters.uids = {0}; },
+      [](Config& c) {
+        c.filters.ports = {{80, 80}};
+      },
+      [](Config& c) { c.filters.families = {Family::kIpv6}; },
+      [](Config& c) { c.filters.cgroups = {"a"}; },
+      [](Config& c) { c.filters.cgroupmap = "/sys/fs/bpf/c"; },
+      [](Config& c) { c.filters.mntnsmap = "/sys/fs/bpf/m"; },
+      [](Config& c) { c.filters.comms = {"curl"}; },
+      [](Config& c) { c.filters.include_cidrs = {parse_cidr("10.0.0.0/8").value()}; },
+      [](Config& c) { c.filters.exclude_cidrs = {parse_cidr("10.0.0.0/8").value()}; },
+      [](Config& c) { c.dns.enabled = false; },
+      [](Config& c) { c.dns.ports = {5353}; },
+      [](Config& c) { c.dns.capture_bytes = 64; },
+      [](Config& c) { c.dns.cache_entries = 1; },
+      [](Config& c) { c.dns.max_age = 1h; },
+      [](Config& c) { c.dns.capture = DnsCapture::kPacketSocket; },
+      [](Config& c) { c.dns.ring_bytes = 4096; },
+      [](Config& c) { c.allowlist.enabled = true; },
+      [](Config& c) {
+        c.allowlist.enabled = true;
+        c.allowlist.rules = {AllowRule{}};
+      },
   };
   for (size_t i = 0; i < changes.size(); ++i) {
     Config changed;
@@ -164,6 +269,46 @@ TEST(ConfigEnums, ToString) {
   EXPECT_EQ(to_string(Label::kDaddr), "daddr");
   EXPECT_EQ(to_string(Label::kDport), "dport");
   EXPECT_EQ(to_string(Label::kDnsName), "dns_name");
+  EXPECT_EQ(to_string(Label::kUid), "uid");
+  EXPECT_EQ(to_string(Label::kComm), "comm");
+  EXPECT_EQ(to_string(Label::kUnit), "unit");
+  EXPECT_EQ(to_string(Label::kLport), "lport");
+  EXPECT_EQ(to_string(Label::kPid), "pid");
+  EXPECT_EQ(to_string(Family::kIpv4), "ipv4");
+  EXPECT_EQ(to_string(Family::kIpv6), "ipv6");
+  EXPECT_EQ(to_string(DnsCapture::kAuto), "auto");
+  EXPECT_EQ(to_string(DnsCapture::kCgroupSkb), "cgroup_skb");
+  EXPECT_EQ(to_string(DnsCapture::kPacketSocket), "packet_socket");
+}
+
+TEST(ConfigEquality, PartsCompareEveryField) {
+  EXPECT_EQ((PortRange{1, 2}), (PortRange{1, 2}));
+  EXPECT_NE((PortRange{1, 2}), (PortRange{1, 3}));
+  EXPECT_NE((PortRange{1, 2}), (PortRange{0, 2}));
+
+  const Cidr cidr = parse_cidr("10.0.0.0/8").value();
+  EXPECT_EQ(cidr, parse_cidr("10.0.0.0/8").value());
+  EXPECT_NE(cidr, parse_cidr("10.0.0.0/9").value());
+  EXPECT_NE(cidr, parse_cidr("11.0.0.0/8").value());
+  Cidr other_text = cidr;
+  other_text.text = "10/8";
+  EXPECT_NE(cidr, other_text);
+  Cidr other_family = cidr;
+  other_family.family = Family::kIpv6;
+  EXPECT_NE(cidr, other_family);
+
+  AllowRule rule;
+  rule.cidr = cidr;
+  AllowRule changed = rule;
+  changed.name = "a";
+  EXPECT_NE(rule, changed);
+  changed = rule;
+  changed.ports = {{1, 1}};
+  EXPECT_NE(rule, changed);
+  changed = rule;
+  changed.cidr.reset();
+  EXPECT_NE(rule, changed);
+  EXPECT_EQ(rule, AllowRule(rule));
 }
 
 TEST(ConfigLabels, Has) {
@@ -270,6 +415,162 @@ TEST(ConfigParse, GoodFiles) {
   }
 }
 
+Cidr cidr(const char* text) {
+  Result<Cidr> parsed = parse_cidr(text);
+  EXPECT_TRUE(parsed.ok()) << text << ": " << parsed.error().message;
+  return parsed.ok() ? parsed.value() : Cidr{};
+}
+
+TEST(ConfigParse, GoodFilesNewSections) {
+  const std::vector<GoodCase> cases = {
+      {"labels: every key",
+       "labels:\n"
+       "  keep: [pid, lport, unit, comm, uid, dns_name]\n"
+       "  daddr_prefix_v4: 24\n"
+       "  daddr_prefix_v6: 64\n"
+       "  collapse_ephemeral_dports: true\n"
+       "  ephemeral_port_min: 49152\n",
+       [](Config& c) {
+         c.labels.keep = {Label::kDnsName, Label::kUid,   Label::kComm,
+                          Label::kUnit,    Label::kLport, Label::kPid};
+         c.labels.daddr_prefix_v4 = 24;
+         c.labels.daddr_prefix_v6 = 64;
+         c.labels.collapse_ephemeral_dports = true;
+         c.labels.ephemeral_port_min = 49152;
+       }},
+      {"labels: bounds",
+       "labels:\n  daddr_prefix_v4: 0\n  daddr_prefix_v6: 0\n  ephemeral_port_min: 1\n",
+       [](Config& c) {
+         c.labels.daddr_prefix_v4 = 0;
+         c.labels.daddr_prefix_v6 = 0;
+         c.labels.ephemeral_port_min = 1;
+       }},
+      {"labels: upper bounds and False",
+       "labels:\n  daddr_prefix_v4: 32\n  daddr_prefix_v6: 128\n  ephemeral_port_min: 65535\n"
+       "  collapse_ephemeral_dports: False\n",
+       [](Config& c) { c.labels.ephemeral_port_min = 65535; }},
+      {"limits: idle expiry", "limits:\n  idle_expiry: 15m\n",
+       [](Config& c) { c.limits.idle_expiry = 15min; }},
+      {"limits: idle expiry bounds", "limits: {idle_expiry: 1s}\n",
+       [](Config& c) { c.limits.idle_expiry = 1s; }},
+      {"limits: idle expiry one year", "limits: {idle_expiry: 365d}\n",
+       [](Config& c) { c.limits.idle_expiry = 365 * 24h; }},
+      {"limits: idle expiry off", "limits: {idle_expiry: 0s}\n", [](Config&) {}},
+      {"filters: every key",
+       "filters:\n"
+       "  pids: [1, 4194304]\n"
+       "  uids: [0, 1000, 4294967294]\n"
+       "  ports: [443, \"8000-8999\", 9000-9001, '22', 65535-65535]\n"
+       "  families: [ipv6]\n"
+       "  cgroups: [system.slice/nginx.service, /sys/fs/cgroup/unified/user.slice, ./a/b]\n"
+       "  cgroupmap: /sys/fs/bpf/cgroupmap\n"
+       "  mntnsmap: /sys/fs/bpf/mnt_ns_set\n"
+       "  comms: [curl, \"fifteen_bytes__\", \"with space\"]\n"
+       "  include_cidrs: [10.0.0.0/8, \"2001:DB8::/32\", 192.168.1.1, \"::1\"]\n"
+       "  exclude_cidrs: [0.0.0.0/0, \"::/0\", 10.1.2.0/23]\n",
+       [](Config& c) {
+         c.filters.pids = {1, 4194304};
+         c.filters.uids = {0, 1000, 4294967294u};
+         c.filters.ports = {{443, 443}, {8000, 8999}, {9000, 9001}, {22, 22}, {65535, 65535}};
+         c.filters.families = {Family::kIpv6};
+         c.filters.cgroups = {"system.slice/nginx.service", "/sys/fs/cgroup/unified/user.slice",
+                              "./a/b"};
+         c.filters.cgroupmap = "/sys/fs/bpf/cgroupmap";
+         c.filters.mntnsmap = "/sys/fs/bpf/mnt_ns_set";
+         c.filters.comms = {"curl", "fifteen_bytes__", "with space"};
+         c.filters.include_cidrs = {cidr("10.0.0.0/8"), cidr("2001:db8::/32"),
+                                    cidr("192.168.1.1/32"), cidr("::1/128")};
+         c.filters.exclude_cidrs = {cidr("0.0.0.0/0"), cidr("::/0"), cidr("10.1.2.0/23")};
+       }},
+      {"filters: both families, block lists",
+       "filters:\n  families:\n    - ipv4\n    - ipv6\n  pids:\n    - 42\n",
+       [](Config& c) {
+         c.filters.families = {Family::kIpv4, Family::kIpv6};
+         c.filters.pids = {42};
+       }},
+      {"filters: empty lists and strings are the defaults",
+       "filters:\n  pids: []\n  cgroupmap: \"\"\n  mntnsmap: ''\n  include_cidrs: []\n",
+       [](Config&) {}},
+      {"filters: exactly 1024 entries",
+       [] {
+         static std::string yaml = [] {
+           std::string text = "filters:\n  uids: [";
+           for (int i = 0; i < 1024; ++i) text += std::to_string(i) + (i < 1023 ? ", " : "]\n");
+           return text;
+         }();
+         return yaml.c_str();
+       }(),
+       [](Config& c) {
+         for (uint32_t i = 0; i < 1024; ++i) c.filters.uids.push_back(i);
+       }},
+      {"dns: every key",
+       "dns:\n"
+       "  enabled: false\n"
+       "  ports: [53, 5353, 5355]\n"
+       "  capture_bytes: 8192\n"
+       "  cache_entries: 10000000\n"
+       "  max_age: 30d\n"
+       "  capture: packet_socket\n"
+       "  ring_bytes: 268435456\n",
+       [](Config& c) {
+         c.dns.enabled = false;
+         c.dns.ports = {53, 5353, 5355};
+         c.dns.capture_bytes = 8192;
+         c.dns.cache_entries = 10000000;
+         c.dns.max_age = 30 * 24h;
+         c.dns.capture = DnsCapture::kPacketSocket;
+         c.dns.ring_bytes = 1u << 28;
+       }},
+      {"dns: lower bounds",
+       "dns:\n  ports: [1, 2, 3, 4, 5, 6, 7, 65535]\n  capture_bytes: 64\n  cache_entries: 1\n"
+       "  max_age: 1s\n  capture: cgroup_skb\n  ring_bytes: 4096\n",
+       [](Config& c) {
+         c.dns.ports = {1, 2, 3, 4, 5, 6, 7, 65535};
+         c.dns.capture_bytes = 64;
+         c.dns.cache_entries = 1;
+         c.dns.max_age = 1s;
+         c.dns.capture = DnsCapture::kCgroupSkb;
+         c.dns.ring_bytes = 4096;
+       }},
+      {"dns: TRUE", "dns: {enabled: TRUE}\n", [](Config&) {}},
+      {"allowlist: rules",
+       "allowlist:\n"
+       "  - cidr: 10.0.0.0/8\n"
+       "    ports: [443, \"8000-8999\"]\n"
+       "  - name: \"*.Example.COM\"\n"
+       "  - ports: [53]\n"
+       "  - {cidr: \"2001:db8::/32\", name: api.example.com, ports: [1-1024]}\n",
+       [](Config& c) {
+         c.allowlist.enabled = true;
+         AllowRule first;
+         first.cidr = cidr("10.0.0.0/8");
+         first.ports = {{443, 443}, {8000, 8999}};
+         AllowRule second;
+         second.name = "*.example.com";
+         AllowRule third;
+         third.ports = {{53, 53}};
+         AllowRule fourth;
+         fourth.cidr = cidr("2001:db8::/32");
+         fourth.name = "api.example.com";
+         fourth.ports = {{1, 1024}};
+         c.allowlist.rules = {first, second, third, fourth};
+       }},
+      {"allowlist: present but empty allows nothing", "allowlist: []\n",
+       [](Config& c) { c.allowlist.enabled = true; }},
+      {"allowlist: wildcard name", "allowlist:\n  - name: '*'\n",
+       [](Config& c) {
+         c.allowlist.enabled = true;
+         c.allowlist.rules = {AllowRule{std::nullopt, "*", {}}};
+       }},
+  };
+  for (const GoodCase& test : cases) {
+    SCOPED_TRACE(test.name);
+    Config expected;
+    test.expect(expected);
+    EXPECT_EQ(parse_ok(test.yaml), expected);
+  }
+}
+
 // --- errors -----------------------------------------------------------------------------
 
 struct ErrorCase {
@@ -324,8 +625,8 @@ TEST(ConfigErrors, DeepNesting) {
 TEST(ConfigErrors, TopLevel) {
   const std::vector<ErrorCase> cases = {
       {"hello\n", "1:1",
-       "expected a map of sections (web, probes, labels, limits) at the top "
-       "level, got \"hello\""},
+       "expected a map of sections (web, probes, labels, limits, filters, dns, allowlist) at "
+       "the top level, got \"hello\""},
       {"- web\n- probes\n", "1:1", "at the top level, got a list"},
       {"\n\n  42\n", "3:3", "got \"42\""},
       {"web: {}\n---\nweb: {}\n", "3:1", "more than one YAML document"},
@@ -339,22 +640,35 @@ TEST(ConfigErrors, UnknownKeys) {
        "unknown key \"listn_address\" in web (known: listen_address, telemetry_path); "
        "did you mean \"listen_address\"?"},
       {"wbe:\n  listen_address: \":1\"\n", "1:1",
-       "unknown key \"wbe\" at the top level (known: web, probes, labels, limits); did you mean "
-       "\"web\"?"},
+       "unknown key \"wbe\" at the top level (known: web, probes, labels, limits, filters, dns, "
+       "allowlist); did you mean \"web\"?"},
       {"probes:\n  backend: auto\n  max_entires: 5\n", "3:3",
        "unknown key \"max_entires\" in probes (known: backend, max_entries, drain_interval); "
        "did you mean \"max_entries\"?"},
-      {"labels:\n  drop: [pid]\n", "2:3", "unknown key \"drop\" in labels (known: keep)"},
-      {"limits:\n  max_series: 5\n  idle_expiry: 5m\n", "3:3",
-       "unknown key \"idle_expiry\" in limits (known: max_series)"},
-      // Sections designed for later are unknown until they exist.
-      {"filters:\n  pids: [1]\n", "1:1", "unknown key \"filters\" at the top level"},
-      {"dns:\n  enabled: true\n", "1:1", "unknown key \"dns\""},
-      {"allowlist: {}\n", "1:1", "unknown key \"allowlist\""},
+      {"labels:\n  drop: [pid]\n", "2:3",
+       "unknown key \"drop\" in labels (known: keep, daddr_prefix_v4, daddr_prefix_v6, "
+       "collapse_ephemeral_dports, ephemeral_port_min)"},
+      {"labels:\n  daddr_prefix: 24\n", "2:3", "did you mean \"daddr_prefix_v4\"?"},
+      {"limits:\n  max_series: 5\n  idle_expiri: 5m\n", "3:3",
+       "unknown key \"idle_expiri\" in limits (known: max_series, idle_expiry); did you mean "
+       "\"idle_expiry\"?"},
+      {"filters:\n  pid: [1]\n", "2:3",
+       "unknown key \"pid\" in filters (known: pids, uids, ports, families, cgroups, cgroupmap, "
+       "mntnsmap, comms, include_cidrs, exclude_cidrs); did you mean \"pids\"?"},
+      {"filters:\n  exclude_cidr: []\n", "2:3", "did you mean \"exclude_cidrs\"?"},
+      {"dns:\n  enable: true\n", "2:3",
+       "unknown key \"enable\" in dns (known: enabled, ports, capture_bytes, cache_entries, "
+       "max_age, capture, ring_bytes); did you mean \"enabled\"?"},
+      {"allowlist:\n  - cidr: 10.0.0.0/8\n    port: [443]\n", "3:5",
+       "unknown key \"port\" in allowlist[0] (known: cidr, name, ports); did you mean "
+       "\"ports\"?"},
+      {"allowlist:\n  - name: a.com\n  - names: b.com\n", "3:5",
+       "unknown key \"names\" in allowlist[1]"},
+      {"allowlists: []\n", "1:1", "did you mean \"allowlist\"?"},
       // Keys are case-sensitive, but the suggestion is not.
       {"Web: {}\n", "1:1",
        "unknown key \"Web\" at the top level (known: web, probes, labels, "
-       "limits); did you mean \"web\"?"},
+       "limits, filters, dns, allowlist); did you mean \"web\"?"},
       {"web:\n  listen_address: \":1\"\n  listen_address: \":2\"\n  zzz: 1\n", "3:3",
        "duplicate key"},
   };
@@ -387,8 +701,12 @@ TEST(ConfigErrors, WrongTypes) {
       {"probes: [auto]\n", "1:9",
        "probes: expected a map with keys backend, max_entries, "
        "drain_interval, got a list"},
-      {"labels: family\n", "1:9", "labels: expected a map with keys keep, got \"family\""},
-      {"limits: ''\n", "1:9", "limits: expected a map with keys max_series, got \"\""},
+      {"labels: family\n", "1:9",
+       "labels: expected a map with keys keep, daddr_prefix_v4, daddr_prefix_v6, "
+       "collapse_ephemeral_dports, ephemeral_port_min, got \"family\""},
+      {"limits: ''\n", "1:9", "limits: expected a map with keys max_series, idle_expiry, got \"\""},
+      {"filters: [pids]\n", "1:10", "filters: expected a map with keys pids, uids,"},
+      {"dns: true\n", "1:6", "dns: expected a map with keys enabled, ports,"},
       // Keys.
       {"[a, b]: 1\n", "1:1", "keys must be plain names, got a list at the top level"},
       {"web:\n  {a: 1}: 2\n", "2:3", "keys must be plain names, got a map in web"},
@@ -467,11 +785,12 @@ TEST(ConfigErrors, BadValues) {
       {"probes:\n  backend: ''\n", "2:12", "unknown backend \"\""},
       // Labels.
       {"labels:\n  keep: [family, dst]\n", "2:18",
-       "labels.keep: unknown label \"dst\" (valid: family, saddr, daddr, dport, dns_name)"},
+       "labels.keep: unknown label \"dst\" (valid: family, saddr, daddr, dport, dns_name, uid, "
+       "comm, unit, lport, pid)"},
       {"labels:\n  keep: [dnsname]\n", "2:10", "did you mean \"dns_name\"?"},
       {"labels:\n  keep:\n    - daddr\n    - family\n    - daddr\n", "5:7",
        "labels.keep: duplicate label \"daddr\" (first at 3:7)"},
-      {"labels:\n  keep: [uid]\n", "2:10", "unknown label \"uid\""},
+      {"labels:\n  keep: [uids]\n", "2:10", "lport, pid); did you mean \"uid\"?"},
       // Durations.
       {"probes:\n  drain_interval: 1x\n", "2:19",
        "probes.drain_interval: invalid duration \"1x\": unknown unit \"x\""},
@@ -526,6 +845,12 @@ TEST(ConfigErrors, HostileContentStaysOnOneLine) {
       "labels:\n  keep: [\"\\n\"]\n",
       std::string("limits:\n  max_series: ") + std::string(100000, '9') + "\n",
       std::string(100000, 'k') + ": 1\n",
+      "filters:\n  include_cidrs: [\"10.0.0.0/8\\n2001:db8::/32\"]\n",
+      "filters:\n  comms: [\"" + std::string(1000, 'c') + "\\n\"]\n",
+      "filters:\n  cgroups: [\"a/\\e[2J/../b\"]\n",
+      "allowlist:\n  - name: \"\\nevil\"\n",
+      "allowlist:\n  - cidr: \"" + std::string(5000, '1') + "\"\n",
+      "filters:\n  ports: [\"" + std::string(5000, '9') + "-1\"]\n",
   };
   for (const std::string& input : inputs) {
     Result<Config> result = parse_config(input, kName);
@@ -552,6 +877,291 @@ TEST(ConfigErrors, TooLargeText) {
             "config.yaml: config is too large (1048577 bytes, the limit is 1048576)");
 }
 
+TEST(ConfigErrors, LabelsNewKeys) {
+  const std::vector<ErrorCase> cases = {
+      {"labels:\n  daddr_prefix_v4: 33\n", "2:20",
+       "labels.daddr_prefix_v4: 33 is out of range 0..32"},
+      {"labels:\n  daddr_prefix_v4: 256\n", "2:20",
+       "labels.daddr_prefix_v4: 256 is out of range 0..32"},
+      {"labels:\n  daddr_prefix_v4: /24\n", "2:20",
+       "labels.daddr_prefix_v4: expected an integer (0..32), got \"/24\""},
+      {"labels:\n  daddr_prefix_v6: 129\n", "2:20",
+       "labels.daddr_prefix_v6: 129 is out of range 0..128"},
+      {"labels:\n  daddr_prefix_v6: -1\n", "2:20",
+       "labels.daddr_prefix_v6: -1 is out of range 0..128"},
+      {"labels:\n  ephemeral_port_min: 0\n", "2:23",
+       "labels.ephemeral_port_min: 0 is out of range 1..65535"},
+      {"labels:\n  ephemeral_port_min: 65536\n", "2:23",
+       "labels.ephemeral_port_min: 65536 is out of range 1..65535"},
+      {"labels:\n  collapse_ephemeral_dports: yes\n", "2:30",
+       "labels.collapse_ephemeral_dports: expected true or false, got \"yes\" (other spellings"},
+      {"labels:\n  collapse_ephemeral_dports: 1\n", "2:30",
+       "labels.collapse_ephemeral_dports: expected true or false, got \"1\""},
+      {"labels:\n  collapse_ephemeral_dports: 'true'\n", "2:30",
+       "labels.collapse_ephemeral_dports: expected true or false, got the quoted string \"true\" "
+       "(remove the quotes)"},
+      {"labels:\n  collapse_ephemeral_dports: [true]\n", "2:30",
+       "labels.collapse_ephemeral_dports: expected true or false, got a list"},
+      {"labels:\n  collapse_ephemeral_dports:\n", "2:3",
+       "labels.collapse_ephemeral_dports: missing value (omit the key to use the default)"},
+      {"labels:\n  keep: [pid, pid]\n", "2:15",
+       "labels.keep: duplicate label \"pid\" (first at 2:10)"},
+  };
+  for (const ErrorCase& test : cases) expect_error(test);
+}
+
+TEST(ConfigErrors, IdleExpiry) {
+  const std::vector<ErrorCase> cases = {
+      {"limits:\n  idle_expiry: 500ms\n", "2:16",
+       "limits.idle_expiry: 500ms is out of range 1s..1y (or 0 to keep idle series)"},
+      {"limits:\n  idle_expiry: 366d\n", "2:16", "limits.idle_expiry: 366d is out of range 1s..1y"},
+      {"limits:\n  idle_expiry: 1y1ms\n", "2:16", "365d1ms is out of range 1s..1y"},
+      {"limits:\n  idle_expiry: 10\n", "2:16",
+       "limits.idle_expiry: invalid duration \"10\": missing unit"},
+      {"limits:\n  idle_expiry: off\n", "2:16", "limits.idle_expiry: invalid duration \"off\""},
+  };
+  for (const ErrorCase& test : cases) expect_error(test);
+}
+
+TEST(ConfigErrors, Filters) {
+  const std::vector<ErrorCase> cases = {
+      // Lists.
+      {"filters:\n  pids: 5\n", "2:9",
+       "filters.pids: expected a list of process ids like [1234], got \"5\""},
+      {"filters:\n  pids:\n", "2:3",
+       "filters.pids: missing value (omit the key for the default, or [] for none)"},
+      {"filters:\n  pids: [1, ~]\n", "2:13", "filters.pids[1]: empty list item"},
+      {"filters:\n  pids: {a: 1}\n", "2:9", "filters.pids: expected a list of process ids"},
+      // Process and user ids.
+      {"filters:\n  pids: [0]\n", "2:10", "filters.pids[0]: 0 is out of range 1..4194304"},
+      {"filters:\n  pids: [1, 4194305]\n", "2:13",
+       "filters.pids[1]: 4194305 is out of range 1..4194304"},
+      {"filters:\n  pids: [-1]\n", "2:10", "filters.pids[0]: -1 is out of range 1..4194304"},
+      {"filters:\n  pids:\n    - 1\n    - nginx\n", "4:7",
+       "filters.pids[1]: expected an integer (1..4194304), got \"nginx\""},
+      {"filters:\n  uids: [4294967295]\n", "2:10",
+       "filters.uids[0]: 4294967295 is out of range 0..4294967294"},
+      {"filters:\n  uids: [4294967296]\n", "2:10",
+       "filters.uids[0]: 4294967296 is out of range 0..4294967294"},
+      {"filters:\n  uids: [root]\n", "2:10",
+       "filters.uids[0]: expected an integer (0..4294967294), got \"root\""},
+      {"filters:\n  uids: [\"0\"]\n", "2:10", "got the quoted string \"0\" (remove the quotes)"},
+      // Ports.
+      {"filters:\n  ports: [\"9000-8000\"]\n", "2:11",
+       "filters.ports[0]: port range 9000-8000 is reversed; did you mean 8000-9000?"},
+      {"filters:\n  ports: [0]\n", "2:11", "filters.ports[0]: port 0 is out of range 1..65535"},
+      {"filters:\n  ports: [0-80]\n", "2:11", "filters.ports[0]: port 0 is out of range 1..65535"},
+      {"filters:\n  ports: [80, 65536]\n", "2:15",
+       "filters.ports[1]: port 65536 is out of range 1..65535"},
+      {"filters:\n  ports: [1-65536]\n", "2:11",
+       "filters.ports[0]: port 65536 is out of range 1..65535"},
+      {"filters:\n  ports: [http]\n", "2:11",
+       "filters.ports[0]: expected a port or a port range like 8000-8999, got \"http\""},
+      {"filters:\n  ports: [\"80-\"]\n", "2:11", "expected a port or a port range"},
+      {"filters:\n  ports: [\"-80\"]\n", "2:11", "expected a port or a port range"},
+      {"filters:\n  ports: [\"1-2-3\"]\n", "2:11", "expected a port or a port range"},
+      {"filters:\n  ports: [\"80 - 90\"]\n", "2:11", "expected a port or a port range"},
+      {"filters:\n  ports: [[80]]\n", "2:11",
+       "filters.ports[0]: expected a port or a port range like 8000-8999, got a list"},
+      // Families.
+      {"filters:\n  families: [ipv4, ipv4]\n", "2:20",
+       "filters.families[1]: duplicate family \"ipv4\""},
+      {"filters:\n  families:\n    - ipv6\n    - ipv4\n    - ipv6\n", "5:7",
+       "filters.families[2]: duplicate family \"ipv6\""},
+      {"filters:\n  families: [ip4]\n", "2:14",
+       "filters.families[0]: unknown family \"ip4\" (valid: ipv4, ipv6); did you mean \"ipv4\"?"},
+      {"filters:\n  families: ipv4\n", "2:13",
+       "filters.families: expected a list of families like [ipv4], got \"ipv4\""},
+      // cgroups.
+      {"filters:\n  cgroups: [system.slice/../x]\n", "2:13",
+       "filters.cgroups[0]: cgroup path \"system.slice/../x\" has a \"..\" component"},
+      {"filters:\n  cgroups: ['..']\n", "2:13", "has a \"..\" component"},
+      {"filters:\n  cgroups: [/sys/fs/cgroup/..]\n", "2:13", "has a \"..\" component"},
+      {"filters:\n  cgroups: [a, '../b']\n", "2:16", "filters.cgroups[1]: cgroup path"},
+      {"filters:\n  cgroups: ['']\n", "2:13", "filters.cgroups[0]: empty cgroup path"},
+      {"filters:\n  cgroups: [\"a\\tb\"]\n", "2:13",
+       "filters.cgroups[0]: invalid character in cgroup path \"a\\tb\""},
+      // Pinned maps.
+      {"filters:\n  cgroupmap: sys/fs/bpf/x\n", "2:14",
+       "filters.cgroupmap: must be an absolute path (a map pinned under /sys/fs/bpf), got "
+       "\"sys/fs/bpf/x\""},
+      {"filters:\n  mntnsmap: ./m\n", "2:13", "filters.mntnsmap: must be an absolute path"},
+      {"filters:\n  cgroupmap: [/a]\n", "2:14", "filters.cgroupmap: expected a string, got a list"},
+      {"filters:\n  cgroupmap:\n", "2:3", "filters.cgroupmap: missing value"},
+      // comms.
+      {"filters:\n  comms: [sixteen_bytes___]\n", "2:11",
+       "filters.comms[0]: comm \"sixteen_bytes___\" is 16 bytes; the kernel keeps at most 15"},
+      {"filters:\n  comms: [curl, '']\n", "2:17", "filters.comms[1]: empty comm"},
+      {"filters:\n  comms: [\"a\\0b\"]\n", "2:11",
+       "filters.comms[0]: comm \"a\\x00b\" contains a NUL"},
+      // Networks.
+      {"filters:\n  include_cidrs: [10.1.2.3/8]\n", "2:19",
+       "filters.include_cidrs[0]: 10.1.2.3/8 has host bits set; did you mean 10.0.0.0/8?"},
+      {"filters:\n  include_cidrs:\n    - 10.0.0.0/8\n    - 10.0.0.1/31\n", "4:7",
+       "filters.include_cidrs[1]: 10.0.0.1/31 has host bits set; did you mean 10.0.0.0/31?"},
+      {"filters:\n  exclude_cidrs: [\"2001:db8::1/32\"]\n", "2:19",
+       "filters.exclude_cidrs[0]: 2001:db8::1/32 has host bits set; did you mean 2001:db8::/32?"},
+      {"filters:\n  include_cidrs: [10.0.0.0/33]\n", "2:19",
+       "filters.include_cidrs[0]: prefix length of 10.0.0.0/33 is out of range 0..32"},
+      {"filters:\n  include_cidrs: [\"::/129\"]\n", "2:19",
+       "filters.include_cidrs[0]: prefix length of ::/129 is out of range 0..128"},
+      {"filters:\n  include_cidrs: [10.0.0.0/256]\n", "2:19",
+       "filters.include_cidrs[0]: invalid network \"10.0.0.0/256\": prefix length 256 is out of "
+       "range 0..32"},
+      {"filters:\n  include_cidrs: [10.0.0/8]\n", "2:19",
+       "filters.include_cidrs[0]: invalid network \"10.0.0/8\": \"10.0.0\" is not an IPv4 address "
+       "(expected e.g. 10.0.0.0/8 or 2001:db8::/32)"},
+      {"filters:\n  include_cidrs: [10.0.0.0/]\n", "2:19",
+       "invalid network \"10.0.0.0/\": prefix length \"\" is not a number"},
+      {"filters:\n  include_cidrs: [10.0.0.0/x]\n", "2:19", "prefix length \"x\" is not a number"},
+      {"filters:\n  include_cidrs: [\"10.0.0.0/-1\"]\n", "2:19",
+       "prefix length \"-1\" is not a number"},
+      {"filters:\n  include_cidrs: [\"10.0.0.0/8 \"]\n", "2:19",
+       "prefix length \"8 \" is not a number"},
+      {"filters:\n  include_cidrs: [\"fe80::1%eth0/64\"]\n", "2:19",
+       "\"fe80::1%eth0\" is not an IPv6 address"},
+      {"filters:\n  exclude_cidrs: [example.com]\n", "2:19",
+       "\"example.com\" is not an IPv4 address"},
+      {"filters:\n  exclude_cidrs: [\"1.2.3.4\\0\"]\n", "2:19", "is not an IPv4 address"},
+      {"filters:\n  exclude_cidrs: [{a: b}]\n", "2:19",
+       "filters.exclude_cidrs[0]: expected a network like 10.0.0.0/8, got a map"},
+  };
+  for (const ErrorCase& test : cases) expect_error(test);
+}
+
+TEST(ConfigErrors, TooManyEntries) {
+  struct Case {
+    const char* prefix;  // the list's items follow, then suffix
+    const char* item;
+    const char* suffix;
+    const char* position;
+    const char* phrase;
+  };
+  const std::vector<Case> cases = {
+      {"filters:\n  pids: [", "1", "]\n", "2:9", "filters.pids: 1025 entries, the limit is 1024"},
+      {"filters:\n  uids: [", "1", "]\n", "2:9", "filters.uids: 1025 entries, the limit is 1024"},
+      {"filters:\n  ports: [", "1-2", "]\n", "2:10", "filters.ports: 1025 entries"},
+      {"filters:\n  cgroups: [", "a", "]\n", "2:12", "filters.cgroups: 1025 entries"},
+      {"filters:\n  comms: [", "a", "]\n", "2:10", "filters.comms: 1025 entries"},
+      {"filters:\n  include_cidrs: [", "::/0", "]\n", "2:18",
+       "filters.include_cidrs: 1025 entries"},
+      {"filters:\n  exclude_cidrs: [", "::/0", "]\n", "2:18",
+       "filters.exclude_cidrs: 1025 entries"},
+      {"allowlist: [", "{name: a}", "]\n", "1:12", "allowlist: 1025 rules, the limit is 1024"},
+      {"allowlist:\n  - ports: [", "1", "]\n", "2:12",
+       "allowlist[0].ports: 1025 entries, the limit is 1024"},
+  };
+  for (const Case& test : cases) {
+    std::string yaml = test.prefix;
+    for (int i = 0; i < 1025; ++i) yaml += std::string(i ? ", " : "") + test.item;
+    yaml += test.suffix;
+    expect_error(ErrorCase{yaml.c_str(), test.position, test.phrase});
+  }
+}
+
+TEST(ConfigErrors, Dns) {
+  const std::vector<ErrorCase> cases = {
+      {"dns:\n  ports: []\n", "2:10",
+       "dns.ports: at least one port is needed (to turn DNS capture off, set dns.enabled: "
+       "false)"},
+      {"dns:\n  ports: [53, 5353, 53]\n", "2:21", "dns.ports[2]: duplicate port 53"},
+      {"dns:\n  ports: [0]\n", "2:11", "dns.ports[0]: 0 is out of range 1..65535"},
+      {"dns:\n  ports: [65536]\n", "2:11", "dns.ports[0]: 65536 is out of range 1..65535"},
+      {"dns:\n  ports: [1, 2, 3, 4, 5, 6, 7, 8, 9]\n", "2:10",
+       "dns.ports: 9 ports, the limit is 8"},
+      {"dns:\n  ports: [8000-8999]\n", "2:11",
+       "dns.ports[0]: expected an integer (1..65535), got \"8000-8999\""},
+      {"dns:\n  ports: 53\n", "2:10", "dns.ports: expected a list of ports like [53], got \"53\""},
+      {"dns:\n  capture: ebpf\n", "2:12",
+       "dns.capture: unknown capture method \"ebpf\" (valid: auto, cgroup_skb, packet_socket)"},
+      {"dns:\n  capture: cgroupskb\n", "2:12", "did you mean \"cgroup_skb\"?"},
+      {"dns:\n  capture: [auto]\n", "2:12",
+       "dns.capture: expected a capture method name, got a list"},
+      {"dns:\n  ring_bytes: 5000\n", "2:15",
+       "dns.ring_bytes: 5000 is not a power of two (the kernel requires one); the nearest are "
+       "4096 and 8192"},
+      {"dns:\n  ring_bytes: 268435455\n", "2:15", "the nearest are 134217728 and 268435456"},
+      {"dns:\n  ring_bytes: 2048\n", "2:15",
+       "dns.ring_bytes: 2048 is out of range 4096..268435456"},
+      {"dns:\n  ring_bytes: 536870912\n", "2:15", "536870912 is out of range 4096..268435456"},
+      {"dns:\n  ring_bytes: 1MiB\n", "2:15", "dns.ring_bytes: expected an integer"},
+      {"dns:\n  max_age: 500ms\n", "2:12", "dns.max_age: 500ms is out of range 1s..30d"},
+      {"dns:\n  max_age: 31d\n", "2:12", "dns.max_age: 31d is out of range 1s..30d"},
+      {"dns:\n  max_age: 0\n", "2:12", "dns.max_age: 0s is out of range 1s..30d"},
+      {"dns:\n  capture_bytes: 63\n", "2:18", "dns.capture_bytes: 63 is out of range 64..8192"},
+      {"dns:\n  capture_bytes: 8193\n", "2:18", "dns.capture_bytes: 8193 is out of range 64..8192"},
+      {"dns:\n  cache_entries: 0\n", "2:18", "dns.cache_entries: 0 is out of range 1..10000000"},
+      {"dns:\n  cache_entries: 10000001\n", "2:18", "10000001 is out of range 1..10000000"},
+      {"dns:\n  enabled: on\n", "2:12", "dns.enabled: expected true or false, got \"on\""},
+      {"dns:\n  enabled: enabled\n", "2:12",
+       "dns.enabled: expected true or false, got \"enabled\""},
+      {"dns:\n  enabled:\n", "2:3", "dns.enabled: missing value"},
+  };
+  for (const ErrorCase& test : cases) expect_error(test);
+}
+
+TEST(ConfigErrors, Allowlist) {
+  const std::vector<ErrorCase> cases = {
+      {"allowlist:\n  - {}\n", "2:5",
+       "allowlist[0]: a rule needs at least one of cidr, name, ports"},
+      {"allowlist:\n  - cidr: 10.0.0.0/8\n  - {}\n", "3:5", "allowlist[1]: a rule needs"},
+      {"allowlist: [~]\n", "1:13", "allowlist[0]: a rule needs"},
+      {"allowlist:\n", "1:1",
+       "allowlist: missing value (omit the key for no allowlist, or [] to allow nothing)"},
+      {"allowlist: {}\n", "1:12",
+       "allowlist: expected a list of rules (maps with cidr, name, ports), got a map"},
+      {"allowlist:\n  - 10.0.0.0/8\n", "2:5",
+       "allowlist[0]: expected a map with keys cidr, name, ports, got \"10.0.0.0/8\""},
+      {"allowlist:\n  - cidr: 10.0.0.0/8\n    prots: [1]\n", "3:5",
+       "unknown key \"prots\" in allowlist[0] (known: cidr, name, ports); did you mean "
+       "\"ports\"?"},
+      {"allowlist:\n  - cidr: 10.0.0.0/8\n    cidr: 11.0.0.0/8\n", "3:5",
+       "duplicate key \"cidr\" in allowlist[0] (first at 2:5)"},
+      {"allowlist:\n  - cidr: 10.0.0.0/8\nallowlist: []\n", "3:1",
+       "duplicate key \"allowlist\" at the top level (first at 1:1)"},
+      // Names.
+      {"allowlist:\n  - name: 'exa?mple.com'\n", "2:11",
+       "allowlist[0].name: invalid character \"?\" in name pattern \"exa?mple.com\" (allowed: "
+       "a-z, 0-9, \".\", \"-\", \"_\", and \"*\" as the wildcard)"},
+      {"allowlist:\n  - name: '[ab].com'\n", "2:11", "invalid character \"[\""},
+      {"allowlist:\n  - name: 'a.com/x'\n", "2:11", "invalid character \"/\""},
+      {"allowlist:\n  - name: 'a b.com'\n", "2:11", "invalid character \" \""},
+      {"allowlist:\n  - name: 'Ex\\ample.com'\n", "2:11", "invalid character \"\\\\\""},
+      {"allowlist:\n  - name: ''\n", "2:11",
+       "allowlist[0].name: empty name (omit the key to match any)"},
+      {"allowlist:\n  - name: example.com.\n", "2:11",
+       "allowlist[0].name: name pattern \"example.com.\" ends with \".\""},
+      {"allowlist:\n  - name: .example.com\n", "2:11",
+       "allowlist[0].name: name pattern \".example.com\" has an empty label"},
+      {"allowlist:\n  - name: a..com\n", "2:11", "has an empty label"},
+      {"allowlist:\n  - name: [a.com]\n", "2:11",
+       "allowlist[0].name: expected a string, got a list"},
+      // Ports and networks.
+      {"allowlist:\n  - ports: []\n", "2:12",
+       "allowlist[0].ports: empty list (omit the key to match any port)"},
+      {"allowlist:\n  - ports: [\"443-80\"]\n", "2:13",
+       "allowlist[0].ports[0]: port range 443-80 is reversed; did you mean 80-443?"},
+      {"allowlist:\n  - ports: 443\n", "2:12",
+       "allowlist[0].ports: expected a list of ports like [443, \"8000-8999\"], got \"443\""},
+      {"allowlist:\n  - name: a.com\n  - cidr: 10.0.0.1/8\n", "3:11",
+       "allowlist[1].cidr: 10.0.0.1/8 has host bits set; did you mean 10.0.0.0/8?"},
+      {"allowlist:\n  - cidr: [10.0.0.0/8]\n", "2:11",
+       "allowlist[0].cidr: expected a network like 10.0.0.0/8, got a list"},
+      {"allowlist:\n  - cidr: 10.0.0.0\n    name: a.com\n    ports: [0]\n", "4:13",
+       "allowlist[0].ports[0]: port 0 is out of range 1..65535"},
+  };
+  for (const ErrorCase& test : cases) expect_error(test);
+}
+
+TEST(ConfigErrors, LongNamePattern) {
+  const std::string ok = std::string(249, 'a') + ".com";
+  ASSERT_EQ(ok.size(), 253u);
+  EXPECT_EQ(parse_ok("allowlist:\n  - name: " + ok + "\n").allowlist.rules.at(0).name, ok);
+  const std::string long_name = "allowlist:\n  - name: a" + ok + "\n";
+  expect_error(ErrorCase{long_name.c_str(), "2:11",
+                         "allowlist[0].name: name pattern is 254 bytes, the limit is 253"});
+}
+
 // --- validate_config --------------------------------------------------------------------
 
 TEST(ValidateConfig, ChecksConfigsBuiltInCode) {
@@ -572,8 +1182,8 @@ TEST(ValidateConfig, ChecksConfigsBuiltInCode) {
       {[](Config& c) {
          c.labels.keep = {Label::kDport, Label::kFamily};
        },
-       "labels.keep: labels must be in the order family, saddr, daddr, dport, dns_name, without "
-       "duplicates"},
+       "labels.keep: labels must be in the order family, saddr, daddr, dport, dns_name, uid, "
+       "comm, unit, lport, pid, without duplicates"},
       {[](Config& c) {
          c.labels.keep = {Label::kDport, Label::kDport};
        },
@@ -592,6 +1202,458 @@ TEST(ValidateConfig, ChecksConfigsBuiltInCode) {
   ok.web.listen_address = "[::]:1";
   ok.labels.keep = {};
   EXPECT_TRUE(validate_config(ok).ok());
+}
+
+TEST(ValidateConfig, ChecksNewSectionsBuiltInCode) {
+  struct Case {
+    std::function<void(Config&)> change;
+    const char* message;
+  };
+  const auto network = [](Family family, std::array<uint8_t, 16> addr, uint8_t prefix,
+                          const char* text) {
+    Cidr cidr;
+    cidr.family = family;
+    cidr.addr = addr;
+    cidr.prefix_len = prefix;
+    cidr.text = text;
+    return cidr;
+  };
+  const std::vector<Case> cases = {
+      {[](Config& c) { c.labels.daddr_prefix_v4 = 33; },
+       "labels.daddr_prefix_v4: 33 is out of range 0..32"},
+      {[](Config& c) { c.labels.daddr_prefix_v6 = 200; },
+       "labels.daddr_prefix_v6: 200 is out of range 0..128"},
+      {[](Config& c) { c.labels.ephemeral_port_min = 0; },
+       "labels.ephemeral_port_min: 0 is out of range 1..65535"},
+      {[](Config& c) {
+         c.labels.keep = {Label::kPid, Label::kUid};
+       },
+       "labels.keep: labels must be in the order"},
+      {[](Config& c) { c.limits.idle_expiry = -1s; },
+       "limits.idle_expiry: -1s is out of range 1s..1y"},
+      {[](Config& c) { c.limits.idle_expiry = 999ms; },
+       "limits.idle_expiry: 999ms is out of range 1s..1y (or 0 to keep idle series)"},
+      {[](Config& c) { c.filters.pids.assign(1025, 1); },
+       "filters.pids: 1025 entries, the limit is 1024"},
+      {[](Config& c) {
+         c.filters.pids = {7, 0};
+       },
+       "filters.pids[1]: 0 is out of range 1..4194304"},
+      {[](Config& c) { c.filters.uids = {UINT32_MAX}; },
+       "filters.uids[0]: 4294967295 is out of range 0..4294967294"},
+      {[](Config& c) {
+         c.filters.ports = {{0, 0}};
+       },
+       "filters.ports[0]: port 0 is out of range 1..65535"},
+      {[](Config& c) {
+         c.filters.ports = {{9, 1}};
+       },
+       "filters.ports[0]: port range 9-1 is reversed; did you mean 1-9?"},
+      {[](Config& c) {
+         c.filters.families = {Family::kIpv6, Family::kIpv6};
+       },
+       "filters.families[1]: duplicate family \"ipv6\""},
+      {[](Config& c) { c.filters.cgroups = {"a/../b"}; },
+       "filters.cgroups[0]: cgroup path \"a/../b\" has a \"..\" component"},
+      {[](Config& c) { c.filters.cgroupmap = "relative"; },
+       "filters.cgroupmap: must be an absolute path"},
+      {[](Config& c) { c.filters.mntnsmap = "/x\n"; },
+       "filters.mntnsmap: invalid character in path \"/x\\n\""},
+      {[](Config& c) { c.filters.comms = {std::string(16, 'c')}; },
+       "filters.comms[0]: comm \"cccccccccccccccc\" is 16 bytes"},
+      {[&](Config& c) {
+         c.filters.include_cidrs = {network(Family::kIpv4, {10, 1}, 8, "10.1.0.0/8")};
+       },
+       "filters.include_cidrs[0]: 10.1.0.0/8 has host bits set; did you mean 10.0.0.0/8?"},
+      {[&](Config& c) { c.filters.exclude_cidrs = {network(Family::kIpv4, {10}, 8, "10/8")}; },
+       "filters.exclude_cidrs[0]: text \"10/8\" does not match the network 10.0.0.0/8"},
+      {[&](Config& c) {
+         c.filters.exclude_cidrs = {network(Family::kIpv4, {10, 0, 0, 0, 1}, 8, "10.0.0.0/8")};
+       },
+       "filters.exclude_cidrs[0]: an IPv4 network must leave bytes 4..15 of the address zero"},
+      {[&](Config& c) { c.filters.exclude_cidrs = {network(Family::kIpv6, {}, 129, "::/129")}; },
+       "filters.exclude_cidrs[0]: prefix length of ::/129 is out of range 0..128"},
+      {[](Config& c) { c.dns.ports.clear(); }, "dns.ports: at least one port is needed"},
+      {[](Config& c) {
+         c.dns.ports = {53, 0};
+       },
+       "dns.ports[1]: 0 is out of range 1..65535"},
+      {[](Config& c) { c.dns.ring_bytes = 0; },
+       "dns.ring_bytes: 0 is out of range 4096..268435456"},
+      {[](Config& c) { c.dns.ring_bytes = 12288; },
+       "dns.ring_bytes: 12288 is not a power of two (the kernel requires one); the nearest are "
+       "8192 and 16384"},
+      {[](Config& c) { c.dns.max_age = 0s; }, "dns.max_age: 0s is out of range 1s..30d"},
+      {[](Config& c) {
+         c.allowlist.rules = {AllowRule{std::nullopt, "a.com", {}}};
+       },
+       "allowlist: has rules but is not enabled"},
+      {[](Config& c) {
+         c.allowlist.enabled = true;
+         c.allowlist.rules.assign(1025, AllowRule{std::nullopt, "a.com", {}});
+       },
+       "allowlist: 1025 rules, the limit is 1024"},
+      {[](Config& c) {
+         c.allowlist.enabled = true;
+         c.allowlist.rules = {AllowRule{std::nullopt, "A.com", {}}};
+       },
+       "allowlist[0].name: invalid character \"A\" in name pattern \"A.com\""},
+      {[](Config& c) {
+         c.allowlist.enabled = true;
+         c.allowlist.rules = {AllowRule{}};
+       },
+       "allowlist[0]: a rule needs at least one of cidr, name, ports"},
+      {[](Config& c) {
+         c.allowlist.enabled = true;
+         c.allowlist.rules = {AllowRule{std::nullopt, "", {{2, 1}}}};
+       },
+       "allowlist[0].ports[0]: port range 2-1 is reversed; did you mean 1-2?"},
+  };
+  for (const Case& test : cases) {
+    Config config;
+    test.change(config);
+    Status status = validate_config(config);
+    ASSERT_FALSE(status.ok()) << test.message;
+    EXPECT_EQ(status.error().message.find(test.message), 0u) << status.error().message;
+  }
+}
+
+// --- networks and ports -----------------------------------------------------------------
+
+TEST(ParseCidr, CanonicalForms) {
+  const std::vector<std::pair<const char*, const char*>> cases = {
+      {"10.0.0.0/8", "10.0.0.0/8"},
+      {"10.1.2.3", "10.1.2.3/32"},
+      {"0.0.0.0/0", "0.0.0.0/0"},
+      {"192.168.1.128/25", "192.168.1.128/25"},
+      {"2001:DB8::/32", "2001:db8::/32"},
+      {"2001:0db8:0000::/48", "2001:db8::/48"},
+      {"::1", "::1/128"},
+      {"::/0", "::/0"},
+      {"::ffff:10.0.0.0/104", "::ffff:10.0.0.0/104"},
+      {"fe80::/10", "fe80::/10"},
+  };
+  for (const auto& [text, canonical] : cases) {
+    Result<Cidr> cidr = parse_cidr(text);
+    ASSERT_TRUE(cidr.ok()) << text << ": " << cidr.error().message;
+    EXPECT_EQ(cidr->text, canonical) << text;
+    EXPECT_TRUE(validate_config([&] {
+                  Config c;
+                  c.filters.include_cidrs = {cidr.value()};
+                  return c;
+                }())
+                    .ok())
+        << text;
+  }
+  const Cidr v4 = parse_cidr("10.1.2.0/23").value();
+  EXPECT_EQ(v4.family, Family::kIpv4);
+  EXPECT_EQ(v4.prefix_len, 23);
+  EXPECT_EQ(v4.addr, (std::array<uint8_t, 16>{10, 1, 2, 0}));
+  const Cidr v6 = parse_cidr("2001:db8:ff00::/40").value();
+  EXPECT_EQ(v6.family, Family::kIpv6);
+  EXPECT_EQ(v6.prefix_len, 40);
+  EXPECT_EQ(v6.addr, (std::array<uint8_t, 16>{0x20, 0x01, 0x0d, 0xb8, 0xff}));
+}
+
+TEST(ParseCidr, Errors) {
+  const std::vector<std::pair<const char*, const char*>> cases = {
+      {"10.1.2.3/8", "10.1.2.3/8 has host bits set; did you mean 10.0.0.0/8?"},
+      {"10.0.0.1/31", "10.0.0.1/31 has host bits set; did you mean 10.0.0.0/31?"},
+      {"2001:db8::1/64", "2001:db8::1/64 has host bits set; did you mean 2001:db8::/64?"},
+      {"10.0.0.0/33", "prefix length of 10.0.0.0/33 is out of range 0..32"},
+      {"::/129", "prefix length of ::/129 is out of range 0..128"},
+      {"::/1000", "invalid network \"::/1000\": prefix length 1000 is out of range 0..128"},
+      {"", "invalid network \"\": \"\" is not an IPv4 address"},
+      {"/8", "\"\" is not an IPv4 address"},
+      {"10.0.0.0/", "prefix length \"\" is not a number"},
+      {"010.0.0.0/8", "\"010.0.0.0\" is not an IPv4 address"},
+      {"1.2.3.4.5", "is not an IPv4 address"},
+      {"256.0.0.0/8", "is not an IPv4 address"},
+      {":::/0", "\":::\" is not an IPv6 address"},
+      {"10.0.0.0/8/8", "prefix length \"8/8\" is not a number"},
+  };
+  for (const auto& [text, message] : cases) {
+    Result<Cidr> cidr = parse_cidr(text);
+    ASSERT_FALSE(cidr.ok()) << text << " parsed as " << cidr->text;
+    EXPECT_NE(cidr.error().message.find(message), std::string::npos)
+        << text << ": " << cidr.error().message;
+  }
+}
+
+TEST(ParsePortRange, GoodAndBad) {
+  EXPECT_EQ(parse_port_range("443").value(), (PortRange{443, 443}));
+  EXPECT_EQ(parse_port_range("8000-8999").value(), (PortRange{8000, 8999}));
+  EXPECT_EQ(parse_port_range("1-65535").value(), (PortRange{1, 65535}));
+  EXPECT_EQ(parse_port_range("7-7").value(), (PortRange{7, 7}));
+  const std::vector<std::pair<const char*, const char*>> bad = {
+      {"0", "port 0 is out of range 1..65535"},
+      {"65536", "port 65536 is out of range 1..65535"},
+      {"99999999999", "port 99999999999 is out of range 1..65535"},
+      {"9000-8000", "port range 9000-8000 is reversed; did you mean 8000-9000?"},
+      {"", "expected a port or a port range like 8000-8999, got \"\""},
+      {"-", "expected a port or a port range"},
+      {"http", "expected a port or a port range"},
+      {"+80", "expected a port or a port range"},
+  };
+  for (const auto& [text, message] : bad) {
+    Result<PortRange> range = parse_port_range(text);
+    ASSERT_FALSE(range.ok()) << text;
+    EXPECT_NE(range.error().message.find(message), std::string::npos)
+        << text << ": " << range.error().message;
+  }
+  EXPECT_TRUE((PortRange{80, 90}).contains(80));
+  EXPECT_TRUE((PortRange{80, 90}).contains(90));
+  EXPECT_FALSE((PortRange{80, 90}).contains(79));
+  EXPECT_FALSE((PortRange{80, 90}).contains(91));
+}
+
+// Addresses as the probe reports them: 16 bytes, IPv4 in the first 4.
+std::array<uint8_t, 16> v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) { return {a, b, c, d}; }
+std::array<uint8_t, 16> v6(const char* text) {
+  std::array<uint8_t, 16> out{};
+  EXPECT_EQ(::inet_pton(AF_INET6, text, out.data()), 1) << text;
+  return out;
+}
+
+TEST(CidrContains, Ipv4) {
+  const Cidr net = cidr("10.0.0.0/8");
+  EXPECT_TRUE(net.contains(Family::kIpv4, v4(10, 0, 0, 0).data()));
+  EXPECT_TRUE(net.contains(Family::kIpv4, v4(10, 255, 1, 2).data()));
+  EXPECT_FALSE(net.contains(Family::kIpv4, v4(11, 0, 0, 0).data()));
+  EXPECT_FALSE(net.contains(Family::kIpv4, v4(9, 255, 255, 255).data()));
+  // The same bytes as an IPv6 address are another address.
+  EXPECT_FALSE(net.contains(Family::kIpv6, v4(10, 0, 0, 1).data()));
+
+  const Cidr odd = cidr("10.1.2.0/23");
+  EXPECT_TRUE(odd.contains(Family::kIpv4, v4(10, 1, 2, 0).data()));
+  EXPECT_TRUE(odd.contains(Family::kIpv4, v4(10, 1, 3, 255).data()));
+  EXPECT_FALSE(odd.contains(Family::kIpv4, v4(10, 1, 4, 0).data()));
+  EXPECT_FALSE(odd.contains(Family::kIpv4, v4(10, 1, 1, 255).data()));
+
+  const Cidr host = cidr("192.168.1.7");
+  EXPECT_TRUE(host.contains(Family::kIpv4, v4(192, 168, 1, 7).data()));
+  EXPECT_FALSE(host.contains(Family::kIpv4, v4(192, 168, 1, 6).data()));
+  // Bytes 4..15 of an IPv4 address are not part of it.
+  std::array<uint8_t, 16> padded = v4(192, 168, 1, 7);
+  padded[15] = 0xff;
+  EXPECT_TRUE(host.contains(Family::kIpv4, padded.data()));
+}
+
+TEST(CidrContains, Ipv6) {
+  const Cidr net = cidr("2001:db8::/32");
+  EXPECT_TRUE(net.contains(Family::kIpv6, v6("2001:db8::").data()));
+  EXPECT_TRUE(net.contains(Family::kIpv6, v6("2001:db8:ffff:ffff::1").data()));
+  EXPECT_FALSE(net.contains(Family::kIpv6, v6("2001:db9::").data()));
+  EXPECT_FALSE(net.contains(Family::kIpv4, v6("2001:db8::").data()));
+
+  const Cidr link_local = cidr("fe80::/10");
+  EXPECT_TRUE(link_local.contains(Family::kIpv6, v6("febf::1").data()));
+  EXPECT_FALSE(link_local.contains(Family::kIpv6, v6("fec0::1").data()));
+
+  const Cidr host = cidr("::1");
+  EXPECT_TRUE(host.contains(Family::kIpv6, v6("::1").data()));
+  EXPECT_FALSE(host.contains(Family::kIpv6, v6("::2").data()));
+  EXPECT_FALSE(host.contains(Family::kIpv6, v6("8000::1").data()));
+}
+
+TEST(CidrContains, PrefixZeroIsTheWholeFamily) {
+  const Cidr any4 = cidr("0.0.0.0/0");
+  EXPECT_TRUE(any4.contains(Family::kIpv4, v4(0, 0, 0, 0).data()));
+  EXPECT_TRUE(any4.contains(Family::kIpv4, v4(255, 255, 255, 255).data()));
+  EXPECT_FALSE(any4.contains(Family::kIpv6, v6("::").data()));
+  const Cidr any6 = cidr("::/0");
+  EXPECT_TRUE(any6.contains(Family::kIpv6, v6("::").data()));
+  EXPECT_TRUE(any6.contains(Family::kIpv6, v6("ffff::ffff").data()));
+  EXPECT_FALSE(any6.contains(Family::kIpv4, v4(1, 2, 3, 4).data()));
+}
+
+// --- allowlist ----------------------------------------------------------------------------
+
+AllowRule rule(std::optional<const char*> network, std::string name, std::vector<PortRange> ports) {
+  AllowRule out;
+  if (network) out.cidr = cidr(*network);
+  out.name = std::move(name);
+  out.ports = std::move(ports);
+  return out;
+}
+
+TEST(AllowRule, NameGlobs) {
+  const auto a = v4(1, 2, 3, 4);
+  const AllowRule suffix = rule(std::nullopt, "*.example.com", {});
+  const std::vector<std::pair<const char*, bool>> names = {
+      {"a.example.com", true},
+      {"a.b.example.com", true},
+      {"A.Example.COM", true},
+      {"a.example.com.", true},  // fully qualified
+      {"example.com", false},
+      {".example.com", true},
+      {"aexample.com", false},
+      {"a.example.com.evil", false},
+      {"a.example.co", false},
+      {"", false},
+      {".", false},
+  };
+  for (const auto& [name, expected] : names) {
+    EXPECT_EQ(suffix.matches(Family::kIpv4, a.data(), 443, name), expected) << name;
+  }
+
+  const AllowRule exact = rule(std::nullopt, "api.example.com", {});
+  EXPECT_TRUE(exact.matches(Family::kIpv4, a.data(), 1, "api.example.com"));
+  EXPECT_TRUE(exact.matches(Family::kIpv4, a.data(), 1, "API.EXAMPLE.COM"));
+  EXPECT_FALSE(exact.matches(Family::kIpv4, a.data(), 1, "api.example.com.au"));
+  EXPECT_FALSE(exact.matches(Family::kIpv4, a.data(), 1, "x.api.example.com"));
+  EXPECT_FALSE(exact.matches(Family::kIpv4, a.data(), 1, ""));
+
+  const AllowRule any = rule(std::nullopt, "*", {});
+  EXPECT_TRUE(any.matches(Family::kIpv6, v6("::1").data(), 1, "localhost"));
+  EXPECT_FALSE(any.matches(Family::kIpv6, v6("::1").data(), 1, "")) << "unknown name";
+
+  const AllowRule middle = rule(std::nullopt, "api-*.eu*.example.com", {});
+  EXPECT_TRUE(middle.matches(Family::kIpv4, a.data(), 1, "api-1.eu-west.example.com"));
+  EXPECT_TRUE(middle.matches(Family::kIpv4, a.data(), 1, "api-.eu.example.com"));
+  EXPECT_FALSE(middle.matches(Family::kIpv4, a.data(), 1, "api.eu.example.com"));
+  EXPECT_FALSE(middle.matches(Family::kIpv4, a.data(), 1, "api-1.us.example.com"));
+
+  // Many stars against a long non-matching name stays fast (no exponential backtracking).
+  const AllowRule stars = rule(std::nullopt, "*a*a*a*a*a*a*a*a*a*a*b", {});
+  EXPECT_FALSE(stars.matches(Family::kIpv4, a.data(), 1, std::string(253, 'a')));
+  EXPECT_TRUE(stars.matches(Family::kIpv4, a.data(), 1, std::string(252, 'a') + "b"));
+}
+
+TEST(AllowRule, EveryGivenFieldMustMatch) {
+  const auto inside = v4(10, 1, 2, 3);
+  const auto outside = v4(192, 168, 0, 1);
+  const AllowRule all = rule("10.0.0.0/8", "*.corp", {{443, 443}, {8000, 8999}});
+  struct Row {
+    const std::array<uint8_t, 16>* addr;
+    uint16_t port;
+    const char* name;
+    bool expected;
+  };
+  const std::vector<Row> rows = {
+      {&inside, 443, "db.corp", true},   {&inside, 8500, "db.corp", true},
+      {&inside, 8999, "DB.CORP", true},  {&inside, 9000, "db.corp", false},
+      {&inside, 443, "db.other", false}, {&inside, 443, "", false},
+      {&outside, 443, "db.corp", false}, {&outside, 80, "", false},
+  };
+  for (const Row& row : rows) {
+    EXPECT_EQ(all.matches(Family::kIpv4, row.addr->data(), row.port, row.name), row.expected)
+        << row.port << " " << row.name;
+  }
+  // An IPv6 destination never matches an IPv4 network.
+  EXPECT_FALSE(all.matches(Family::kIpv6, inside.data(), 443, "db.corp"));
+
+  const AllowRule network_only = rule("10.0.0.0/8", "", {});
+  EXPECT_TRUE(network_only.matches(Family::kIpv4, inside.data(), 1, ""));
+  EXPECT_TRUE(network_only.matches(Family::kIpv4, inside.data(), 65535, "anything"));
+  EXPECT_FALSE(network_only.matches(Family::kIpv4, outside.data(), 1, ""));
+
+  const AllowRule ports_only = rule(std::nullopt, "", {{53, 53}});
+  EXPECT_TRUE(ports_only.matches(Family::kIpv6, v6("2001:db8::1").data(), 53, ""));
+  EXPECT_FALSE(ports_only.matches(Family::kIpv6, v6("2001:db8::1").data(), 54, ""));
+
+  const AllowRule name_and_port = rule(std::nullopt, "*.example.com", {{443, 443}});
+  EXPECT_TRUE(name_and_port.matches(Family::kIpv4, outside.data(), 443, "www.example.com"));
+  EXPECT_FALSE(name_and_port.matches(Family::kIpv4, outside.data(), 80, "www.example.com"));
+}
+
+TEST(AllowlistConfig, AllowsWhenAnyRuleMatches) {
+  AllowlistConfig allowlist;
+  allowlist.enabled = true;
+  allowlist.rules = {rule("10.0.0.0/8", "", {}), rule(std::nullopt, "*.example.com", {}),
+                     rule("2001:db8::/32", "", {{443, 443}})};
+  const std::vector<std::tuple<Family, std::array<uint8_t, 16>, uint16_t, const char*, bool>> rows =
+      {
+          {Family::kIpv4, v4(10, 9, 9, 9), 1, "", true},
+          {Family::kIpv4, v4(1, 1, 1, 1), 443, "cdn.example.com", true},
+          {Family::kIpv4, v4(1, 1, 1, 1), 443, "example.com", false},
+          {Family::kIpv4, v4(1, 1, 1, 1), 443, "", false},
+          {Family::kIpv6, v6("2001:db8::5"), 443, "", true},
+          {Family::kIpv6, v6("2001:db8::5"), 80, "", false},
+          {Family::kIpv6, v6("2001:db8::5"), 80, "www.example.com", true},
+          {Family::kIpv6, v6("2001:db9::5"), 443, "", false},
+      };
+  for (const auto& [family, addr, port, name, expected] : rows) {
+    EXPECT_EQ(allowlist.allows(family, addr.data(), port, name), expected)
+        << to_string(family) << " " << port << " " << name;
+  }
+
+  AllowlistConfig empty;
+  empty.enabled = true;
+  EXPECT_FALSE(empty.allows(Family::kIpv4, v4(10, 0, 0, 1).data(), 443, "a.example.com"))
+      << "allowlist: [] allows nothing";
+
+  const AllowlistConfig disabled;
+  EXPECT_TRUE(disabled.allows(Family::kIpv4, v4(10, 0, 0, 1).data(), 443, ""))
+      << "no allowlist: nothing is unexpected";
+}
+
+TEST(AllowlistConfig, ParsedRulesMatch) {
+  const Config config = parse_ok(
+      "allowlist:\n"
+      "  - cidr: 127.0.0.0/8\n"
+      "  - name: \"*.Example.com\"\n"
+      "    ports: [443]\n");
+  ASSERT_TRUE(config.allowlist.enabled);
+  EXPECT_TRUE(config.allowlist.allows(Family::kIpv4, v4(127, 0, 0, 53).data(), 53, ""));
+  EXPECT_TRUE(config.allowlist.allows(Family::kIpv4, v4(1, 2, 3, 4).data(), 443, "x.EXAMPLE.com"));
+  EXPECT_FALSE(config.allowlist.allows(Family::kIpv4, v4(1, 2, 3, 4).data(), 80, "x.example.com"));
+}
+
+// --- warnings -----------------------------------------------------------------------------
+
+TEST(ConfigWarnings, HighCardinalityAndIneffectiveSettings) {
+  EXPECT_TRUE(config_warnings(Config{}).empty());
+
+  Config pid;
+  pid.labels.keep = {Label::kDnsName, Label::kPid};
+  EXPECT_EQ(config_warnings(pid),
+            std::vector<std::string>{
+                "labels.keep includes pid: one series per process; expect high cardinality"});
+
+  Config lport;
+  lport.labels.keep = {Label::kDaddr, Label::kLport};
+  EXPECT_EQ(config_warnings(lport),
+            std::vector<std::string>{
+                "labels.keep includes lport: one series per local port, nearly one per "
+                "connection; expect very high cardinality"});
+
+  Config both;
+  both.labels.keep = {Label::kLport, Label::kPid};
+  EXPECT_EQ(config_warnings(both).size(), 2u);
+
+  Config quiet;
+  quiet.labels.keep = {Label::kUid, Label::kComm, Label::kUnit};
+  EXPECT_TRUE(config_warnings(quiet).empty()) << "uid, comm and unit are bounded";
+
+  Config no_dns;
+  no_dns.dns.enabled = false;
+  no_dns.allowlist.enabled = true;
+  no_dns.allowlist.rules = {rule("10.0.0.0/8", "", {}), rule(std::nullopt, "*.corp", {})};
+  EXPECT_EQ(config_warnings(no_dns),
+            (std::vector<std::string>{
+                "labels.keep includes dns_name but dns.enabled is false: dns_name will always be "
+                "empty",
+                "allowlist[1] matches by name but dns.enabled is false: it can never match"}));
+
+  Config empty_allowlist;
+  empty_allowlist.allowlist.enabled = true;
+  EXPECT_EQ(config_warnings(empty_allowlist),
+            std::vector<std::string>{"allowlist is empty: every connect counts as unexpected"});
+
+  Config useless;
+  useless.labels.keep = {Label::kFamily};
+  useless.labels.daddr_prefix_v6 = 64;
+  useless.labels.collapse_ephemeral_dports = true;
+  EXPECT_EQ(config_warnings(useless),
+            (std::vector<std::string>{
+                "labels.daddr_prefix_v4/daddr_prefix_v6 have no effect: daddr is not in "
+                "labels.keep",
+                "labels.collapse_ephemeral_dports has no effect: dport is not in labels.keep"}));
+
+  const Config parsed = parse_ok("labels:\n  keep: [daddr, pid]\n");
+  ASSERT_EQ(config_warnings(parsed).size(), 1u);
+  EXPECT_NE(config_warnings(parsed)[0].find("pid"), std::string::npos);
 }
 
 // --- load_config_file -------------------------------------------------------------------

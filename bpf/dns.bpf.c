@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * DNS responses, captured where they are delivered.
+ *
+ * cgroup_skb/ingress on the cgroup2 root runs for every packet delivered to a local
+ * socket of any cgroup and any network namespace (loopback included), after IP
+ * reassembly, before the socket sees it. Packets from a configured DNS source port, UDP
+ * or TCP, IPv4 or IPv6, are copied (headers' facts plus up to capture_bytes of the L4
+ * payload) into a ring buffer that the daemon polls. Parsing happens in the daemon.
+ *
+ * The program never drops traffic (it always returns 1), and a full ring only costs the
+ * event, which is counted. No wakeup per event: the consumer is woken only once the ring
+ * holds more than wakeup_bytes, so that a flood cannot fill it between two polls.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "shared/connect.h"
+#include "shared/dns.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the daemon before load. Ports in host byte order. */
+const volatile __u16 ports[TC_DNS_MAX_PORTS] = { 53 };
+const volatile __u32 nports = 1;
+const volatile __u32 capture_bytes = 512;
+const volatile __u64 wakeup_bytes = 0; /* 0: never wake the consumer */
+
+/* Sized by the daemon before load (dns.ring_bytes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} dns_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TC_DNS_COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} dns_counters SEC(".maps");
+
+/* An event is assembled here and then copied into the ring at its real size, so that a
+ * 60-byte response takes 60 bytes of ring, not capture_bytes. Softirq does not nest on a
+ * CPU, so one slot per CPU is enough.
+ */
+struct scratch {
+	struct tc_dns_event hdr;
+	__u8 payload[TC_DNS_MAX_CAPTURE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} dns_scratch SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&dns_counters, &which);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline bool is_dns_port(__u16 port)
+{
+	__u32 i;
+
+	for (i = 0; i < TC_DNS_MAX_PORTS; i++) {
+		if (i >= nports)
+			break;
+		if (ports[i] == port)
+			return true;
+	}
+	return false;
+}
+
+/* Where the transport header starts and the IP payload ends. */
+struct l3 {
+	__u32 l4_off;
+	__u32 end;
+	__u8 protocol;
+};
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb,
+				      struct tc_dns_event *e, struct l3 *l3)
+{
+	struct iphdr ip;
+	__u32 ihl;
+
+	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+		return -1;
+	ihl = ip.ihl * 4;
+	/* Fragments never reach a socket (the stack reassembles first). */
+	if (ip.version != 4 || ihl < sizeof(ip) ||
+	    (ip.frag_off & bpf_htons(0x3fff)))
+		return -1;
+	l3->protocol = ip.protocol;
+	l3->l4_off = ihl;
+	l3->end = bpf_ntohs(ip.tot_len);
+	e->family = TC_AF_INET;
+	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	__builtin_memcpy(e->saddr, &ip.saddr, 4);
+	__builtin_memcpy(e->daddr, &ip.daddr, 4);
+	return 0;
+}
+
+static __always_inline int parse_ipv6(struct __sk_buff *skb,
+				      struct tc_dns_event *e, struct l3 *l3)
+{
+	struct ipv6hdr ip;
+	__u32 off = sizeof(ip), i;
+	__u8 next;
+
+	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+		return -1;
+	if (ip.version != 6)
+		return -1;
+	next = ip.nexthdr;
+	for (i = 0; i < TC_DNS_MAX_IPV6_EXT; i++) {
+		__u8 opt[2];
+
+		if (next == TC_DNS_PROTO_TCP || next == TC_DNS_PROTO_UDP)
+			break;
+		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING &&
+		    next != NEXTHDR_DEST && next != NEXTHDR_AUTH &&
+		    next != NEXTHDR_FRAGMENT)
+			return -1; /* ICMPv6, ESP, no next header...: not ours */
+		if (bpf_skb_load_bytes(skb, off, opt, sizeof(opt))) {
+			count(TC_DNS_SKIP_IPV6_EXT);
+			return -1;
+		}
+		if (next == NEXTHDR_FRAGMENT)
+			off += 8; /* only atomic fragments reach a socket */
+		else if (next == NEXTHDR_AUTH)
+			off += ((__u32)opt[1] + 2) * 4;
+		else
+			off += ((__u32)opt[1] + 1) * 8;
+		next = opt[0];
+	}
+	if (next != TC_DNS_PROTO_TCP && next != TC_DNS_PROTO_UDP) {
+		count(TC_DNS_SKIP_IPV6_EXT);
+		return -1;
+	}
+	l3->protocol = next;
+	l3->l4_off = off;
+	l3->end = sizeof(ip) + bpf_ntohs(ip.payload_len);
+	e->family = TC_AF_INET6;
+	__builtin_memcpy(e->saddr, &ip.saddr, 16);
+	__builtin_memcpy(e->daddr, &ip.daddr, 16);
+	return 0;
+}
+
+static __always_inline void capture(struct __sk_buff *skb)
+{
+	struct tc_dns_event *e;
+	struct scratch *s;
+	struct l3 l3 = {};
+	__u32 zero = 0, payload_off, payload_len, len;
+	__u16 pp[2];
+	__u64 size, flags = BPF_RB_NO_WAKEUP;
+
+	s = bpf_map_lookup_elem(&dns_scratch, &zero);
+	if (!s)
+		return;
+	e = &s->hdr;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (parse_ipv4(skb, e, &l3))
+			return;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (parse_ipv6(skb, e, &l3))
+			return;
+	} else {
+		return;
+	}
+	if (l3.protocol != TC_DNS_PROTO_TCP && l3.protocol != TC_DNS_PROTO_UDP)
+		return;
+	/* Source and destination port: the one test every packet pays for. */
+	if (bpf_skb_load_bytes(skb, l3.l4_off, pp, sizeof(pp)))
+		return;
+	if (!is_dns_port(bpf_ntohs(pp[0])))
+		return;
+
+	e->sport = bpf_ntohs(pp[0]);
+	e->dport = bpf_ntohs(pp[1]);
+	e->protocol = l3.protocol;
+	e->pad = 0;
+	if (l3.protocol == TC_DNS_PROTO_UDP) {
+		payload_off = l3.l4_off + 8;
+		e->tcp_flags = 0;
+		e->tcp_seq = 0;
+	} else {
+		__u8 th[14];
+
+		if (bpf_skb_load_bytes(skb, l3.l4_off, th, sizeof(th))) {
+			count(TC_DNS_SKIP_UNREADABLE);
+			return;
+		}
+		payload_off = l3.l4_off + (th[12] >> 4) * 4;
+		e->tcp_flags = th[13];
+		e->tcp_seq = ((__u32)th[4] << 24) | ((__u32)th[5] << 16) |
+			     ((__u32)th[6] << 8) | th[7];
+	}
+	if (l3.end <= payload_off)
+		return; /* no payload: a bare ACK, SYN or FIN */
+	payload_len = l3.end - payload_off;
+	e->payload_len = payload_len;
+	e->ts_ns = bpf_ktime_get_ns();
+
+	len = payload_len < capture_bytes ? payload_len : capture_bytes;
+	/* clang 14 otherwise loses the bounds of len between the checks and the helper
+	 * call; the verifier needs 0 < len <= sizeof(payload) in the register it sees.
+	 */
+	asm volatile("" : "+r"(len));
+	len &= 2 * TC_DNS_MAX_CAPTURE - 1;
+	if (len > TC_DNS_MAX_CAPTURE)
+		len = TC_DNS_MAX_CAPTURE;
+	if (len < 1)
+		return;
+	if (bpf_skb_load_bytes(skb, payload_off, s->payload, len)) {
+		count(TC_DNS_SKIP_UNREADABLE);
+		return;
+	}
+	e->captured = len;
+
+	size = sizeof(*e) + len;
+	if (wakeup_bytes &&
+	    bpf_ringbuf_query(&dns_events, BPF_RB_AVAIL_DATA) + size >=
+		    wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&dns_events, s, size, flags))
+		count(TC_DNS_LOST);
+	else
+		count(TC_DNS_CAPTURED);
+}
+
+SEC("cgroup_skb/ingress")
+int tc_dns_ingress(struct __sk_buff *skb)
+{
+	capture(skb);
+	return 1; /* never drop: this program only watches */
+}

@@ -1,0 +1,98 @@
+// Address -> the DNS answer that named it. Filled by the capture's consumer, read by the
+// drain (one thread each): sharded by address hash so that they rarely wait on each
+// other. Bounded by entries (least recently used goes first) and by age (an answer older
+// than max_age names nothing). Depends on the C++ library only: the fuzz target compiles
+// it on its own.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace tcpconnect {
+
+struct DnsCacheEntry {
+  std::string name;  // the name the application asked for
+  std::string canonical;  // the end of its CNAME chain
+  uint64_t response_ns = 0;  // CLOCK_MONOTONIC of the answer
+};
+
+class DnsCache {
+ public:
+  struct Options {
+    size_t max_entries = 10240;
+    std::chrono::nanoseconds max_age = std::chrono::hours(24);
+  };
+  explicit DnsCache(const Options& options);
+
+  // `addr` was named by an answer at response_ns (CLOCK_MONOTONIC). The most recent answer
+  // wins: one older than what is held (answers can reach the consumer out of order
+  // across CPUs) changes nothing.
+  void insert(uint16_t family, const std::array<uint8_t, 16>& addr, std::string_view name,
+              std::string_view canonical, uint64_t response_ns);
+
+  // The answer that names addr, unless none is held or it is older than max_age at now_ns.
+  std::optional<DnsCacheEntry> lookup(uint16_t family, const std::array<uint8_t, 16>& addr,
+                                      uint64_t now_ns);
+
+  // The dns_name label value: the question name of the answer held; for a loopback
+  // address no answer names, "localhost" (as the seed tool prints it); else "".
+  std::string name_of(uint16_t family, const std::array<uint8_t, 16>& addr, uint64_t now_ns);
+
+  // Drops every answer older than max_age at now_ns. Visits each shard's oldest-used
+  // entries only, so it costs what it removes.
+  void expire(uint64_t now_ns);
+
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+  uint64_t evicted_capacity() const { return evicted_capacity_.load(std::memory_order_relaxed); }
+  uint64_t evicted_age() const { return evicted_age_.load(std::memory_order_relaxed); }
+  size_t max_entries() const { return max_entries_; }
+
+ private:
+  struct Key {
+    uint16_t family;
+    std::array<uint8_t, 16> addr;
+    bool operator==(const Key& o) const { return family == o.family && addr == o.addr; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const noexcept;
+  };
+  struct Node {
+    Key key;
+    DnsCacheEntry entry;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::list<Node> lru;  // most recently used first
+    std::unordered_map<Key, std::list<Node>::iterator, KeyHash> index;
+    size_t capacity = 0;
+  };
+
+  Shard& shard_of(const Key& key);
+  bool expired(const DnsCacheEntry& e, uint64_t now_ns) const;
+  void erase(Shard& shard, std::list<Node>::iterator it);
+
+  const size_t max_entries_;
+  const uint64_t max_age_ns_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<size_t> size_{0};
+  std::atomic<uint64_t> evicted_capacity_{0};
+  std::atomic<uint64_t> evicted_age_{0};
+};
+
+// 127.0.0.0/8 or ::1 (v4-mapped loopback is reported as IPv4 by the kernel side).
+bool is_loopback(uint16_t family, const std::array<uint8_t, 16>& addr);
+
+// CLOCK_MONOTONIC now, the clock of the kernel's timestamps.
+uint64_t monotonic_ns();
+
+}  // namespace tcpconnect

@@ -1,0 +1,228 @@
+#include "dns/dns_capture.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/types.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "bpf/percpu_map.h"
+#include "dns.skel.h"
+#include "shared/dns.h"
+
+namespace tcpconnect {
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape_mount_field(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto octal = [&](size_t j) { return j < s.size() && s[j] >= '0' && s[j] <= '7'; };
+    if (s[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
+      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string explain(const std::string& step, int err) {
+  if (err < 0) err = -err;
+  std::string msg = step + ": " + std::strerror(err);
+  if ((err == EPERM || err == EACCES) && geteuid() != 0)
+    msg += " (run as root, or with CAP_BPF and CAP_NET_ADMIN)";
+  return msg;
+}
+
+class CgroupSkbCapture final : public DnsCaptureSource {
+ public:
+  struct SkelDeleter {
+    void operator()(dns_bpf* skel) const { dns_bpf::destroy(skel); }
+  };
+  struct RingDeleter {
+    void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+  };
+  using Skel = std::unique_ptr<dns_bpf, SkelDeleter>;
+  using Ring = std::unique_ptr<ring_buffer, RingDeleter>;
+
+  static Result<std::unique_ptr<DnsCaptureSource>> open(const DnsCaptureOptions& options,
+                                                        Sink sink);
+  ~CgroupSkbCapture() override {
+    spdlog::debug("detaching the DNS capture from {}", cgroup_);
+  }
+
+  DnsCapture method() const override { return DnsCapture::kCgroupSkb; }
+  Result<size_t> poll() override;
+  int wait_fd() const override { return ring_buffer__epoll_fd(ring_.get()); }
+  DnsCaptureCounters counters() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return counters_;
+  }
+  std::string describe() const override {
+    return "cgroup_skb/ingress on " + cgroup_ + " (program id " + std::to_string(prog_id_) + ")";
+  }
+
+ private:
+  CgroupSkbCapture(Skel skel, Sink sink, std::string cgroup)
+      : skel_(std::move(skel)), sink_(std::move(sink)), cgroup_(std::move(cgroup)) {}
+  static int on_event(void* ctx, void* data, size_t size);
+
+  Skel skel_;
+  Ring ring_;
+  Sink sink_;
+  std::string cgroup_;
+  uint32_t prog_id_ = 0;
+  mutable std::mutex mu_;  // one poll at a time; guards counters_
+  size_t consumed_ = 0;
+  uint64_t malformed_ = 0;
+  DnsCaptureCounters counters_;
+};
+
+int CgroupSkbCapture::on_event(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<CgroupSkbCapture*>(ctx);
+  // No exception may cross libbpf's C frames.
+  try {
+    auto packet = decode_ring_event(data, size);
+    if (!packet) {
+      ++self->malformed_;
+      return 0;
+    }
+    ++self->consumed_;
+    self->sink_(*packet);
+  } catch (const std::exception& e) {
+    spdlog::warn("DNS capture: dropping an event: {}", e.what());
+  } catch (...) {
+    spdlog::warn("DNS capture: dropping an event");
+  }
+  return 0;
+}
+
+Result<size_t> CgroupSkbCapture::poll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  consumed_ = 0;
+  int n = ring_buffer__consume(ring_.get());
+  if (n < 0) return Error{explain("consuming the DNS ring", n), -n};
+  auto v = PercpuMapReader::read_array(bpf_map__fd(skel_->maps.dns_counters), TC_DNS_COUNTER_MAX);
+  if (!v) return v.error();
+  counters_.lost = v.value()[TC_DNS_LOST];
+  counters_.skipped_ipv6_ext = v.value()[TC_DNS_SKIP_IPV6_EXT];
+  counters_.unreadable = v.value()[TC_DNS_SKIP_UNREADABLE] + malformed_;
+  counters_.captured += consumed_;
+  return consumed_;
+}
+
+Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptureOptions& options,
+                                                                 Sink sink) {
+  std::string cgroup = options.cgroup_path;
+  if (cgroup.empty()) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::stringstream text;
+    text << in.rdbuf();
+    auto found = find_cgroup2_mount(text.str());
+    if (!found) return Error{"no cgroup2 hierarchy is mounted (see /proc/self/mountinfo)"};
+    cgroup = *found;
+  }
+
+  // Open.
+  Skel skel(dns_bpf::open());
+  if (!skel) return Error{explain("opening the DNS BPF object", errno), errno};
+
+  // Set the read-only configuration and size the ring before load.
+  auto* ro = skel->rodata;
+  ro->nports = static_cast<__u32>(options.ports.size());
+  for (size_t i = 0; i < options.ports.size() && i < TC_DNS_MAX_PORTS; ++i)
+    ro->ports[i] = options.ports[i];
+  ro->capture_bytes = options.capture_bytes;
+  // Woken once a quarter of the ring is used: a flood cannot fill it between two polls,
+  // and quiet traffic costs no wakeups at all.
+  ro->wakeup_bytes = options.ring_bytes / 4;
+  if (int err = bpf_map__set_max_entries(skel->maps.dns_events, options.ring_bytes))
+    return Error{explain("sizing the DNS ring", err), -err};
+
+  // Load: the verifier runs here.
+  if (int err = dns_bpf::load(skel.get())) return Error{explain("loading the DNS program", err), -err};
+
+  // Attach to the cgroup2 root: every socket of every cgroup below it.
+  int cg = ::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) return Error{explain("opening " + cgroup, errno), errno};
+  bpf_link* link = bpf_program__attach_cgroup(skel->progs.tc_dns_ingress, cg);
+  int attach_err = errno;
+  ::close(cg);
+  if (!link) return Error{explain("attaching cgroup_skb/ingress to " + cgroup, attach_err), attach_err};
+  skel->links.tc_dns_ingress = link;
+
+  std::unique_ptr<CgroupSkbCapture> c(new CgroupSkbCapture(std::move(skel), std::move(sink), cgroup));
+  c->ring_.reset(ring_buffer__new(bpf_map__fd(c->skel_->maps.dns_events), &CgroupSkbCapture::on_event,
+                                  c.get(), nullptr));
+  if (!c->ring_) return Error{explain("opening the DNS ring", errno), errno};
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(c->skel_->progs.tc_dns_ingress), &info, &len) == 0)
+    c->prog_id_ = info.id;
+  return std::unique_ptr<DnsCaptureSource>(std::move(c));
+}
+
+}  // namespace
+
+std::optional<std::string> find_cgroup2_mount(std::string_view mountinfo) {
+  std::optional<std::string> any;
+  std::istringstream in{std::string(mountinfo)};
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> f;
+    for (std::string w; fields >> w;) f.push_back(w);
+    // id parent major:minor root mountpoint options [optional...] - fstype source super
+    size_t dash = 0;
+    for (size_t i = 6; i < f.size(); ++i)
+      if (f[i] == "-") {
+        dash = i;
+        break;
+      }
+    if (dash == 0 || dash + 1 >= f.size() || f[dash + 1] != "cgroup2") continue;
+    std::string mount = unescape_mount_field(f[4]);
+    if (f[3] == "/") return mount;  // the hierarchy's root itself
+    if (!any) any = mount;
+  }
+  return any;
+}
+
+Result<std::unique_ptr<DnsCaptureSource>> open_cgroup_skb_capture(const DnsCaptureOptions& options,
+                                                                  DnsCaptureSource::Sink sink) {
+  return CgroupSkbCapture::open(options, std::move(sink));
+}
+
+Result<std::unique_ptr<DnsCaptureSource>> open_dns_capture(const DnsCaptureOptions& options,
+                                                           DnsCaptureSource::Sink sink) {
+  if (options.ports.empty() || options.ports.size() > TC_DNS_MAX_PORTS)
+    return Error{"dns.ports: between 1 and " + std::to_string(TC_DNS_MAX_PORTS) + " ports"};
+  if (options.capture_bytes < TC_DNS_MIN_CAPTURE || options.capture_bytes > TC_DNS_MAX_CAPTURE)
+    return Error{"dns.capture_bytes: out of range"};
+  switch (options.method) {
+    case DnsCapture::kCgroupSkb:
+      return open_cgroup_skb_capture(options, std::move(sink));
+    case DnsCapture::kPacketSocket:
+      return open_packet_socket_capture(options, std::move(sink));
+    case DnsCapture::kAuto:
+      break;
+  }
+  auto cg = open_cgroup_skb_capture(options, sink);
+  if (cg) return cg;
+  spdlog::info("DNS capture: cgroup_skb unavailable ({}); trying packet_socket",
+               cg.error().message);
+  auto ps = open_packet_socket_capture(options, std::move(sink));
+  if (ps) return ps;
+  return Error{"cgroup_skb: " + cg.error().message + "; packet_socket: " + ps.error().message,
+               ps.error().errnum};
+}
+
+}  // namespace tcpconnect

@@ -1,0 +1,143 @@
+#include "dns/dns_collector.h"
+
+#include <prometheus/metric_type.h>
+
+#include <limits>
+#include <string>
+
+#include "dns/dns_layer.h"
+
+namespace tcpconnect {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(const char* name, const char* help, MetricType type) {
+  return MetricFamily{name, help, type, {}};
+}
+
+ClientMetric counter(double v, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = v;
+  return m;
+}
+
+ClientMetric gauge(double v, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = v;
+  return m;
+}
+
+double load(const std::atomic<uint64_t>& a) {
+  return static_cast<double>(a.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> DnsCollector::Collect() const {
+  const DnsLayerState& s = *state_;
+  std::vector<MetricFamily> out;
+
+  MetricFamily info = family("tcpconnect_dns_capture_info",
+                             "How DNS responses are captured (cgroup_skb or packet_socket); "
+                             "always 1.",
+                             MetricType::Gauge);
+  info.metric.push_back(gauge(1, {{"method", std::string(to_string(s.method))}}));
+  out.push_back(std::move(info));
+
+  MetricFamily responses = family("tcpconnect_dns_responses_total",
+                                  "DNS responses parsed, by response code and question type.",
+                                  MetricType::Counter);
+  for (size_t r = 0; r < kDnsRcodeSlots; ++r) {
+    for (size_t q = 0; q < kDnsQtypeSlots; ++q) {
+      uint64_t n = s.stats.responses[r][q].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      responses.metric.push_back(counter(static_cast<double>(n),
+                                         {{"rcode", std::string(dns_rcode_name(r))},
+                                          {"qtype", std::string(dns_qtype_name(q))}}));
+    }
+  }
+  out.push_back(std::move(responses));
+
+  MetricFamily errors = family("tcpconnect_dns_parse_errors_total",
+                               "DNS messages (or TCP segments) not used, or used in part, by "
+                               "reason.",
+                               MetricType::Counter);
+  for (size_t i = 0; i < static_cast<size_t>(DnsParseError::kCount); ++i) {
+    errors.metric.push_back(counter(load(s.stats.parse_errors[i]),
+                                    {{"reason", std::string(to_string(static_cast<DnsParseError>(i)))}}));
+  }
+  out.push_back(std::move(errors));
+
+  MetricFamily captured = family("tcpconnect_dns_packets_captured_total",
+                                 "Packets from a DNS source port handed to the parser.",
+                                 MetricType::Counter);
+  captured.metric.push_back(counter(load(s.captured)));
+  out.push_back(std::move(captured));
+
+  MetricFamily lost = family("tcpconnect_dns_events_lost_total",
+                             "Packets from a DNS source port the capture had no room for (ring "
+                             "or socket buffer full).",
+                             MetricType::Counter);
+  lost.metric.push_back(counter(load(s.lost)));
+  out.push_back(std::move(lost));
+
+  MetricFamily skipped = family("tcpconnect_dns_packets_skipped_total",
+                                "Packets the capture could not inspect: IPv6 packets whose "
+                                "transport header is behind too many extension headers, and "
+                                "packets from a DNS port with unreadable headers.",
+                                MetricType::Counter);
+  skipped.metric.push_back(counter(load(s.skipped_ipv6_ext), {{"reason", "ipv6_ext_headers"}}));
+  skipped.metric.push_back(counter(load(s.unreadable), {{"reason", "unreadable"}}));
+  out.push_back(std::move(skipped));
+
+  MetricFamily entries = family("tcpconnect_dns_cache_entries",
+                                "Addresses the DNS cache currently names.", MetricType::Gauge);
+  entries.metric.push_back(gauge(static_cast<double>(s.cache.size())));
+  out.push_back(std::move(entries));
+
+  MetricFamily evictions = family("tcpconnect_dns_cache_evictions_total",
+                                  "Answers dropped from the DNS cache: to make room (capacity) "
+                                  "or older than dns.max_age (age).",
+                                  MetricType::Counter);
+  evictions.metric.push_back(
+      counter(static_cast<double>(s.cache.evicted_capacity()), {{"reason", "capacity"}}));
+  evictions.metric.push_back(counter(static_cast<double>(s.cache.evicted_age()), {{"reason", "age"}}));
+  out.push_back(std::move(evictions));
+
+  MetricFamily attributions = family("tcpconnect_dns_attributions_total",
+                                     "Connects whose destination had a name (hit: a DNS answer, "
+                                     "or localhost for loopback) or none (miss).",
+                                     MetricType::Counter);
+  const DnsAttribution& a = *s.attribution;
+  attributions.metric.push_back(counter(static_cast<double>(a.hits()), {{"result", "hit"}}));
+  attributions.metric.push_back(counter(static_cast<double>(a.misses()), {{"result", "miss"}}));
+  out.push_back(std::move(attributions));
+
+  MetricFamily delay = family("tcpconnect_dns_connect_delay_seconds",
+                              "Time from the DNS answer that named a destination to the latest "
+                              "connect to it, once per destination and drain interval with "
+                              "connects.",
+                              MetricType::Histogram);
+  ClientMetric h;
+  const DnsDelayHistogram& d = a.delay();
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < d.buckets.size(); ++i) {
+    cumulative += d.buckets[i].load(std::memory_order_relaxed);
+    double bound = i < kDnsDelayBounds.size() ? kDnsDelayBounds[i]
+                                              : std::numeric_limits<double>::infinity();
+    h.histogram.bucket.push_back({cumulative, bound});
+  }
+  // The count is the +Inf bucket, so that the two can never disagree mid-update.
+  h.histogram.sample_count = cumulative;
+  h.histogram.sample_sum = load(d.sum_ns) / 1e9;
+  delay.metric.push_back(std::move(h));
+  out.push_back(std::move(delay));
+  return out;
+}
+
+}  // namespace tcpconnect

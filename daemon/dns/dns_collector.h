@@ -1,0 +1,24 @@
+// The tcpconnect_dns_* metrics, rendered from the DNS layer's atomic counters: no lock
+// held for long, no syscall, so a scrape never waits on the capture or the drain.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <memory>
+#include <vector>
+
+namespace tcpconnect {
+
+struct DnsLayerState;
+
+class DnsCollector final : public prometheus::Collectable {
+ public:
+  explicit DnsCollector(std::shared_ptr<const DnsLayerState> state) : state_(std::move(state)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  std::shared_ptr<const DnsLayerState> state_;
+};
+
+}  // namespace tcpconnect

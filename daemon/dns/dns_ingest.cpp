@@ -1,0 +1,141 @@
+#include "dns/dns_ingest.h"
+
+#include <linux/types.h>
+
+#include <algorithm>
+#include <string_view>
+
+#include "shared/dns.h"
+
+namespace tcpconnect {
+namespace {
+
+// Signed distance between two sequence numbers, modulo 2^32 (RFC 1982).
+int32_t seq_diff(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b); }
+
+}  // namespace
+
+size_t DnsIngest::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint8_t b) { h = (h ^ b) * 1099511628211ull; };
+  for (uint8_t b : k.saddr) mix(b);
+  for (uint8_t b : k.daddr) mix(b);
+  mix(static_cast<uint8_t>(k.sport)), mix(static_cast<uint8_t>(k.sport >> 8));
+  mix(static_cast<uint8_t>(k.dport)), mix(static_cast<uint8_t>(k.dport >> 8));
+  mix(static_cast<uint8_t>(k.family));
+  return static_cast<size_t>(h);
+}
+
+void DnsIngest::ingest(const DnsPacket& packet) {
+  if (packet.captured > packet.payload_len || (packet.captured > 0 && !packet.payload)) return;
+  if (packet.protocol == TC_DNS_PROTO_UDP)
+    udp(packet);
+  else if (packet.protocol == TC_DNS_PROTO_TCP)
+    tcp(packet);
+}
+
+void DnsIngest::message(const uint8_t* msg, size_t captured, size_t full_len, uint64_t ts_ns) {
+  DnsParseOutcome o = parse_dns_message(msg, captured, full_len);
+  if (!o.ok) {
+    stats_.count(o.error);
+    return;
+  }
+  const DnsResponse& r = o.response;
+  if (r.capture_truncated) stats_.count(DnsParseError::kCaptureTruncated);
+  stats_.responses[r.rcode % kDnsRcodeSlots][dns_qtype_slot(r.qtype)].fetch_add(
+      1, std::memory_order_relaxed);
+  for (const DnsAddress& a : r.addresses) {
+    cache_.insert(a.family, a.addr, r.qname, r.canonical, ts_ns);
+    stats_.addresses.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void DnsIngest::udp(const DnsPacket& p) {
+  message(p.payload, p.captured, p.payload_len, p.ts_ns);
+}
+
+DnsIngest::Flow& DnsIngest::track(const FlowKey& key, uint64_t now_ns) {
+  if (auto it = flows_.find(key); it != flows_.end()) return it->second;
+  if (flows_.size() >= kMaxTcpFlows) {
+    // Idle streams first; if none, the least recently active one.
+    for (auto it = flows_.begin(); it != flows_.end();) {
+      if (now_ns - std::min(now_ns, it->second.last_ns) > kTcpFlowIdleNs)
+        it = flows_.erase(it);
+      else
+        ++it;
+    }
+    if (flows_.size() >= kMaxTcpFlows) {
+      auto oldest = std::min_element(flows_.begin(), flows_.end(), [](const auto& a, const auto& b) {
+        return a.second.last_ns < b.second.last_ns;
+      });
+      flows_.erase(oldest);
+    }
+  }
+  return flows_[key];
+}
+
+void DnsIngest::tcp(const DnsPacket& p) {
+  const FlowKey key{p.family, p.sport, p.dport, p.saddr, p.daddr};
+  const uint32_t len = p.payload_len;
+  const uint32_t end_seq = p.tcp_seq + len;
+  const bool closing = p.tcp_flags & (TC_DNS_TCP_FIN | TC_DNS_TCP_RST);
+  uint32_t off = 0;
+
+  auto known = flows_.find(key);
+  if (known != flows_.end()) {
+    Flow& f = known->second;
+    const int32_t d = seq_diff(p.tcp_seq, f.next_seq);
+    if (d < 0 && seq_diff(end_seq, f.next_seq) <= 0) return;  // a retransmission: seen
+    f.last_ns = p.ts_ns;
+    if (d != 0) {
+      // A gap (a segment missed) or an overlap: where messages start is unknown now.
+      f.lost = true;
+      f.next_seq = end_seq;
+      stats_.count(DnsParseError::kTcpOutOfSync);
+      return;
+    }
+    f.next_seq = end_seq;
+    if (f.lost) {
+      stats_.count(DnsParseError::kTcpOutOfSync);
+      return;
+    }
+    off = std::min(f.pending, len);  // the rest of the split message: skipped
+    f.pending -= off;
+    if (closing && off == len) {
+      flows_.erase(known);
+      return;
+    }
+  }
+
+  // A segment of a stream not tracked starts at a message boundary: a DNS server writes
+  // each response with its prefix, and a message split from the start is tracked.
+  // Each turn consumes at least the 2-byte prefix: at most len/2 turns.
+  while (off < len) {
+    if (len - off < 2 || off + 2 > p.captured) {
+      // The prefix itself is split, or cut by the capture: boundaries are lost.
+      stats_.count(len - off < 2 ? DnsParseError::kTcpSplit : DnsParseError::kCaptureTruncated);
+      Flow& f = track(key, p.ts_ns);
+      f.next_seq = end_seq;
+      f.lost = true;
+      f.last_ns = p.ts_ns;
+      break;
+    }
+    const uint32_t msg_len = static_cast<uint32_t>(p.payload[off] << 8 | p.payload[off + 1]);
+    const uint32_t start = off + 2;
+    if (msg_len > len - start) {
+      stats_.count(DnsParseError::kTcpSplit);
+      Flow& f = track(key, p.ts_ns);
+      f.next_seq = end_seq;
+      f.pending = msg_len - (len - start);
+      f.lost = false;
+      f.last_ns = p.ts_ns;
+      break;
+    }
+    const uint32_t have = p.captured > start ? std::min(p.captured - start, msg_len) : 0;
+    message(p.payload + start, have, msg_len, p.ts_ns);
+    off = start + msg_len;
+  }
+  if (closing) flows_.erase(key);
+}
+
+}  // namespace tcpconnect

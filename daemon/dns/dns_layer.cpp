@@ -1,0 +1,110 @@
+#include "dns/dns_layer.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "dns/dns_collector.h"
+
+namespace tcpconnect {
+
+DnsLayer::Options DnsLayer::options_from(const DnsConfig& config) {
+  Options o;
+  o.capture.method = config.capture;
+  o.capture.ports = config.ports;
+  o.capture.capture_bytes = config.capture_bytes;
+  o.capture.ring_bytes = config.ring_bytes;
+  o.cache.max_entries = config.cache_entries;
+  o.cache.max_age = config.max_age;
+  return o;
+}
+
+DnsLayer::DnsLayer(const Options& options)
+    : state_(std::make_shared<DnsLayerState>(options.cache)),
+      ingest_(state_->cache, state_->stats),
+      poll_interval_(options.poll_interval) {
+  state_->attribution = std::make_unique<DnsAttribution>(
+      state_->cache, [this](const DestinationVisitor& visit) -> Status {
+        return reader_ ? reader_(visit) : Status(Ok{});
+      });
+}
+
+Result<std::unique_ptr<DnsLayer>> DnsLayer::start(const Options& options) {
+  std::unique_ptr<DnsLayer> layer(new DnsLayer(options));
+  DnsLayer* self = layer.get();
+  auto capture = open_dns_capture(options.capture,
+                                  [self](const DnsPacket& p) { self->ingest_.ingest(p); });
+  if (!capture) return capture.error();
+  layer->capture_ = std::move(capture).value();
+  layer->state_->method = layer->capture_->method();
+  if (options.poller_thread) {
+    layer->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (layer->stop_fd_ < 0) return Error::from_errno("eventfd", errno);
+    layer->thread_ = std::thread([self] { self->poller(); });
+  }
+  return layer;
+}
+
+DnsLayer::~DnsLayer() {
+  if (thread_.joinable()) {
+    uint64_t one = 1;
+    if (write(stop_fd_, &one, sizeof(one)) < 0) spdlog::debug("DNS poller: stop write failed");
+    thread_.join();
+  }
+  if (stop_fd_ >= 0) close(stop_fd_);
+}
+
+void DnsLayer::set_destination_reader(DestinationReader reader) { reader_ = std::move(reader); }
+
+void DnsLayer::poll_now() {
+  auto n = capture_->poll();
+  if (!n) {
+    // Once per failing streak: a broken capture must not flood the log every 100 ms.
+    if (!poll_failing_.exchange(true)) spdlog::warn("DNS capture: {}", n.error().message);
+  } else if (poll_failing_.exchange(false)) {
+    spdlog::info("DNS capture: polling again");
+  }
+  DnsCaptureCounters c = capture_->counters();
+  state_->captured.store(c.captured, std::memory_order_relaxed);
+  state_->lost.store(c.lost, std::memory_order_relaxed);
+  state_->skipped_ipv6_ext.store(c.skipped_ipv6_ext, std::memory_order_relaxed);
+  state_->unreadable.store(c.unreadable, std::memory_order_relaxed);
+}
+
+void DnsLayer::before_drain() {
+  poll_now();
+  const uint64_t now = monotonic_ns();
+  state_->cache.expire(now);
+  if (Status s = state_->attribution->run(now); !s)
+    spdlog::warn("DNS attribution: {}", s.error().message);
+}
+
+std::string DnsLayer::name_of(uint16_t family, const uint8_t (&addr)[16]) {
+  std::array<uint8_t, 16> a;
+  std::memcpy(a.data(), addr, sizeof(addr));
+  return state_->cache.name_of(family, a, monotonic_ns());
+}
+
+std::shared_ptr<prometheus::Collectable> DnsLayer::collector() const {
+  return std::make_shared<DnsCollector>(state_);
+}
+
+void DnsLayer::poller() {
+  const int timeout = static_cast<int>(poll_interval_.count());
+  // Bounded by the stop signal: the destructor writes stop_fd_ and joins.
+  for (;;) {
+    pollfd fds[2] = {{capture_->wait_fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    int r = ::poll(fds, 2, timeout);
+    if (r < 0 && errno != EINTR) {
+      spdlog::warn("DNS poller: poll: {}", std::strerror(errno));
+      return;
+    }
+    if (r > 0 && (fds[1].revents & POLLIN)) return;
+    poll_now();
+  }
+}
+
+}  // namespace tcpconnect

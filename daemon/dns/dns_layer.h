@@ -1,0 +1,92 @@
+// The DNS layer as the daemon uses it: a capture, its consumer (packets -> messages ->
+// cache), a thread that polls the capture whenever it signals (so that a flood cannot
+// fill the ring between two drains), the attribution of connects, and the collector of
+// the tcpconnect_dns_* metrics.
+//
+// Ordering: the drain calls before_drain() before it reads any connect count. That poll
+// waits for one in progress on the poller thread, so every response delivered before
+// the drain started is in the cache when the connects it enabled are named.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <prometheus/collectable.h>
+
+#include "config/config.h"
+#include "dns/dns_attribution.h"
+#include "dns/dns_cache.h"
+#include "dns/dns_capture.h"
+#include "dns/dns_ingest.h"
+#include "dns/dns_stats.h"
+#include "util/result.h"
+
+namespace tcpconnect {
+
+// Everything the collector renders; shared with it, so a scrape never outlives it.
+struct DnsLayerState {
+  explicit DnsLayerState(const DnsCache::Options& cache_options) : cache(cache_options) {}
+
+  DnsCapture method = DnsCapture::kAuto;
+  DnsStats stats;
+  DnsCache cache;
+  std::unique_ptr<DnsAttribution> attribution;
+  std::atomic<uint64_t> captured{0};
+  std::atomic<uint64_t> lost{0};
+  std::atomic<uint64_t> skipped_ipv6_ext{0};
+  std::atomic<uint64_t> unreadable{0};
+};
+
+class DnsLayer {
+ public:
+  struct Options {
+    DnsCaptureOptions capture;
+    DnsCache::Options cache;
+    // The poller's longest sleep; it wakes sooner when the capture signals.
+    std::chrono::milliseconds poll_interval{100};
+    bool poller_thread = true;  // off: only before_drain()/poll_now() consume
+  };
+  static Options options_from(const DnsConfig& config);
+
+  // Opens the capture and starts polling it. An error means nothing is captured.
+  static Result<std::unique_ptr<DnsLayer>> start(const Options& options);
+  ~DnsLayer();  // stops the poller, then detaches the capture
+  DnsLayer(const DnsLayer&) = delete;
+  DnsLayer& operator=(const DnsLayer&) = delete;
+
+  // Where the kernel's per-destination activity comes from (set before the first drain).
+  void set_destination_reader(DestinationReader reader);
+
+  // The drain's first step: consume the capture, expire old answers, attribute.
+  void before_drain();
+  // Consumes what has been captured so far.
+  void poll_now();
+
+  // The dns_name label of a destination (the drain's DestinationNamer).
+  std::string name_of(uint16_t family, const uint8_t (&addr)[16]);
+
+  std::shared_ptr<prometheus::Collectable> collector() const;
+  DnsCapture method() const { return state_->method; }
+  std::string describe() const { return capture_->describe(); }
+  DnsCache& cache() { return state_->cache; }
+  const DnsStats& stats() const { return state_->stats; }
+  const DnsLayerState& state() const { return *state_; }
+
+ private:
+  explicit DnsLayer(const Options& options);
+  void poller();
+
+  std::shared_ptr<DnsLayerState> state_;
+  DnsIngest ingest_;
+  DestinationReader reader_;
+  std::unique_ptr<DnsCaptureSource> capture_;
+  std::chrono::milliseconds poll_interval_;
+  int stop_fd_ = -1;
+  std::atomic<bool> poll_failing_{false};
+  std::thread thread_;
+};
+
+}  // namespace tcpconnect

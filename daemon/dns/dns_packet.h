@@ -1,0 +1,39 @@
+// A packet from a DNS source port, as both captures deliver it (the cgroup_skb ring and
+// the packet socket), and the decoders that turn their bytes into one. Depends on the C
+// library only: the fuzz target compiles it on its own.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+namespace tcpconnect {
+
+struct DnsPacket {
+  uint64_t ts_ns = 0;  // CLOCK_MONOTONIC at delivery
+  uint16_t family = 0;  // 2 (AF_INET) or 10 (AF_INET6); IPv4 uses the first 4 bytes
+  uint8_t protocol = 0;  // 17 (UDP) or 6 (TCP)
+  uint8_t tcp_flags = 0;
+  std::array<uint8_t, 16> saddr{};  // the DNS server
+  std::array<uint8_t, 16> daddr{};  // the local address the response went to
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  uint32_t tcp_seq = 0;  // sequence number of the first payload byte
+  uint32_t payload_len = 0;  // L4 payload bytes in the packet
+  const uint8_t* payload = nullptr;  // the first `captured` of them
+  uint32_t captured = 0;  // <= payload_len
+};
+
+// A record of the cgroup_skb ring (struct tc_dns_event and its payload). The packet
+// points into `data`. nullopt when the record is inconsistent with its size.
+std::optional<DnsPacket> decode_ring_event(const void* data, size_t size);
+
+// An IP packet from its network header on, `len` bytes of it delivered out of
+// `wire_len`, as an AF_PACKET SOCK_DGRAM socket hands it over. At most capture_bytes of
+// the payload are taken. nullopt unless it is IPv4 or IPv6 (extension headers not
+// walked), UDP or TCP, unfragmented, with a payload, and its headers were delivered.
+std::optional<DnsPacket> decode_ip_packet(const uint8_t* data, size_t len, size_t wire_len,
+                                          uint32_t capture_bytes);
+
+}  // namespace tcpconnect

@@ -1,0 +1,157 @@
+#include "dns/dns_parser.h"
+
+#include <arpa/nameser.h>
+#include <netinet/in.h>
+#include <resolv.h>
+
+#include <cstring>
+#include <unordered_map>
+
+namespace tcpconnect {
+namespace {
+
+constexpr size_t kHeaderBytes = NS_HFIXEDSZ;
+
+// DNS names compare case-insensitively; labels are kept in one case so that the same
+// name never makes two series.
+std::string lower(const char* s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+DnsParseOutcome failure(DnsParseError e) {
+  DnsParseOutcome o;
+  o.error = e;
+  return o;
+}
+
+// A message the capture cut: the header, the question and every answer record that
+// fits, re-counted so that ns_initparse accepts it. Empty when not even the question fits.
+std::vector<uint8_t> complete_prefix(const uint8_t* msg, size_t captured, bool* lost_answers) {
+  const uint8_t* eom = msg + captured;
+  const uint8_t* p = msg + kHeaderBytes;
+  int n = ns_skiprr(p, eom, ns_s_qd, 1);
+  if (n < 0) return {};
+  p += n;
+  const unsigned answers = ns_get16(msg + 6);
+  unsigned kept = 0;
+  for (; kept < answers; ++kept) {
+    n = ns_skiprr(p, eom, ns_s_an, 1);
+    if (n < 0) break;
+    p += n;
+  }
+  *lost_answers = kept < answers;
+  std::vector<uint8_t> out(msg, p);
+  ns_put16(static_cast<uint16_t>(kept), out.data() + 6);
+  ns_put16(0, out.data() + 8);  // authority and additional records are not needed
+  ns_put16(0, out.data() + 10);
+  return out;
+}
+
+DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_truncated) {
+  ns_msg handle;
+  if (len > INT32_MAX || ns_initparse(msg, static_cast<int>(len), &handle) != 0)
+    return failure(DnsParseError::kMalformed);
+  if (!ns_msg_getflag(handle, ns_f_qr) || ns_msg_getflag(handle, ns_f_opcode) != ns_o_query ||
+      ns_msg_count(handle, ns_s_qd) != 1)
+    return failure(DnsParseError::kNotResponse);
+
+  DnsParseOutcome out;
+  DnsResponse& r = out.response;
+  r.id = ns_msg_id(handle);
+  r.rcode = static_cast<uint8_t>(ns_msg_getflag(handle, ns_f_rcode));
+  r.truncated = ns_msg_getflag(handle, ns_f_tc) != 0;
+  r.capture_truncated = capture_truncated;
+
+  ns_rr rr;
+  if (ns_parserr(&handle, ns_s_qd, 0, &rr) != 0) return failure(DnsParseError::kMalformed);
+  r.qname = lower(ns_rr_name(rr));
+  r.qtype = ns_rr_type(rr);
+
+  // Gather the answer section: CNAMEs by owner, and addresses with their owner.
+  std::unordered_map<std::string, std::string> cname;
+  std::vector<std::pair<std::string, DnsAddress>> addresses;
+  const int answers = ns_msg_count(handle, ns_s_an);
+  for (int i = 0; i < answers; ++i) {
+    if (ns_parserr(&handle, ns_s_an, i, &rr) != 0) return failure(DnsParseError::kBadRecord);
+    if (ns_rr_class(rr) != ns_c_in) continue;
+    const uint16_t type = ns_rr_type(rr);
+    if (type == ns_t_cname) {
+      char target[NS_MAXDNAME];
+      if (ns_name_uncompress(ns_msg_base(handle), ns_msg_end(handle), ns_rr_rdata(rr), target,
+                             sizeof(target)) < 0)
+        return failure(DnsParseError::kBadRecord);
+      cname.emplace(lower(ns_rr_name(rr)), lower(target));
+    } else if (type == ns_t_a || type == ns_t_aaaa) {
+      DnsAddress a;
+      const size_t size = type == ns_t_a ? NS_INADDRSZ : NS_IN6ADDRSZ;
+      if (ns_rr_rdlen(rr) != size) return failure(DnsParseError::kBadRecord);
+      a.family = type == ns_t_a ? 2 : 10;
+      std::memcpy(a.addr.data(), ns_rr_rdata(rr), size);
+      addresses.emplace_back(lower(ns_rr_name(rr)), a);
+    }
+  }
+
+  // Follow the chain from the question: only addresses owned by a name on it answer the
+  // question (anything else in the section is not what the application was told).
+  std::vector<std::string> chain{r.qname};
+  for (int hop = 0; hop < kMaxCnameHops; ++hop) {
+    auto it = cname.find(chain.back());
+    if (it == cname.end()) break;
+    bool loop = false;
+    for (const std::string& seen : chain) loop |= seen == it->second;
+    if (loop) break;
+    chain.push_back(it->second);
+  }
+  r.canonical = chain.back();
+  for (auto& [owner, addr] : addresses) {
+    bool on_chain = false;
+    for (const std::string& name : chain) on_chain |= name == owner;
+    if (on_chain) r.addresses.push_back(addr);
+  }
+  out.ok = true;
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_string(DnsParseError error) {
+  switch (error) {
+    case DnsParseError::kMalformed:
+      return "malformed";
+    case DnsParseError::kNotResponse:
+      return "not_response";
+    case DnsParseError::kBadRecord:
+      return "bad_record";
+    case DnsParseError::kCaptureTruncated:
+      return "capture_truncated";
+    case DnsParseError::kTcpSplit:
+      return "tcp_split";
+    case DnsParseError::kTcpOutOfSync:
+      return "tcp_out_of_sync";
+    case DnsParseError::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+DnsParseOutcome parse_dns_message(const uint8_t* msg, size_t captured, size_t full_len) {
+  if (captured > full_len) captured = full_len;
+  if (captured < kHeaderBytes)
+    return failure(full_len > captured ? DnsParseError::kCaptureTruncated
+                                       : DnsParseError::kMalformed);
+  if (captured == full_len) return parse_complete(msg, captured, false);
+
+  // Cut by the capture: the header is checked first so that a cut query is not counted
+  // as a cut response.
+  if (!(msg[2] & 0x80) || ((msg[2] >> 3) & 0x0f) != ns_o_query || ns_get16(msg + 4) != 1)
+    return failure(DnsParseError::kNotResponse);
+  bool lost = false;
+  std::vector<uint8_t> prefix = complete_prefix(msg, captured, &lost);
+  if (prefix.empty()) return failure(DnsParseError::kCaptureTruncated);
+  return parse_complete(prefix.data(), prefix.size(), lost);
+}
+
+}  // namespace tcpconnect

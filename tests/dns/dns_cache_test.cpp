@@ -1,0 +1,139 @@
+#include "dns/dns_cache.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+namespace tcpconnect {
+namespace {
+
+constexpr uint16_t kV4 = 2, kV6 = 10;
+constexpr uint64_t kSec = 1'000'000'000ull;
+
+std::array<uint8_t, 16> addr(const std::string& ip) {
+  std::array<uint8_t, 16> a{};
+  if (ip.find(':') != std::string::npos)
+    inet_pton(AF_INET6, ip.c_str(), a.data());
+  else
+    inet_pton(AF_INET, ip.c_str(), a.data());
+  return a;
+}
+
+std::array<uint8_t, 16> nth_v4(uint32_t n) {
+  std::array<uint8_t, 16> a{};
+  a[0] = 10, a[1] = static_cast<uint8_t>(n >> 16), a[2] = static_cast<uint8_t>(n >> 8),
+  a[3] = static_cast<uint8_t>(n);
+  return a;
+}
+
+DnsCache::Options options(size_t entries, std::chrono::nanoseconds age = std::chrono::hours(24)) {
+  DnsCache::Options o;
+  o.max_entries = entries;
+  o.max_age = age;
+  return o;
+}
+
+TEST(DnsCacheTest, NamesWhatAnAnswerNamed) {
+  DnsCache c(options(100));
+  c.insert(kV4, addr("192.0.2.10"), "alias.example.test", "web.example.test", 5 * kSec);
+  auto e = c.lookup(kV4, addr("192.0.2.10"), 6 * kSec);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->name, "alias.example.test");
+  EXPECT_EQ(e->canonical, "web.example.test");
+  EXPECT_EQ(e->response_ns, 5 * kSec);
+  EXPECT_EQ(c.name_of(kV4, addr("192.0.2.10"), 6 * kSec), "alias.example.test");
+  EXPECT_EQ(c.name_of(kV4, addr("192.0.2.11"), 6 * kSec), "");
+  EXPECT_EQ(c.name_of(kV6, addr("192.0.2.10"), 6 * kSec), "");  // another family
+  EXPECT_EQ(c.size(), 1u);
+}
+
+TEST(DnsCacheTest, MostRecentAnswerWins) {
+  DnsCache c(options(100));
+  c.insert(kV4, addr("192.0.2.1"), "first.test", "first.test", 10 * kSec);
+  c.insert(kV4, addr("192.0.2.1"), "second.test", "cdn.test", 11 * kSec);
+  EXPECT_EQ(c.name_of(kV4, addr("192.0.2.1"), 12 * kSec), "second.test");
+  // An older answer reaching the cache late (another CPU's ring) changes nothing.
+  c.insert(kV4, addr("192.0.2.1"), "stale.test", "stale.test", 10 * kSec + 5);
+  EXPECT_EQ(c.name_of(kV4, addr("192.0.2.1"), 12 * kSec), "second.test");
+  EXPECT_EQ(c.size(), 1u);
+  EXPECT_EQ(c.evicted_capacity() + c.evicted_age(), 0u);
+}
+
+TEST(DnsCacheTest, AnswersOlderThanMaxAgeNameNothing) {
+  DnsCache c(options(100, std::chrono::seconds(60)));
+  c.insert(kV4, addr("192.0.2.1"), "a.test", "a.test", 100 * kSec);
+  EXPECT_EQ(c.name_of(kV4, addr("192.0.2.1"), 160 * kSec), "a.test");  // exactly max_age
+  EXPECT_EQ(c.name_of(kV4, addr("192.0.2.1"), 160 * kSec + 1), "");
+  EXPECT_EQ(c.size(), 0u);
+  EXPECT_EQ(c.evicted_age(), 1u);
+}
+
+TEST(DnsCacheTest, ExpireSweepsAnswersNobodyLooksUp) {
+  DnsCache c(options(1000, std::chrono::seconds(10)));
+  for (uint32_t i = 0; i < 100; ++i) c.insert(kV4, nth_v4(i), "old.test", "old.test", 1 * kSec);
+  for (uint32_t i = 100; i < 150; ++i) c.insert(kV4, nth_v4(i), "new.test", "new.test", 20 * kSec);
+  c.expire(25 * kSec);
+  EXPECT_EQ(c.size(), 50u);
+  EXPECT_EQ(c.evicted_age(), 100u);
+  EXPECT_EQ(c.name_of(kV4, nth_v4(120), 25 * kSec), "new.test");
+}
+
+TEST(DnsCacheTest, BoundedByEntriesWithEvictionsCounted) {
+  for (size_t max : {1u, 3u, 16u, 17u, 100u}) {
+    DnsCache c(options(max));
+    for (uint32_t i = 0; i < 1000; ++i) {
+      c.insert(kV4, nth_v4(i), "n.test", "n.test", kSec + i);
+      ASSERT_LE(c.size(), max) << "max " << max;
+    }
+    EXPECT_EQ(c.evicted_capacity(), 1000u - c.size()) << "max " << max;
+    EXPECT_GE(c.size(), std::min<size_t>(max, 1000) / 2) << "max " << max;
+    // The newest answer is always held.
+    EXPECT_EQ(c.name_of(kV4, nth_v4(999), 2 * kSec), "n.test");
+  }
+}
+
+TEST(DnsCacheTest, LeastRecentlyUsedGoesFirst) {
+  DnsCache c(options(1));  // one shard of one entry: the order is observable
+  c.insert(kV4, nth_v4(1), "one.test", "one.test", kSec);
+  c.insert(kV4, nth_v4(2), "two.test", "two.test", kSec);
+  EXPECT_EQ(c.name_of(kV4, nth_v4(1), kSec), "");
+  EXPECT_EQ(c.name_of(kV4, nth_v4(2), kSec), "two.test");
+  EXPECT_EQ(c.evicted_capacity(), 1u);
+}
+
+TEST(DnsCacheTest, LoopbackIsLocalhostUnlessAnAnswerNamesIt) {
+  DnsCache c(options(10));
+  EXPECT_EQ(c.name_of(kV4, addr("127.0.0.1"), kSec), "localhost");
+  EXPECT_EQ(c.name_of(kV4, addr("127.255.255.254"), kSec), "localhost");
+  EXPECT_EQ(c.name_of(kV6, addr("::1"), kSec), "localhost");
+  EXPECT_EQ(c.name_of(kV4, addr("128.0.0.1"), kSec), "");
+  EXPECT_EQ(c.name_of(kV6, addr("::2"), kSec), "");
+  EXPECT_EQ(c.name_of(kV6, addr("::ffff:127.0.0.1"), kSec), "");  // reported as IPv4
+  c.insert(kV4, addr("127.80.0.5"), "svc.tcx.test", "svc.tcx.test", kSec);
+  EXPECT_EQ(c.name_of(kV4, addr("127.80.0.5"), kSec), "svc.tcx.test");
+  EXPECT_EQ(c.name_of(kV4, addr("127.80.0.6"), kSec), "localhost");
+  EXPECT_EQ(c.size(), 1u);  // localhost is not stored
+}
+
+TEST(DnsCacheTest, OneWriterAndOneReaderConcurrently) {
+  DnsCache c(options(256));
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (uint32_t i = 0; i < 20000; ++i) c.insert(kV4, nth_v4(i % 512), "w.test", "w.test", i);
+    done = true;
+  });
+  uint64_t seen = 0;
+  for (uint32_t i = 0; i < 20000 || !done; ++i) {
+    if (!c.name_of(kV4, nth_v4(i % 512), i).empty()) ++seen;
+    if (i > 10'000'000) break;  // bounded whatever the scheduling
+  }
+  writer.join();
+  EXPECT_LE(c.size(), 256u);
+  EXPECT_GT(seen, 0u);
+}
+
+}  // namespace
+}  // namespace tcpconnect

@@ -1,0 +1,243 @@
+// Root only: the DNS capture (each method) on the running kernel, a real dnsmasq on
+// loopback, real clients (glibc getaddrinfo and getent through dns_client, dig over UDP
+// and TCP, IPv4 and IPv6), real connects counted by the real connect probe, and the
+// dns_name label asserted on exact counts through a Drain and its SeriesStore.
+//
+// The probe and the capture are global: assertions select by what only this test uses
+// (its listeners' ephemeral ports, its names, 127.80.X.0/24 with X from the pid).
+#include <arpa/nameser.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/drain.h"
+#include "common/net.h"
+#include "dns/dns_layer.h"
+#include "dns/dns_testing.h"
+#include "metrics/series_store.h"
+#include "probes/connect_probe.h"
+
+namespace tcpconnect {
+namespace {
+
+using testing::connect_once;
+using testing::Dnsmasq;
+using testing::listen_tcp;
+using testing::Listener;
+using testing::run_shell;
+
+// 127.80.X.n: addresses this process's names resolve to.
+std::string answer_v4(int n) {
+  return "127.80." + std::to_string(getpid() % 250 + 1) + "." + std::to_string(n);
+}
+
+std::vector<std::string> records() {
+  return {"--host-record=one.tcx.test," + answer_v4(1),
+          "--host-record=two.tcx.test," + answer_v4(2),
+          "--host-record=edge.tcx.test," + answer_v4(3),
+          "--cname=www.tcx.test,cdn.tcx.test",
+          "--cname=cdn.tcx.test,edge.tcx.test",
+          "--host-record=tcp.tcx.test," + answer_v4(4),
+          "--host-record=getent.tcx.test," + answer_v4(5),
+          "--host-record=v6udp.tcx.test," + answer_v4(6),
+          "--host-record=v6tcp.tcx.test," + answer_v4(7),
+          "--host-record=six.tcx.test,::1",
+          "--host-record=ready.tcx.test,127.0.0.1"};
+}
+
+class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::is_root() || run_shell("command -v dnsmasq") != 0) return;
+    std::string error;
+    Dnsmasq::Options v4;
+    v4.listen = {testing::unique_loopback_v4()};
+    v4.port = 53;  // glibc's resolver only speaks to port 53
+    v4.records = records();
+    v4.ready_name = "ready.tcx.test";
+    dns4_ = Dnsmasq::start(v4, &error).release();
+    if (!dns4_) setup_error_ = "dnsmasq on " + v4.listen[0] + ":53: " + error;
+    Dnsmasq::Options v6 = v4;
+    v6.listen = {"::1"};
+    v6.port = testing::free_udp_tcp_port(AF_INET6, "::1");
+    v6.ready_name = "";  // probed over IPv4 otherwise; ready once it answers below
+    dns6_ = Dnsmasq::start(v6, &error).release();
+    if (!dns6_) setup_error_ += " dnsmasq on [::1]: " + error;
+  }
+  static void TearDownTestSuite() {
+    delete dns4_;
+    delete dns6_;
+    dns4_ = dns6_ = nullptr;
+  }
+
+  void SetUp() override {
+    TCPCONNECT_REQUIRE_ROOT();
+    if (run_shell("command -v dnsmasq") != 0) GTEST_SKIP() << "dnsmasq is not installed";
+    ASSERT_TRUE(dns4_ && dns6_) << setup_error_;
+
+    ConnectProbe::Options po;
+    po.track_destinations = true;
+    auto probe = ConnectProbe::attach(po);
+    ASSERT_TRUE(probe) << probe.error().message;
+    probe_ = std::move(probe).value();
+
+    DnsLayer::Options o;
+    o.capture.method = GetParam();
+    o.capture.ports = {53, dns6_->port()};
+    auto layer = DnsLayer::start(o);
+    ASSERT_TRUE(layer) << layer.error().message;
+    dns_ = std::move(layer).value();
+    ASSERT_EQ(dns_->method(), GetParam());
+    dns_->set_destination_reader([this](const DestinationVisitor& visit) {
+      return probe_->read_destinations(visit);
+    });
+
+    LabelsConfig labels;
+    labels.keep = {Label::kDaddr, Label::kDport, Label::kDnsName};
+    drain_ = std::make_unique<Drain>(*probe_, store_, labels,
+                                     [this](uint16_t f, const uint8_t (&a)[16]) {
+                                       return dns_->name_of(f, a);
+                                     });
+    drain_->set_before_read([this] { dns_->before_drain(); });
+    ASSERT_TRUE(drain_->run_once().ok());  // what happened before this test is folded
+  }
+
+  // Attempts per (daddr, dns_name) for one destination port, after a drain.
+  std::map<std::pair<std::string, std::string>, uint64_t> named(uint16_t port) {
+    EXPECT_TRUE(drain_->run_once().ok());
+    std::map<std::pair<std::string, std::string>, uint64_t> out;
+    store_->connects().for_each([&](const LabelValues* l, const ConnectCounts& c) {
+      if (l && (*l)[1] == std::to_string(port)) out[{(*l)[0], (*l)[2]}] += c.attempts;
+    });
+    return out;
+  }
+
+  std::string client(const std::string& args) {
+    std::string out;
+    int rc = run_shell(testing::dns_client_binary() + " --nameserver " + dns4_->address() + " " +
+                           args,
+                       &out);
+    EXPECT_EQ(rc, 0) << args << ": " << out;
+    return out;
+  }
+
+  static inline Dnsmasq* dns4_ = nullptr;
+  static inline Dnsmasq* dns6_ = nullptr;
+  static inline std::string setup_error_;
+  std::unique_ptr<ConnectProbe> probe_;
+  std::unique_ptr<DnsLayer> dns_;
+  std::shared_ptr<SeriesStore> store_ = std::make_shared<SeriesStore>(100000);
+  std::unique_ptr<Drain> drain_;
+};
+
+TEST_P(DnsCaptureTest, GetaddrinfoThenConnectIsNamed) {
+  Listener l = listen_tcp(AF_INET, answer_v4(1));
+  std::string out = client("--family inet --connect-port " + std::to_string(l.port) +
+                           " resolve one.tcx.test one.tcx.test one.tcx.test");
+  EXPECT_NE(out.find("one.tcx.test " + answer_v4(1) + " 0"), std::string::npos) << out;
+  auto got = named(l.port);
+  EXPECT_EQ(got, (std::map<std::pair<std::string, std::string>, uint64_t>{
+                     {{answer_v4(1), "one.tcx.test"}, 3}}));
+}
+
+TEST_P(DnsCaptureTest, CnameChainNamesTheQuestion) {
+  Listener l = listen_tcp(AF_INET, answer_v4(3));
+  std::string out = client("--family inet --connect-port " + std::to_string(l.port) +
+                           " resolve www.tcx.test www.tcx.test");
+  EXPECT_NE(out.find(answer_v4(3)), std::string::npos) << out;
+  auto got = named(l.port);
+  EXPECT_EQ((got[{answer_v4(3), "www.tcx.test"}]), 2u);
+  EXPECT_EQ(got.size(), 1u);
+  std::array<uint8_t, 16> a{};
+  inet_pton(AF_INET, answer_v4(3).c_str(), a.data());
+  auto entry = dns_->cache().lookup(2, a, monotonic_ns());
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->canonical, "edge.tcx.test");
+}
+
+TEST_P(DnsCaptureTest, AaaaOverGetaddrinfoNamesIpv6) {
+  Listener l = listen_tcp(AF_INET6, "::1");
+  std::string out = client("--family inet6 --connect-port " + std::to_string(l.port) +
+                           " resolve six.tcx.test");
+  EXPECT_NE(out.find("six.tcx.test ::1 0"), std::string::npos) << out;
+  auto got = named(l.port);
+  EXPECT_EQ((got[{"::1", "six.tcx.test"}]), 1u);
+  EXPECT_EQ(got.size(), 1u);
+}
+
+TEST_P(DnsCaptureTest, GetentThenConnect) {
+  Listener l = listen_tcp(AF_INET, answer_v4(5));
+  std::string out = client("exec -- getent ahostsv4 getent.tcx.test");
+  EXPECT_NE(out.find(answer_v4(5)), std::string::npos) << out;
+  ASSERT_EQ(connect_once(AF_INET, answer_v4(5), l.port), 0);
+  ASSERT_EQ(connect_once(AF_INET, answer_v4(5), l.port), 0);
+  auto got = named(l.port);
+  EXPECT_EQ((got[{answer_v4(5), "getent.tcx.test"}]), 2u);
+  EXPECT_EQ(got.size(), 1u);
+}
+
+TEST_P(DnsCaptureTest, DigOverTcpAndOverIpv6) {
+  if (run_shell("command -v dig") != 0) GTEST_SKIP() << "dig is not installed (dnsutils)";
+  struct Case {
+    std::string server, port, name, flags;
+    int answer;
+  };
+  const std::vector<Case> cases = {
+      {dns4_->address(), "53", "tcp.tcx.test", "+tcp", 4},
+      {"::1", std::to_string(dns6_->port()), "v6udp.tcx.test", "+notcp", 6},
+      {"::1", std::to_string(dns6_->port()), "v6tcp.tcx.test", "+tcp", 7},
+  };
+  for (const Case& c : cases) {
+    Listener l = listen_tcp(AF_INET, answer_v4(c.answer));
+    std::string out;
+    ASSERT_EQ(run_shell("dig +short +tries=1 +time=3 " + c.flags + " @" + c.server + " -p " + c.port +
+                            " " + c.name + " A",
+                        &out),
+              0)
+        << out;
+    EXPECT_NE(out.find(answer_v4(c.answer)), std::string::npos) << c.name << ": " << out;
+    ASSERT_EQ(connect_once(AF_INET, answer_v4(c.answer), l.port), 0);
+    auto got = named(l.port);
+    EXPECT_EQ((got[{answer_v4(c.answer), c.name}]), 1u) << c.name << " " << c.flags;
+    EXPECT_EQ(got.size(), 1u) << c.name;
+  }
+}
+
+TEST_P(DnsCaptureTest, CountsResponsesAndAttributions) {
+  const DnsStats& s = dns_->stats();
+  const size_t a = dns_qtype_slot(ns_t_a);
+  const uint64_t noerror_before = s.responses[ns_r_noerror][a].load();
+  const uint64_t nx_before = s.responses[ns_r_nxdomain][a].load();
+  auto r1 = testing::dns_query(dns4_->address(), 53, "two.tcx.test", ns_t_a, false);
+  auto r2 = testing::dns_query(dns4_->address(), 53, "missing.tcx.test", ns_t_a, false);
+  auto r3 = testing::dns_query(dns4_->address(), 53, "two.tcx.test", ns_t_a, true);
+  ASSERT_TRUE(r1 && r2 && r3);
+  Listener l = listen_tcp(AF_INET, answer_v4(2));
+  ASSERT_EQ(connect_once(AF_INET, answer_v4(2), l.port), 0);
+  auto got = named(l.port);
+  EXPECT_EQ((got[{answer_v4(2), "two.tcx.test"}]), 1u);
+  // Others may query port 53 meanwhile: at least ours.
+  EXPECT_GE(s.responses[ns_r_noerror][a].load() - noerror_before, 2u);
+  EXPECT_GE(s.responses[ns_r_nxdomain][a].load() - nx_before, 1u);
+  const DnsLayerState& st = dns_->state();
+  EXPECT_EQ(st.lost.load(), 0u);
+  EXPECT_GE(st.attribution->hits(), 1u);
+  EXPECT_GE(st.attribution->delay().count.load(), 1u);
+  EXPECT_GE(st.captured.load(), 3u);
+}
+
+std::string method_name(const ::testing::TestParamInfo<DnsCapture>& info) {
+  return std::string(to_string(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, DnsCaptureTest,
+                         ::testing::Values(DnsCapture::kCgroupSkb, DnsCapture::kPacketSocket),
+                         method_name);
+
+}  // namespace
+}  // namespace tcpconnect

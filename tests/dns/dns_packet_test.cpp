@@ -1,0 +1,157 @@
+// Decoding what the captures deliver: ring records, packet-socket packets, mountinfo.
+#include "dns/dns_packet.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <linux/types.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "dns/dns_capture.h"
+#include "dns/dns_testing.h"
+#include "shared/dns.h"
+
+namespace tcpconnect {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+Bytes fixture(const std::string& name) {
+  return testing::read_binary(std::string(TCPCONNECT_DNS_FIXTURES) + "/" + name);
+}
+
+Bytes ring_record(const Bytes& payload, uint32_t payload_len, uint16_t family = 2) {
+  tc_dns_event e{};
+  e.ts_ns = 42;
+  e.family = family;
+  e.sport = 53;
+  e.dport = 33333;
+  e.protocol = TC_DNS_PROTO_UDP;
+  e.payload_len = payload_len;
+  e.captured = static_cast<uint32_t>(payload.size());
+  inet_pton(AF_INET, "127.0.0.53", e.saddr);
+  Bytes out(sizeof(e));
+  std::memcpy(out.data(), &e, sizeof(e));
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+TEST(DnsPacketTest, RingRecord) {
+  Bytes r = fixture("a_udp.bin");
+  Bytes rec = ring_record(r, static_cast<uint32_t>(r.size()));
+  rec.resize(rec.size() + 6);  // the ring pads records to 8 bytes
+  auto p = decode_ring_event(rec.data(), rec.size());
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->ts_ns, 42u);
+  EXPECT_EQ(p->sport, 53);
+  EXPECT_EQ(p->dport, 33333);
+  EXPECT_EQ(p->captured, r.size());
+  EXPECT_EQ(std::memcmp(p->payload, r.data(), r.size()), 0);
+  char ip[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, p->saddr.data(), ip, sizeof(ip));
+  EXPECT_STREQ(ip, "127.0.0.53");
+}
+
+TEST(DnsPacketTest, InconsistentRingRecordsAreRefused) {
+  Bytes r = fixture("a_udp.bin");
+  Bytes rec = ring_record(r, static_cast<uint32_t>(r.size()));
+  EXPECT_FALSE(decode_ring_event(rec.data(), sizeof(tc_dns_event) - 1));  // header cut
+  EXPECT_FALSE(decode_ring_event(rec.data(), rec.size() - 1));  // payload cut
+  Bytes more = ring_record(r, static_cast<uint32_t>(r.size()) - 1);  // captured > payload_len
+  EXPECT_FALSE(decode_ring_event(more.data(), more.size()));
+  Bytes fam = ring_record(r, static_cast<uint32_t>(r.size()), 7);
+  EXPECT_FALSE(decode_ring_event(fam.data(), fam.size()));
+}
+
+Bytes ipv4_udp(const Bytes& payload, uint16_t frag = 0, int udp_extra = 0) {
+  Bytes p = {0x45, 0, 0, 0, 0, 1, static_cast<uint8_t>(frag >> 8), static_cast<uint8_t>(frag),
+             64, 17, 0, 0, 127, 0, 0, 53, 127, 0, 0, 1};
+  const size_t udp_len = 8 + payload.size() + static_cast<size_t>(udp_extra);
+  Bytes udp = {0, 53, 0x9c, 0x40, static_cast<uint8_t>(udp_len >> 8), static_cast<uint8_t>(udp_len), 0, 0};
+  p.insert(p.end(), udp.begin(), udp.end());
+  p.insert(p.end(), payload.begin(), payload.end());
+  p[2] = static_cast<uint8_t>(p.size() >> 8);
+  p[3] = static_cast<uint8_t>(p.size());
+  return p;
+}
+
+TEST(DnsPacketTest, Ipv4Udp) {
+  Bytes r = fixture("a_udp.bin");
+  Bytes pkt = ipv4_udp(r);
+  auto p = decode_ip_packet(pkt.data(), pkt.size(), pkt.size(), 512);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->family, 2);
+  EXPECT_EQ(p->protocol, 17);
+  EXPECT_EQ(p->sport, 53);
+  EXPECT_EQ(p->dport, 40000);
+  EXPECT_EQ(p->payload_len, r.size());
+  EXPECT_EQ(p->captured, r.size());
+  EXPECT_EQ(std::memcmp(p->payload, r.data(), r.size()), 0);
+  // capture_bytes applies.
+  auto small = decode_ip_packet(pkt.data(), pkt.size(), pkt.size(), 20);
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->captured, 20u);
+  EXPECT_EQ(small->payload_len, r.size());
+}
+
+TEST(DnsPacketTest, FragmentsAndCutHeaders) {
+  Bytes r = fixture("big_a_udp_tc.bin");
+  Bytes later = ipv4_udp(r, 0x0010);  // fragment offset != 0: no ports in it
+  EXPECT_FALSE(decode_ip_packet(later.data(), later.size(), later.size(), 512));
+  // A first fragment: the UDP length says how big the whole datagram is.
+  Bytes first = ipv4_udp(Bytes(r.begin(), r.begin() + 200), 0x2000, static_cast<int>(r.size()) - 200);
+  auto p = decode_ip_packet(first.data(), first.size(), first.size(), 512);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->payload_len, r.size());
+  EXPECT_EQ(p->captured, 200u);
+  Bytes pkt = ipv4_udp(r);
+  for (size_t n : {0u, 1u, 19u, 27u})
+    EXPECT_FALSE(decode_ip_packet(pkt.data(), n, pkt.size(), 512)) << n;
+  // A total length beyond what the packet holds.
+  EXPECT_FALSE(decode_ip_packet(pkt.data(), pkt.size() - 1, pkt.size() - 1, 512));
+}
+
+TEST(DnsPacketTest, Ipv6TcpWithOptions) {
+  Bytes r = fixture("a_tcp.bin");
+  Bytes tcp = {0, 53, 0x9c, 0x40, 0, 0, 0x10, 0, 0, 0, 0, 1, 0x80, 0x18, 0xff, 0xff, 0, 0, 0, 0};
+  tcp.insert(tcp.end(), 12, 1);  // 12 bytes of options (NOPs): data offset 8 words
+  tcp.insert(tcp.end(), r.begin(), r.end());
+  Bytes ip = {0x60, 0, 0, 0, static_cast<uint8_t>(tcp.size() >> 8), static_cast<uint8_t>(tcp.size()), 6, 64};
+  Bytes lo(16, 0);
+  lo[15] = 1;
+  ip.insert(ip.end(), lo.begin(), lo.end());
+  ip.insert(ip.end(), lo.begin(), lo.end());
+  ip.insert(ip.end(), tcp.begin(), tcp.end());
+  auto p = decode_ip_packet(ip.data(), ip.size(), ip.size(), 512);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->family, 10);
+  EXPECT_EQ(p->protocol, 6);
+  EXPECT_EQ(p->tcp_seq, 0x1000u);
+  EXPECT_EQ(p->tcp_flags, 0x18);
+  EXPECT_EQ(p->payload_len, r.size());
+  EXPECT_EQ(std::memcmp(p->payload, r.data(), r.size()), 0);
+}
+
+TEST(DnsPacketTest, FindsTheCgroup2Mount) {
+  const char* hybrid =
+      "25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw\n"
+      "31 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n"
+      "32 31 0:27 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
+      "33 31 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n";
+  EXPECT_EQ(find_cgroup2_mount(hybrid), "/sys/fs/cgroup/unified");
+  const char* unified = "35 24 0:30 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+  EXPECT_EQ(find_cgroup2_mount(unified), "/sys/fs/cgroup");
+  // A container sees its own sub-tree first; the hierarchy's root is preferred.
+  const char* nested =
+      "40 24 0:30 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
+      "41 24 0:30 / /host\\040cgroup rw - cgroup2 cgroup2 rw\n";
+  EXPECT_EQ(find_cgroup2_mount(nested), "/host cgroup");
+  EXPECT_EQ(find_cgroup2_mount("40 24 0:30 /sub /cg rw - cgroup2 cgroup2 rw\n"), "/cg");
+  EXPECT_FALSE(find_cgroup2_mount("33 31 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw\n"));
+  EXPECT_FALSE(find_cgroup2_mount(""));
+}
+
+}  // namespace
+}  // namespace tcpconnect

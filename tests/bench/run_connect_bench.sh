@@ -152,6 +152,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap 'echo "run_connect_bench: command failed at line $LINENO" >&2' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -160,9 +161,14 @@ trap 'exit 143' TERM
 exporter_config=$tmp/config.yaml
 cp "$config" "$exporter_config"
 if [[ -n $backend ]]; then
-  grep -qE '^  backend:' "$config" ||
-    die "$config has no '  backend:' line under probes: to replace; use a config that does"
-  sed -i -E "s/^  backend:.*/  backend: $backend/" "$exporter_config"
+  # "  backend: B" goes right under "probes:" (added when the file has no such section);
+  # the section's own backend line is dropped.
+  awk -v b="$backend" '
+    /^[^ #]/ { in_probes = ($0 ~ /^probes:[[:space:]]*(#.*)?$/) }
+    in_probes && /^  backend:/ { next }
+    { print }
+    in_probes && /^probes:/ { print "  backend: " b; done = 1 }
+    END { if (!done) print "probes:\n  backend: " b }' "$config" >"$exporter_config"
 fi
 "$exporter_bin" --check-config --config.file "$exporter_config" >/dev/null ||
   die "the exporter rejects $exporter_config"
@@ -197,7 +203,7 @@ prog_stats() {
 
 # CPU time of process $1 so far, in ns: the sum over its threads (schedstat).
 proc_cpu_ns() {
-  cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'
+  { cat "/proc/$1/task/"*/schedstat 2>/dev/null || true; } | awk '{ s += $1 } END { printf "%d\n", s }'
 }
 
 # CPU time used by the whole machine so far (all CPUs, all states but idle and iowait), in
@@ -385,11 +391,15 @@ echo "storm: $threads connecting threads, ${seconds}s or $max_connects connects 
   "exporter config=$exporter_config${backend:+ (probes.backend: $backend)};" \
   "bpf_stats=$([[ $bpf_stats = 1 ]] && echo on || echo off)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-others=$(prog_ids '^(tc_|inet_sock_set_s)' | wc -l)
-if ((others > 0)); then
-  echo "warning: $others other connect-tracing BPF program(s) already loaded (other exporters" \
-    "or tests?): they slow every arm alike"
-fi
+# Programs on the same tracepoint that another process keeps loaded slow every arm alike,
+# the baseline included: say which and whose.
+for id in $(prog_ids '^(tc_|inet_sock_set_s)'); do
+  # grep fails on the fds of processes that exit meanwhile: ignore that.
+  holders=$({ grep -ls "^prog_id:[[:space:]]*$id\$" /proc/[0-9]*/fdinfo/* 2>/dev/null || true; } |
+    cut -d/ -f3 | sort -u | while read -r p; do echo -n " $p($(cat "/proc/$p/comm" 2>/dev/null))"; done)
+  echo "warning: BPF program $id ($(bpftool prog show id "$id" | head -n1 | awk '{ print $4 }')) is" \
+    "already loaded, held by pid${holders:- ?}: every arm, the baseline too, pays for it"
+done
 # Warm-up storm, discarded.
 storm 1 >/dev/null
 echo

@@ -9,6 +9,9 @@
  *
  * The same logic is attached through one of three program types, whichever the kernel
  * supports first: tp_btf, raw_tp, or the classic tracefs tracepoint.
+ *
+ * What is counted (filters.bpf.h) and which parts of the key are kept (`settings`) are
+ * maps the daemon rewrites on reload: no program is reloaded or reattached.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -17,15 +20,8 @@
 #include <bpf/bpf_tracing.h>
 
 #include "shared/connect.h"
-
-#define ECONNRESET 104
-#define ENETDOWN 100
-#define ENETUNREACH 101
-#define ETIMEDOUT 110
-#define ECONNREFUSED 111
-#define EHOSTDOWN 112
-#define EHOSTUNREACH 113
-#define EEXIST 17
+#include "sock_state.bpf.h"
+#include "filters.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -70,6 +66,14 @@ struct {
 	__type(value, struct tc_dest_activity);
 } destinations SEC(".maps");
 
+/* Which optional key fields to fill: written by the daemon, changed by reloads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tc_connect_settings);
+} settings SEC(".maps");
+
 /* Upper bounds (ns) of the latency buckets but the last (+Inf). */
 static const __u64 latency_bounds_ns[TC_LAT_BUCKETS - 1] = { TC_LAT_BOUNDS_NS };
 
@@ -79,63 +83,6 @@ static __always_inline void count_error(__u32 which)
 
 	if (v)
 		__sync_fetch_and_add(v, 1);
-}
-
-/*
- * Programs on a preemptible kernel can interleave on one CPU, so even per-CPU values
- * are updated atomically: counts must be exact.
- */
-static __always_inline void *lookup_or_init(void *map, const void *key,
-					    const void *zero)
-{
-	void *v = bpf_map_lookup_elem(map, key);
-	long err;
-
-	if (v)
-		return v;
-	err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
-	if (err && err != -EEXIST)
-		return NULL;
-	return bpf_map_lookup_elem(map, key);
-}
-
-static __always_inline bool is_v4_mapped(const __u8 *a)
-{
-	const __u32 *w = (const __u32 *)a;
-
-	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
-}
-
-static __always_inline int read_addresses(const struct sock *sk,
-					  struct tc_connect_key *key)
-{
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-
-	if (family == TC_AF_INET) {
-		BPF_CORE_READ_INTO((__u32 *)key->saddr, sk,
-				   __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)key->daddr, sk,
-				   __sk_common.skc_daddr);
-	} else if (family == TC_AF_INET6) {
-		BPF_CORE_READ_INTO(&key->saddr, sk,
-				   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&key->daddr, sk,
-				   __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-		if (is_v4_mapped(key->daddr)) {
-			/* An IPv6 socket talking IPv4: report it as IPv4. */
-			__u32 *s = (__u32 *)key->saddr, *d = (__u32 *)key->daddr;
-
-			s[0] = is_v4_mapped(key->saddr) ? s[3] : 0;
-			d[0] = d[3];
-			s[1] = s[2] = s[3] = 0;
-			d[1] = d[2] = d[3] = 0;
-			family = TC_AF_INET;
-		}
-	} else {
-		return -1;
-	}
-	key->family = family;
-	return 0;
 }
 
 /* Not counted when the map is full: only DNS attribution statistics depend on it. */
@@ -155,61 +102,93 @@ static __always_inline void record_destination(const struct tc_connect_key *key,
 	__sync_fetch_and_add(&a->connects, 1);
 }
 
-static __always_inline void on_connect(const struct sock *sk)
+static __always_inline void count_attempt(const struct tc_connect_key *key)
 {
 	static const struct tc_connect_counts zero;
-	struct tc_pending p = {};
-	struct tc_connect_counts *c;
-	__u64 skp = (__u64)sk;
+	struct tc_connect_counts *c = lookup_or_init(&connects, key, &zero);
 
-	if (read_addresses(sk, &p.key))
-		return;
-	p.key.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-
-	c = lookup_or_init(&connects, &p.key, &zero);
 	if (c)
 		__sync_fetch_and_add(&c->attempts, 1);
 	else
 		count_error(TC_ERR_CONNECTS_FULL);
-
-	p.start_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&pending, &skp, &p, BPF_ANY))
-		count_error(TC_ERR_PENDING_FULL);
-	if (track_destinations)
-		record_destination(&p.key, p.start_ns);
 }
 
-static __always_inline __u32 failure_reason(const struct sock *sk)
+/* The optional parts of the key that the labels keep (process context only). */
+static __always_inline void fill_key(struct tc_connect_key *key,
+				     const struct sock *sk, __u32 fields)
 {
-	int err = BPF_CORE_READ(sk, sk_err);
+	if (fields & TC_KEY_UID)
+		key->uid = (__u32)bpf_get_current_uid_gid();
+	if (fields & TC_KEY_TGID)
+		key->tgid = bpf_get_current_pid_tgid() >> 32;
+	if (fields & TC_KEY_CGROUP)
+		key->cgroup_id = bpf_get_current_cgroup_id();
+	if (fields & TC_KEY_COMM)
+		bpf_get_current_comm(key->comm, sizeof(key->comm));
+	/* Non-zero only when the application bound the socket itself: otherwise the
+	 * port is chosen after this transition. */
+	if (fields & TC_KEY_LPORT)
+		key->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (fields & TC_KEY_NO_SADDR)
+		__builtin_memset(key->saddr, 0, sizeof(key->saddr));
+	if (fields & TC_KEY_NO_DPORT)
+		key->dport = 0;
+	key->fields = fields;
+}
 
-	if (!err)
-		err = BPF_CORE_READ(sk, sk_err_soft);
-	switch (err) {
-	case 0:
-		/*
-		 * No error and no SYN ever queued: tcp_v[46]_connect()
-		 * failed after entering SYN_SENT (no free local port:
-		 * EADDRNOTAVAIL) and returned the errno to the caller.
-		 * With the SYN queued, the application gave up first.
-		 */
-		if (!BPF_CORE_READ(sk, tcp_rtx_queue.rb_node))
-			return TC_FAIL_OTHER;
-		return TC_FAIL_ABORTED;
-	case ECONNREFUSED:
-		return TC_FAIL_REFUSED;
-	case ETIMEDOUT:
-		return TC_FAIL_TIMEOUT;
-	case ECONNRESET:
-		return TC_FAIL_RESET;
-	case EHOSTUNREACH:
-	case ENETUNREACH:
-	case EHOSTDOWN:
-	case ENETDOWN:
-		return TC_FAIL_UNREACHABLE;
-	default:
-		return TC_FAIL_OTHER;
+/* An entry of this socket address still owing its attempt (its outcome was never
+ * seen): counted now, without the local port, if this program claims it. */
+static __always_inline void settle_deferred(__u64 skp)
+{
+	struct tc_pending *old = bpf_map_lookup_elem(&pending, &skp);
+	struct tc_connect_key key;
+
+	if (!old || !(old->flags & TC_PENDING_ATTEMPT))
+		return;
+	key = old->key;
+	if (bpf_map_delete_elem(&pending, &skp))
+		return;
+	count_attempt(&key);
+}
+
+static __always_inline void on_connect(const struct sock *sk)
+{
+	struct tc_connect_settings *cfg;
+	struct tc_pending p = {};
+	__u64 skp = (__u64)sk;
+	__u32 zero = 0, fields = 0;
+	bool settle = false;
+
+	if (read_addresses(sk, &p.key))
+		return;
+	p.key.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* Filtered out: neither counted nor stashed for an outcome. */
+	if (!tc_filters_pass(&p.key))
+		return;
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (cfg) {
+		fields = cfg->key_fields;
+		settle = cfg->settle_deferred;
 	}
+	if (fields)
+		fill_key(&p.key, sk, fields);
+	if (settle)
+		settle_deferred(skp);
+
+	if ((fields & TC_KEY_LPORT) && !p.key.lport)
+		p.flags = TC_PENDING_ATTEMPT;
+	else
+		count_attempt(&p.key);
+
+	p.start_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&pending, &skp, &p, BPF_ANY)) {
+		count_error(TC_ERR_PENDING_FULL);
+		/* No room to defer it: counted now, without the local port. */
+		if (p.flags & TC_PENDING_ATTEMPT)
+			count_attempt(&p.key);
+	}
+	if (track_destinations)
+		record_destination(&p.key, p.start_ns);
 }
 
 static __always_inline void observe_latency(const struct tc_connect_key *key,
@@ -253,13 +232,24 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate)
 	if (!stashed)
 		return;
 	p = *stashed;
-	bpf_map_delete_elem(&pending, &skp);
+	/* The daemon's sweep may have claimed it meanwhile. */
+	if (bpf_map_delete_elem(&pending, &skp))
+		return;
+	/* inet_sport, not skc_num: -> CLOSE is traced after the port was released
+	 * (skc_num zeroed); inet_sport keeps it. 0 when none was ever assigned. */
+	if (p.flags & TC_PENDING_ATTEMPT)
+		p.key.lport = bpf_ntohs(
+			BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 
 	c = lookup_or_init(&connects, &p.key, &zero);
 	if (!c) {
+		if (p.flags & TC_PENDING_ATTEMPT)
+			count_error(TC_ERR_CONNECTS_FULL);
 		count_error(TC_ERR_OUTCOME_FULL);
 		return;
 	}
+	if (p.flags & TC_PENDING_ATTEMPT)
+		__sync_fetch_and_add(&c->attempts, 1);
 	if (newstate == TCP_ESTABLISHED) {
 		__sync_fetch_and_add(&c->established, 1);
 		observe_latency(&p.key, bpf_ktime_get_ns() - p.start_ns);
@@ -281,31 +271,4 @@ static __always_inline int handle_state(const struct sock *sk, int oldstate,
 	return 0;
 }
 
-static __always_inline bool is_tcp(const struct sock *sk)
-{
-	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == IPPROTO_TCP;
-}
-
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tc_tp_btf, const struct sock *sk, int oldstate, int newstate)
-{
-	if (!is_tcp(sk))
-		return 0;
-	return handle_state(sk, oldstate, newstate);
-}
-
-SEC("raw_tp/inet_sock_set_state")
-int BPF_PROG(tc_raw_tp, const struct sock *sk, int oldstate, int newstate)
-{
-	if (!is_tcp(sk))
-		return 0;
-	return handle_state(sk, oldstate, newstate);
-}
-
-SEC("tracepoint/sock/inet_sock_set_state")
-int tc_tracepoint(struct trace_event_raw_inet_sock_set_state *ctx)
-{
-	if (ctx->protocol != IPPROTO_TCP)
-		return 0;
-	return handle_state(ctx->skaddr, ctx->oldstate, ctx->newstate);
-}
+TC_SET_STATE_PROGRAMS(tc, handle_state)

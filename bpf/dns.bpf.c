@@ -2,15 +2,17 @@
 /*
  * DNS responses, captured where they are delivered.
  *
- * cgroup_skb/ingress on the cgroup2 root runs for every packet delivered to a local
- * socket of any cgroup and any network namespace (loopback included), after IP
- * reassembly, before the socket sees it. Packets from a configured DNS source port, UDP
- * or TCP, IPv4 or IPv6, are copied (headers' facts plus up to capture_bytes of the L4
- * payload) into a ring buffer that the daemon polls. Parsing happens in the daemon.
+ * cgroup_skb/ingress on the cgroup2 root runs for every packet delivered to a
+ * local socket of any cgroup and any network namespace (loopback included),
+ * after IP reassembly, before the socket sees it. Packets from a configured DNS
+ * source port, UDP or TCP, IPv4 or IPv6, are copied (headers' facts plus up to
+ * capture_bytes of the L4 payload) into a ring buffer that the daemon polls.
+ * Parsing happens in the daemon.
  *
- * The program never drops traffic (it always returns 1), and a full ring only costs the
- * event, which is counted. No wakeup per event: the consumer is woken only once the ring
- * holds more than wakeup_bytes, so that a flood cannot fill it between two polls.
+ * The program never drops traffic (it always returns 1), and a full ring only
+ * costs the event, which is counted. No wakeup per event: the consumer is woken
+ * only once the ring holds more than wakeup_bytes, so that a flood cannot fill
+ * it between two polls.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
@@ -30,7 +32,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the daemon before load. Ports in host byte order. */
-const volatile __u16 ports[TC_DNS_MAX_PORTS] = { 53 };
+const volatile __u16 ports[TC_DNS_MAX_PORTS] = {53};
 const volatile __u32 nports = 1;
 const volatile __u32 capture_bytes = 512;
 const volatile __u64 wakeup_bytes = 0; /* 0: never wake the consumer */
@@ -48,9 +50,9 @@ struct {
 	__type(value, __u64);
 } dns_counters SEC(".maps");
 
-/* An event is assembled here and then copied into the ring at its real size, so that a
- * 60-byte response takes 60 bytes of ring, not capture_bytes. Softirq does not nest on a
- * CPU, so one slot per CPU is enough.
+/* An event is assembled here and then copied into the ring at its real size, so
+ * that a 60-byte response takes 60 bytes of ring, not capture_bytes. Softirq
+ * does not nest on a CPU, so one slot per CPU is enough.
  */
 struct scratch {
 	struct tc_dns_event hdr;
@@ -136,7 +138,8 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb,
 		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING &&
 		    next != NEXTHDR_DEST && next != NEXTHDR_AUTH &&
 		    next != NEXTHDR_FRAGMENT)
-			return -1; /* ICMPv6, ESP, no next header...: not ours */
+			return -1; /* ICMPv6, ESP, no next header...: not ours
+				    */
 		if (bpf_skb_load_bytes(skb, off, opt, sizeof(opt))) {
 			count(TC_DNS_SKIP_IPV6_EXT);
 			return -1;
@@ -162,6 +165,45 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb,
 	return 0;
 }
 
+/*
+ * Every packet delivered to a local socket runs this program; nearly none is DNS. This
+ * answers "certainly not from a DNS port" from the linear header bytes alone, without
+ * a helper call. 0 means "look closer" (headers not linear, IPv6 extension headers).
+ */
+static __always_inline int surely_not_dns(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u16 *pp;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
+		__u32 ihl;
+
+		if ((void *)(ip + 1) > end)
+			return 0;
+		if (ip->protocol != TC_DNS_PROTO_TCP &&
+		    ip->protocol != TC_DNS_PROTO_UDP)
+			return 1;
+		ihl = (ip->ihl & 0x0f) * 4;
+		pp = data + ihl;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+
+		if ((void *)(ip6 + 1) > end)
+			return 0;
+		if (ip6->nexthdr != TC_DNS_PROTO_TCP &&
+		    ip6->nexthdr != TC_DNS_PROTO_UDP)
+			return 0;
+		pp = (void *)(ip6 + 1);
+	} else {
+		return 1;
+	}
+	if ((void *)(pp + 1) > end)
+		return 0;
+	return !is_dns_port(bpf_ntohs(*pp));
+}
+
 static __always_inline void capture(struct __sk_buff *skb)
 {
 	struct tc_dns_event *e;
@@ -171,6 +213,8 @@ static __always_inline void capture(struct __sk_buff *skb)
 	__u16 pp[2];
 	__u64 size, flags = BPF_RB_NO_WAKEUP;
 
+	if (surely_not_dns(skb))
+		return;
 	s = bpf_map_lookup_elem(&dns_scratch, &zero);
 	if (!s)
 		return;
@@ -219,8 +263,9 @@ static __always_inline void capture(struct __sk_buff *skb)
 	e->ts_ns = bpf_ktime_get_ns();
 
 	len = payload_len < capture_bytes ? payload_len : capture_bytes;
-	/* clang 14 otherwise loses the bounds of len between the checks and the helper
-	 * call; the verifier needs 0 < len <= sizeof(payload) in the register it sees.
+	/* clang 14 otherwise loses the bounds of len between the checks and the
+	 * helper call; the verifier needs 0 < len <= sizeof(payload) in the
+	 * register it sees.
 	 */
 	asm volatile("" : "+r"(len));
 	len &= 2 * TC_DNS_MAX_CAPTURE - 1;
@@ -237,7 +282,7 @@ static __always_inline void capture(struct __sk_buff *skb)
 	size = sizeof(*e) + len;
 	if (wakeup_bytes &&
 	    bpf_ringbuf_query(&dns_events, BPF_RB_AVAIL_DATA) + size >=
-		    wakeup_bytes)
+		wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&dns_events, s, size, flags))
 		count(TC_DNS_LOST);

@@ -11,6 +11,7 @@
 #include "app/daemon.h"
 #include "bpf/libbpf_log.h"
 #include "config/config.h"
+#include "trace/trace_command.h"
 
 namespace {
 
@@ -46,7 +47,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--check-config", check_config, "Validate the configuration file and exit");
   app.add_flag("--version", version, "Print the version and exit");
+  auto trace = tcpconnect::TraceCommand::add_to(app);
   CLI11_PARSE(app, argc, argv);
+
+  if (trace->selected()) {
+    auto options = trace->options();
+    if (!options) {
+      std::fprintf(stderr, "tcpconnect_exporter trace: %s\n", options.error().message.c_str());
+      return 2;
+    }
+    // A foreground tool: only warnings and errors unless asked.
+    setup_logging(app.count("--log.level") ? log_level : "warn");
+    tcpconnect::install_libbpf_logger();
+    return tcpconnect::run_trace(options.value());
+  }
 
   if (version) {
     std::printf("tcpconnect_exporter %s\n", tcpconnect::version_string().c_str());

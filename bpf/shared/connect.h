@@ -13,7 +13,8 @@
 /* Key of the per-CPU connect counters: one entry per distinct connect. Addresses are
  * in network byte order; an IPv4 address (and a v4-mapped IPv6 one) uses the first
  * 4 bytes and family TC_AF_INET. Fields a configuration does not label are zero, so
- * the kernel aggregates over them.
+ * the kernel aggregates over them; `fields` says which optional ones were filled, so
+ * that a key made under other labels is another key and reads as "not collected".
  */
 struct tc_connect_key {
 	__u8 saddr[16];
@@ -22,9 +23,37 @@ struct tc_connect_key {
 	__u16 dport; /* host byte order */
 	__u32 uid;
 	__u32 tgid;
-	__u32 pad;
-	__u64 cgroup_id;
+	__u16 lport; /* host byte order; see TC_KEY_LPORT */
+	__u16 fields; /* TC_KEY_* as the probe filled the key */
+	__u64 cgroup_id; /* cgroup v2 id (bpf_get_current_cgroup_id) */
 	char comm[16];
+};
+
+/*
+ * Which parts of a key the connect probe fills, at run time (tc_connect_settings): zero
+ * is the classic key (family, saddr, daddr, dport). daddr and family are always kept:
+ * DNS names, the latency histogram and the allowlist need them.
+ */
+#define TC_KEY_UID (1u << 0)
+#define TC_KEY_TGID (1u << 1)
+#define TC_KEY_CGROUP (1u << 2)
+#define TC_KEY_COMM (1u << 3)
+/*
+ * The local port is assigned after CLOSE -> SYN_SENT (inet_hash_connect runs after the
+ * state change), so unless the application bound the socket, the attempt is counted at
+ * its next transition (ESTABLISHED or CLOSE), with the port then in skc_num; see
+ * TC_PENDING_ATTEMPT.
+ */
+#define TC_KEY_LPORT (1u << 4)
+#define TC_KEY_NO_SADDR (1u << 5) /* saddr left zero */
+#define TC_KEY_NO_DPORT (1u << 6) /* dport left zero (filters still see it) */
+
+/* The one value of the connect probe's `settings` array, written by the daemon. */
+struct tc_connect_settings {
+	__u32 key_fields; /* TC_KEY_* */
+	/* Non-zero once TC_KEY_LPORT was ever set: a connect then first settles an
+	 * attempt its socket address left deferred in the stash (outcome never seen). */
+	__u32 settle_deferred;
 };
 
 enum tc_failure_reason {
@@ -71,7 +100,17 @@ struct tc_latency_hist {
 struct tc_pending {
 	struct tc_connect_key key;
 	__u64 start_ns;
+	__u32 flags; /* TC_PENDING_* */
+	__u32 pad;
 };
+
+/*
+ * The attempt itself is not counted yet: it is, with the local port, by whoever deletes
+ * this entry: the outcome, a later connect from the same socket address, or the
+ * daemon's sweep of entries whose outcome was missed. Deleting is what claims it, so it
+ * is counted exactly once.
+ */
+#define TC_PENDING_ATTEMPT (1u << 0)
 
 /* Indexes of the per-CPU error counters. */
 enum tc_error {

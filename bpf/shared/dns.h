@@ -12,7 +12,8 @@
 /* Bounds of dns.capture_bytes: L4 payload bytes copied per packet. */
 #define TC_DNS_MIN_CAPTURE 64
 #define TC_DNS_MAX_CAPTURE 8192
-/* IPv6 extension headers walked before a packet is given up on (and counted). */
+/* IPv6 extension headers walked before a packet is given up on (and counted).
+ */
 #define TC_DNS_MAX_IPV6_EXT 6
 
 #define TC_DNS_PROTO_TCP 6
@@ -24,20 +25,22 @@
 #define TC_DNS_TCP_RST 0x04
 
 /*
- * One packet from a DNS port delivered to a local socket, as the ring carries it: this
- * header, then `captured` bytes of the L4 payload (for TCP, the segment's payload, which
- * may hold a 2-byte DNS length prefix, part of a message, or several messages).
+ * One packet from a DNS port delivered to a local socket, as the ring carries
+ * it: this header, then `captured` bytes of the L4 payload (for TCP, the
+ * segment's payload, which may hold a 2-byte DNS length prefix, part of a
+ * message, or several messages).
  */
 struct tc_dns_event {
-	__u64 ts_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at delivery */
+	__u64 ts_ns;	/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at delivery */
 	__u8 saddr[16]; /* the DNS server; IPv4 in the first 4 bytes */
 	__u8 daddr[16]; /* the local address the response went to */
-	__u16 family; /* 2 (AF_INET) or 10 (AF_INET6), as TC_AF_INET* */
-	__u16 sport; /* host byte order */
-	__u16 dport; /* host byte order */
-	__u8 protocol; /* TC_DNS_PROTO_UDP or TC_DNS_PROTO_TCP */
+	__u16 family;	/* 2 (AF_INET) or 10 (AF_INET6), as TC_AF_INET* */
+	__u16 sport;	/* host byte order */
+	__u16 dport;	/* host byte order */
+	__u8 protocol;	/* TC_DNS_PROTO_UDP or TC_DNS_PROTO_TCP */
 	__u8 tcp_flags; /* TC_DNS_TCP_* (0 for UDP) */
-	__u32 tcp_seq; /* host byte order: sequence number of the first payload byte */
+	__u32 tcp_seq;	/* host byte order: sequence number of the first payload
+			   byte */
 	__u32 payload_len; /* L4 payload bytes in the packet */
 	__u32 captured; /* bytes that follow: min(payload_len, capture_bytes) */
 	__u32 pad;
@@ -45,12 +48,15 @@ struct tc_dns_event {
 
 /* Indexes of the per-CPU counters of dns.bpf.c. */
 enum tc_dns_counter {
-	TC_DNS_LOST = 0, /* ring full: a packet from a DNS port was not captured */
-	TC_DNS_SKIP_IPV6_EXT = 1, /* IPv6 packet whose transport header was not reached:
-				   * more than TC_DNS_MAX_IPV6_EXT extension headers or
-				   * one that cannot be walked. Counted for every such
-				   * packet: its ports are unknown. */
-	TC_DNS_SKIP_UNREADABLE = 2, /* headers of a packet from a DNS port unreadable */
+	TC_DNS_LOST =
+	    0, /* ring full: a packet from a DNS port was not captured */
+	TC_DNS_SKIP_IPV6_EXT =
+	    1, /* IPv6 packet whose transport header was not reached:
+		* more than TC_DNS_MAX_IPV6_EXT extension headers or
+		* one that cannot be walked. Counted for every such
+		* packet: its ports are unknown. */
+	TC_DNS_SKIP_UNREADABLE =
+	    2, /* headers of a packet from a DNS port unreadable */
 	TC_DNS_CAPTURED = 3, /* events written to the ring */
 	TC_DNS_COUNTER_MAX = 4,
 };

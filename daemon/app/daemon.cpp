@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <cerrno>
+#include <ctime>
 #include <memory>
 
 #include "app/drain.h"
@@ -12,9 +15,13 @@
 #include "app/notify.h"
 #include "app/privileges.h"
 #include "app/probe_handover.h"
+#include "app/reload.h"
 #include "app/web_server.h"
+#include "dns/dns_collector.h"
+#include "dns/dns_layer.h"
 #include "metrics/connect_collector.h"
 #include "metrics/self_metrics.h"
+#include "probes/cgroup_fs.h"
 #include "probes/connect_probe.h"
 
 #ifndef TCPCONNECT_VERSION
@@ -62,32 +69,10 @@ sigset_t handled_signals() {
   return set;
 }
 
-// Reloads what can change without reattaching. Returns false (old config kept) when the
-// new file is invalid.
-bool reload(const DaemonOptions& options, Config& current, SeriesStore& store, DrainLoop& loop) {
-  if (options.config_path.empty()) {
-    spdlog::info("SIGHUP: no config file to reload");
-    return true;
-  }
-  auto next = load_config_file(options.config_path);
-  if (!next) {
-    spdlog::error("reload failed, keeping the running config: {}", next.error().message);
-    return false;
-  }
-  Config& n = next.value();
-  if (!options.listen_override.empty()) n.web.listen_address = options.listen_override;
-  if (n.web != current.web || n.probes.backend != current.probes.backend ||
-      n.probes.max_entries != current.probes.max_entries || n.labels != current.labels) {
-    spdlog::warn(
-        "reload: changes to web, probes.backend, probes.max_entries and labels take effect "
-        "at the next restart");
-  }
-  store.set_max_series(n.limits.max_series);
-  loop.set_interval(n.probes.drain_interval);
-  current.limits = n.limits;
-  current.probes.drain_interval = n.probes.drain_interval;
-  spdlog::info("configuration reloaded from {}", options.config_path);
-  return true;
+double unix_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 }  // namespace
@@ -105,8 +90,27 @@ int run_daemon(const DaemonOptions& options) {
   sigset_t signals = handled_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // DNS names are optional: a capture that cannot start is a warning, never an exit.
+  std::unique_ptr<DnsLayer> dns;
+  if (config.dns.enabled) {
+    notify.status("starting the DNS capture");
+    dns = start_dns_layer(config.dns);
+  }
+
   notify.status("attaching probes");
   ConnectProbe::Options probe_options{config.probes.backend, config.probes.max_entries};
+  probe_options.track_destinations = dns != nullptr;
+  // Filters and key fields are in place before the program is attached: nothing is
+  // counted under anything else. A cgroup path or pinned map that cannot be used is a
+  // start-up error, said once.
+  if (auto checked = ConnectFilters(ConnectFilters::MapFds{}).prepare(config.filters); !checked) {
+    spdlog::error("{}", checked.error().message);
+    return 1;
+  }
+  probe_options.before_attach = [&config](ConnectProbe& unattached) -> Status {
+    if (Status s = unattached.filters().apply(config.filters); !s) return s;
+    return unattached.set_key_fields(kernel_key_fields(config.labels, config.allowlist));
+  };
   // Under systemd the probe outlives restarts in the fd store (app/fd_store.h).
   FdStore fd_store = FdStore::from_environment();
   auto probe = attach_connect_probe(probe_options, fd_store);
@@ -122,8 +126,43 @@ int run_daemon(const DaemonOptions& options) {
   self->set_probe_info(std::string(to_string(connect_probe.backend())),
                        connect_probe.program_name(), connect_probe.program_stats().id);
 
+  // An adopted probe kept the previous process's filters until now.
+  if (Status s = DaemonReloadTarget::apply_filters_to(connect_probe, config.filters); !s) {
+    spdlog::error("{}", s.error().message);
+    return 1;
+  }
+
   auto store = std::make_shared<SeriesStore>(config.limits.max_series);
-  Drain drain(connect_probe, store, config.labels);
+  DestinationNamer namer;
+  if (dns) {
+    namer = [&dns](uint16_t family, const uint8_t (&addr)[16]) {
+      return dns->name_of(family, addr);
+    };
+  }
+  Drain drain(connect_probe, store, config.labels, namer);
+  if (dns) {
+    // Every drain consumes the DNS ring before it reads a count (app/drain.h).
+    drain.set_before_read([&dns] { dns->before_drain(); });
+    dns->set_destination_reader([&connect_probe](const DestinationVisitor& visit) {
+      return connect_probe.read_destinations(visit);
+    });
+  }
+  // The unit label: cgroup ids named by walking the cgroup2 tree (probes/cgroup_fs.h).
+  std::unique_ptr<CgroupUnits> units;
+  if (auto mount = find_cgroup2_mount()) {
+    units = std::make_unique<CgroupUnits>(mount.value());
+    drain.set_unit_namer([&units](uint64_t id) { return units->unit_of(id); },
+                         [&units] { units->begin_round(); });
+  } else if (config.labels.has(Label::kUnit)) {
+    spdlog::warn("labels.keep includes unit, but {}: unit will be empty", mount.error().message);
+  }
+  drain.set_idle_expiry(config.limits.idle_expiry);
+  if (Status s = drain.configure(config.labels, config.allowlist); !s) {
+    spdlog::error("configuring the connect probe's keys: {}", s.error().message);
+    return 1;
+  }
+  log_config_warnings(config);
+  self->set_config_reload(true, unix_now());
   auto next_sweep = std::chrono::steady_clock::now() + kSweepInterval;
   auto after_drain = [&] {
     self->update_kernel_errors(drain.kernel_errors());
@@ -133,6 +172,26 @@ int run_daemon(const DaemonOptions& options) {
     self->set_series_dropped("tcpconnect_connects_total", store->dropped().connects);
     self->set_series_dropped("tcpconnect_connect_failures_total", store->dropped().failures);
     self->set_series_dropped("tcpconnect_connect_duration_seconds", store->dropped().duration);
+    if (store->unexpected_enabled()) {
+      self->set_series("tcpconnect_unexpected_connects_total",
+                       static_cast<double>(store->unexpected().size()));
+      self->set_series_dropped("tcpconnect_unexpected_connects_total",
+                               store->dropped().unexpected);
+      self->set_series_expired("tcpconnect_unexpected_connects_total",
+                               store->expired().unexpected);
+    }
+    self->set_series_expired("tcpconnect_connects_total", store->expired().connects);
+    self->set_series_expired("tcpconnect_connect_duration_seconds", store->expired().duration);
+    Drain::ExpiryStats expired = drain.expiry_stats();
+    self->set_keys_expired("connects", expired.connect_keys_deleted);
+    self->set_keys_expired("latency", expired.latency_keys_deleted);
+    // A restarted unit has a new cgroup id.
+    if (Status s = connect_probe.filters().refresh_cgroups(); !s)
+      spdlog::warn("filters.cgroups: {}", s.error().message);
+    // Scrapes of many series build large transient strings on the web server's threads,
+    // each with its own malloc arena: give the freed pages back, so that the resident size
+    // follows the series held rather than the largest scrape each thread ever served.
+    malloc_trim(0);
     ProgramStats stats = connect_probe.program_stats();
     self->set_program_stats(stats.name, stats.run_time_ns, stats.run_count,
                             stats.recursion_misses);
@@ -140,17 +199,25 @@ int run_daemon(const DaemonOptions& options) {
     // after 10 has had its outcome missed.
     if (std::chrono::steady_clock::now() >= next_sweep) {
       next_sweep = std::chrono::steady_clock::now() + kSweepInterval;
-      if (auto n = connect_probe.sweep_pending(kPendingMaxAge); n && n.value() > 0)
+      std::vector<tc_connect_key> deferred;
+      if (auto n = connect_probe.sweep_pending(kPendingMaxAge, &deferred); n && n.value() > 0)
         self->add_outcomes_lost(n.value());
+      drain.add_settled_attempts(deferred);
     }
   };
   // Everything that needs privileges is done above this line (attach here), and threads
   // start below it: capabilities are per thread.
-  if (auto kept = drop_capabilities_after_attach(); !kept) {
+  if (auto kept = drop_capabilities_after_attach(
+          needs_privileged_port(config.web.listen_address));
+      !kept) {
     spdlog::error("dropping capabilities: {}", kept.error().message);
     return 1;
   }
+  if (dns) {
+    if (Status s = dns->start_poller(); !s) spdlog::warn("DNS poller: {}", s.error().message);
+  }
   DrainLoop loop(drain, *self, config.probes.drain_interval, after_drain);
+  DaemonReloadTarget reload_target(connect_probe, drain, *store, loop);
 
   notify.status("binding " + config.web.listen_address);
   auto web = WebServer::start(config.web);
@@ -162,6 +229,13 @@ int run_daemon(const DaemonOptions& options) {
       std::make_shared<ConnectCollector>(store, label_names(config.labels)), loop);
   web.value()->add(collector);
   web.value()->add(self->registry());
+  // The Exposer keeps weak pointers only: this scope owns the collector.
+  std::shared_ptr<prometheus::Collectable> dns_collector;
+  if (dns)
+    dns_collector = dns->collector();
+  else if (config.dns.enabled)
+    dns_collector = dns_capture_unavailable_collector();
+  if (dns_collector) web.value()->add(dns_collector);
 
   std::string serving = "serving on port " + std::to_string(web.value()->port()) +
                         config.web.telemetry_path + " (probe: " +
@@ -184,7 +258,13 @@ int run_daemon(const DaemonOptions& options) {
     }
     if (sig == SIGHUP) {
       notify.reloading();
-      reload(options, config, *store, loop);
+      if (options.config_path.empty()) {
+        spdlog::info("SIGHUP: no config file to reload");
+      } else {
+        ReloadOutcome r =
+            reload_config(options.config_path, options.listen_override, config, reload_target);
+        self->set_config_reload(r.ok, unix_now());
+      }
       notify.ready(serving);
     }
     auto since = std::chrono::steady_clock::now() - loop.last_drain();

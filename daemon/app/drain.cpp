@@ -37,6 +37,15 @@ T growth(const T& now, const T* before) {
   return out;
 }
 
+template <typename T>
+bool all_zero(const T& v) {
+  Words<T> w;
+  std::memcpy(w, &v, sizeof(T));
+  for (uint64_t x : w)
+    if (x) return false;
+  return true;
+}
+
 // The value a key had when last folded: earlier in this drain (a map walk racing with
 // inserts can return a key twice) or in the previous one.
 template <typename Map>
@@ -58,6 +67,27 @@ void commit(Map& state, Map&& seen, bool complete) {
   for (auto& [k, v] : seen) state.insert_or_assign(k, v);
 }
 
+ConnectCounts to_counts(const tc_connect_counts& d) {
+  ConnectCounts c;
+  c.attempts = d.attempts;
+  c.established = d.established;
+  for (size_t i = 0; i < c.failed.size(); ++i) c.failed[i] = d.failed[i];
+  return c;
+}
+
+LatencyCounts to_latency(const tc_latency_hist& d) {
+  LatencyCounts l;
+  l.count = d.count;
+  l.sum_ns = d.sum_ns;
+  for (size_t i = 0; i < l.buckets.size(); ++i) l.buckets[i] = d.buckets[i];
+  return l;
+}
+
+Family family_of(uint16_t af) { return af == TC_AF_INET6 ? Family::kIpv6 : Family::kIpv4; }
+
+// Keys the sweep settled, remembered for re-folds; beyond this they are only folded.
+constexpr size_t kMaxSettledKeys = 65536;
+
 }  // namespace
 
 size_t ConnectKeyHash::operator()(const tc_connect_key& k) const noexcept {
@@ -75,59 +105,58 @@ bool LatencyKeyEq::operator()(const tc_latency_key& a, const tc_latency_key& b) 
 
 Drain::Drain(ConnectSource& source, std::shared_ptr<SeriesStore> store, LabelsConfig labels,
              DestinationNamer namer)
-    : source_(source), store_(std::move(store)), labels_(std::move(labels)), namer_(std::move(namer)) {}
+    : source_(source),
+      store_(std::move(store)),
+      renderer_(std::move(labels), namer),
+      namer_(std::move(namer)) {}
 
 std::string Drain::name_of(uint16_t family, const uint8_t (&addr)[16]) const {
-  return namer_ ? namer_(family, addr) : std::string();
+  return renderer_.name_of(family, addr);
 }
 
 LabelValues Drain::connect_labels(const tc_connect_key& key) const {
-  LabelValues out;
-  out.reserve(labels_.keep.size());
-  for (Label l : labels_.keep) {
-    switch (l) {
-      case Label::kFamily:
-        out.emplace_back(family_name(key.family));
-        break;
-      case Label::kSaddr:
-        out.push_back(format_address(key.family, key.saddr));
-        break;
-      case Label::kDaddr:
-        out.push_back(format_address(key.family, key.daddr));
-        break;
-      case Label::kDport:
-        out.push_back(std::to_string(key.dport));
-        break;
-      case Label::kDnsName:
-        out.push_back(name_of(key.family, key.daddr));
-        break;
-      case Label::kUid:
-        out.push_back(std::to_string(key.uid));
-        break;
-      case Label::kPid:
-        out.push_back(std::to_string(key.tgid));
-        break;
-      case Label::kComm:
-        out.emplace_back(key.comm, strnlen(key.comm, sizeof(key.comm)));
-        break;
-      case Label::kUnit:
-      case Label::kLport:
-        out.emplace_back();  // filled in by the filters/labels work (issue 4)
-        break;
-    }
-  }
-  return out;
+  return renderer_.connect_labels(key);
+}
+
+void Drain::set_unit_namer(UnitNamer units, std::function<void()> begin_round) {
+  std::lock_guard<std::mutex> lock(mu_);
+  units_ = units;
+  renderer_.set_units(std::move(units));
+  units_round_ = std::move(begin_round);
+}
+
+void Drain::set_idle_expiry(std::chrono::milliseconds idle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_expiry_ = idle;
+}
+
+Drain::ExpiryStats Drain::expiry_stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return expiry_;
+}
+
+size_t Drain::tracked_keys() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connects_.size() + latency_.size();
 }
 
 Status Drain::run_once() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return run_locked();
+}
+
+Status Drain::run_locked() {
   if (before_read_) before_read_();
+  if (units_round_) units_round_();
+  const SteadyTime now = clock_();
   // Errors first: an attempt the kernel could not key is counted there, and must not
   // show up later than the keyed ones made after it.
   Status errors = drain_errors();
-  Status connects = drain_connects();
-  Status latency = drain_latency();
+  Status connects = drain_connects(now);
+  Status latency = drain_latency(now);
   for (const Status* s : {&errors, &connects, &latency})
     if (!*s) return s->error();
+  expire(now);
   return Ok{};
 }
 
@@ -144,42 +173,167 @@ Status Drain::drain_errors() {
   return Ok{};
 }
 
-Status Drain::drain_connects() {
-  decltype(connects_) seen;
+void Drain::fold_connect(const tc_connect_key& key, const tc_connect_counts& delta,
+                         SteadyTime now) {
+  ConnectCounts c = to_counts(delta);
+  if (c.empty()) return;
+  const std::string name = name_of(key.family, key.daddr);
+  LabelValues labels = renderer_.connect_labels(key, name);
+  if (allowlist_.enabled && c.attempts > 0 &&
+      !allowlist_.allows(family_of(key.family), key.daddr, key.dport, name)) {
+    store_->add_unexpected(labels, UnexpectedCounts{c.attempts}, now);
+  }
+  store_->add_connects(labels, c, now);
+}
+
+void Drain::fold_latency(const tc_latency_key& key, const tc_latency_hist& delta,
+                         SteadyTime now) {
+  if (delta.count == 0) return;
+  store_->add_latency(renderer_.latency_labels(key.family, key.daddr, name_of(key.family, key.daddr)),
+                      to_latency(delta), now);
+}
+
+Status Drain::drain_connects(SteadyTime now) {
+  ConnectState seen;
   seen.reserve(connects_.size());
-  Status s = source_.read_connects([&](const tc_connect_key& key, const tc_connect_counts& now) {
-    tc_connect_counts d = growth(now, previous(connects_, seen, key));
-    seen.insert_or_assign(key, now);
-    ConnectCounts c;
-    c.attempts = d.attempts;
-    c.established = d.established;
-    for (size_t i = 0; i < c.failed.size(); ++i) c.failed[i] = d.failed[i];
-    if (c.empty()) return;
-    store_->add_connects(connect_labels(key), c);
+  Status s = source_.read_connects([&](const tc_connect_key& key, const tc_connect_counts& value) {
+    const auto* prev = previous(connects_, seen, key);
+    tc_connect_counts d = growth(value, prev ? &prev->value : nullptr);
+    const bool grew = !all_zero(d);
+    seen.insert_or_assign(key, Tracked<tc_connect_counts>{value, grew || !prev ? now : prev->grown});
+    if (grew) fold_connect(key, d, now);
   });
   commit(connects_, std::move(seen), s.ok());
   return s;
 }
 
-Status Drain::drain_latency() {
-  decltype(latency_) seen;
+Status Drain::drain_latency(SteadyTime now) {
+  LatencyState seen;
   seen.reserve(latency_.size());
-  Status s = source_.read_latency([&](const tc_latency_key& key, const tc_latency_hist& now) {
-    tc_latency_hist d = growth(now, previous(latency_, seen, key));
-    seen.insert_or_assign(key, now);
-    if (d.count == 0) return;
-    LatencyCounts l;
-    l.count = d.count;
-    l.sum_ns = d.sum_ns;
-    for (size_t i = 0; i < l.buckets.size(); ++i) l.buckets[i] = d.buckets[i];
-    std::string name = labels_.has(Label::kDnsName) ? name_of(key.family, key.daddr) : "";
-    std::string daddr = name.empty() && labels_.has(Label::kDaddr)
-                            ? format_address(key.family, key.daddr)
-                            : std::string();
-    store_->add_latency({std::move(name), std::move(daddr)}, l);
+  Status s = source_.read_latency([&](const tc_latency_key& key, const tc_latency_hist& value) {
+    const auto* prev = previous(latency_, seen, key);
+    tc_latency_hist d = growth(value, prev ? &prev->value : nullptr);
+    const bool grew = !all_zero(d);
+    seen.insert_or_assign(key, Tracked<tc_latency_hist>{value, grew || !prev ? now : prev->grown});
+    if (grew) fold_latency(key, d, now);
   });
   commit(latency_, std::move(seen), s.ok());
   return s;
+}
+
+void Drain::expire(SteadyTime now) {
+  if (idle_expiry_.count() <= 0) return;
+  const SteadyTime cutoff = now - idle_expiry_;
+  // Kernel keys first: what grew since the last read is folded with the final value
+  // (and makes its series current again), then series that did not grow go.
+  std::vector<tc_connect_key> idle_connects;
+  for (const auto& [key, t] : connects_)
+    if (t.grown < cutoff) idle_connects.push_back(key);
+  for (const tc_connect_key& key : idle_connects) {
+    auto taken = source_.take_connects(key);
+    if (!taken) {
+      ++expiry_.delete_errors;
+      continue;
+    }
+    auto it = connects_.find(key);
+    if (taken.value()) {
+      tc_connect_counts d = growth(*taken.value(), &it->second.value);
+      if (!all_zero(d)) fold_connect(key, d, now);
+    }
+    connects_.erase(it);
+    ++expiry_.connect_keys_deleted;
+  }
+  std::vector<tc_latency_key> idle_latency;
+  for (const auto& [key, t] : latency_)
+    if (t.grown < cutoff) idle_latency.push_back(key);
+  for (const tc_latency_key& key : idle_latency) {
+    auto taken = source_.take_latency(key);
+    if (!taken) {
+      ++expiry_.delete_errors;
+      continue;
+    }
+    auto it = latency_.find(key);
+    if (taken.value()) {
+      tc_latency_hist d = growth(*taken.value(), &it->second.value);
+      if (!all_zero(d)) fold_latency(key, d, now);
+    }
+    latency_.erase(it);
+    ++expiry_.latency_keys_deleted;
+  }
+  store_->expire_idle(cutoff);
+}
+
+void Drain::add_settled_attempts(const std::vector<tc_connect_key>& keys) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const SteadyTime now = clock_();
+  for (const tc_connect_key& key : keys) {
+    tc_connect_counts one{};
+    one.attempts = 1;
+    fold_connect(key, one, now);
+    if (settled_.size() < kMaxSettledKeys || settled_.count(key)) ++settled_[key];
+  }
+}
+
+SeriesStore::Contents Drain::refold() const {
+  SeriesStore::Contents c;
+  c.label_names = renderer_.label_names();
+  c.unexpected_enabled = allowlist_.enabled;
+  std::unordered_map<LabelValues, ConnectCounts, LabelValuesHash> connects;
+  std::unordered_map<LabelValues, UnexpectedCounts, LabelValuesHash> unexpected;
+  auto add = [&](const tc_connect_key& key, const ConnectCounts& counts) {
+    if (counts.empty()) return;
+    const std::string name = name_of(key.family, key.daddr);
+    LabelValues labels = renderer_.connect_labels(key, name);
+    if (allowlist_.enabled && counts.attempts > 0 &&
+        !allowlist_.allows(family_of(key.family), key.daddr, key.dport, name))
+      unexpected[labels].attempts += counts.attempts;
+    connects[std::move(labels)] += counts;
+  };
+  for (const auto& [key, t] : connects_) add(key, to_counts(t.value));
+  for (const auto& [key, n] : settled_) {
+    ConnectCounts counts;
+    counts.attempts = n;
+    add(key, counts);
+  }
+  for (auto& [labels, counts] : connects) c.connects.emplace_back(labels, counts);
+  for (auto& [labels, counts] : unexpected) c.unexpected.emplace_back(labels, counts);
+  if (errors_[TC_ERR_CONNECTS_FULL] > 0) {
+    ConnectCounts lost;
+    lost.attempts = errors_[TC_ERR_CONNECTS_FULL];
+    c.connects_overflow = lost;
+  }
+  std::unordered_map<LabelValues, LatencyCounts, LabelValuesHash> latency;
+  for (const auto& [key, t] : latency_) {
+    if (t.value.count == 0) continue;
+    latency[renderer_.latency_labels(key.family, key.daddr, name_of(key.family, key.daddr))] +=
+        to_latency(t.value);
+  }
+  for (auto& [labels, l] : latency) c.latency.emplace_back(labels, l);
+  return c;
+}
+
+Status Drain::configure(const LabelsConfig& labels, const AllowlistConfig& allowlist) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool first = !configured_;
+  const bool labels_changed = labels != renderer_.config();
+  const bool allowlist_changed = allowlist != allowlist_;
+  // Everything counted so far is folded under the labels it was counted with.
+  if (!first && labels_changed) {
+    if (Status s = run_locked(); !s) return s;
+  }
+  if (Status s = source_.set_key_fields(kernel_key_fields(labels, allowlist)); !s) return s;
+  const bool survive = !first && labels.keep == renderer_.config().keep;
+  renderer_ = LabelRenderer(labels, namer_, units_);
+  allowlist_ = allowlist;
+  configured_ = true;
+  if (first || labels_changed) {
+    store_->replace(refold(), survive, clock_());
+  } else if (allowlist_changed && !allowlist.enabled) {
+    store_->reset_unexpected(false);  // the family goes, with its series
+  } else if (allowlist_changed) {
+    store_->set_unexpected_enabled(true);  // rules apply to what is counted from now on
+  }
+  return Ok{};
 }
 
 }  // namespace tcpconnect

@@ -1,22 +1,24 @@
 // One drain: read the kernel's cumulative counts, take the growth since the previous
 // drain, turn keys into label values and fold them into the series store. Counts stay
-// exact because the kernel only ever adds: nothing is reset or read-and-cleared.
+// exact because the kernel only ever adds: nothing is reset or read-and-cleared, except
+// by idle expiry, which deletes a key and folds its final value in the same step.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "config/config.h"
+#include "metrics/label_renderer.h"
 #include "metrics/self_metrics.h"
 #include "metrics/series_store.h"
 #include "probes/connect_source.h"
 
 namespace tcpconnect {
-
-// Names a destination address ("" when unknown). Filled in by the DNS layer.
-using DestinationNamer = std::function<std::string(uint16_t family, const uint8_t (&addr)[16])>;
 
 struct ConnectKeyHash {
   size_t operator()(const tc_connect_key& k) const noexcept;
@@ -49,20 +51,74 @@ class Drain {
   // The label values of a connect key under the kept labels (exposed for tests).
   LabelValues connect_labels(const tc_connect_key& key) const;
 
+  // Applies labels and the allowlist: tells the kernel which key fields to fill, and,
+  // when the labels changed, re-folds the store from the kernel's cumulative counts
+  // (as of a drain made first, under the old labels) with the new labels. Series whose
+  // label set exists before and after keep their value (a counter never goes back or
+  // jumps); label sets that appear start at their re-folded cumulative value; those
+  // that no longer occur disappear. With other label names every label set is new. An
+  // allowlist change alone applies to what is counted from now on. Call once at start.
+  Status configure(const LabelsConfig& labels, const AllowlistConfig& allowlist);
+  // The unit label of a cgroup id; begin_round runs once per drain before any key is
+  // named (CgroupUnits::begin_round).
+  void set_unit_namer(UnitNamer units, std::function<void()> begin_round = {});
+  // Series and kernel keys that did not grow for this long are removed (0: never). A
+  // kernel key is deleted together with a read of its final value, which is folded.
+  void set_idle_expiry(std::chrono::milliseconds idle);
+  // Attempts the kernel handed back instead of counting them (the stash sweep settles
+  // attempts deferred for their local port): folded into the store at once.
+  void add_settled_attempts(const std::vector<tc_connect_key>& keys);
+  // The clock of growth times and expiry (tests replace it).
+  void set_clock(std::function<SteadyTime()> clock) { clock_ = std::move(clock); }
+
+  struct ExpiryStats {
+    uint64_t connect_keys_deleted = 0;
+    uint64_t latency_keys_deleted = 0;
+    uint64_t delete_errors = 0;
+  };
+  ExpiryStats expiry_stats() const;
+  // Kernel keys the drain tracks (what the connect and latency maps hold).
+  size_t tracked_keys() const;
+
  private:
-  Status drain_connects();
-  Status drain_latency();
+  template <typename V>
+  struct Tracked {
+    V value{};
+    SteadyTime grown{};
+  };
+  using ConnectState =
+      std::unordered_map<tc_connect_key, Tracked<tc_connect_counts>, ConnectKeyHash, ConnectKeyEq>;
+  using LatencyState =
+      std::unordered_map<tc_latency_key, Tracked<tc_latency_hist>, LatencyKeyHash, LatencyKeyEq>;
+
+  Status run_locked();
+  Status drain_connects(SteadyTime now);
+  Status drain_latency(SteadyTime now);
   Status drain_errors();
+  void fold_connect(const tc_connect_key& key, const tc_connect_counts& delta, SteadyTime now);
+  void fold_latency(const tc_latency_key& key, const tc_latency_hist& delta, SteadyTime now);
+  void expire(SteadyTime now);
+  SeriesStore::Contents refold() const;
   std::string name_of(uint16_t family, const uint8_t (&addr)[16]) const;
 
+  mutable std::mutex mu_;  // run_once, configure, add_settled_attempts
   ConnectSource& source_;
   std::shared_ptr<SeriesStore> store_;
-  LabelsConfig labels_;
+  LabelRenderer renderer_;
+  AllowlistConfig allowlist_;
   DestinationNamer namer_;
+  UnitNamer units_;
+  std::function<void()> units_round_;
   std::function<void()> before_read_;
-  std::unordered_map<tc_connect_key, tc_connect_counts, ConnectKeyHash, ConnectKeyEq> connects_;
-  std::unordered_map<tc_latency_key, tc_latency_hist, LatencyKeyHash, LatencyKeyEq> latency_;
+  std::function<SteadyTime()> clock_ = [] { return std::chrono::steady_clock::now(); };
+  std::chrono::milliseconds idle_expiry_{0};
+  bool configured_ = false;
+  ConnectState connects_;
+  LatencyState latency_;
+  // Attempts settled by the sweep, per key: not in any kernel map, so kept for re-folds.
+  std::unordered_map<tc_connect_key, uint64_t, ConnectKeyHash, ConnectKeyEq> settled_;
   ErrorCounts errors_{};
+  ExpiryStats expiry_;
 };
 
 }  // namespace tcpconnect

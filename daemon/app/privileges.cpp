@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <stdexcept>
 
 namespace tcpconnect {
 namespace {
@@ -55,10 +56,20 @@ uint64_t effective_capabilities() {
   return caps ? caps.value().effective : 0;
 }
 
-Result<std::vector<std::string>> drop_capabilities_after_attach() {
+bool needs_privileged_port(const std::string& listen_address) {
+  auto colon = listen_address.rfind(':');
+  if (colon == std::string::npos) return false;
+  try {
+    return std::stoi(listen_address.substr(colon + 1)) < 1024;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+Result<std::vector<std::string>> drop_capabilities_after_attach(bool keep_bind_service) {
   auto current = get_caps();
   if (!current) return current.error();
-  const uint64_t wanted = bit(CAP_BPF) | bit(CAP_NET_BIND_SERVICE);
+  const uint64_t wanted = bit(CAP_BPF) | (keep_bind_service ? bit(CAP_NET_BIND_SERVICE) : 0);
   const uint64_t keep = current.value().permitted & wanted;
 
   // Ambient capabilities would survive an exec; this process never execs, but a library

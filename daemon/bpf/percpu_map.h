@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -35,5 +36,20 @@ class PercpuMapReader {
   uint32_t ncpus_;
   bool batch_supported_ = true;
 };
+
+// Every entry of a per-CPU hash map of Key -> Value (a struct of u64 counters), as the
+// typed structs, values summed over CPUs.
+template <typename Key, typename Value>
+Status read_percpu_counters(int map_fd, const std::function<void(const Key&, const Value&)>& visit) {
+  static_assert(sizeof(Value) % sizeof(uint64_t) == 0, "a value is u64 counters");
+  PercpuMapReader reader(map_fd, sizeof(Key), sizeof(Value));
+  return reader.read_all([&](const void* k, const uint64_t* v) {
+    Key key;
+    Value value;
+    std::memcpy(&key, k, sizeof(key));
+    std::memcpy(&value, v, sizeof(value));
+    visit(key, value);
+  });
+}
 
 }  // namespace tcpconnect

@@ -32,9 +32,8 @@ Status DnsAttribution::run(uint64_t now_ns) {
     else if (auto it2 = previous_.find(key); it2 != previous_.end())
       before = &it2->second;
     // Below the previous read: the entry was deleted and made anew, all of it is new.
-    const uint64_t grown = before && now.connects >= before->connects
-                               ? now.connects - before->connects
-                               : now.connects;
+    const uint64_t grown =
+        before && now.connects >= before->connects ? now.connects - before->connects : now.connects;
     const bool newer = !before || now.last_connect_ns > before->last_connect_ns;
     seen.insert_or_assign(key, now);
     if (grown == 0) return;

@@ -67,7 +67,8 @@ void DnsCache::insert(uint16_t family, const std::array<uint8_t, 16>& addr, std:
     erase(s, std::prev(s.lru.end()));
     evicted_capacity_.fetch_add(1, std::memory_order_relaxed);
   }
-  s.lru.push_front(Node{key, DnsCacheEntry{std::string(name), std::string(canonical), response_ns}});
+  s.lru.push_front(
+      Node{key, DnsCacheEntry{std::string(name), std::string(canonical), response_ns}});
   s.index.emplace(key, s.lru.begin());
   size_.fetch_add(1, std::memory_order_relaxed);
 }

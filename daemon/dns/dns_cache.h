@@ -21,8 +21,8 @@
 namespace tcpconnect {
 
 struct DnsCacheEntry {
-  std::string name;  // the name the application asked for
-  std::string canonical;  // the end of its CNAME chain
+  std::string name;          // the name the application asked for
+  std::string canonical;     // the end of its CNAME chain
   uint64_t response_ns = 0;  // CLOCK_MONOTONIC of the answer
 };
 

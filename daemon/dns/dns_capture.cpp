@@ -26,7 +26,8 @@ std::string unescape_mount_field(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     auto octal = [&](size_t j) { return j < s.size() && s[j] >= '0' && s[j] <= '7'; };
     if (s[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
-      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      out.push_back(
+          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
       i += 3;
     } else {
       out.push_back(s[i]);
@@ -56,9 +57,7 @@ class CgroupSkbCapture final : public DnsCaptureSource {
 
   static Result<std::unique_ptr<DnsCaptureSource>> open(const DnsCaptureOptions& options,
                                                         Sink sink);
-  ~CgroupSkbCapture() override {
-    spdlog::debug("detaching the DNS capture from {}", cgroup_);
-  }
+  ~CgroupSkbCapture() override { spdlog::debug("detaching the DNS capture from {}", cgroup_); }
 
   DnsCapture method() const override { return DnsCapture::kCgroupSkb; }
   Result<size_t> poll() override;
@@ -149,7 +148,8 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
     return Error{explain("sizing the DNS ring", err), -err};
 
   // Load: the verifier runs here.
-  if (int err = dns_bpf::load(skel.get())) return Error{explain("loading the DNS program", err), -err};
+  if (int err = dns_bpf::load(skel.get()))
+    return Error{explain("loading the DNS program", err), -err};
 
   // Attach to the cgroup2 root: every socket of every cgroup below it.
   int cg = ::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -157,12 +157,14 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
   bpf_link* link = bpf_program__attach_cgroup(skel->progs.tc_dns_ingress, cg);
   int attach_err = errno;
   ::close(cg);
-  if (!link) return Error{explain("attaching cgroup_skb/ingress to " + cgroup, attach_err), attach_err};
+  if (!link)
+    return Error{explain("attaching cgroup_skb/ingress to " + cgroup, attach_err), attach_err};
   skel->links.tc_dns_ingress = link;
 
-  std::unique_ptr<CgroupSkbCapture> c(new CgroupSkbCapture(std::move(skel), std::move(sink), cgroup));
-  c->ring_.reset(ring_buffer__new(bpf_map__fd(c->skel_->maps.dns_events), &CgroupSkbCapture::on_event,
-                                  c.get(), nullptr));
+  std::unique_ptr<CgroupSkbCapture> c(
+      new CgroupSkbCapture(std::move(skel), std::move(sink), cgroup));
+  c->ring_.reset(ring_buffer__new(bpf_map__fd(c->skel_->maps.dns_events),
+                                  &CgroupSkbCapture::on_event, c.get(), nullptr));
   if (!c->ring_) return Error{explain("opening the DNS ring", errno), errno};
   bpf_prog_info info{};
   uint32_t len = sizeof(info);

@@ -21,18 +21,18 @@ namespace tcpconnect {
 
 struct DnsCaptureOptions {
   DnsCapture method = DnsCapture::kAuto;  // auto: cgroup_skb, else packet_socket
-  std::vector<uint16_t> ports = {53};  // source ports of responses, 1..TC_DNS_MAX_PORTS
-  uint32_t capture_bytes = 512;  // TC_DNS_MIN_CAPTURE..TC_DNS_MAX_CAPTURE
-  uint32_t ring_bytes = 1u << 20;  // ring (cgroup_skb) or socket buffer (packet_socket)
-  std::string cgroup_path;  // "" = the cgroup2 mount found in /proc/self/mountinfo
+  std::vector<uint16_t> ports = {53};     // source ports of responses, 1..TC_DNS_MAX_PORTS
+  uint32_t capture_bytes = 512;           // TC_DNS_MIN_CAPTURE..TC_DNS_MAX_CAPTURE
+  uint32_t ring_bytes = 1u << 20;  // the ring (cgroup_skb); the socket buffer is 4x (packet_socket)
+  std::string cgroup_path;                // "" = the cgroup2 mount found in /proc/self/mountinfo
 };
 
 // Cumulative, as of the last poll.
 struct DnsCaptureCounters {
-  uint64_t captured = 0;  // packets handed to the sink
-  uint64_t lost = 0;  // packets from a DNS port the capture had no room for
+  uint64_t captured = 0;          // packets handed to the sink
+  uint64_t lost = 0;              // packets from a DNS port the capture had no room for
   uint64_t skipped_ipv6_ext = 0;  // IPv6 packets whose transport header was not reached
-  uint64_t unreadable = 0;  // packets from a DNS port whose headers could not be read
+  uint64_t unreadable = 0;        // packets from a DNS port whose headers could not be read
 };
 
 class DnsCaptureSource {

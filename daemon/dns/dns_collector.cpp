@@ -49,16 +49,16 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   info.metric.push_back(gauge(1, {{"method", std::string(to_string(s.method))}}));
   out.push_back(std::move(info));
 
-  MetricFamily responses = family("tcpconnect_dns_responses_total",
-                                  "DNS responses parsed, by response code and question type.",
-                                  MetricType::Counter);
+  MetricFamily responses =
+      family("tcpconnect_dns_responses_total",
+             "DNS responses parsed, by response code and question type.", MetricType::Counter);
   for (size_t r = 0; r < kDnsRcodeSlots; ++r) {
     for (size_t q = 0; q < kDnsQtypeSlots; ++q) {
       uint64_t n = s.stats.responses[r][q].load(std::memory_order_relaxed);
       if (n == 0) continue;
-      responses.metric.push_back(counter(static_cast<double>(n),
-                                         {{"rcode", std::string(dns_rcode_name(r))},
-                                          {"qtype", std::string(dns_qtype_name(q))}}));
+      responses.metric.push_back(counter(
+          static_cast<double>(n),
+          {{"rcode", std::string(dns_rcode_name(r))}, {"qtype", std::string(dns_qtype_name(q))}}));
     }
   }
   out.push_back(std::move(responses));
@@ -68,14 +68,15 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
                                "reason.",
                                MetricType::Counter);
   for (size_t i = 0; i < static_cast<size_t>(DnsParseError::kCount); ++i) {
-    errors.metric.push_back(counter(load(s.stats.parse_errors[i]),
-                                    {{"reason", std::string(to_string(static_cast<DnsParseError>(i)))}}));
+    errors.metric.push_back(
+        counter(load(s.stats.parse_errors[i]),
+                {{"reason", std::string(to_string(static_cast<DnsParseError>(i)))}}));
   }
   out.push_back(std::move(errors));
 
-  MetricFamily captured = family("tcpconnect_dns_packets_captured_total",
-                                 "Packets from a DNS source port handed to the parser.",
-                                 MetricType::Counter);
+  MetricFamily captured =
+      family("tcpconnect_dns_packets_captured_total",
+             "Packets from a DNS source port handed to the parser.", MetricType::Counter);
   captured.metric.push_back(counter(load(s.captured)));
   out.push_back(std::move(captured));
 
@@ -106,7 +107,8 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
                                   MetricType::Counter);
   evictions.metric.push_back(
       counter(static_cast<double>(s.cache.evicted_capacity()), {{"reason", "capacity"}}));
-  evictions.metric.push_back(counter(static_cast<double>(s.cache.evicted_age()), {{"reason", "age"}}));
+  evictions.metric.push_back(
+      counter(static_cast<double>(s.cache.evicted_age()), {{"reason", "age"}}));
   out.push_back(std::move(evictions));
 
   MetricFamily attributions = family("tcpconnect_dns_attributions_total",
@@ -128,8 +130,8 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   uint64_t cumulative = 0;
   for (size_t i = 0; i < d.buckets.size(); ++i) {
     cumulative += d.buckets[i].load(std::memory_order_relaxed);
-    double bound = i < kDnsDelayBounds.size() ? kDnsDelayBounds[i]
-                                              : std::numeric_limits<double>::infinity();
+    double bound =
+        i < kDnsDelayBounds.size() ? kDnsDelayBounds[i] : std::numeric_limits<double>::infinity();
     h.histogram.bucket.push_back({cumulative, bound});
   }
   // The count is the +Inf bucket, so that the two can never disagree mid-update.
@@ -138,6 +140,26 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   delay.metric.push_back(std::move(h));
   out.push_back(std::move(delay));
   return out;
+}
+
+namespace {
+
+class UnavailableCollector final : public prometheus::Collectable {
+ public:
+  std::vector<MetricFamily> Collect() const override {
+    MetricFamily info = family("tcpconnect_dns_capture_info",
+                               "How DNS responses are captured (cgroup_skb or packet_socket; "
+                               "none when no capture could start); always 1.",
+                               MetricType::Gauge);
+    info.metric.push_back(gauge(1, {{"method", "none"}}));
+    return {info};
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<prometheus::Collectable> dns_capture_unavailable_collector() {
+  return std::make_shared<UnavailableCollector>();
 }
 
 }  // namespace tcpconnect

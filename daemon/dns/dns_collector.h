@@ -21,4 +21,7 @@ class DnsCollector final : public prometheus::Collectable {
   std::shared_ptr<const DnsLayerState> state_;
 };
 
+// tcpconnect_dns_capture_info{method="none"}: dns.enabled, but no capture could start.
+std::shared_ptr<prometheus::Collectable> dns_capture_unavailable_collector();
+
 }  // namespace tcpconnect

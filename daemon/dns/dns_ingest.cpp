@@ -50,9 +50,7 @@ void DnsIngest::message(const uint8_t* msg, size_t captured, size_t full_len, ui
   }
 }
 
-void DnsIngest::udp(const DnsPacket& p) {
-  message(p.payload, p.captured, p.payload_len, p.ts_ns);
-}
+void DnsIngest::udp(const DnsPacket& p) { message(p.payload, p.captured, p.payload_len, p.ts_ns); }
 
 DnsIngest::Flow& DnsIngest::track(const FlowKey& key, uint64_t now_ns) {
   if (auto it = flows_.find(key); it != flows_.end()) return it->second;
@@ -65,9 +63,9 @@ DnsIngest::Flow& DnsIngest::track(const FlowKey& key, uint64_t now_ns) {
         ++it;
     }
     if (flows_.size() >= kMaxTcpFlows) {
-      auto oldest = std::min_element(flows_.begin(), flows_.end(), [](const auto& a, const auto& b) {
-        return a.second.last_ns < b.second.last_ns;
-      });
+      auto oldest = std::min_element(
+          flows_.begin(), flows_.end(),
+          [](const auto& a, const auto& b) { return a.second.last_ns < b.second.last_ns; });
       flows_.erase(oldest);
     }
   }

@@ -51,8 +51,8 @@ class DnsIngest {
   };
   struct Flow {
     uint32_t next_seq = 0;  // of the byte after the last segment seen
-    uint32_t pending = 0;  // bytes of a split message still to come
-    bool lost = false;  // message boundaries unknown: skip the stream
+    uint32_t pending = 0;   // bytes of a split message still to come
+    bool lost = false;      // message boundaries unknown: skip the stream
     uint64_t last_ns = 0;
   };
 

@@ -35,17 +35,37 @@ DnsLayer::DnsLayer(const Options& options)
 Result<std::unique_ptr<DnsLayer>> DnsLayer::start(const Options& options) {
   std::unique_ptr<DnsLayer> layer(new DnsLayer(options));
   DnsLayer* self = layer.get();
-  auto capture = open_dns_capture(options.capture,
-                                  [self](const DnsPacket& p) { self->ingest_.ingest(p); });
+  auto capture =
+      open_dns_capture(options.capture, [self](const DnsPacket& p) { self->ingest_.ingest(p); });
   if (!capture) return capture.error();
   layer->capture_ = std::move(capture).value();
   layer->state_->method = layer->capture_->method();
   if (options.poller_thread) {
-    layer->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (layer->stop_fd_ < 0) return Error::from_errno("eventfd", errno);
-    layer->thread_ = std::thread([self] { self->poller(); });
+    if (Status s = layer->start_poller(); !s) return s.error();
   }
   return layer;
+}
+
+Status DnsLayer::start_poller() {
+  if (thread_.joinable()) return Ok{};
+  if (stop_fd_ < 0) stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) return Error::from_errno("eventfd", errno);
+  thread_ = std::thread([this] { poller(); });
+  return Ok{};
+}
+
+std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config) {
+  DnsLayer::Options options = DnsLayer::options_from(config);
+  options.poller_thread = false;
+  auto layer = DnsLayer::start(options);
+  if (!layer) {
+    spdlog::warn("DNS capture unavailable, destinations will not be named: {}",
+                 layer.error().message);
+    return nullptr;
+  }
+  spdlog::info("DNS capture: {} via {}", to_string(layer.value()->method()),
+               layer.value()->describe());
+  return std::move(layer).value();
 }
 
 DnsLayer::~DnsLayer() {

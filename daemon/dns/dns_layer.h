@@ -8,13 +8,13 @@
 // the drain started is in the cache when the connects it enabled are named.
 #pragma once
 
+#include <prometheus/collectable.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <prometheus/collectable.h>
 
 #include "config/config.h"
 #include "dns/dns_attribution.h"
@@ -47,7 +47,8 @@ class DnsLayer {
     DnsCache::Options cache;
     // The poller's longest sleep; it wakes sooner when the capture signals.
     std::chrono::milliseconds poll_interval{100};
-    bool poller_thread = true;  // off: only before_drain()/poll_now() consume
+    bool poller_thread = true;  // off: only before_drain()/poll_now() consume, until
+                                // start_poller()
   };
   static Options options_from(const DnsConfig& config);
 
@@ -56,6 +57,10 @@ class DnsLayer {
   ~DnsLayer();  // stops the poller, then detaches the capture
   DnsLayer(const DnsLayer&) = delete;
   DnsLayer& operator=(const DnsLayer&) = delete;
+
+  // Starts the poller thread if it is not running. The daemon calls it after dropping
+  // capabilities (they are per thread); polling needs none beyond CAP_BPF.
+  Status start_poller();
 
   // Where the kernel's per-destination activity comes from (set before the first drain).
   void set_destination_reader(DestinationReader reader);
@@ -88,5 +93,9 @@ class DnsLayer {
   std::atomic<bool> poll_failing_{false};
   std::thread thread_;
 };
+
+// For the daemon: the layer dns.* asks for, or nullptr (logged as a warning: the daemon
+// runs on without names) when it cannot capture. Logs which capture it uses.
+std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config);
 
 }  // namespace tcpconnect

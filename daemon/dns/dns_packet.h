@@ -11,18 +11,18 @@
 namespace tcpconnect {
 
 struct DnsPacket {
-  uint64_t ts_ns = 0;  // CLOCK_MONOTONIC at delivery
-  uint16_t family = 0;  // 2 (AF_INET) or 10 (AF_INET6); IPv4 uses the first 4 bytes
+  uint64_t ts_ns = 0;    // CLOCK_MONOTONIC at delivery
+  uint16_t family = 0;   // 2 (AF_INET) or 10 (AF_INET6); IPv4 uses the first 4 bytes
   uint8_t protocol = 0;  // 17 (UDP) or 6 (TCP)
   uint8_t tcp_flags = 0;
   std::array<uint8_t, 16> saddr{};  // the DNS server
   std::array<uint8_t, 16> daddr{};  // the local address the response went to
   uint16_t sport = 0;
   uint16_t dport = 0;
-  uint32_t tcp_seq = 0;  // sequence number of the first payload byte
-  uint32_t payload_len = 0;  // L4 payload bytes in the packet
+  uint32_t tcp_seq = 0;              // sequence number of the first payload byte
+  uint32_t payload_len = 0;          // L4 payload bytes in the packet
   const uint8_t* payload = nullptr;  // the first `captured` of them
-  uint32_t captured = 0;  // <= payload_len
+  uint32_t captured = 0;             // <= payload_len
 };
 
 // A record of the cgroup_skb ring (struct tc_dns_event and its payload). The packet

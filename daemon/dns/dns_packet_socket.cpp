@@ -150,7 +150,9 @@ class PacketSocketCapture final : public DnsCaptureSource {
 
  private:
   PacketSocketCapture(int fd, Sink sink, uint32_t capture_bytes)
-      : fd_(fd), sink_(std::move(sink)), capture_bytes_(capture_bytes),
+      : fd_(fd),
+        sink_(std::move(sink)),
+        capture_bytes_(capture_bytes),
         snaplen_(kHeaderRoom + capture_bytes) {}
 
   int fd_;
@@ -161,8 +163,8 @@ class PacketSocketCapture final : public DnsCaptureSource {
   DnsCaptureCounters counters_;
 };
 
-Result<std::unique_ptr<DnsCaptureSource>> PacketSocketCapture::open(const DnsCaptureOptions& options,
-                                                                    Sink sink) {
+Result<std::unique_ptr<DnsCaptureSource>> PacketSocketCapture::open(
+    const DnsCaptureOptions& options, Sink sink) {
   // Protocol 0: nothing is queued until bind(), so no packet slips in before the filter.
   int fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error{errno_text("opening an AF_PACKET socket", errno), errno};
@@ -173,7 +175,10 @@ Result<std::unique_ptr<DnsCaptureSource>> PacketSocketCapture::open(const DnsCap
   sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0)
     return Error{errno_text("attaching the socket filter", errno), errno};
-  int rcvbuf = static_cast<int>(std::min<uint32_t>(options.ring_bytes, 1u << 30));
+  // A socket buffer is charged each packet's kernel overhead (about 2 KiB per loopback
+  // packet), not its payload as the ring is: 4x the ring's size holds as many responses
+  // (measured: tests/bench/dns/dns_flood_bench, docs/benchmarks.md).
+  int rcvbuf = static_cast<int>(std::min<uint64_t>(4ull * options.ring_bytes, 1u << 30));
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   int one = 1;
@@ -227,7 +232,8 @@ Result<size_t> PacketSocketCapture::poll() {
       size_t len = msgs[i].msg_len;
       size_t wire_len = len;
       uint64_t ts = 0;
-      for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
+      for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm;
+           cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
           timespec t;
           std::memcpy(&t, CMSG_DATA(cm), sizeof(t));

@@ -16,12 +16,12 @@ namespace tcpconnect {
 // Why a message, or part of one, was not used. Each is counted and the message skipped,
 // except kCaptureTruncated, whose answers that fit the capture are still used.
 enum class DnsParseError : uint8_t {
-  kMalformed = 0,  // libresolv rejected the message (bad names, counts, lengths...)
-  kNotResponse,  // a query, an opcode other than QUERY, or not exactly one question
-  kBadRecord,  // an answer record unreadable, or an address of the wrong size
+  kMalformed = 0,     // libresolv rejected the message (bad names, counts, lengths...)
+  kNotResponse,       // a query, an opcode other than QUERY, or not exactly one question
+  kBadRecord,         // an answer record unreadable, or an address of the wrong size
   kCaptureTruncated,  // answers lost because dns.capture_bytes cut the message
-  kTcpSplit,  // a DNS-over-TCP message spread over several segments: not parsed
-  kTcpOutOfSync,  // a TCP segment that cannot be placed in its stream
+  kTcpSplit,          // a DNS-over-TCP message spread over several segments: not parsed
+  kTcpOutOfSync,      // a TCP segment that cannot be placed in its stream
   kCount,
 };
 std::string_view to_string(DnsParseError error);  // "malformed", "not_response", ...
@@ -36,10 +36,10 @@ struct DnsResponse {
   uint16_t id = 0;
   uint8_t rcode = 0;  // header RCODE, 0..15
   uint16_t qtype = 0;
-  bool truncated = false;  // the TC bit: the server cut it (the client retries over TCP)
+  bool truncated = false;          // the TC bit: the server cut it (the client retries over TCP)
   bool capture_truncated = false;  // answers beyond dns.capture_bytes were lost
-  std::string qname;  // lower case, no trailing dot ("" for the root)
-  std::string canonical;  // end of the CNAME chain from qname (qname when there is none)
+  std::string qname;               // lower case, no trailing dot ("" for the root)
+  std::string canonical;           // end of the CNAME chain from qname (qname when there is none)
   std::vector<DnsAddress> addresses;  // A and AAAA records on the chain, in answer order
 };
 

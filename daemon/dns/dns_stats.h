@@ -33,7 +33,7 @@ inline constexpr std::array<std::pair<uint16_t, std::string_view>, 16> kDnsQtype
     {257, "CAA"},
 }};
 inline constexpr size_t kDnsQtypeSlots = kDnsQtypes.size() + 1;  // + "other"
-inline constexpr size_t kDnsRcodeSlots = 16;  // the header's 4 bits
+inline constexpr size_t kDnsRcodeSlots = 16;                     // the header's 4 bits
 
 size_t dns_qtype_slot(uint16_t qtype);
 std::string_view dns_qtype_name(size_t slot);

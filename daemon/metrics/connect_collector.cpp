@@ -28,6 +28,10 @@ ConnectCollector::ConnectCollector(std::shared_ptr<const SeriesStore> store,
     : store_(std::move(store)), label_names_(std::move(label_names)) {}
 
 std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
+  // One consistent view: a reload that re-folds the store waits for this scrape.
+  auto lock = store_->read_lock();
+  std::vector<std::string> store_names = store_->label_names();
+  const std::vector<std::string>& names = store_names.empty() ? label_names_ : store_names;
   prometheus::MetricFamily connects{
       "tcpconnect_connects_total",
       "Outbound TCP connect attempts (SYN sent), counted in the kernel.",
@@ -46,7 +50,7 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
 
   store_->connects().for_each([&](const LabelValues* values, const ConnectCounts& c) {
     prometheus::ClientMetric m;
-    m.label = make_labels(label_names_, values);
+    m.label = make_labels(names, values);
     m.counter.value = static_cast<double>(c.attempts);
     connects.metric.push_back(m);
     for (uint32_t r = 0; r < c.failed.size(); ++r) {
@@ -78,6 +82,21 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
   out.push_back(std::move(connects));
   out.push_back(std::move(failures));
   out.push_back(std::move(duration));
+  // Only with an allowlist: absent, the family does not exist at all.
+  if (store_->unexpected_enabled()) {
+    prometheus::MetricFamily unexpected{
+        "tcpconnect_unexpected_connects_total",
+        "Outbound TCP connect attempts whose destination matched no allowlist rule.",
+        prometheus::MetricType::Counter,
+        {}};
+    store_->unexpected().for_each([&](const LabelValues* values, const UnexpectedCounts& c) {
+      prometheus::ClientMetric m;
+      m.label = make_labels(names, values);
+      m.counter.value = static_cast<double>(c.attempts);
+      unexpected.metric.push_back(std::move(m));
+    });
+    out.push_back(std::move(unexpected));
+  }
   return out;
 }
 

@@ -1,5 +1,6 @@
 // Renders the series store as Prometheus metric families. Runs on the scrape path:
 // it only reads the store (no BPF syscalls), taking one shard lock at a time.
+// tcpconnect_unexpected_connects_total is rendered only while an allowlist is set.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -15,7 +16,8 @@ namespace tcpconnect {
 
 class ConnectCollector final : public prometheus::Collectable {
  public:
-  // label_names: names of the kept connect labels, in the store's order.
+  // label_names: names of the kept connect labels, in the store's order, used until the
+  // store carries its own (SeriesStore::label_names, set by Drain::configure).
   ConnectCollector(std::shared_ptr<const SeriesStore> store, std::vector<std::string> label_names);
 
   std::vector<prometheus::MetricFamily> Collect() const override;

@@ -80,7 +80,26 @@ SelfMetrics::SelfMetrics()
                          .Name("tcpconnect_connect_outcomes_lost_total")
                          .Help("Connects whose outcome was never seen (still in flight "
                                "after 10 minutes) and were removed from the stash.")
-                         .Register(*registry_)) {
+                         .Register(*registry_)),
+      reload_ok_(prometheus::BuildGauge()
+                     .Name("tcpconnect_config_last_reload_successful")
+                     .Help("Whether the last configuration (re)load succeeded (1) or was "
+                           "rejected, the previous configuration still running (0).")
+                     .Register(*registry_)),
+      reload_time_(prometheus::BuildGauge()
+                       .Name("tcpconnect_config_last_reload_success_timestamp_seconds")
+                       .Help("Time of the last successful configuration (re)load.")
+                       .Register(*registry_)),
+      series_expired_(prometheus::BuildCounter()
+                          .Name("tcpconnect_series_expired_total")
+                          .Help("Series removed because they did not grow for "
+                                "limits.idle_expiry.")
+                          .Register(*registry_)),
+      keys_expired_(prometheus::BuildCounter()
+                        .Name("tcpconnect_kernel_keys_expired_total")
+                        .Help("Kernel map entries deleted because they did not grow for "
+                              "limits.idle_expiry (their final counts folded first).")
+                        .Register(*registry_)) {
   outcomes_lost_.Add({});
   for (size_t i = 0; i < TC_ERR_MAX; ++i) map_full_.Add({{"map", error_map_name(i)}});
   drain_errors_.Add({});
@@ -119,6 +138,19 @@ void SelfMetrics::set_series(const std::string& metric, double n) {
 
 void SelfMetrics::set_series_dropped(const std::string& metric, uint64_t total) {
   advance_to(series_dropped_.Add({{"metric", metric}}), static_cast<double>(total));
+}
+
+void SelfMetrics::set_config_reload(bool ok, double unix_seconds) {
+  reload_ok_.Add({}).Set(ok ? 1 : 0);
+  if (ok) reload_time_.Add({}).Set(unix_seconds);
+}
+
+void SelfMetrics::set_series_expired(const std::string& metric, uint64_t total) {
+  advance_to(series_expired_.Add({{"metric", metric}}), static_cast<double>(total));
+}
+
+void SelfMetrics::set_keys_expired(const std::string& map, uint64_t total) {
+  advance_to(keys_expired_.Add({{"map", map}}), static_cast<double>(total));
 }
 
 void SelfMetrics::add_outcomes_lost(uint64_t n) {

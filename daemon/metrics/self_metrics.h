@@ -30,6 +30,13 @@ class SelfMetrics {
   void set_program_stats(const std::string& program, uint64_t run_time_ns, uint64_t run_count,
                          uint64_t recursion_misses);
   void add_outcomes_lost(uint64_t n);
+  // The Prometheus server's own convention: whether the last (re)load of the config file
+  // succeeded, and when one last did (set at start too).
+  void set_config_reload(bool ok, double unix_seconds);
+  // Cumulative: series removed by limits.idle_expiry, per metric; kernel keys deleted
+  // with them, per map.
+  void set_series_expired(const std::string& metric, uint64_t total);
+  void set_keys_expired(const std::string& map, uint64_t total);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -44,6 +51,10 @@ class SelfMetrics {
   prometheus::Family<prometheus::Counter>& prog_run_count_;
   prometheus::Family<prometheus::Counter>& prog_misses_;
   prometheus::Family<prometheus::Counter>& outcomes_lost_;
+  prometheus::Family<prometheus::Gauge>& reload_ok_;
+  prometheus::Family<prometheus::Gauge>& reload_time_;
+  prometheus::Family<prometheus::Counter>& series_expired_;
+  prometheus::Family<prometheus::Counter>& keys_expired_;
 };
 
 }  // namespace tcpconnect

@@ -7,11 +7,15 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "shared/connect.h"
@@ -43,27 +47,60 @@ struct LatencyCounts {
   bool empty() const { return count == 0; }
 };
 
+// Connects that matched no allowlist rule.
+struct UnexpectedCounts {
+  uint64_t attempts = 0;
+
+  UnexpectedCounts& operator+=(const UnexpectedCounts& o) {
+    attempts += o.attempts;
+    return *this;
+  }
+  bool empty() const { return attempts == 0; }
+};
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
 // Label values -> V, at most max_series distinct label sets; what would make another
-// goes to a single overflow set. Values only grow.
+// goes to a single overflow set. Values only grow, and a series lives until expire()
+// removes it for not having grown.
 template <typename V>
 class CappedSeries {
  public:
   explicit CappedSeries(size_t max_series) : max_series_(max_series) {}
 
-  // Returns false when the delta went to the overflow set.
-  bool add(const LabelValues& labels, const V& delta);
+  // Returns false when the delta went to the overflow set. `now` is when it grew.
+  bool add(const LabelValues& labels, const V& delta, SteadyTime now = std::chrono::steady_clock::now());
   void add_overflow(const V& delta);
   // Visits every series under its shard's lock; the overflow set last, with
   // labels == nullptr.
   void for_each(const std::function<void(const LabelValues* labels, const V&)>& visit) const;
   size_t size() const { return size_.load(std::memory_order_relaxed); }
   void set_max_series(size_t n) { max_series_.store(n, std::memory_order_relaxed); }
+  size_t max_series() const { return max_series_.load(std::memory_order_relaxed); }
+
+  // Removes the series that last grew before `cutoff` (never the overflow set). Returns
+  // how many. Frees their slots under the cap.
+  size_t expire(SteadyTime cutoff);
+  // The value of one series, if present (tests, re-folds).
+  std::optional<V> get(const LabelValues& labels) const;
+
+  // Replaces every series with `series` (the overflow set with `overflow`). When
+  // `survive`, a label set present before and after keeps its value and its growth
+  // time, and so does the overflow set: a counter never goes back and never jumps.
+  // Beyond the cap, what does not fit goes to the overflow set. Not thread-safe
+  // against add(): the store serializes it (SeriesStore::replace).
+  void replace(std::vector<std::pair<LabelValues, V>> series, std::optional<V> overflow,
+               bool survive, SteadyTime now);
 
  private:
   static constexpr size_t kShards = 16;
+  struct Entry {
+    V value{};
+    SteadyTime grown{};
+  };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<LabelValues, V, LabelValuesHash> series;
+    std::unordered_map<LabelValues, Entry, LabelValuesHash> series;
   };
   std::array<Shard, kShards> shards_;
   std::atomic<size_t> size_{0};
@@ -76,34 +113,89 @@ class CappedSeries {
 // Everything the connect metrics render.
 class SeriesStore {
  public:
-  explicit SeriesStore(size_t max_series) : connects_(max_series), latency_(max_series) {}
+  explicit SeriesStore(size_t max_series)
+      : connects_(max_series), latency_(max_series), unexpected_(max_series) {}
 
   // labels: the kept labels of connects, in canonical order.
-  void add_connects(const LabelValues& labels, const ConnectCounts& delta);
+  void add_connects(const LabelValues& labels, const ConnectCounts& delta,
+                    SteadyTime now = std::chrono::steady_clock::now());
   // Counted where the kernel itself could not keep a key (its map was full).
   void add_connects_overflow(const ConnectCounts& delta);
   // labels: {dns_name, daddr}.
-  void add_latency(const LabelValues& labels, const LatencyCounts& delta);
+  void add_latency(const LabelValues& labels, const LatencyCounts& delta,
+                   SteadyTime now = std::chrono::steady_clock::now());
+  // labels: as add_connects.
+  void add_unexpected(const LabelValues& labels, const UnexpectedCounts& delta,
+                      SteadyTime now = std::chrono::steady_clock::now());
 
   const CappedSeries<ConnectCounts>& connects() const { return connects_; }
   const CappedSeries<LatencyCounts>& latency() const { return latency_; }
+  const CappedSeries<UnexpectedCounts>& unexpected() const { return unexpected_; }
 
   // Increments that went to an overflow series because of the cap, per metric.
   struct Dropped {
     std::atomic<uint64_t> connects{0};
     std::atomic<uint64_t> failures{0};
     std::atomic<uint64_t> duration{0};
+    std::atomic<uint64_t> unexpected{0};
   };
   const Dropped& dropped() const { return dropped_; }
+  // Series removed by idle expiry, per metric.
+  struct Expired {
+    std::atomic<uint64_t> connects{0};
+    std::atomic<uint64_t> duration{0};
+    std::atomic<uint64_t> unexpected{0};
+  };
+  const Expired& expired() const { return expired_; }
   void set_max_series(size_t n);
+
+  // Names of the connect labels the values are in (empty until set); kept with the
+  // values so that a scrape never pairs old names with new values.
+  std::vector<std::string> label_names() const;
+  // Whether tcpconnect_unexpected_connects_total exists (an allowlist is configured).
+  bool unexpected_enabled() const;
+  void set_unexpected_enabled(bool enabled);
+
+  // Held by a scrape for the whole rendering: a replace() waits for it, adds do not.
+  std::shared_lock<std::shared_mutex> read_lock() const {
+    return std::shared_lock<std::shared_mutex>(replace_mu_);
+  }
+
+  // Everything at once, after a change of labels (a re-fold of the kernel's cumulative
+  // counts under the new labels). `survive`: the label names did not change, so a label
+  // set present before and after keeps its value (see CappedSeries::replace). The
+  // dropped counters are left alone: a re-fold is not new traffic.
+  struct Contents {
+    std::vector<std::string> label_names;
+    std::vector<std::pair<LabelValues, ConnectCounts>> connects;
+    std::optional<ConnectCounts> connects_overflow;
+    std::vector<std::pair<LabelValues, LatencyCounts>> latency;
+    std::vector<std::pair<LabelValues, UnexpectedCounts>> unexpected;
+    bool unexpected_enabled = false;
+  };
+  void replace(Contents contents, bool survive, SteadyTime now = std::chrono::steady_clock::now());
+
+  // Empties tcpconnect_unexpected_connects_total and says whether it exists (an
+  // allowlist that goes away takes its series along).
+  void reset_unexpected(bool enabled);
+
+  // Removes series that did not grow since `cutoff`, from every metric.
+  void expire_idle(SteadyTime cutoff);
 
  private:
   CappedSeries<ConnectCounts> connects_;
   CappedSeries<LatencyCounts> latency_;
+  CappedSeries<UnexpectedCounts> unexpected_;
   Dropped dropped_;
+  Expired expired_;
+  mutable std::shared_mutex replace_mu_;
+  mutable std::mutex meta_mu_;
+  std::vector<std::string> label_names_;  // under meta_mu_
+  bool unexpected_enabled_ = false;       // under meta_mu_
 };
 
 extern template class CappedSeries<ConnectCounts>;
 extern template class CappedSeries<LatencyCounts>;
+extern template class CappedSeries<UnexpectedCounts>;
 
 }  // namespace tcpconnect

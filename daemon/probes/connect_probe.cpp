@@ -11,37 +11,21 @@
 
 #include "bpf/percpu_map.h"
 #include "connect.skel.h"
-#include "probes/tracefs.h"
 
 namespace tcpconnect {
 namespace {
 
-bpf_program* program_for(connect_bpf* skel, ProbeBackend backend) {
-  switch (backend) {
-    case ProbeBackend::kTpBtf:
-      return skel->progs.tc_tp_btf;
-    case ProbeBackend::kRawTp:
-      return skel->progs.tc_raw_tp;
-    case ProbeBackend::kTracepoint:
-      return skel->progs.tc_tracepoint;
-    case ProbeBackend::kAuto:
-      break;
-  }
-  return nullptr;
+BackendPrograms programs_of(connect_bpf* skel) {
+  return {{skel->progs.tc_tp_btf, &skel->links.tc_tp_btf},
+          {skel->progs.tc_raw_tp, &skel->links.tc_raw_tp},
+          {skel->progs.tc_tracepoint, &skel->links.tc_tracepoint}};
 }
 
-// Says what an operator can do about the common failures instead of a bare errno.
-std::string explain(const std::string& step, int err) {
-  if (err < 0) err = -err;
-  std::string msg = step + ": " + std::strerror(err);
-  if (err == EPERM || err == EACCES) {
-    if (geteuid() != 0) msg += " (run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)";
-  } else if ((err == ESRCH || err == ENOENT || err == EINVAL) &&
-             access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-    msg += " (the kernel has no BTF: /sys/kernel/btf/vmlinux is missing)";
-  }
-  return msg;
+bpf_program* program_for(connect_bpf* skel, ProbeBackend backend) {
+  return programs_of(skel).of(backend).program;
 }
+
+std::string explain(const std::string& step, int err) { return explain_bpf_failure(step, err); }
 
 Status check_map_layout(bpf_map* map, uint32_t key_size, uint32_t value_size) {
   if (bpf_map__key_size(map) != key_size || bpf_map__value_size(map) != value_size)
@@ -51,11 +35,6 @@ Status check_map_layout(bpf_map* map, uint32_t key_size, uint32_t value_size) {
 
 }  // namespace
 
-std::vector<ProbeBackend> backends_to_try(ProbeBackend requested) {
-  if (requested != ProbeBackend::kAuto) return {requested};
-  return {ProbeBackend::kTpBtf, ProbeBackend::kRawTp, ProbeBackend::kTracepoint};
-}
-
 void ConnectProbe::SkelDeleter::operator()(connect_bpf* skel) const { connect_bpf::destroy(skel); }
 
 ConnectProbe::ConnectProbe(Skel skel, ProbeBackend backend)
@@ -64,7 +43,9 @@ ConnectProbe::ConnectProbe(Skel skel, ProbeBackend backend)
 ConnectProbe::~ConnectProbe() {
   if (!skel_) return;
   if (keep_attached_) {
-    // A perf-event link's detach also disables the shared perf event: only forget it.
+    // Only this process's fds are closed, at exit. Detaching would do no more for
+    // tp_btf and raw_tp links, but for a perf-event link (tracepoint backend) libbpf also
+    // disables the perf event, which the store's copy shares.
     for (bpf_link* link : {skel_->links.tc_tp_btf, skel_->links.tc_raw_tp,
                            skel_->links.tc_tracepoint})
       if (link) bpf_link__disconnect(link);
@@ -83,8 +64,7 @@ Result<ConnectProbe::Skel> ConnectProbe::open_prepared(ProbeBackend backend,
   // Open: one object holds the three variants; only the chosen one is loaded.
   Skel skel(connect_bpf::open());
   if (!skel) return Error{explain("opening the BPF object", errno), errno};
-  for (ProbeBackend b : {ProbeBackend::kTpBtf, ProbeBackend::kRawTp, ProbeBackend::kTracepoint})
-    bpf_program__set_autoload(program_for(skel.get(), b), b == backend);
+  programs_of(skel.get()).load_only(backend);
 
   // Size the maps before load.
   for (bpf_map* m : {skel->maps.connects, skel->maps.latency, skel->maps.pending,
@@ -104,10 +84,6 @@ Result<ConnectProbe::Skel> ConnectProbe::open_prepared(ProbeBackend backend,
 }
 
 Result<ConnectProbe::Skel> ConnectProbe::try_backend(ProbeBackend backend, const Options& options) {
-  if (backend == ProbeBackend::kTracepoint) {
-    Status s = ensure_tracefs();
-    if (!s) return s.error();
-  }
   auto opened = open_prepared(backend, options);
   if (!opened) return opened.error();
   Skel skel = std::move(opened).value();
@@ -115,38 +91,25 @@ Result<ConnectProbe::Skel> ConnectProbe::try_backend(ProbeBackend backend, const
   // Load: the verifier runs here.
   if (int err = connect_bpf::load(skel.get())) return Error{explain("loading", err), -err};
 
-  // Attach the one program of this backend.
-  bpf_program* prog = program_for(skel.get(), backend);
-  bpf_link* link = bpf_program__attach(prog);
-  if (!link) return Error{explain("attaching", errno), errno};
-  switch (backend) {
-    case ProbeBackend::kTpBtf:
-      skel->links.tc_tp_btf = link;
-      break;
-    case ProbeBackend::kRawTp:
-      skel->links.tc_raw_tp = link;
-      break;
-    default:
-      skel->links.tc_tracepoint = link;
-      break;
+  // Configure the loaded maps (filters, key fields) while nothing runs yet.
+  if (options.before_attach) {
+    ConnectProbe unattached(std::move(skel), backend);
+    Status s = options.before_attach(unattached);
+    skel = std::move(unattached.skel_);
+    if (!s) return s.error();
   }
+
+  // Attach the one program of this backend.
+  if (Status s = programs_of(skel.get()).attach(backend); !s) return s.error();
   return skel;
 }
 
 Result<std::unique_ptr<ConnectProbe>> ConnectProbe::attach(const Options& options) {
-  std::string failures;
-  for (ProbeBackend b : backends_to_try(options.backend)) {
-    auto skel = try_backend(b, options);
-    if (skel) {
-      spdlog::info("connect probe attached to sock:inet_sock_set_state via {}", to_string(b));
-      return std::unique_ptr<ConnectProbe>(new ConnectProbe(std::move(skel).value(), b));
-    }
-    spdlog::debug("backend {} failed: {}", to_string(b), skel.error().message);
-    if (!failures.empty()) failures += "; ";
-    failures += std::string(to_string(b)) + ": " + skel.error().message;
-    if (skel.error().errnum == EPERM && geteuid() != 0) break;  // no backend can do better
-  }
-  return Error{"cannot attach the connect probe (" + failures + ")"};
+  auto attached = attach_first_backend<Skel>(
+      options.backend, "connect probe", [&](ProbeBackend b) { return try_backend(b, options); });
+  if (!attached) return attached.error();
+  auto& [skel, backend] = attached.value();
+  return std::unique_ptr<ConnectProbe>(new ConnectProbe(std::move(skel), backend));
 }
 
 std::string ConnectProbe::program_name() const {
@@ -169,28 +132,12 @@ ProgramStats ConnectProbe::program_stats() const {
 
 Status ConnectProbe::read_connects(
     const std::function<void(const tc_connect_key&, const tc_connect_counts&)>& visit) {
-  PercpuMapReader reader(bpf_map__fd(skel_->maps.connects), sizeof(tc_connect_key),
-                         sizeof(tc_connect_counts));
-  return reader.read_all([&](const void* k, const uint64_t* v) {
-    tc_connect_key key;
-    tc_connect_counts counts;
-    std::memcpy(&key, k, sizeof(key));
-    std::memcpy(&counts, v, sizeof(counts));
-    visit(key, counts);
-  });
+  return read_percpu_counters(bpf_map__fd(skel_->maps.connects), visit);
 }
 
 Status ConnectProbe::read_latency(
     const std::function<void(const tc_latency_key&, const tc_latency_hist&)>& visit) {
-  PercpuMapReader reader(bpf_map__fd(skel_->maps.latency), sizeof(tc_latency_key),
-                         sizeof(tc_latency_hist));
-  return reader.read_all([&](const void* k, const uint64_t* v) {
-    tc_latency_key key;
-    tc_latency_hist hist;
-    std::memcpy(&key, k, sizeof(key));
-    std::memcpy(&hist, v, sizeof(hist));
-    visit(key, hist);
-  });
+  return read_percpu_counters(bpf_map__fd(skel_->maps.latency), visit);
 }
 
 Status ConnectProbe::read_destinations(
@@ -225,13 +172,14 @@ Status ConnectProbe::read_destinations(
   return Ok{};
 }
 
-Result<uint64_t> ConnectProbe::sweep_pending(std::chrono::nanoseconds max_age) {
+Result<uint64_t> ConnectProbe::sweep_pending(std::chrono::nanoseconds max_age,
+                                             std::vector<tc_connect_key>* deferred_attempts) {
   const int fd = bpf_map__fd(skel_->maps.pending);
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns() is CLOCK_MONOTONIC
   const uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + now.tv_nsec;
   const uint64_t max_ns = static_cast<uint64_t>(max_age.count());
-  std::vector<uint64_t> stale;
+  std::vector<std::pair<uint64_t, tc_pending>> stale;
   uint64_t key = 0, next = 0;
   bool first = true;
   for (uint32_t n = 0; n <= bpf_map__max_entries(skel_->maps.pending); ++n) {
@@ -243,10 +191,25 @@ Result<uint64_t> ConnectProbe::sweep_pending(std::chrono::nanoseconds max_age) {
     key = next;
     tc_pending p;
     if (bpf_map_lookup_elem(fd, &key, &p) != 0) continue;
-    if (now_ns > p.start_ns && now_ns - p.start_ns > max_ns) stale.push_back(key);
+    if (now_ns > p.start_ns && now_ns - p.start_ns > max_ns) stale.emplace_back(key, p);
   }
+  // Deleting claims an entry (the program counts a deferred attempt only if its own
+  // delete succeeds). Lookup-and-delete also returns what was deleted: a socket that
+  // connected again since the walk left a fresh entry, which goes back.
   uint64_t deleted = 0;
-  for (uint64_t k : stale) deleted += bpf_map_delete_elem(fd, &k) == 0;
+  for (auto& [k, walked] : stale) {
+    tc_pending p = walked;
+    if (bpf_map_lookup_and_delete_elem(fd, &k, &p) != 0) {
+      if (errno == ENOENT) continue;
+      if (bpf_map_delete_elem(fd, &k) != 0) continue;  // kernels before 5.14
+      p = walked;
+    } else if (!(now_ns > p.start_ns && now_ns - p.start_ns > max_ns)) {
+      bpf_map_update_elem(fd, &k, &p, BPF_NOEXIST);
+      continue;
+    }
+    ++deleted;
+    if ((p.flags & TC_PENDING_ATTEMPT) && deferred_attempts) deferred_attempts->push_back(p.key);
+  }
   return deleted;
 }
 

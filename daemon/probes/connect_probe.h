@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "config/config.h"
+#include "probes/backend_attach.h"
+#include "probes/connect_filters.h"
 #include "probes/connect_source.h"
 #include "util/unique_fd.h"
 
@@ -36,6 +38,10 @@ class ConnectProbe final : public ConnectSource {
     // Keep per-destination activity (latest connect, count) for the DNS layer. Off, the
     // program does not touch that map: a connect costs nothing more.
     bool track_destinations = false;
+    // Runs after load and before attach (its maps exist, nothing counts yet): the
+    // daemon fills the filter and settings maps here, so that not one connect is
+    // counted under anything else. Not run for an adopted probe. An error fails attach.
+    std::function<Status(ConnectProbe& unattached)> before_attach = nullptr;
   };
 
   // Loads and attaches. On failure the error says, per backend tried, why.
@@ -69,8 +75,17 @@ class ConnectProbe final : public ConnectSource {
   Result<ErrorCounts> read_errors() override;
 
   // Deletes stash entries of connects in flight for longer than max_age (their outcome
-  // was missed). Returns how many. Bounded by the stash's size.
-  Result<uint64_t> sweep_pending(std::chrono::nanoseconds max_age);
+  // was missed). Returns how many. Bounded by the stash's size. An entry that still owed
+  // its attempt (deferred for the local port, TC_PENDING_ATTEMPT) is claimed by the
+  // deletion and its key appended to *deferred_attempts: the caller counts it.
+  Result<uint64_t> sweep_pending(std::chrono::nanoseconds max_age,
+                                 std::vector<tc_connect_key>* deferred_attempts = nullptr);
+
+  // The in-kernel filters (filters.bpf.h), changed at run time (connect_probe_runtime.cpp).
+  ConnectFilters& filters();
+  Status set_key_fields(uint32_t fields) override;
+  Result<std::optional<tc_connect_counts>> take_connects(const tc_connect_key& key) override;
+  Result<std::optional<tc_latency_hist>> take_latency(const tc_latency_key& key) override;
   // Per-destination activity (empty unless track_destinations): the latest connect is
   // the largest over CPUs, the count the sum.
   Status read_destinations(
@@ -96,9 +111,8 @@ class ConnectProbe final : public ConnectSource {
   UniqueFd adopted_link_;
   UniqueFd adopted_prog_;
   bool keep_attached_ = false;
+  std::optional<ConnectFilters> filters_;
+  bool lookup_and_delete_supported_ = true;
 };
-
-// The backends `auto` tries, in order.
-std::vector<ProbeBackend> backends_to_try(ProbeBackend requested);
 
 }  // namespace tcpconnect

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "shared/connect.h"
 #include "util/result.h"
@@ -27,6 +28,18 @@ class ConnectSource {
       const std::function<void(const tc_latency_key&, const tc_latency_hist&)>& visit) = 0;
   // Cumulative in-kernel error counters (map full and the like), indexed by tc_error.
   virtual Result<ErrorCounts> read_errors() = 0;
+
+  // Removes one key and returns its counts at the moment of removal (nullopt when it was
+  // not there), so that whatever grew since the last read is still folded: idle expiry
+  // keeps the kernel maps bounded without losing counts. Not every source can.
+  virtual Result<std::optional<tc_connect_counts>> take_connects(const tc_connect_key&) {
+    return Error{"this source cannot delete keys"};
+  }
+  virtual Result<std::optional<tc_latency_hist>> take_latency(const tc_latency_key&) {
+    return Error{"this source cannot delete keys"};
+  }
+  // Which optional key fields (TC_KEY_*) the kernel fills from now on.
+  virtual Status set_key_fields(uint32_t /*fields*/) { return Ok{}; }
 };
 
 }  // namespace tcpconnect

@@ -48,7 +48,8 @@ bool bind_file(const std::string& content, const std::string& dir, const char* n
 
 bool private_resolver(const std::string& nameserver) {
   if (unshare(CLONE_NEWNS) != 0) {
-    std::fprintf(stderr, "dns_client: unshare(CLONE_NEWNS): %s (needs root)\n", std::strerror(errno));
+    std::fprintf(stderr, "dns_client: unshare(CLONE_NEWNS): %s (needs root)\n",
+                 std::strerror(errno));
     return false;
   }
   // Mounts made from here on stay in this namespace.

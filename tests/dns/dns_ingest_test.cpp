@@ -199,7 +199,8 @@ TEST_F(DnsIngestTest, CaptureCutTcpSegmentKeepsWhatFits) {
 
 TEST_F(DnsIngestTest, SixtyFourKilobyteTcpMessage) {
   // A length prefix of 65535 whose message is complete in one (GRO-sized) segment.
-  Bytes m = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'b', 'i', 'g', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
+  Bytes m = {0x12, 0x34, 0x81, 0x80, 0,   1,   0,   0,   0, 0, 0, 0, 3,
+             'b',  'i',  'g',  4,    't', 'e', 's', 't', 0, 0, 1, 0, 1};
   const size_t records = (65535 - m.size()) / 16;
   for (size_t i = 0; i < records; ++i)
     m.insert(m.end(), {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, static_cast<uint8_t>(i >> 16),

@@ -58,18 +58,37 @@ TEST(DnsPacketTest, InconsistentRingRecordsAreRefused) {
   Bytes r = fixture("a_udp.bin");
   Bytes rec = ring_record(r, static_cast<uint32_t>(r.size()));
   EXPECT_FALSE(decode_ring_event(rec.data(), sizeof(tc_dns_event) - 1));  // header cut
-  EXPECT_FALSE(decode_ring_event(rec.data(), rec.size() - 1));  // payload cut
-  Bytes more = ring_record(r, static_cast<uint32_t>(r.size()) - 1);  // captured > payload_len
+  EXPECT_FALSE(decode_ring_event(rec.data(), rec.size() - 1));            // payload cut
+  Bytes more = ring_record(r, static_cast<uint32_t>(r.size()) - 1);       // captured > payload_len
   EXPECT_FALSE(decode_ring_event(more.data(), more.size()));
   Bytes fam = ring_record(r, static_cast<uint32_t>(r.size()), 7);
   EXPECT_FALSE(decode_ring_event(fam.data(), fam.size()));
 }
 
 Bytes ipv4_udp(const Bytes& payload, uint16_t frag = 0, int udp_extra = 0) {
-  Bytes p = {0x45, 0, 0, 0, 0, 1, static_cast<uint8_t>(frag >> 8), static_cast<uint8_t>(frag),
-             64, 17, 0, 0, 127, 0, 0, 53, 127, 0, 0, 1};
+  Bytes p = {0x45,
+             0,
+             0,
+             0,
+             0,
+             1,
+             static_cast<uint8_t>(frag >> 8),
+             static_cast<uint8_t>(frag),
+             64,
+             17,
+             0,
+             0,
+             127,
+             0,
+             0,
+             53,
+             127,
+             0,
+             0,
+             1};
   const size_t udp_len = 8 + payload.size() + static_cast<size_t>(udp_extra);
-  Bytes udp = {0, 53, 0x9c, 0x40, static_cast<uint8_t>(udp_len >> 8), static_cast<uint8_t>(udp_len), 0, 0};
+  Bytes udp = {0, 53, 0x9c, 0x40, static_cast<uint8_t>(udp_len >> 8), static_cast<uint8_t>(udp_len),
+               0, 0};
   p.insert(p.end(), udp.begin(), udp.end());
   p.insert(p.end(), payload.begin(), payload.end());
   p[2] = static_cast<uint8_t>(p.size() >> 8);
@@ -101,7 +120,8 @@ TEST(DnsPacketTest, FragmentsAndCutHeaders) {
   Bytes later = ipv4_udp(r, 0x0010);  // fragment offset != 0: no ports in it
   EXPECT_FALSE(decode_ip_packet(later.data(), later.size(), later.size(), 512));
   // A first fragment: the UDP length says how big the whole datagram is.
-  Bytes first = ipv4_udp(Bytes(r.begin(), r.begin() + 200), 0x2000, static_cast<int>(r.size()) - 200);
+  Bytes first =
+      ipv4_udp(Bytes(r.begin(), r.begin() + 200), 0x2000, static_cast<int>(r.size()) - 200);
   auto p = decode_ip_packet(first.data(), first.size(), first.size(), 512);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->payload_len, r.size());
@@ -118,7 +138,9 @@ TEST(DnsPacketTest, Ipv6TcpWithOptions) {
   Bytes tcp = {0, 53, 0x9c, 0x40, 0, 0, 0x10, 0, 0, 0, 0, 1, 0x80, 0x18, 0xff, 0xff, 0, 0, 0, 0};
   tcp.insert(tcp.end(), 12, 1);  // 12 bytes of options (NOPs): data offset 8 words
   tcp.insert(tcp.end(), r.begin(), r.end());
-  Bytes ip = {0x60, 0, 0, 0, static_cast<uint8_t>(tcp.size() >> 8), static_cast<uint8_t>(tcp.size()), 6, 64};
+  Bytes ip = {
+      0x60, 0, 0, 0, static_cast<uint8_t>(tcp.size() >> 8), static_cast<uint8_t>(tcp.size()),
+      6,    64};
   Bytes lo(16, 0);
   lo[15] = 1;
   ip.insert(ip.end(), lo.begin(), lo.end());

@@ -160,8 +160,18 @@ TEST(DnsParserTest, EveryTruncationOfEveryFixtureIsRejectedWithoutReadingPastIt)
 
 // Hostile messages, built by hand: header, then raw bytes.
 Bytes message(uint16_t qd, uint16_t an, const Bytes& body, uint16_t flags = 0x8180) {
-  Bytes m = {0x12, 0x34, static_cast<uint8_t>(flags >> 8), static_cast<uint8_t>(flags),
-             0, static_cast<uint8_t>(qd), 0, static_cast<uint8_t>(an), 0, 0, 0, 0};
+  Bytes m = {0x12,
+             0x34,
+             static_cast<uint8_t>(flags >> 8),
+             static_cast<uint8_t>(flags),
+             0,
+             static_cast<uint8_t>(qd),
+             0,
+             static_cast<uint8_t>(an),
+             0,
+             0,
+             0,
+             0};
   m.insert(m.end(), body.begin(), body.end());
   return m;
 }
@@ -200,8 +210,8 @@ const Bytes kPtrToQuestion = {0xc0, 0x0c};
 
 TEST(DnsParserTest, HandBuiltMessageParses) {
   // The builders themselves: a valid message is accepted.
-  auto o = parse(message(1, 1, cat({question(name({"a", "test"})),
-                                    rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1})})));
+  auto o = parse(message(
+      1, 1, cat({question(name({"a", "test"})), rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1})})));
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(o.response.qname, "a.test");
   EXPECT_EQ(texts(o.response), std::vector<std::string>{"10.0.0.1"});
@@ -219,7 +229,8 @@ TEST(DnsParserTest, CompressionLoopIsRejected) {
   EXPECT_FALSE(owner.ok);
   // Two pointers pointing at each other: the owner at `at` points 2 bytes on, where the
   // record's type field reads as a pointer back to `at`.
-  Bytes mutual = {0xc0, static_cast<uint8_t>(at + 2), 0xc0, at, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1};
+  Bytes mutual = {0xc0, static_cast<uint8_t>(at + 2), 0xc0, at, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0,
+                  1};
   auto both = parse(message(1, 1, cat({q, mutual})));
   EXPECT_FALSE(both.ok);
   EXPECT_EQ(both.error, DnsParseError::kBadRecord);
@@ -247,10 +258,12 @@ TEST(DnsParserTest, LabelLongerThan63IsRejected) {
 TEST(DnsParserTest, NameLongerThan255IsRejected) {
   std::vector<std::string> labels(5, std::string(63, 'x'));  // 5 * 64 + 1 = 321 bytes
   EXPECT_FALSE(parse(message(1, 0, question(name(labels)))).ok);
-  // Through compression: a 250-byte name followed by a pointer back into it.
-  std::vector<std::string> near(4, std::string(61, 'y'));  // 249 bytes with its root
+  // Through compression: a label in front of a pointer to a 250-byte name.
+  std::vector<std::string> near(3, std::string(63, 'y'));
+  near.push_back(std::string(56, 'y'));  // 3 * 64 + 57 + 1 = 250 bytes with the root
   Bytes q = question(name(near));
-  Bytes owner = {3, 'z', 'z', 'z', 0xc0, 0x0c};  // 4 + 249 > 255
+  ASSERT_TRUE(parse(message(1, 0, q)).ok);                           // 250 is fine on its own
+  Bytes owner = {7, 'z', 'z', 'z', 'z', 'z', 'z', 'z', 0xc0, 0x0c};  // 8 + 250 > 255
   EXPECT_FALSE(parse(message(1, 1, cat({q, rr(owner, ns_t_a, {10, 0, 0, 1})}))).ok);
 }
 
@@ -259,7 +272,7 @@ TEST(DnsParserTest, WrongCountsAreRejected) {
   Bytes a = rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1});
   EXPECT_EQ(parse(message(1, 5, cat({q, a}))).error, DnsParseError::kMalformed);  // too many
   EXPECT_EQ(parse(message(1, 0, cat({q, a}))).error, DnsParseError::kMalformed);  // trailing
-  EXPECT_EQ(parse(message(0, 1, a)).error, DnsParseError::kNotResponse);  // no question
+  EXPECT_EQ(parse(message(0, 1, a)).error, DnsParseError::kNotResponse);          // no question
   EXPECT_EQ(parse(message(2, 0, cat({q, q}))).error, DnsParseError::kNotResponse);
   // An rdlength that runs past the end.
   Bytes long_rd = rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1});
@@ -278,8 +291,8 @@ TEST(DnsParserTest, AddressOfTheWrongSizeIsABadRecord) {
 TEST(DnsParserTest, OnlyAddressesOnTheChainFromTheQuestionCount) {
   Bytes q = question(name({"a", "test"}));
   const Bytes other = name({"other", "test"});
-  auto o = parse(message(1, 2, cat({q, rr(other, ns_t_a, {10, 9, 9, 9}),
-                                    rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1})})));
+  auto o = parse(message(
+      1, 2, cat({q, rr(other, ns_t_a, {10, 9, 9, 9}), rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1})})));
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(texts(o.response), std::vector<std::string>{"10.0.0.1"});
 }
@@ -287,9 +300,10 @@ TEST(DnsParserTest, OnlyAddressesOnTheChainFromTheQuestionCount) {
 TEST(DnsParserTest, CnameLoopEndsTheChain) {
   Bytes q = question(name({"a", "test"}));
   const Bytes b = name({"b", "test"});
-  auto o = parse(message(1, 3, cat({q, rr(kPtrToQuestion, ns_t_cname, b),
-                                    rr(b, ns_t_cname, name({"a", "test"})),
-                                    rr(b, ns_t_a, {10, 0, 0, 2})})));
+  auto o =
+      parse(message(1, 3,
+                    cat({q, rr(kPtrToQuestion, ns_t_cname, b),
+                         rr(b, ns_t_cname, name({"a", "test"})), rr(b, ns_t_a, {10, 0, 0, 2})})));
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(o.response.canonical, "b.test");
   EXPECT_EQ(texts(o.response), std::vector<std::string>{"10.0.0.2"});
@@ -313,8 +327,9 @@ TEST(DnsParserTest, LongCnameChainIsCutAtTheHopLimit) {
 }
 
 TEST(DnsParserTest, NamesAreLowerCase) {
-  auto o = parse(message(1, 1, cat({question(name({"WeB", "Example", "TEST"})),
-                                    rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1})})));
+  auto o = parse(message(1, 1,
+                         cat({question(name({"WeB", "Example", "TEST"})),
+                              rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1})})));
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(o.response.qname, "web.example.test");
 }

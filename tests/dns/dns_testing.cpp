@@ -67,11 +67,14 @@ std::vector<uint8_t> read_binary(const std::string& path) {
 
 void write_binary(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) throw std::runtime_error("cannot write " + path);
 }
 
-std::string dns_client_binary() { return std::string(TCPCONNECT_BINARY_DIR) + "/tests/dns/dns_client"; }
+std::string dns_client_binary() {
+  return std::string(TCPCONNECT_BINARY_DIR) + "/tests/dns/dns_client";
+}
 
 std::optional<std::vector<uint8_t>> dns_query(const std::string& server, uint16_t port,
                                               const std::string& name, int type, bool tcp,
@@ -100,7 +103,8 @@ std::optional<std::vector<uint8_t>> dns_query(const std::string& server, uint16_
   }
   std::vector<uint8_t> framed = {static_cast<uint8_t>(qlen >> 8), static_cast<uint8_t>(qlen)};
   framed.insert(framed.end(), query, query + qlen);
-  if (send(fd.get(), framed.data(), framed.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(framed.size()))
+  if (send(fd.get(), framed.data(), framed.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(framed.size()))
     return std::nullopt;
   // Length prefix, then exactly that many bytes; bounded by the 64 KiB a prefix can say.
   uint8_t buf[4096];

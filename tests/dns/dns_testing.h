@@ -26,8 +26,8 @@ class Dnsmasq {
     std::vector<std::string> listen = {"127.0.0.77"};  // addresses (v4 and/or v6)
     uint16_t port = 53;
     std::vector<std::string> records;  // --host-record=..., --cname=..., --address=...
-    std::string hosts;  // contents of an --addn-hosts file ("" = none)
-    std::string ready_name;  // a name it answers, queried until it does
+    std::string hosts;                 // contents of an --addn-hosts file ("" = none)
+    std::string ready_name;            // a name it answers, queried until it does
   };
   // nullptr with *error set when it does not start or does not answer within ~5 s.
   static std::unique_ptr<Dnsmasq> start(const Options& options, std::string* error);

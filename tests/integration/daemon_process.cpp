@@ -29,13 +29,20 @@ DaemonProcess::DaemonProcess(const Options& options) {
   if (err_fd < 0) throw std::runtime_error("mkstemp failed");
   stderr_path_ = path;
   fchmod(err_fd, 0666);
+  int out_fd = err_fd;
+  if (options.separate_stdout) {
+    char out_path[] = "/tmp/tcpconnect_daemon_stdout.XXXXXX";
+    out_fd = mkstemp(out_path);
+    if (out_fd < 0) throw std::runtime_error("mkstemp failed");
+    stdout_path_ = out_path;
+  }
   std::vector<std::string> argv_s = {daemon_binary()};
   argv_s.insert(argv_s.end(), options.args.begin(), options.args.end());
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     dup2(err_fd, STDERR_FILENO);
-    dup2(err_fd, STDOUT_FILENO);
+    dup2(out_fd, STDOUT_FILENO);
     for (const auto& [k, v] : options.env) setenv(k.c_str(), v.c_str(), 1);
     if (options.as_nobody) {
       if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(126);
@@ -47,6 +54,7 @@ DaemonProcess::DaemonProcess(const Options& options) {
     _exit(127);
   }
   close(err_fd);
+  if (out_fd != err_fd) close(out_fd);
 }
 
 DaemonProcess::~DaemonProcess() {
@@ -55,6 +63,7 @@ DaemonProcess::~DaemonProcess() {
     waitpid(pid_, nullptr, 0);
   }
   unlink(stderr_path_.c_str());
+  if (!stdout_path_.empty()) unlink(stdout_path_.c_str());
 }
 
 bool DaemonProcess::running() {
@@ -91,12 +100,21 @@ int DaemonProcess::stop(int sig, std::chrono::milliseconds timeout) {
   return wait_exit(timeout);
 }
 
-std::string DaemonProcess::stderr_text() const {
-  std::ifstream in(stderr_path_);
+namespace {
+
+std::string file_text(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+}  // namespace
+
+std::string DaemonProcess::stderr_text() const { return file_text(stderr_path_); }
+
+std::string DaemonProcess::stdout_text() const { return file_text(stdout_path_); }
 
 int run_command(const std::string& command, std::string* out) {
   FILE* p = popen(command.c_str(), "r");

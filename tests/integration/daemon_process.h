@@ -19,6 +19,7 @@ class DaemonProcess {
     std::vector<std::string> args;
     std::map<std::string, std::string> env;  // added to the environment
     bool as_nobody = false;                  // drop to uid/gid 65534 before exec
+    bool separate_stdout = false;            // stdout to its own file (stdout_text())
   };
   explicit DaemonProcess(const Options& options);
   ~DaemonProcess();  // SIGKILLs a daemon still running
@@ -34,12 +35,15 @@ class DaemonProcess {
   // Waits for the process to exit by itself.
   int wait_exit(std::chrono::milliseconds timeout);
   std::string stderr_text() const;
+  // What it wrote to stdout; "" unless Options::separate_stdout.
+  std::string stdout_text() const;
   bool running();
 
  private:
   pid_t pid_ = -1;
   int exit_code_ = -1;
   std::string stderr_path_;
+  std::string stdout_path_;
 };
 
 // Runs a shell command, returning its exit status and, if out is given, its stdout.

@@ -31,6 +31,37 @@ class FakeConnectSource : public ConnectSource {
     return Ok{};
   }
   Result<ErrorCounts> read_errors() override { return errors; }
+
+  // Deletion for idle expiry: removes the key; `grow_on_take` is added to its value at the
+  // moment of deletion (what the kernel counted between the last read and the delete).
+  tc_connect_counts grow_on_take{};
+  std::vector<tc_connect_key> taken;
+  Result<std::optional<tc_connect_counts>> take_connects(const tc_connect_key& key) override {
+    for (auto it = connects.begin(); it != connects.end(); ++it) {
+      if (std::memcmp(&it->first, &key, sizeof(key)) != 0) continue;
+      tc_connect_counts v = it->second;
+      v.attempts += grow_on_take.attempts;
+      v.established += grow_on_take.established;
+      connects.erase(it);
+      taken.push_back(key);
+      return std::optional<tc_connect_counts>(v);
+    }
+    return std::optional<tc_connect_counts>();
+  }
+  Result<std::optional<tc_latency_hist>> take_latency(const tc_latency_key& key) override {
+    for (auto it = latency.begin(); it != latency.end(); ++it) {
+      if (std::memcmp(&it->first, &key, sizeof(key)) != 0) continue;
+      tc_latency_hist v = it->second;
+      latency.erase(it);
+      return std::optional<tc_latency_hist>(v);
+    }
+    return std::optional<tc_latency_hist>();
+  }
+  std::vector<uint32_t> key_fields_written;
+  Status set_key_fields(uint32_t fields) override {
+    key_fields_written.push_back(fields);
+    return Ok{};
+  }
 };
 
 inline tc_connect_key v4_key(const char* saddr, const char* daddr, uint16_t dport) {

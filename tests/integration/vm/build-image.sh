@@ -139,6 +139,7 @@ mkdir -p "$work/out"
 cp -L "$rootfs/vmlinuz" "$work/out/vmlinuz"
 cp -L "$rootfs/initrd.img" "$work/out/initrd.img"
 printf '%s\n' "${packages[@]}" "$kernel_package" >"$work/out/packages.txt"
+ls "$rootfs/lib/modules" >"$work/out/kernel-release"
 # Room for the package, its logs and the journal on top of what is installed.
 size_mb=$(($(du -sm "$rootfs" | cut -f1) * 13 / 10 + 256))
 mkfs.ext4 -q -F -L root -d "$rootfs" "$work/out/rootfs.img" "${size_mb}M" >&2

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What every program on sock:inet_sock_set_state reads from a connecting socket, and
+ * the three program types the same handler is attached through. Included by
+ * connect.bpf.c (the daemon's counters) and trace.bpf.c (the trace subcommand's
+ * events), after vmlinux.h, the libbpf headers and shared/connect.h.
+ */
+#ifndef TCPCONNECT_SOCK_STATE_BPF_H
+#define TCPCONNECT_SOCK_STATE_BPF_H
+
+#define ECONNRESET 104
+#define ENETDOWN 100
+#define ENETUNREACH 101
+#define ETIMEDOUT 110
+#define ECONNREFUSED 111
+#define EHOSTDOWN 112
+#define EHOSTUNREACH 113
+#define EEXIST 17
+
+/*
+ * Programs on a preemptible kernel can interleave on one CPU, so even per-CPU values
+ * are updated atomically: counts must be exact.
+ */
+static __always_inline void *lookup_or_init(void *map, const void *key,
+					    const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	long err;
+
+	if (v)
+		return v;
+	err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		return NULL;
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline bool is_v4_mapped(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
+}
+
+static __always_inline int read_addresses(const struct sock *sk,
+					  struct tc_connect_key *key)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == TC_AF_INET) {
+		BPF_CORE_READ_INTO((__u32 *)key->saddr, sk,
+				   __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)key->daddr, sk,
+				   __sk_common.skc_daddr);
+	} else if (family == TC_AF_INET6) {
+		BPF_CORE_READ_INTO(&key->saddr, sk,
+				   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&key->daddr, sk,
+				   __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		if (is_v4_mapped(key->daddr)) {
+			/* An IPv6 socket talking IPv4: report it as IPv4. */
+			__u32 *s = (__u32 *)key->saddr, *d = (__u32 *)key->daddr;
+
+			s[0] = is_v4_mapped(key->saddr) ? s[3] : 0;
+			d[0] = d[3];
+			s[1] = s[2] = s[3] = 0;
+			d[1] = d[2] = d[3] = 0;
+			family = TC_AF_INET;
+		}
+	} else {
+		return -1;
+	}
+	key->family = family;
+	return 0;
+}
+
+static __always_inline __u32 failure_reason(const struct sock *sk)
+{
+	int err = BPF_CORE_READ(sk, sk_err);
+
+	if (!err)
+		err = BPF_CORE_READ(sk, sk_err_soft);
+	switch (err) {
+	case 0:
+		/*
+		 * No error and no SYN ever queued: tcp_v[46]_connect()
+		 * failed after entering SYN_SENT (no free local port:
+		 * EADDRNOTAVAIL) and returned the errno to the caller.
+		 * With the SYN queued, the application gave up first.
+		 */
+		if (!BPF_CORE_READ(sk, tcp_rtx_queue.rb_node))
+			return TC_FAIL_OTHER;
+		return TC_FAIL_ABORTED;
+	case ECONNREFUSED:
+		return TC_FAIL_REFUSED;
+	case ETIMEDOUT:
+		return TC_FAIL_TIMEOUT;
+	case ECONNRESET:
+		return TC_FAIL_RESET;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENETDOWN:
+		return TC_FAIL_UNREACHABLE;
+	default:
+		return TC_FAIL_OTHER;
+	}
+}
+
+static __always_inline bool is_tcp(const struct sock *sk)
+{
+	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+/* Adds one to slot `which` of a per-CPU array of counters. */
+static __always_inline void count_in(void *counters, __u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(counters, &which);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* One BTF-typed variant (tp_btf or raw_tp: the same arguments). */
+#define TC_SET_STATE_BTF_PROGRAM(section, name, handle)                        \
+	SEC(section)                                                           \
+	int BPF_PROG(name, const struct sock *sk, int oldstate, int newstate)  \
+	{                                                                      \
+		if (!is_tcp(sk))                                               \
+			return 0;                                              \
+		return handle(sk, oldstate, newstate);                         \
+	}
+
+/*
+ * The handler `handle(sk, oldstate, newstate)` attached through each program type the
+ * kernel may offer for the tracepoint, named PREFIX_tp_btf, PREFIX_raw_tp and
+ * PREFIX_tracepoint. The loader enables exactly one of them.
+ */
+#define TC_SET_STATE_PROGRAMS(prefix, handle)                                  \
+	TC_SET_STATE_BTF_PROGRAM("tp_btf/inet_sock_set_state",                 \
+				 prefix##_tp_btf, handle)                      \
+	TC_SET_STATE_BTF_PROGRAM("raw_tp/inet_sock_set_state",                 \
+				 prefix##_raw_tp, handle)                      \
+                                                                               \
+	SEC("tracepoint/sock/inet_sock_set_state")                             \
+	int prefix##_tracepoint(                                               \
+		struct trace_event_raw_inet_sock_set_state *ctx)               \
+	{                                                                      \
+		if (ctx->protocol != IPPROTO_TCP)                              \
+			return 0;                                              \
+		return handle(ctx->skaddr, ctx->oldstate, ctx->newstate);      \
+	}
+
+#endif

@@ -1,0 +1,141 @@
+#include "app/reload.h"
+
+#include <spdlog/spdlog.h>
+
+#include "app/drain.h"
+#include "app/drain_loop.h"
+#include "metrics/series_store.h"
+#include "probes/connect_probe.h"
+
+namespace tcpconnect {
+
+ConfigDiff diff_config(const Config& running, const Config& next) {
+  ConfigDiff d;
+  d.filters = running.filters != next.filters;
+  d.labels = running.labels != next.labels;
+  d.allowlist = running.allowlist != next.allowlist;
+  d.limits = running.limits != next.limits;
+  d.drain_interval = running.probes.drain_interval != next.probes.drain_interval;
+  if (running.web != next.web) d.needs_restart.emplace_back("web");
+  if (running.probes.backend != next.probes.backend) d.needs_restart.emplace_back("probes.backend");
+  if (running.probes.max_entries != next.probes.max_entries)
+    d.needs_restart.emplace_back("probes.max_entries");
+  if (running.dns != next.dns) d.needs_restart.emplace_back("dns");
+  return d;
+}
+
+void log_config_warnings(const Config& config) {
+  for (const std::string& w : config_warnings(config)) spdlog::warn("config: {}", w);
+}
+
+ReloadOutcome reload_config(const std::string& path, const std::string& listen_override,
+                            Config& running, ReloadTarget& target) {
+  ReloadOutcome out;
+  auto loaded = load_config_file(path);
+  if (!loaded) {
+    out.error = loaded.error().message;
+    spdlog::error("reload rejected, the running configuration stays: {}", out.error);
+    return out;
+  }
+  Config next = std::move(loaded).value();
+  if (!listen_override.empty()) {
+    next.web.listen_address = listen_override;
+    if (Status s = validate_config(next); !s) {
+      out.error = s.error().message;
+      spdlog::error("reload rejected, the running configuration stays: {}", out.error);
+      return out;
+    }
+  }
+  out.diff = diff_config(running, next);
+  const ConfigDiff& d = out.diff;
+
+  if (d.filters) {
+    if (Status s = target.apply_filters(next.filters); !s) {
+      out.error = path + ": " + s.error().message;
+      spdlog::error("reload rejected, the running configuration stays: {}", out.error);
+      return out;
+    }
+    running.filters = next.filters;
+  }
+  if (d.labels || d.allowlist) {
+    if (Status s = target.apply_labels(next.labels, next.allowlist); !s) {
+      // The filters above are applied; the labels stay as they were.
+      out.error = path + ": applying labels: " + s.error().message;
+      spdlog::error("reload failed part-way (filters applied, labels not): {}", out.error);
+      return out;
+    }
+    running.labels = next.labels;
+    running.allowlist = next.allowlist;
+  }
+  if (d.limits) {
+    target.apply_limits(next.limits);
+    running.limits = next.limits;
+  }
+  if (d.drain_interval) {
+    target.apply_drain_interval(next.probes.drain_interval);
+    running.probes.drain_interval = next.probes.drain_interval;
+  }
+  running.source = next.source;
+  out.ok = true;
+
+  std::string changed;
+  for (auto [on, name] : {std::pair{d.filters, "filters"},
+                          {d.labels, "labels"},
+                          {d.allowlist, "allowlist"},
+                          {d.limits, "limits"},
+                          {d.drain_interval, "probes.drain_interval"}}) {
+    if (!on) continue;
+    if (!changed.empty()) changed += ", ";
+    changed += name;
+  }
+  spdlog::info("configuration reloaded from {}: {}", path,
+               changed.empty() ? "nothing that runs changed" : "applied " + changed);
+  if (!d.needs_restart.empty()) {
+    std::string keys;
+    for (const std::string& k : d.needs_restart) keys += (keys.empty() ? "" : ", ") + k;
+    spdlog::warn(
+        "reload: changes to {} take effect at the next restart; the running values "
+        "stay until then",
+        keys);
+  }
+  Config effective = running;
+  effective.dns = next.dns;  // warnings are about the file as written
+  log_config_warnings(effective);
+  return out;
+}
+
+Status DaemonReloadTarget::apply_filters_to(ConnectProbe& probe, const FiltersConfig& filters) {
+  ConnectFilters& f = probe.filters();
+  Status s = f.apply(filters);
+  if (s)
+    for (const std::string& path : f.missing_cgroups())
+      spdlog::warn("filters.cgroups: {} does not exist (yet): counted once it does", path);
+  return s;
+}
+
+Status DaemonReloadTarget::apply_filters(const FiltersConfig& filters) {
+  return apply_filters_to(probe_, filters);
+}
+
+Status DaemonReloadTarget::apply_labels(const LabelsConfig& labels,
+                                        const AllowlistConfig& allowlist) {
+  Status s = drain_.configure(labels, allowlist);
+  if (s) {
+    std::vector<std::string> names;
+    for (Label l : labels.keep) names.emplace_back(to_string(l));
+    spdlog::info("labels now [{}]; existing series were re-folded from the kernel's counts",
+                 fmt::join(names, ", "));
+  }
+  return s;
+}
+
+void DaemonReloadTarget::apply_limits(const LimitsConfig& limits) {
+  store_.set_max_series(limits.max_series);
+  drain_.set_idle_expiry(limits.idle_expiry);
+}
+
+void DaemonReloadTarget::apply_drain_interval(std::chrono::milliseconds interval) {
+  loop_.set_interval(interval);
+}
+
+}  // namespace tcpconnect

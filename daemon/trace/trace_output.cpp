@@ -1,0 +1,145 @@
+#include "trace/trace_output.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <tuple>
+
+#include "metrics/labels.h"
+
+namespace tcpconnect {
+namespace {
+
+// tcpconnect(8) pads its last column too; trailing blanks carry nothing.
+std::string trim_right(std::string s) {
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+// A comm is whatever the process set: keep a terminal safe from it.
+std::string printable(const std::string& s) {
+  std::string out = s;
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  return out;
+}
+
+int ip_version(uint16_t family) { return family == TC_AF_INET6 ? 6 : 4; }
+
+uint64_t failed_total(const tc_connect_counts& c) {
+  uint64_t n = 0;
+  for (uint64_t f : c.failed) n += f;
+  return n;
+}
+
+}  // namespace
+
+std::string outcome_name(uint8_t outcome) {
+  if (outcome == TC_TRACE_PENDING) return "-";
+  if (outcome == TC_TRACE_ESTABLISHED) return "established";
+  return std::string(failure_reason_name(outcome - TC_TRACE_FAILED));
+}
+
+std::string dns_query_text(const std::optional<DnsCacheEntry>& answer, bool loopback,
+                           uint64_t connect_ns) {
+  if (!answer) return loopback ? "localhost" : kNoDnsQuery;
+  std::string out = answer->name;
+  if (connect_ns > answer->response_ns && connect_ns - answer->response_ns > kDnsDelayNoteNs)
+    out += fmt::format(" ({:.3f}ms)", static_cast<double>(connect_ns - answer->response_ns) / 1e6);
+  return out;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+std::string trace_header(const TraceColumns& columns) {
+  if (columns.json) return "";
+  std::string out;
+  if (columns.timestamp) out += fmt::format("{:<9}", "TIME(s)");
+  if (columns.uid) out += fmt::format("{:<6}", "UID");
+  out += fmt::format("{:<6} {:<12} {:<2} {:<16} ", "PID", "COMM", "IP", "SADDR");
+  if (columns.lport) out += fmt::format("{:<6} ", "LPORT");
+  out += fmt::format("{:<16} {:<6}", "DADDR", "DPORT");
+  if (columns.outcome) out += fmt::format(" {:<11}", "OUTCOME");
+  if (columns.dns) out += " QUERY";
+  return trim_right(out);
+}
+
+std::string trace_line(const TraceColumns& columns, const TraceLine& l) {
+  if (columns.json) {
+    std::string out =
+        fmt::format(R"({{"time":{:.3f},"uid":{},"pid":{},"comm":{},"ip":{},"saddr":{})", l.time_s,
+                    l.uid, l.pid, json_string(l.comm), ip_version(l.family), json_string(l.saddr));
+    if (columns.lport) out += fmt::format(R"(,"lport":{})", l.lport);
+    out += fmt::format(R"(,"daddr":{},"dport":{})", json_string(l.daddr), l.dport);
+    if (columns.outcome)
+      out += fmt::format(R"(,"outcome":{})", json_string(outcome_name(l.outcome)));
+    if (columns.dns) out += fmt::format(R"(,"query":{})", json_string(l.query));
+    return out + "}";
+  }
+  std::string out;
+  if (columns.timestamp) out += fmt::format("{:<9.3f}", l.time_s);
+  if (columns.uid) out += fmt::format("{:<6}", l.uid);
+  out += fmt::format("{:<6} {:<12.12} {:<2} {:<16} ", l.pid, printable(l.comm),
+                     ip_version(l.family), l.saddr);
+  if (columns.lport) out += fmt::format("{:<6} ", l.lport);
+  out += fmt::format("{:<16} {:<6}", l.daddr, l.dport);
+  if (columns.outcome) out += fmt::format(" {:<11}", outcome_name(l.outcome));
+  if (columns.dns) out += " " + l.query;
+  return trim_right(out);
+}
+
+std::string count_table(const TraceColumns& columns, std::vector<TraceCountRow> rows) {
+  std::sort(rows.begin(), rows.end(), [](const TraceCountRow& a, const TraceCountRow& b) {
+    return std::make_tuple(b.counts.attempts, a.family, a.laddr, a.raddr, a.rport) <
+           std::make_tuple(a.counts.attempts, b.family, b.laddr, b.raddr, b.rport);
+  });
+  std::string out;
+  if (!columns.json) {
+    std::string header =
+        fmt::format("{:<25} {:<25} {:<20} {:<10}", "LADDR", "RADDR", "RPORT", "CONNECTS");
+    if (columns.outcome) header += fmt::format(" {:<11} {:<6}", "ESTABLISHED", "FAILED");
+    if (columns.dns) header += " QUERY";
+    out = "\n" + trim_right(header) + "\n";
+  }
+  for (const TraceCountRow& r : rows) {
+    std::string line;
+    if (columns.json) {
+      line = fmt::format(R"({{"ip":{},"laddr":{},"raddr":{},"rport":{},"connects":{})",
+                         ip_version(r.family), json_string(r.laddr), json_string(r.raddr), r.rport,
+                         r.counts.attempts);
+      if (columns.outcome) {
+        line += fmt::format(R"(,"established":{},"failed":{{)", r.counts.established);
+        for (uint32_t i = 0; i < TC_FAIL_MAX; ++i)
+          line += fmt::format(R"({}{}:{})", i ? "," : "",
+                              json_string(std::string(failure_reason_name(i))), r.counts.failed[i]);
+        line += "}";
+      }
+      if (columns.dns) line += fmt::format(R"(,"query":{})", json_string(r.query));
+      line += "}";
+    } else {
+      line =
+          fmt::format("{:<25} {:<25} {:<20} {:<10}", r.laddr, r.raddr, r.rport, r.counts.attempts);
+      if (columns.outcome)
+        line += fmt::format(" {:<11} {:<6}", r.counts.established, failed_total(r.counts));
+      if (columns.dns) line += " " + r.query;
+    }
+    out += trim_right(line) + "\n";
+  }
+  return out;
+}
+
+}  // namespace tcpconnect

@@ -1,0 +1,253 @@
+#!/bin/bash
+# Runs inside the VM, as root, with systemd as PID 1 and Debian's own kernel: installs the
+# package and checks the service's whole life. Every check writes one line to
+# results/summary.txt ("PASS name: detail" or "FAIL name: detail"); the host asserts them.
+# All traffic is loopback inside the VM. Every wait is a bounded poll.
+#
+#   in-vm-test.sh SHARE_DIR      (the 9p share: the .deb in, results/ out)
+set -u
+
+share=$1
+results=$share/results
+mkdir -p "$results"
+summary=$results/summary.txt
+: >"$summary"
+unit=tcpconnect-exporter
+metrics_port=9476
+failed=0
+
+pass() { echo "PASS $1${2:+: $2}" | tee -a "$summary"; }
+fail() {
+  echo "FAIL $1${2:+: $2}" | tee -a "$summary"
+  failed=1
+}
+# check NAME DETAIL COMMAND...: passes when the command succeeds.
+check() {
+  local name=$1 detail=$2
+  shift 2
+  if "$@"; then pass "$name" "$detail"; else fail "$name" "$detail"; fi
+}
+# Polls a command up to N times, 0.5 s apart.
+wait_until() {
+  local n=$1
+  shift
+  for ((i = 0; i < n; i++)); do
+    "$@" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+prop() { systemctl show -p "$1" --value "$unit"; }
+main_pid() { prop MainPID; }
+is_active() { [[ $(systemctl is-active "$unit") == active ]]; }
+scrape() { curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics"; }
+# The value of the one sample of METRIC whose labels contain every FRAGMENT (0 if none).
+sample() {
+  local metric=$1
+  shift
+  scrape | awk -v m="$metric{" -v frags="$*" '
+    BEGIN { n = split(frags, f, " ") }
+    index($0, m) == 1 {
+      ok = 1
+      for (i = 1; i <= n; i++) if (!index($0, f[i])) ok = 0
+      if (ok) { print $NF; found = 1; exit }
+    }
+    END { if (!found) print 0 }'
+}
+attempts() { sample tcpconnect_connects_total "dport=\"$1\""; }
+# connect_n PORT N: N real connects to 127.0.0.1:PORT (each one SYN, whatever the answer).
+connect_n() {
+  local port=$1 n=$2
+  for ((i = 0; i < n; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+  done
+}
+journal_since() { journalctl -u "$unit" --since "@$1" -o cat --no-pager; }
+our_programs() { bpftool prog show 2>/dev/null | grep -cE 'name tc_(tp_btf|raw_tp|tracepoint)'; }
+
+echo "kernel $(uname -r), $(systemctl --version | head -1)"
+pass environment "kernel $(uname -r); $(systemctl --version | head -1); cgroup2 at $(findmnt -n -t cgroup2 -o TARGET | head -1)"
+# systemd's own view of the fd store (debug level) goes to the journal from now on.
+systemd-analyze log-level debug
+
+# A listener for established connects, and a port nobody listens on.
+listen_port=7301
+closed_port=7302
+nc -lk 127.0.0.1 "$listen_port" >/dev/null 2>&1 &
+wait_until 20 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$listen_port) 2>/dev/null" || fail listener "nc did not listen"
+
+# --- install ----------------------------------------------------------------------------
+t0=$(date +%s)
+deb=$(ls "$share"/tcpconnect-exporter_*.deb)
+if dpkg -i "$deb" >"$results/dpkg-install.log" 2>&1; then
+  pass install "dpkg -i $(basename "$deb")"
+else
+  fail install "dpkg -i failed: $(tail -3 "$results/dpkg-install.log" | tr '\n' ' ')"
+fi
+check user "system user made by postinst" getent passwd tcpconnect-exporter
+verify=$(systemd-analyze verify "/lib/systemd/system/$unit.service" 2>&1)
+check unit-verify "systemd-analyze verify: ${verify:-clean}" test -z "$verify"
+score=$(systemd-analyze security "$unit.service" 2>/dev/null | tail -1)
+pass unit-security "${score#→ }"
+
+# --- start: active means READY=1 (Type=notify), sent once the probe is attached --------
+wait_until 120 is_active
+check start "systemctl is-active: $(systemctl is-active $unit), status: $(prop StatusText)" is_active
+check ready "READY sent after the port was bound" \
+  bash -c "systemctl show -p StatusText --value $unit | grep -q '^serving on port $metrics_port'"
+check enabled "enabled by the package" systemctl is-enabled -q "$unit"
+pid=$(main_pid)
+check user-process "runs as tcpconnect-exporter" \
+  test "$(ps -o user= -p "$pid" | tr -d ' ')" = tcpconnect-exporter
+caps_ok=1
+caps=""
+for task in /proc/"$pid"/task/*; do
+  eff=$(awk '/^CapEff/ {print $2}' "$task/status")
+  caps="$caps $eff"
+  [[ $eff == 0000008000000000 ]] || caps_ok=0
+done
+check capabilities "CapEff of every thread is CAP_BPF only:$caps" test $caps_ok = 1
+first_prog=$(bpftool prog show 2>/dev/null | awk '/name tc_(tp_btf|raw_tp|tracepoint)/ {sub(":", "", $1); print $1; exit}')
+pass probe "program id $first_prog; $(scrape | grep -o '^tcpconnect_probe_info{[^}]*probe="connect"[^}]*}' | head -1)"
+
+# --- exact counts ---------------------------------------------------------------------
+connect_n $listen_port 20
+connect_n $closed_port 7
+got=$(attempts $listen_port)
+check count-established "20 connects to a listener: /metrics says $got" test "$got" = 20
+got=$(attempts $closed_port)
+refused=$(sample tcpconnect_connect_failures_total "dport=\"$closed_port\"" 'reason="refused"')
+check count-refused "7 connects to a closed port: /metrics says $got, refused $refused" \
+  test "$got" = 7 -a "$refused" = 7
+
+# --- reload -----------------------------------------------------------------------------
+config=/etc/tcpconnect_exporter/config.yaml
+cp "$config" "$results/config.orig.yaml"
+t=$(date +%s)
+sed -i 's/^  max_series: .*/  max_series: 5000/; s/^  drain_interval: .*/  drain_interval: 2s/' "$config"
+systemctl reload "$unit"
+reloaded() { journal_since "$t" | grep -q "configuration reloaded"; }
+wait_until 60 reloaded
+check reload "changed config reloaded, same process" \
+  bash -c "journalctl -u $unit --since @$t -o cat | grep -q 'configuration reloaded' && test \"\$(systemctl show -p MainPID --value $unit)\" = $pid"
+t=$(date +%s)
+printf 'limits:\n  max_series: many\n' >"$config"
+systemctl reload "$unit"
+reload_failed() { journal_since "$t" | grep -q "reload failed"; }
+wait_until 60 reload_failed
+check reload-invalid "an invalid config is refused and the service keeps running" \
+  bash -c "journalctl -u $unit --since @$t -o cat | grep -q 'reload failed' && systemctl is-active -q $unit && test \"\$(systemctl show -p MainPID --value $unit)\" = $pid"
+cp "$results/config.orig.yaml" "$config"
+systemctl reload "$unit"
+
+# --- restart: connects made while no process of the service runs ---------------------
+# ExecStartPre runs after the old process has exited and before the new one starts: the
+# connects it makes fall exactly into the gap. It appends how many it made to a file.
+gap_count=/run/tcpx-gap-connects
+mkdir -p "/run/systemd/system/$unit.service.d"
+cat >/run/tcpx-gap.sh <<EOF
+#!/bin/bash
+for ((i = 0; i < 9; i++)); do (exec 3<>/dev/tcp/127.0.0.1/$listen_port) 2>/dev/null; done
+echo 9 >>$gap_count
+EOF
+chmod +x /run/tcpx-gap.sh
+printf '[Service]\nExecStartPre=+/run/tcpx-gap.sh\n' >"/run/systemd/system/$unit.service.d/gap.conf"
+systemctl daemon-reload
+gaps() { awk '{s += $1} END {print s + 0}' "$gap_count" 2>/dev/null || echo 0; }
+# A connect loop that runs across the whole restart, counting what it made.
+loop_count=/run/tcpx-loop-connects
+background_connects() {
+  local n=0
+  while [[ ! -e /run/tcpx-loop-stop ]]; do
+    (exec 3<>"/dev/tcp/127.0.0.1/$listen_port") 2>/dev/null
+    n=$((n + 1))
+  done
+  echo $n >"$loop_count"
+}
+
+before_scrape=$(scrape)
+before=$(attempts $listen_port)
+rm -f /run/tcpx-loop-stop "$loop_count"
+background_connects &
+loop_pid=$!
+t=$(date +%s)
+systemctl restart "$unit"
+wait_until 120 is_active
+touch /run/tcpx-loop-stop
+wait "$loop_pid"
+new_pid=$(main_pid)
+expected=$((before + $(gaps) + $(cat "$loop_count")))
+got=$(attempts $listen_port)
+check restart-new-process "systemctl restart: pid $pid -> $new_pid" test "$new_pid" != "$pid"
+check restart-adopted "the new process adopted the probe: $(journal_since "$t" | grep -o 'adopted.*' | head -1)" \
+  bash -c "journalctl -u $unit --since @$t -o cat | grep -q 'adopted'"
+check restart-counts "before $before + in the gap $(gaps) + during the restart $(cat $loop_count) = $expected, /metrics says $got" \
+  test "$got" = "$expected"
+check restart-same-program "program id before $first_prog, after $(bpftool prog show | awk '/name tc_/ {sub(":", "", $1); print $1; exit}')" \
+  test "$(our_programs)" = 1 -a "$(bpftool prog show | awk '/name tc_/ {sub(":", "", $1); print $1; exit}')" = "$first_prog"
+# No counter of the earlier scrape went back.
+after_scrape=$(scrape)
+went_back=$(awk 'NR == FNR { if ($1 ~ /^tcpconnect_connect(s|_failures)_total\{/) v[$1] = $2; next }
+  ($1 in v) && $2 + 0 < v[$1] + 0 { print $1 " " v[$1] " -> " $2 }' \
+  <(echo "$before_scrape") <(echo "$after_scrape"))
+check restart-monotonic "no counter went back${went_back:+: $went_back}" test -z "$went_back"
+
+# --- crash: kill -9, Restart=on-failure ------------------------------------------------
+pid=$(main_pid)
+restarts=$(prop NRestarts)
+before=$(attempts $listen_port)
+gaps_before=$(gaps)
+t=$(date +%s)
+kill -9 "$pid"
+restarted() { [[ $(main_pid) != "$pid" && $(main_pid) != 0 ]] && is_active; }
+wait_until 120 restarted
+connect_n $listen_port 4
+expected=$((before + $(gaps) - gaps_before + 4))
+got=$(attempts $listen_port)
+check crash-restarted "kill -9 $pid: systemd restarted it as $(main_pid), NRestarts $restarts -> $(prop NRestarts)" \
+  test "$(prop NRestarts)" = $((restarts + 1))
+check crash-adopted "the new process adopted the probe" \
+  bash -c "journalctl -u $unit --since @$t -o cat | grep -q 'adopted'"
+check crash-counts "before $before + in the gap $(($(gaps) - gaps_before)) + after 4 = $expected, /metrics says $got" \
+  test "$got" = "$expected"
+
+# --- stop: the store is released, nothing of ours stays attached ------------------------
+systemctl stop "$unit"
+check stop "systemctl stop: $(systemctl is-active $unit)" bash -c "! systemctl is-active -q $unit"
+check stop-detached "programs of ours attached after stop: $(our_programs)" test "$(our_programs)" = 0
+check stop-program-gone "program $first_prog freed" bash -c "! bpftool prog show id $first_prog >/dev/null 2>&1"
+# Connects while stopped are not counted, and the next start begins from zero.
+connect_n $listen_port 5
+gaps_before=$(gaps)
+systemctl start "$unit"
+wait_until 120 is_active
+connect_n $listen_port 2
+expected=$(($(gaps) - gaps_before + 2))
+check stop-fresh-start "after stop + start the count restarts: expected $expected, /metrics says $(attempts $listen_port)" \
+  test "$(attempts $listen_port)" = "$expected"
+rm -rf "/run/systemd/system/$unit.service.d"
+systemctl daemon-reload
+
+# --- logs ----------------------------------------------------------------------------
+journalctl -u "$unit" -o short-monotonic --no-pager >"$results/journal.txt"
+journalctl _PID=1 -o cat --no-pager | grep -iE "tcpconnect.*(fd|store|descriptor)" >"$results/systemd-fdstore.txt"
+# The daemon's own lines at warning level or worse, less the invalid reload provoked above.
+bad=$(journalctl -u "$unit" -o cat --no-pager SYSLOG_IDENTIFIER=tcpconnect_exporter |
+  grep -E '^(warning|error|critical): ' | grep -vE 'reload failed|max_series')
+check journal-clean "daemon warnings/errors: ${bad:-none}" test -z "$bad"
+sysd_bad=$(grep -iE 'limit|fail|refus|not allowed|ignor' "$results/systemd-fdstore.txt" || true)
+check journal-systemd "systemd complaints about the fd store: ${sysd_bad:-none}" test -z "$sysd_bad"
+
+# --- remove and purge ------------------------------------------------------------------
+dpkg -r tcpconnect-exporter >"$results/dpkg-remove.log" 2>&1
+check remove "dpkg -r stops the service and detaches: $(our_programs) programs" \
+  bash -c "! systemctl is-active -q $unit && test \"\$(bpftool prog show 2>/dev/null | grep -cE 'name tc_(tp_btf|raw_tp|tracepoint)')\" = 0"
+dpkg --purge tcpconnect-exporter >"$results/dpkg-purge.log" 2>&1
+left=$(find / -xdev \( -path /proc -o -path /sys -o -path /mnt/share -o -path /run/log \) -prune -o \
+  \( -iname '*tcpconnect*' -print \) 2>/dev/null | grep -v '^/run/tcpx' || true)
+check purge-files "files left: ${left:-none}" test -z "$left"
+check purge-user "user and group removed" bash -c "! getent passwd tcpconnect-exporter && ! getent group tcpconnect-exporter"
+check purge-dpkg "dpkg forgot it" bash -c "! dpkg -s tcpconnect-exporter >/dev/null 2>&1"
+
+echo "in-VM test finished in $(($(date +%s) - t0)) s"
+exit $failed

@@ -136,19 +136,28 @@ static __always_inline void fill_key(struct tc_connect_key *key,
 	key->fields = fields;
 }
 
-/* An entry of this socket address still owing its attempt (its outcome was never
- * seen): counted now, without the local port, if this program claims it. */
-static __always_inline void settle_deferred(__u64 skp)
+/*
+ * An entry this socket address left in the stash (its outcome was never seen) goes
+ * before a new connect from it: an attempt it still owes is counted now, without the
+ * local port, if this program claims it. `any`: remove it even if it owes nothing (a
+ * filtered-out connect, whose outcome must not be taken for the old one's).
+ */
+static __always_inline void release_stashed(__u64 skp, bool any)
 {
 	struct tc_pending *old = bpf_map_lookup_elem(&pending, &skp);
 	struct tc_connect_key key;
+	__u32 flags;
 
-	if (!old || !(old->flags & TC_PENDING_ATTEMPT))
+	if (!old)
+		return;
+	flags = old->flags;
+	if (!any && !(flags & TC_PENDING_ATTEMPT))
 		return;
 	key = old->key;
 	if (bpf_map_delete_elem(&pending, &skp))
 		return;
-	count_attempt(&key);
+	if (flags & TC_PENDING_ATTEMPT)
+		count_attempt(&key);
 }
 
 static __always_inline void on_connect(const struct sock *sk)
@@ -163,8 +172,10 @@ static __always_inline void on_connect(const struct sock *sk)
 		return;
 	p.key.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	/* Filtered out: neither counted nor stashed for an outcome. */
-	if (!tc_filters_pass(&p.key))
+	if (!tc_filters_pass(&p.key)) {
+		release_stashed(skp, true);
 		return;
+	}
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (cfg) {
 		fields = cfg->key_fields;
@@ -173,7 +184,7 @@ static __always_inline void on_connect(const struct sock *sk)
 	if (fields)
 		fill_key(&p.key, sk, fields);
 	if (settle)
-		settle_deferred(skp);
+		release_stashed(skp, false);
 
 	if ((fields & TC_KEY_LPORT) && !p.key.lport)
 		p.flags = TC_PENDING_ATTEMPT;

@@ -18,6 +18,9 @@ packages=(
   # and namespaces, libFuzzer's runtime, the peer tracer the benchmarks compare with
   googletest libgtest-dev libgmock-dev prometheus iproute2 curl procps
   util-linux dnsmasq-base dnsutils libclang-rt-14-dev bpftrace python3
+  # packaging and the VM lane: the Debian package, lintian, a Debian 12 image booted
+  # under qemu (systemd as PID 1, Debian's kernel)
+  debhelper dpkg-dev lintian debootstrap qemu-system-x86 qemu-utils e2fsprogs
 )
 
 sudo_cmd=()

@@ -19,8 +19,13 @@ fi
 
 # Unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPCONNECT_SANITIZE=ON >/dev/null
-cmake --build build-asan -j"$(nproc)" --target unit_tests
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  build-asan/tests/unit_tests --gtest_brief=1
+cmake --build build-asan -j"$(nproc)" --target unit_tests dns_unit_tests
+for t in build-asan/tests/unit_tests build-asan/tests/dns/dns_unit_tests; do
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "$t" --gtest_brief=1
+done
+
+# The DNS packet parser under libFuzzer, for a bounded time (longer runs: see
+# docs/benchmarks.md).
+tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" 2>&1 | tail -n 12
 
 ctest --test-dir build --output-on-failure --timeout 600 "$@"

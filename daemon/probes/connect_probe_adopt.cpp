@@ -115,10 +115,10 @@ int find(const NamedFds& fds, const std::string& name) {
 }  // namespace
 
 ConnectProbe::ConnectProbe(Skel skel, ProbeBackend backend, UniqueFd link, UniqueFd prog)
-    : skel_(std::move(skel)),
-      backend_(backend),
-      adopted_link_(std::move(link)),
-      adopted_prog_(std::move(prog)) {}
+    : ConnectProbe(std::move(skel), backend) {
+  adopted_link_ = std::move(link);
+  adopted_prog_ = std::move(prog);
+}
 
 Result<std::unique_ptr<ConnectProbe>> ConnectProbe::adopt(const Options& options, NamedFds& fds) {
   int link_fd = find(fds, kLinkName);

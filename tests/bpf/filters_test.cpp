@@ -310,7 +310,13 @@ TEST_F(FiltersTest, FilteredOutConnectsAreNotStashedForAnOutcome) {
   ASSERT_TRUE(ns) << error;
   FiltersConfig f;
   f.pids = {kMaxPid};  // nothing on this machine
-  apply(f);
+  // Filtered from the start: not even a connect made between attach and apply.
+  ConnectProbe::Options options;
+  options.before_attach = [&](ConnectProbe& unattached) { return unattached.filters().apply(f); };
+  auto attached = ConnectProbe::attach(options);
+  ASSERT_TRUE(attached) << attached.error().message;
+  probe = std::move(attached).value();
+  program_id = probe->program_stats().id;
   const uint16_t port = unlikely_port();
   for (int i = 0; i < 3; ++i) ASSERT_EQ(ns->connect_and_abandon(port), 0);
   auto swept = probe->sweep_pending(std::chrono::nanoseconds(0));

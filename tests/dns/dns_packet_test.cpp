@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "dns/dns_capture.h"
+#include "dns/dns_collector.h"
+#include "dns/dns_layer.h"
 #include "dns/dns_testing.h"
 #include "shared/dns.h"
 
@@ -173,6 +175,27 @@ TEST(DnsPacketTest, FindsTheCgroup2Mount) {
   EXPECT_EQ(find_cgroup2_mount("40 24 0:30 /sub /cg rw - cgroup2 cgroup2 rw\n"), "/cg");
   EXPECT_FALSE(find_cgroup2_mount("33 31 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw\n"));
   EXPECT_FALSE(find_cgroup2_mount(""));
+}
+
+}  // namespace
+}  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+TEST(DnsLayerStartTest, UnusableConfigurationIsAWarningNotAnExit) {
+  DnsConfig config;
+  config.ports = {};  // nothing to capture: refused before any BPF is loaded
+  EXPECT_EQ(start_dns_layer(config), nullptr);
+  config.ports = {53};
+  config.capture_bytes = 1;
+  EXPECT_EQ(start_dns_layer(config), nullptr);
+  // What /metrics then says.
+  auto families = dns_capture_unavailable_collector()->Collect();
+  ASSERT_EQ(families.size(), 1u);
+  EXPECT_EQ(families[0].name, "tcpconnect_dns_capture_info");
+  ASSERT_EQ(families[0].metric.size(), 1u);
+  EXPECT_EQ(families[0].metric[0].label[0].value, "none");
 }
 
 }  // namespace

@@ -72,9 +72,9 @@ log "debootstrap done in $((SECONDS - start)) s"
 
 # A small initramfs: only the drivers the VM has (virtio disk, 9p share) and ext4.
 mkdir -p "$rootfs/etc/initramfs-tools/conf.d" "$rootfs/usr/share/initramfs-tools/modules.d"
-printf 'MODULES=list\nCOMPRESS=gzip\n' >"$rootfs/etc/initramfs-tools/conf.d/tcpconnect-vm"
+printf 'MODULES=list\nCOMPRESS=gzip\n' >"$rootfs/etc/initramfs-tools/conf.d/tcpx-vm"
 printf '%s\n' virtio_pci virtio_blk ext4 9p 9pnet_virtio \
-  >"$rootfs/usr/share/initramfs-tools/modules.d/tcpconnect-vm"
+  >"$rootfs/usr/share/initramfs-tools/modules.d/tcpx-vm"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
 mount -t proc proc "$rootfs/proc"
 mount -t sysfs sysfs "$rootfs/sys"

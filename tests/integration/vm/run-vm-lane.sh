@@ -70,6 +70,7 @@ cp "$deb" "$here/in-vm-test.sh" "$share/"
 
 log "booting Debian $(cat "$image/kernel-release" 2>/dev/null) under qemu (TCG, timeout ${vm_timeout} s)"
 set +e
+# In the background so that a killed lane (ctest's timeout) takes the VM down with it.
 timeout --signal=KILL "$vm_timeout" qemu-system-x86_64 \
   -accel tcg -cpu qemu64 -m 1536 -smp 2 \
   -nodefaults -no-user-config -display none -serial "file:$work/console.log" -no-reboot \
@@ -77,8 +78,17 @@ timeout --signal=KILL "$vm_timeout" qemu-system-x86_64 \
   -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
   -append "console=ttyS0 root=/dev/vda rw quiet loglevel=3 panic=-1 systemd.show_status=false" \
   -drive "file=$image/rootfs.img,format=raw,if=virtio,snapshot=on" \
-  -virtfs "local,path=$share,mount_tag=share,security_model=none,id=share"
+  -virtfs "local,path=$share,mount_tag=share,security_model=none,id=share" &
+vm=$!
+stop_vm() {
+  pkill -KILL -P "$vm" 2>/dev/null
+  kill -KILL "$vm" 2>/dev/null
+}
+trap stop_vm EXIT
+trap 'exit 143' TERM INT
+wait "$vm"
 qemu_rc=$?
+trap - EXIT TERM INT
 set -e
 log "VM exited ($qemu_rc)"
 
@@ -86,6 +96,7 @@ results=$share/results
 echo "----- results (in the VM) -----"
 cat "$results/summary.txt" 2>/dev/null || true
 echo "-------------------------------"
+cp "$results/systemd-fdstore.txt" "$work/" 2>/dev/null || true
 if [[ ! -f $results/exit-code ]]; then
   echo "vm lane: FAIL: the test in the VM did not finish (qemu exit $qemu_rc); console:" >&2
   tail -n 40 "$work/console.log" >&2 || true

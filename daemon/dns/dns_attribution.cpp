@@ -13,12 +13,6 @@ void DnsDelayHistogram::observe(uint64_t ns) {
   count.fetch_add(1, std::memory_order_relaxed);
 }
 
-size_t DnsAttribution::KeyHash::operator()(const Key& k) const noexcept {
-  uint64_t h = 1469598103934665603ull ^ k.family;
-  for (uint8_t b : k.addr) h = (h ^ b) * 1099511628211ull;
-  return static_cast<size_t>(h);
-}
-
 Status DnsAttribution::run(uint64_t now_ns) {
   if (!reader_) return Ok{};
   std::unordered_map<Key, tc_dest_activity, KeyHash> seen;

@@ -56,14 +56,8 @@ class DnsAttribution {
   const DnsDelayHistogram& delay() const { return delay_; }
 
  private:
-  struct Key {
-    uint16_t family;
-    std::array<uint8_t, 16> addr;
-    bool operator==(const Key& o) const { return family == o.family && addr == o.addr; }
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const noexcept;
-  };
+  using Key = DnsAddressKey;
+  using KeyHash = DnsAddressKeyHash;
 
   DnsCache& cache_;
   DestinationReader reader_;

@@ -15,7 +15,7 @@ constexpr size_t kMaxExpiredPerShardSweep = 4096;
 
 }  // namespace
 
-size_t DnsCache::KeyHash::operator()(const Key& k) const noexcept {
+size_t DnsAddressKeyHash::operator()(const DnsAddressKey& k) const noexcept {
   // FNV-1a over the address: cheap, and the low bits pick the shard as well as the bucket.
   uint64_t h = 1469598103934665603ull ^ k.family;
   for (uint8_t b : k.addr) h = (h ^ b) * 1099511628211ull;

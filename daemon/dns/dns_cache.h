@@ -26,6 +26,17 @@ struct DnsCacheEntry {
   uint64_t response_ns = 0;  // CLOCK_MONOTONIC of the answer
 };
 
+// An address as the kernel keys it (family, 16 bytes, IPv4 in the first 4), the key of
+// the cache and of the DNS layer's per-destination state.
+struct DnsAddressKey {
+  uint16_t family;
+  std::array<uint8_t, 16> addr;
+  bool operator==(const DnsAddressKey& o) const { return family == o.family && addr == o.addr; }
+};
+struct DnsAddressKeyHash {
+  size_t operator()(const DnsAddressKey& k) const noexcept;
+};
+
 class DnsCache {
  public:
   struct Options {
@@ -58,14 +69,8 @@ class DnsCache {
   size_t max_entries() const { return max_entries_; }
 
  private:
-  struct Key {
-    uint16_t family;
-    std::array<uint8_t, 16> addr;
-    bool operator==(const Key& o) const { return family == o.family && addr == o.addr; }
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const noexcept;
-  };
+  using Key = DnsAddressKey;
+  using KeyHash = DnsAddressKeyHash;
   struct Node {
     Key key;
     DnsCacheEntry entry;

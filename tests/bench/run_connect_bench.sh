@@ -302,10 +302,16 @@ exporter_count() {
   if [[ $family = 6 ]]; then ip=::1; fi
   curl -fsS -m 5 "$metrics_url" 2>/dev/null |
     awk -v d="daddr=\"$ip\"" -v p="dport=\"$1\"" '
+      # The latency histogram names a loopback destination dns_name="localhost" and
+      # leaves its daddr empty (daddr only when unnamed); every loopback address is
+      # "localhost", so with nothing else connecting to 127/8 or ::1 the two sets agree.
+      /^tcpconnect_connect_duration_seconds_count\{/ {
+        if (index($0, d) || index($0, "dns_name=\"localhost\"")) established += $NF
+        next
+      }
       !index($0, d) { next }
       /^tcpconnect_connects_total\{/ { all += $NF; if (index($0, p)) port += $NF }
       /^tcpconnect_connect_failures_total\{/ { failed += $NF }
-      /^tcpconnect_connect_duration_seconds_count\{/ { established += $NF }
       END { printf "%d %d\n", port, all - failed - established }'
 }
 

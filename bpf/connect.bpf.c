@@ -115,7 +115,8 @@ static __always_inline void count_attempt(const struct tc_connect_key *key)
 
 /* The optional parts of the key that the labels keep (process context only). */
 static __always_inline void fill_key(struct tc_connect_key *key,
-				     const struct sock *sk, __u32 fields)
+				     const struct sock *sk, __u32 fields,
+				     const bool btf)
 {
 	if (fields & TC_KEY_UID)
 		key->uid = (__u32)bpf_get_current_uid_gid();
@@ -128,7 +129,7 @@ static __always_inline void fill_key(struct tc_connect_key *key,
 	/* Non-zero only when the application bound the socket itself: otherwise the
 	 * port is chosen after this transition. */
 	if (fields & TC_KEY_LPORT)
-		key->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		key->lport = TC_SK_READ(btf, sk, __sk_common.skc_num);
 	if (fields & TC_KEY_NO_SADDR)
 		__builtin_memset(key->saddr, 0, sizeof(key->saddr));
 	if (fields & TC_KEY_NO_DPORT)
@@ -160,7 +161,7 @@ static __always_inline void release_stashed(__u64 skp, bool any)
 		count_attempt(&key);
 }
 
-static __always_inline void on_connect(const struct sock *sk)
+static __always_inline void on_connect(const struct sock *sk, const bool btf)
 {
 	struct tc_connect_settings *cfg;
 	struct tc_pending p = {};
@@ -168,9 +169,9 @@ static __always_inline void on_connect(const struct sock *sk)
 	__u32 zero = 0, fields = 0;
 	bool settle = false;
 
-	if (read_addresses(sk, &p.key))
+	if (read_addresses(sk, &p.key, btf))
 		return;
-	p.key.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	p.key.dport = read_dport(sk, btf);
 	/* Filtered out: neither counted nor stashed for an outcome. */
 	if (!tc_filters_pass(&p.key)) {
 		release_stashed(skp, true);
@@ -182,7 +183,7 @@ static __always_inline void on_connect(const struct sock *sk)
 		settle = cfg->settle_deferred;
 	}
 	if (fields)
-		fill_key(&p.key, sk, fields);
+		fill_key(&p.key, sk, fields, btf);
 	if (settle)
 		release_stashed(skp, false);
 
@@ -228,7 +229,8 @@ static __always_inline void observe_latency(const struct tc_connect_key *key,
 	__sync_fetch_and_add(&h->count, 1);
 }
 
-static __always_inline void on_outcome(const struct sock *sk, int newstate)
+static __always_inline void on_outcome(const struct sock *sk, int newstate,
+				       const bool btf)
 {
 	static const struct tc_connect_counts zero;
 	struct tc_connect_counts *c;
@@ -265,7 +267,7 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate)
 		__sync_fetch_and_add(&c->established, 1);
 		observe_latency(&p.key, bpf_ktime_get_ns() - p.start_ns);
 	} else {
-		__u32 reason = failure_reason(sk);
+		__u32 reason = failure_reason(sk, btf);
 
 		if (reason < TC_FAIL_MAX)
 			__sync_fetch_and_add(&c->failed[reason], 1);
@@ -273,12 +275,12 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate)
 }
 
 static __always_inline int handle_state(const struct sock *sk, int oldstate,
-					int newstate)
+					int newstate, const bool btf)
 {
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
-		on_connect(sk);
+		on_connect(sk, btf);
 	else if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
-		on_outcome(sk, newstate);
+		on_outcome(sk, newstate, btf);
 	return 0;
 }
 

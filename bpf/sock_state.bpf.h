@@ -42,25 +42,48 @@ static __always_inline bool is_v4_mapped(const __u8 *a)
 	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
 }
 
+/*
+ * A field of the socket, e.g. TC_SK_READ(btf, sk, __sk_common.skc_family). Where the
+ * program has the socket as a BTF pointer (tp_btf) this is a plain load, which the
+ * verifier checks against the kernel's BTF and the JIT guards against faults; elsewhere
+ * (raw_tp, tracepoint) it is a bpf_probe_read_kernel() call, several times slower. Both
+ * are CO-RE relocated. `btf` is a literal in every program, so each program contains
+ * only one of the two.
+ */
+#define TC_SK_READ(btf, sk, field) \
+	((btf) ? (sk)->field : BPF_CORE_READ(sk, field))
+
 static __always_inline int read_addresses(const struct sock *sk,
-					  struct tc_connect_key *key)
+					  struct tc_connect_key *key,
+					  const bool btf)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = TC_SK_READ(btf, sk, __sk_common.skc_family);
+	__u32 *s = (__u32 *)key->saddr, *d = (__u32 *)key->daddr;
 
 	if (family == TC_AF_INET) {
-		BPF_CORE_READ_INTO((__u32 *)key->saddr, sk,
-				   __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)key->daddr, sk,
-				   __sk_common.skc_daddr);
+		s[0] = TC_SK_READ(btf, sk, __sk_common.skc_rcv_saddr);
+		d[0] = TC_SK_READ(btf, sk, __sk_common.skc_daddr);
 	} else if (family == TC_AF_INET6) {
-		BPF_CORE_READ_INTO(&key->saddr, sk,
-				   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&key->daddr, sk,
-				   __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		if (btf) {
+			const struct in6_addr *sa = &sk->__sk_common.skc_v6_rcv_saddr;
+			const struct in6_addr *da = &sk->__sk_common.skc_v6_daddr;
+
+			s[0] = sa->in6_u.u6_addr32[0];
+			s[1] = sa->in6_u.u6_addr32[1];
+			s[2] = sa->in6_u.u6_addr32[2];
+			s[3] = sa->in6_u.u6_addr32[3];
+			d[0] = da->in6_u.u6_addr32[0];
+			d[1] = da->in6_u.u6_addr32[1];
+			d[2] = da->in6_u.u6_addr32[2];
+			d[3] = da->in6_u.u6_addr32[3];
+		} else {
+			BPF_CORE_READ_INTO(&key->saddr, sk,
+					   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+			BPF_CORE_READ_INTO(&key->daddr, sk,
+					   __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		}
 		if (is_v4_mapped(key->daddr)) {
 			/* An IPv6 socket talking IPv4: report it as IPv4. */
-			__u32 *s = (__u32 *)key->saddr, *d = (__u32 *)key->daddr;
-
 			s[0] = is_v4_mapped(key->saddr) ? s[3] : 0;
 			d[0] = d[3];
 			s[1] = s[2] = s[3] = 0;
@@ -74,12 +97,17 @@ static __always_inline int read_addresses(const struct sock *sk,
 	return 0;
 }
 
-static __always_inline __u32 failure_reason(const struct sock *sk)
+static __always_inline __u16 read_dport(const struct sock *sk, const bool btf)
 {
-	int err = BPF_CORE_READ(sk, sk_err);
+	return bpf_ntohs(TC_SK_READ(btf, sk, __sk_common.skc_dport));
+}
+
+static __always_inline __u32 failure_reason(const struct sock *sk, const bool btf)
+{
+	int err = TC_SK_READ(btf, sk, sk_err);
 
 	if (!err)
-		err = BPF_CORE_READ(sk, sk_err_soft);
+		err = TC_SK_READ(btf, sk, sk_err_soft);
 	switch (err) {
 	case 0:
 		/*
@@ -88,7 +116,7 @@ static __always_inline __u32 failure_reason(const struct sock *sk)
 		 * EADDRNOTAVAIL) and returned the errno to the caller.
 		 * With the SYN queued, the application gave up first.
 		 */
-		if (!BPF_CORE_READ(sk, tcp_rtx_queue.rb_node))
+		if (!TC_SK_READ(btf, sk, tcp_rtx_queue.rb_node))
 			return TC_FAIL_OTHER;
 		return TC_FAIL_ABORTED;
 	case ECONNREFUSED:
@@ -107,8 +135,10 @@ static __always_inline __u32 failure_reason(const struct sock *sk)
 	}
 }
 
-static __always_inline bool is_tcp(const struct sock *sk)
+static __always_inline bool is_tcp(const struct sock *sk, const bool btf)
 {
+	if (btf)
+		return BPF_CORE_READ_BITFIELD(sk, sk_protocol) == IPPROTO_TCP;
 	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == IPPROTO_TCP;
 }
 
@@ -133,26 +163,30 @@ static __always_inline void count_in(void *counters, __u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
-/* One BTF-typed variant (tp_btf or raw_tp: the same arguments). */
-#define TC_SET_STATE_BTF_PROGRAM(section, name, handle)                        \
+/*
+ * One variant with the tracepoint's own arguments (tp_btf or raw_tp); `btf`: whether
+ * the socket may be read with plain loads (tp_btf only).
+ */
+#define TC_SET_STATE_BTF_PROGRAM(section, name, handle, btf)                   \
 	SEC(section)                                                           \
 	int BPF_PROG(name, const struct sock *sk, int oldstate, int newstate)  \
 	{                                                                      \
-		if (!is_connect_transition(oldstate, newstate) || !is_tcp(sk)) \
+		if (!is_connect_transition(oldstate, newstate) ||              \
+		    !is_tcp(sk, btf))                                          \
 			return 0;                                              \
-		return handle(sk, oldstate, newstate);                         \
+		return handle(sk, oldstate, newstate, btf);                    \
 	}
 
 /*
- * The handler `handle(sk, oldstate, newstate)` attached through each program type the
+ * The handler `handle(sk, oldstate, newstate, btf)` attached through each program type the
  * kernel may offer for the tracepoint, named PREFIX_tp_btf, PREFIX_raw_tp and
  * PREFIX_tracepoint. The loader enables exactly one of them.
  */
 #define TC_SET_STATE_PROGRAMS(prefix, handle)                                  \
 	TC_SET_STATE_BTF_PROGRAM("tp_btf/inet_sock_set_state",                 \
-				 prefix##_tp_btf, handle)                      \
+				 prefix##_tp_btf, handle, true)                \
 	TC_SET_STATE_BTF_PROGRAM("raw_tp/inet_sock_set_state",                 \
-				 prefix##_raw_tp, handle)                      \
+				 prefix##_raw_tp, handle, false)               \
                                                                                \
 	SEC("tracepoint/sock/inet_sock_set_state")                             \
 	int prefix##_tracepoint(                                               \
@@ -161,7 +195,8 @@ static __always_inline void count_in(void *counters, __u32 which)
 		if (!is_connect_transition(ctx->oldstate, ctx->newstate) ||    \
 		    ctx->protocol != IPPROTO_TCP)                              \
 			return 0;                                              \
-		return handle(ctx->skaddr, ctx->oldstate, ctx->newstate);      \
+		return handle(ctx->skaddr, ctx->oldstate, ctx->newstate,       \
+			      false);                                          \
 	}
 
 #endif

@@ -93,15 +93,15 @@ static __always_inline void emit(const struct tc_trace_event *ev)
 		count_in(&errors, TC_TRACE_ERR_RING_FULL);
 }
 
-static __always_inline void on_connect(const struct sock *sk)
+static __always_inline void on_connect(const struct sock *sk, const bool btf)
 {
 	struct tc_trace_event ev = {};
 	struct tc_connect_counts *c;
 	__u64 skp = (__u64)sk;
 
-	if (read_addresses(sk, &ev.key))
+	if (read_addresses(sk, &ev.key, btf))
 		return;
-	ev.key.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	ev.key.dport = read_dport(sk, btf);
 	ev.key.tgid = bpf_get_current_pid_tgid() >> 32;
 	ev.key.uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(ev.key.comm, sizeof(ev.key.comm));
@@ -127,7 +127,8 @@ static __always_inline void on_connect(const struct sock *sk)
 		count_in(&errors, TC_TRACE_ERR_PENDING_FULL);
 }
 
-static __always_inline void on_next_state(const struct sock *sk, int newstate)
+static __always_inline void on_next_state(const struct sock *sk, int newstate,
+					  const bool btf)
 {
 	struct tc_connect_counts *c;
 	struct tc_trace_event *stashed;
@@ -147,7 +148,7 @@ static __always_inline void on_next_state(const struct sock *sk, int newstate)
 	if (newstate == TCP_ESTABLISHED) {
 		ev.outcome = TC_TRACE_ESTABLISHED;
 	} else {
-		reason = failure_reason(sk);
+		reason = failure_reason(sk, btf);
 		if (reason >= TC_FAIL_MAX)
 			reason = TC_FAIL_OTHER;
 		ev.outcome = TC_TRACE_FAILED + reason;
@@ -170,13 +171,13 @@ static __always_inline void on_next_state(const struct sock *sk, int newstate)
 }
 
 static __always_inline int handle_state(const struct sock *sk, int oldstate,
-					int newstate)
+					int newstate, const bool btf)
 {
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
-		on_connect(sk);
+		on_connect(sk, btf);
 	else if (wait_outcome &&
 		 (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV))
-		on_next_state(sk, newstate);
+		on_next_state(sk, newstate, btf);
 	return 0;
 }
 

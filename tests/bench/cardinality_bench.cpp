@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_exporter.h"
 #include "common/http.h"
 #include "common/net.h"
 
@@ -35,57 +36,12 @@ using tcpconnect::testing::closed_port;
 using tcpconnect::testing::connect_once;
 using tcpconnect::testing::http_get;
 using tcpconnect::testing::metric_value;
+using tcpconnect::bench::map_memory;
+using tcpconnect::bench::MapMemory;
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
+std::string address(uint32_t i) { return tcpconnect::bench::loopback_destination(i); }
+long rss_kib(pid_t pid) { return tcpconnect::bench::proc_status_kib(pid, "VmRSS"); }
 
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
-
-// Kernel memory of every map the daemon's program uses (bpftool's bytes_memlock: what
-// the map charges, preallocated hash maps included in full).
-struct MapMemory {
-  long long total = 0;
-  std::string per_map;
-};
-MapMemory map_memory(const std::string& prog_id) {
-  MapMemory m;
-  std::string prog = run("bpftool prog show id " + prog_id + " -j 2>/dev/null");
-  std::smatch ids;
-  if (!std::regex_search(prog, ids, std::regex("\"map_ids\":\\[([0-9,]*)\\]"))) return m;
-  std::stringstream list(ids[1].str());
-  std::string id;
-  while (std::getline(list, id, ',')) {
-    std::string map = run("bpftool map show id " + id + " -j 2>/dev/null");
-    std::smatch name, bytes;
-    std::regex_search(map, name, std::regex("\"name\":\"([^\"]*)\""));
-    if (!std::regex_search(map, bytes, std::regex("\"bytes_memlock\":([0-9]+)"))) continue;
-    const long long b = std::stoll(bytes[1].str());
-    m.total += b;
-    if (b >= 1 << 20) m.per_map += " " + name[1].str() + "=" + std::to_string(b >> 20) + "MiB";
-  }
-  return m;
-}
-
-std::string address(uint32_t i) {
-  // 127.1.0.0 onwards: clear of 127.0.0.x, which the machine itself uses.
-  const uint32_t a = (1u << 16) + i;
-  return "127." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) + "." +
-         std::to_string(a & 255);
-}
 
 }  // namespace
 

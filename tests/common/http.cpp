@@ -15,7 +15,7 @@ namespace tcpconnect::testing {
 
 std::optional<HttpResponse> http_request(const std::string& ip, uint16_t port,
                                          const std::string& method, const std::string& path,
-                                         int timeout_ms) {
+                                         int timeout_ms, const std::string& extra_headers) {
   int family = ip.find(':') != std::string::npos ? AF_INET6 : AF_INET;
   Fd fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   socklen_t len;
@@ -24,7 +24,8 @@ std::optional<HttpResponse> http_request(const std::string& ip, uint16_t port,
   setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return std::nullopt;
-  std::string req = method + " " + path + " HTTP/1.1\r\nHost: " + ip + "\r\nConnection: close\r\n\r\n";
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: " + ip + "\r\nConnection: close\r\n" +
+                    extra_headers + "\r\n";
   if (send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
     return std::nullopt;
   std::string raw;

@@ -13,10 +13,12 @@ struct HttpResponse {
   std::string body;
 };
 
-// Returns nullopt when nothing answers (connection refused, timeout).
+// Returns nullopt when nothing answers (connection refused, timeout). extra_headers:
+// more request header lines, each ending in "\r\n" (e.g. "Accept-Encoding: gzip\r\n").
 std::optional<HttpResponse> http_request(const std::string& ip, uint16_t port,
                                          const std::string& method, const std::string& path,
-                                         int timeout_ms = 5000);
+                                         int timeout_ms = 5000,
+                                         const std::string& extra_headers = "");
 inline std::optional<HttpResponse> http_get(const std::string& ip, uint16_t port,
                                             const std::string& path, int timeout_ms = 5000) {
   return http_request(ip, port, "GET", path, timeout_ms);

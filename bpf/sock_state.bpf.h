@@ -154,6 +154,21 @@ static __always_inline bool is_connect_transition(int oldstate, int newstate)
 	       oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV;
 }
 
+/*
+ * SYN_RECV -> anything on a socket no process holds: the server side of an inbound
+ * connection (a listener's child is created in SYN_RECV with no struct socket; accept()
+ * gives it one later). Every inbound connection makes this transition, and it is never
+ * a connect's outcome, so it is dismissed before the stash is searched. The outcome of
+ * a simultaneous open (a connecting socket that went SYN_SENT -> SYN_RECV) still has its
+ * socket, unless the application closed it first; such an orphan's outcome is left to
+ * the daemon's sweep of stale stash entries, like any other outcome not seen.
+ */
+static __always_inline bool is_passive_open(const struct sock *sk, int oldstate,
+					    const bool btf)
+{
+	return oldstate == TCP_SYN_RECV && !TC_SK_READ(btf, sk, sk_socket);
+}
+
 /* Adds one to slot `which` of a per-CPU array of counters. */
 static __always_inline void count_in(void *counters, __u32 which)
 {
@@ -172,7 +187,7 @@ static __always_inline void count_in(void *counters, __u32 which)
 	int BPF_PROG(name, const struct sock *sk, int oldstate, int newstate)  \
 	{                                                                      \
 		if (!is_connect_transition(oldstate, newstate) ||              \
-		    !is_tcp(sk, btf))                                          \
+		    !is_tcp(sk, btf) || is_passive_open(sk, oldstate, btf))    \
 			return 0;                                              \
 		return handle(sk, oldstate, newstate, btf);                    \
 	}
@@ -192,11 +207,18 @@ static __always_inline void count_in(void *counters, __u32 which)
 	int prefix##_tracepoint(                                               \
 		struct trace_event_raw_inet_sock_set_state *ctx)               \
 	{                                                                      \
-		if (!is_connect_transition(ctx->oldstate, ctx->newstate) ||    \
-		    ctx->protocol != IPPROTO_TCP)                              \
+		/* Read once into registers: the verifier refuses context     \
+		 * loads through a pointer the compiler offset. */            \
+		int oldstate = ctx->oldstate, newstate = ctx->newstate;        \
+		const struct sock *sk = ctx->skaddr;                           \
+                                                                               \
+		barrier_var(oldstate);                                         \
+		barrier_var(newstate);                                         \
+		if (!is_connect_transition(oldstate, newstate) ||              \
+		    ctx->protocol != IPPROTO_TCP ||                            \
+		    is_passive_open(sk, oldstate, false))                      \
 			return 0;                                              \
-		return handle(ctx->skaddr, ctx->oldstate, ctx->newstate,       \
-			      false);                                          \
+		return handle(sk, oldstate, newstate, false);                  \
 	}
 
 #endif

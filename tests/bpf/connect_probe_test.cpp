@@ -7,6 +7,7 @@
 // counts them happens before connect() or close() returns to the test.
 #include "probes/connect_probe.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -194,6 +195,34 @@ TEST_P(ConnectProbeTest, CountsIpv6ConnectsExactly) {
   EXPECT_EQ(c.established, kConnects);
   EXPECT_EQ(total_failed(c), 0u);
   EXPECT_GE(latency_of(*probe, TC_AF_INET6, lo).count, kConnects);
+}
+
+// A socket that connects to its own address and port opens simultaneously: its SYN
+// reaches itself in SYN_SENT, it goes SYN_SENT -> SYN_RECV -> ESTABLISHED, and that last
+// transition is its outcome (unlike a listener's child in SYN_RECV, which the probe
+// dismisses without searching the stash).
+TEST_P(ConnectProbeTest, SimultaneousOpenIsAnOutcome) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  const std::string ip = private_loopback();
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ASSERT_EQ(inet_pton(AF_INET, ip.c_str(), &a.sin_addr), 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << std::strerror(errno);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << std::strerror(errno);
+  close(fd);
+
+  const KeyAddr addr = key_addr(AF_INET, ip);
+  tc_connect_counts c = only_key(*probe, expected_key(TC_AF_INET, addr, addr, ntohs(a.sin_port)));
+  EXPECT_EQ(c.attempts, 1u);
+  EXPECT_EQ(c.established, 1u);
+  EXPECT_EQ(total_failed(c), 0u);
+  EXPECT_EQ(latency_of(*probe, TC_AF_INET, addr).count, 1u);
 }
 
 TEST_P(ConnectProbeTest, ReportsV4MappedConnectsAsIpv4) {

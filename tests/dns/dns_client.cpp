@@ -4,14 +4,19 @@
 // ("nameserver IP") and /etc/nsswitch.conf ("hosts: dns") over the real ones: glibc reads
 // them as usual, and nothing outside this process sees them.
 //
-//   dns_client --nameserver IP [--family inet|inet6|any] [--connect-port P] resolve NAME...
+//   dns_client --nameserver IP [--port N] [--family inet|inet6|any] [--connect-port P]
+//              resolve NAME...
 //       getaddrinfo() each name and, with --connect-port, connect() at once to the first
 //       address of the answer. Prints "NAME ADDRESS CONNECT_ERRNO" per name (ADDRESS "-"
-//       when it did not resolve). Exit 0 when every name resolved.
+//       when it did not resolve). Exit 0 when every name resolved. --port asks the server
+//       on port N instead of 53 (resolv.conf cannot say a port; the resolver state is
+//       changed after res_init(), which glibc keeps; IPv4 name servers only).
 //   dns_client --nameserver IP exec -- COMMAND [ARGS...]
 //       Runs COMMAND (e.g. getent ahostsv4 NAME) with that configuration.
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <netdb.h>
+#include <resolv.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -29,8 +34,9 @@ namespace {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: dns_client --nameserver IP [--family inet|inet6|any] [--connect-port P] "
-               "resolve NAME...\n       dns_client --nameserver IP exec -- COMMAND [ARGS...]\n");
+               "usage: dns_client --nameserver IP [--port N] [--family inet|inet6|any] "
+               "[--connect-port P] resolve NAME...\n       dns_client --nameserver IP exec -- "
+               "COMMAND [ARGS...]\n");
   return 2;
 }
 
@@ -98,6 +104,7 @@ int main(int argc, char** argv) {
   std::string nameserver;
   int family = AF_UNSPEC;
   int port = 0;
+  int server_port = 0;
   int i = 1;
   for (; i < argc; ++i) {
     std::string a = argv[i];
@@ -106,6 +113,8 @@ int main(int argc, char** argv) {
     } else if (a == "--family" && i + 1 < argc) {
       std::string f = argv[++i];
       family = f == "inet" ? AF_INET : f == "inet6" ? AF_INET6 : AF_UNSPEC;
+    } else if (a == "--port" && i + 1 < argc) {
+      server_port = std::atoi(argv[++i]);
     } else if (a == "--connect-port" && i + 1 < argc) {
       port = std::atoi(argv[++i]);
     } else {
@@ -124,6 +133,13 @@ int main(int argc, char** argv) {
     return 127;
   }
   if (mode != "resolve") return usage();
+  if (server_port > 0) {
+    if (res_init() != 0 || _res.nscount < 1 || _res.nsaddr_list[0].sin_family != AF_INET) {
+      std::fprintf(stderr, "dns_client: --port needs an IPv4 --nameserver\n");
+      return 1;
+    }
+    _res.nsaddr_list[0].sin_port = htons(static_cast<uint16_t>(server_port));
+  }
 
   int unresolved = 0;
   for (; i < argc; ++i) {

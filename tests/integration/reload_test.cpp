@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/http.h"
+#include "common/metric_samples.h"
 #include "common/net.h"
 #include "integration/daemon_process.h"
 
@@ -21,31 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// Every sample of `name` whose label text contains all fragments, summed; and how many.
-struct Samples {
-  double sum = 0;
-  int count = 0;
-};
-Samples samples(const std::string& body, const std::string& name,
-                std::initializer_list<std::string> fragments = {}) {
-  Samples out;
-  std::istringstream in(body);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0) continue;
-    const size_t after = name.size();
-    if (after >= line.size() || (line[after] != '{' && line[after] != ' ')) continue;
-    const size_t space = line.rfind(' ');
-    const std::string labels = line.substr(after, space - after);
-    bool all = true;
-    for (const std::string& f : fragments) all = all && labels.find(f) != std::string::npos;
-    if (!all) continue;
-    out.sum += std::stod(line.substr(space + 1));
-    ++out.count;
-  }
-  return out;
-}
 
 std::string dport(uint16_t port) { return "dport=\"" + std::to_string(port) + "\""; }
 

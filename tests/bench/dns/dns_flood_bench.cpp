@@ -9,21 +9,17 @@
 //   result mode=paced|max method=M sent=N parsed=P lost=L seconds=S sent_per_second=R
 //          parsed_per_second=Q
 //   result mode=parser_only responses=N seconds=S parsed_per_second=Q
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/net.h"
+#include "dns/dns_flood.h"
 #include "dns/dns_layer.h"
 #include "dns/dns_testing.h"
 
@@ -32,15 +28,6 @@ using namespace tcpconnect::testing;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::vector<std::vector<uint8_t>> load_responses() {
-  std::vector<std::vector<uint8_t>> out;
-  for (const char* f : {"a_udp.bin", "aaaa_udp.bin", "cname_chain_udp.bin",
-                        "cname_chain_aaaa_udp.bin", "multi_a_udp.bin", "nxdomain_udp.bin",
-                        "nodata_aaaa_udp.bin"})
-    out.push_back(read_binary(std::string(TCPCONNECT_SOURCE_DIR) + "/tests/dns/fixtures/" + f));
-  return out;
-}
 
 struct Run {
   uint64_t sent = 0, parsed = 0, lost = 0;
@@ -51,61 +38,13 @@ struct Run {
 // `max_seconds`) from 127.0.0.1:sport to a reader, then waits for the layer to catch up.
 Run flood(DnsLayer& dns, uint16_t sport, const std::vector<std::vector<uint8_t>>& responses,
           uint64_t count, uint64_t rate, double max_seconds) {
-  Fd rx(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  socklen_t len;
-  sockaddr_storage to = make_addr(AF_INET, "127.0.0.1", 0, &len);
-  bind(rx.get(), reinterpret_cast<sockaddr*>(&to), len);
-  getsockname(rx.get(), reinterpret_cast<sockaddr*>(&to), &len);
-  int big = 8 << 20;
-  setsockopt(rx.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-  timeval tv{0, 100000};
-  setsockopt(rx.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::atomic<bool> stop{false};
-  std::thread reader([&] {
-    uint8_t buf[2048];
-    while (!stop.load(std::memory_order_relaxed)) recv(rx.get(), buf, sizeof(buf), 0);
-  });
-
-  Fd tx(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_storage from = make_addr(AF_INET, "127.0.0.1", sport, &len);
-  bind(tx.get(), reinterpret_cast<sockaddr*>(&from), len);
-  connect(tx.get(), reinterpret_cast<sockaddr*>(&to), len);
-
-  // Batches of 32 with their own copies, each with its own DNS ID.
-  constexpr unsigned kBatch = 32;
-  std::vector<std::vector<uint8_t>> bufs(kBatch);
-  std::vector<iovec> iov(kBatch);
-  std::vector<mmsghdr> msgs(kBatch);
-
-  const uint64_t parsed_before = dns.stats().total_responses() +
-                                 dns.stats().parse_errors_of(DnsParseError::kMalformed);
+  DnsResponseFlood sender(sport, responses);
+  const uint64_t parsed_before =
+      dns.stats().total_responses() + dns.stats().parse_errors_of(DnsParseError::kMalformed);
   const uint64_t lost_before = dns.state().lost.load();
   Run r;
   const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration<double>(max_seconds);
-  while (r.sent < count && Clock::now() < deadline) {
-    if (rate > 0) {
-      // Pace: never ahead of rate * elapsed.
-      const double due = std::chrono::duration<double>(Clock::now() - start).count() * rate;
-      if (static_cast<double>(r.sent) >= due) {
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-        continue;
-      }
-    }
-    const unsigned n = static_cast<unsigned>(std::min<uint64_t>(kBatch, count - r.sent));
-    for (unsigned i = 0; i < n; ++i) {
-      const uint64_t k = r.sent + i;
-      bufs[i] = responses[k % responses.size()];
-      bufs[i][0] = static_cast<uint8_t>(k >> 8);
-      bufs[i][1] = static_cast<uint8_t>(k);
-      iov[i] = {bufs[i].data(), bufs[i].size()};
-      msgs[i] = {};
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    int sent = sendmmsg(tx.get(), msgs.data(), n, 0);
-    if (sent > 0) r.sent += static_cast<uint64_t>(sent);
-  }
+  r.sent = sender.send(count, rate, max_seconds);
   const auto sent_end = Clock::now();
   // Let the poller and one last poll drain what is left (bounded: 100 x 10 ms).
   uint64_t last = ~0ull;
@@ -117,10 +56,8 @@ Run flood(DnsLayer& dns, uint16_t sport, const std::vector<std::vector<uint8_t>>
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const auto end = Clock::now();
-  stop = true;
-  reader.join();
-  r.parsed = dns.stats().total_responses() + dns.stats().parse_errors_of(DnsParseError::kMalformed) -
-             parsed_before;
+  r.parsed = dns.stats().total_responses() +
+             dns.stats().parse_errors_of(DnsParseError::kMalformed) - parsed_before;
   r.lost = dns.state().lost.load() - lost_before;
   // Parsing keeps pace with sending when it ends with it: time to the last parse.
   r.seconds = std::chrono::duration<double>((r.parsed == r.sent ? sent_end : end) - start).count();
@@ -132,9 +69,8 @@ void print(const char* mode, const std::string& method, const Run& r) {
       "result mode=%s method=%s sent=%llu parsed=%llu lost=%llu seconds=%.3f "
       "sent_per_second=%.0f parsed_per_second=%.0f\n",
       mode, method.c_str(), static_cast<unsigned long long>(r.sent),
-      static_cast<unsigned long long>(r.parsed), static_cast<unsigned long long>(r.lost),
-      r.seconds, r.seconds > 0 ? r.sent / r.seconds : 0.0,
-      r.seconds > 0 ? r.parsed / r.seconds : 0.0);
+      static_cast<unsigned long long>(r.parsed), static_cast<unsigned long long>(r.lost), r.seconds,
+      r.seconds > 0 ? r.sent / r.seconds : 0.0, r.seconds > 0 ? r.parsed / r.seconds : 0.0);
 }
 
 }  // namespace
@@ -150,14 +86,16 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cgroup_skb", "packet_socket"}));
   app.add_option("--rate", rate, "Paced run: responses per second")->check(CLI::Range(1, 10000000));
   app.add_option("--seconds", seconds, "Length of each run at most")->check(CLI::Range(0.1, 60.0));
-  app.add_option("--max-count", max_count, "Responses per run at most")->check(CLI::Range(1, 100000000));
+  app.add_option("--max-count", max_count, "Responses per run at most")
+      ->check(CLI::Range(1, 100000000));
   app.add_option("--ring-bytes", ring_bytes, "dns.ring_bytes");
   CLI11_PARSE(app, argc, argv);
   if (!is_root()) {
     std::fprintf(stderr, "dns_flood_bench: needs root (loads BPF programs)\n");
     return 1;
   }
-  const auto responses = load_responses();
+  const auto responses =
+      load_flood_responses(std::string(TCPCONNECT_SOURCE_DIR) + "/tests/dns/fixtures");
 
   // The parser alone, on ring-shaped packets, one thread: what the consumer can do.
   {

@@ -54,6 +54,10 @@ struct {
  * that a 60-byte response takes 60 bytes of ring, not capture_bytes. Softirq
  * does not nest on a CPU, so one slot per CPU is enough.
  */
+/* capture() bounds the copy length with a mask. */
+_Static_assert((TC_DNS_MAX_CAPTURE & (TC_DNS_MAX_CAPTURE - 1)) == 0,
+	       "TC_DNS_MAX_CAPTURE must be a power of two");
+
 struct scratch {
 	struct tc_dns_event hdr;
 	__u8 payload[TC_DNS_MAX_CAPTURE];
@@ -263,16 +267,20 @@ static __always_inline void capture(struct __sk_buff *skb)
 	e->ts_ns = bpf_ktime_get_ns();
 
 	len = payload_len < capture_bytes ? payload_len : capture_bytes;
-	/* clang 14 otherwise loses the bounds of len between the checks and the
-	 * helper call; the verifier needs 0 < len <= sizeof(payload) in the
-	 * register it sees.
-	 */
-	asm volatile("" : "+r"(len));
-	len &= 2 * TC_DNS_MAX_CAPTURE - 1;
-	if (len > TC_DNS_MAX_CAPTURE)
-		len = TC_DNS_MAX_CAPTURE;
 	if (len < 1)
 		return;
+	/* The verifier needs 1 <= len <= sizeof(payload) in the register the
+	 * helper gets. Comparisons do not give that on every kernel: 6.1 learns
+	 * nothing from "len == 0" (what clang makes of "len < 1"), and clang 14
+	 * loses bounds between a check and the call. Arithmetic does, on every
+	 * verifier: (len - 1) masked to [0, MAX - 1], plus 1. For the len we have
+	 * here (1..capture_bytes, capture_bytes <= MAX, MAX a power of two) the
+	 * mask changes nothing; the empty asm keeps clang from dropping it.
+	 */
+	len -= 1;
+	asm volatile("" : "+r"(len));
+	len &= TC_DNS_MAX_CAPTURE - 1;
+	len += 1;
 	if (bpf_skb_load_bytes(skb, payload_off, s->payload, len)) {
 		count(TC_DNS_SKIP_UNREADABLE);
 		return;

@@ -1,12 +1,16 @@
 // tcpconnect_exporter: counts outbound TCP connects with eBPF and serves them to
 // Prometheus. The command line follows the Prometheus exporters' flag conventions.
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "app/daemon.h"
 #include "bpf/libbpf_log.h"
@@ -17,13 +21,48 @@ namespace {
 
 constexpr const char* kDefaultConfig = "/etc/tcpconnect_exporter/config.yaml";
 
+// Whether stderr is the systemd journal's stream (JOURNAL_STREAM names its device and
+// inode; a child that inherited the variable but not the stream is not).
+bool stderr_is_journal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  unsigned long long dev = 0, ino = 0;
+  struct stat st {};
+  if (!stream || std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) != 0)
+    return false;
+  return st.st_dev == dev && st.st_ino == ino;
+}
+
+// "<3>" etc. before each line: journald reads it as the line's priority, so that
+// `journalctl -p warning -u tcpconnect_exporter` shows warnings and errors only.
+class JournalPriority : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const char* p = SD_DEBUG;
+    switch (msg.level) {
+      case spdlog::level::critical: p = SD_CRIT; break;
+      case spdlog::level::err: p = SD_ERR; break;
+      case spdlog::level::warn: p = SD_WARNING; break;
+      case spdlog::level::info: p = SD_INFO; break;
+      default: break;
+    }
+    dest.append(p, p + std::strlen(p));
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JournalPriority>();
+  }
+};
+
 void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("tcpconnect_exporter");
-  // Under systemd the journal stamps each line itself.
-  if (std::getenv("JOURNAL_STREAM"))
-    logger->set_pattern("%l: %v");
-  else
+  if (stderr_is_journal()) {
+    // The journal stamps each line itself, and takes its priority from the prefix.
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JournalPriority>('*').set_pattern("%*%l: %v");
+    logger->set_formatter(std::move(formatter));
+  } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l: %v");
+  }
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
 }

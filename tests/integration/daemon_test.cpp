@@ -231,6 +231,28 @@ TEST(DaemonStartup, BadConfigNamesFileLineColumn) {
   unlink(config.c_str());
 }
 
+// Under systemd (stderr is the stream JOURNAL_STREAM names) each line starts with its
+// syslog priority, which journald strips and files the line under; elsewhere, a time.
+TEST(DaemonStartup, JournalLinesCarryTheirPriority) {
+  std::string config = write_temp_config("probes:\n  backend: kprobe\n");
+  std::string log = config + ".stderr";
+  std::string out;
+  ASSERT_EQ(run_command(": >" + log + "; JOURNAL_STREAM=$(stat -c %d:%i " + log + ") " +
+                            daemon_binary() + " --config.file " + config + " 2>>" + log +
+                            "; cat " + log,
+                        &out),
+            0);
+  EXPECT_THAT(out, ::testing::StartsWith("<3>error: " + config + ":2:12")) << out;
+  // The variable alone (inherited, but stderr is elsewhere) changes nothing.
+  ASSERT_EQ(run_command("JOURNAL_STREAM=1:1 " + daemon_binary() + " --config.file " + config +
+                            " 2>&1",
+                        &out),
+            1);
+  EXPECT_THAT(out, ::testing::MatchesRegex("^[0-9]{4}-[0-9]{2}-[0-9]{2}T.* error: .*\n")) << out;
+  unlink(config.c_str());
+  unlink(log.c_str());
+}
+
 TEST(DaemonStartup, MissingExplicitConfigFails) {
   DaemonProcess d({{"--config.file", "/nonexistent/config.yaml"}, {}, false});
   EXPECT_EQ(d.wait_exit(10s), 1);

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "app/daemon.h"
+#include "app/web_tls.h"
 #include "bpf/libbpf_log.h"
 #include "config/config.h"
 #include "trace/trace_command.h"
@@ -111,7 +112,7 @@ int main(int argc, char** argv) {
   tcpconnect::Config config;
   bool explicit_file = app.count("--config.file") > 0;
   if (explicit_file || access(config_file.c_str(), F_OK) == 0) {
-    auto loaded = tcpconnect::load_config_file(config_file);
+    auto loaded = tcpconnect::load_config_file(config_file, tcpconnect::check_web_files);
     if (!loaded) {
       spdlog::error("{}", loaded.error().message);
       return 1;

@@ -3,6 +3,9 @@
 # systemd unit (systemd/) is installed by the package's dh_installsystemd.
 include(GNUInstallDirs)
 install(TARGETS tcpconnect_exporter RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The daemon's private OpenSSL shims for civetweb (daemon/CMakeLists.txt), on its RUNPATH.
+install(TARGETS civetweb_libssl_shim civetweb_libcrypto_shim
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/tcpconnect-exporter)
 install(FILES ${PROJECT_SOURCE_DIR}/config/tcpconnect_exporter.yaml
         DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/tcpconnect_exporter
         RENAME config.yaml)

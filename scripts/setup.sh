@@ -14,10 +14,15 @@ packages=(
   # daemon libraries
   prometheus-cpp-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
   libcli11-dev
+  # the endpoint's TLS (OpenSSL, also for civetweb's shims) and basic auth (bcrypt through
+  # libxcrypt's crypt_r)
+  libssl-dev libcrypt-dev
   # tests: unit framework, real Prometheus, a real DNS server and clients, traffic
   # and namespaces, libFuzzer's runtime, the peer tracer the benchmarks compare with
   googletest libgtest-dev libgmock-dev prometheus iproute2 curl procps
   util-linux dnsmasq-base dnsutils libclang-rt-14-dev bpftrace python3
+  # throwaway CA, certificate and keys for the HTTPS tests
+  openssl
   # packaging and the VM lane: the Debian package, lintian, a Debian 12 image booted
   # under qemu (systemd as PID 1, Debian's kernel)
   debhelper dpkg-dev lintian debootstrap qemu-system-x86 qemu-utils e2fsprogs

@@ -4,6 +4,7 @@
 
 #include "app/drain.h"
 #include "app/drain_loop.h"
+#include "app/web_tls.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
 
@@ -31,7 +32,7 @@ void log_config_warnings(const Config& config) {
 ReloadOutcome reload_config(const std::string& path, const std::string& listen_override,
                             Config& running, ReloadTarget& target) {
   ReloadOutcome out;
-  auto loaded = load_config_file(path);
+  auto loaded = load_config_file(path, check_web_files);
   if (!loaded) {
     out.error = loaded.error().message;
     spdlog::error("reload rejected, the running configuration stays: {}", out.error);

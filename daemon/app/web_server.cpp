@@ -1,6 +1,8 @@
 #include "app/web_server.h"
 
+#include <CivetServer.h>
 #include <arpa/inet.h>
+#include <civetweb.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -8,10 +10,120 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
+#include "app/web_auth.h"
+#include "app/web_tls.h"
+
 namespace tcpconnect {
+
+struct WebServer::Gate {
+  std::string telemetry_path;
+  std::unique_ptr<BasicAuth> auth;  // null: no authentication
+  WebTlsConfig tls;
+  std::string tls_error;       // why init_ssl failed, for the start-up error
+  std::string civetweb_error;  // civetweb's last message while starting
+  const mg_context* context = nullptr;
+};
+
 namespace {
+
+using Gate = WebServer::Gate;
+
+// civetweb's callbacks are plain C functions that see only the mg_context, so the gate of
+// each running server is found through this map. The server being constructed is known to
+// its init_ssl and init_context callbacks, which civetweb calls on the constructing thread
+// before any worker starts.
+std::mutex g_gates_mutex;
+std::map<const mg_context*, std::shared_ptr<Gate>> g_gates;
+thread_local std::shared_ptr<Gate> t_starting;
+
+std::shared_ptr<Gate> find_gate(const mg_context* context) {
+  std::lock_guard lock(g_gates_mutex);
+  const auto it = g_gates.find(context);
+  return it != g_gates.end() ? it->second : nullptr;
+}
+
+void on_init_context(const mg_context* context) {
+  if (!t_starting) return;
+  t_starting->context = context;
+  std::lock_guard lock(g_gates_mutex);
+  g_gates[context] = t_starting;
+}
+
+int on_init_ssl(void* ssl_ctx, void* /*user_data*/) {
+  if (!t_starting) return -1;
+  Status status = configure_tls(ssl_ctx, t_starting->tls);
+  if (!status) {
+    t_starting->tls_error = status.error().message;
+    return -1;
+  }
+  return 1;  // certificate and key are set up
+}
+
+// civetweb's own messages: while starting, kept for the start-up error; afterwards
+// (client errors, mostly) only at debug level, so that hostile clients cannot flood the log.
+int on_log_message(const mg_connection* /*conn*/, const char* message) {
+  if (t_starting) t_starting->civetweb_error = message;
+  spdlog::debug("civetweb: {}", message);
+  return 1;
+}
+
+// A complete small response. For HEAD only the headers go out.
+int respond(mg_connection* conn, int status, const std::string& body,
+            std::initializer_list<std::pair<const char*, std::string>> headers, bool head) {
+  mg_response_header_start(conn, status);
+  mg_response_header_add(conn, "Content-Type", "text/plain; charset=utf-8", -1);
+  const std::string length = std::to_string(body.size());
+  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
+  for (const auto& [name, value] : headers) {
+    mg_response_header_add(conn, name, value.c_str(), static_cast<int>(value.size()));
+  }
+  mg_response_header_send(conn);
+  if (!head) mg_write(conn, body.data(), body.size());
+  return status;
+}
+
+// civetweb's begin_request: runs for every request, before its own handlers and auth.
+// Returns 0 to let civetweb go on to prometheus-cpp's handler, or the status of the
+// response sent here.
+int on_begin_request(mg_connection* conn) {
+  const std::shared_ptr<Gate> gate = find_gate(mg_get_context(conn));
+  const mg_request_info* request = mg_get_request_info(conn);
+  const std::string_view method = request->request_method ? request->request_method : "";
+  const bool head = method == "HEAD";
+  if (!gate) return respond(conn, 503, "starting\n", {}, head);  // fail closed
+
+  if (method != "GET" && !head) {
+    return respond(conn, 405, "method not allowed: only GET and HEAD\n", {{"Allow", "GET, HEAD"}},
+                   false);
+  }
+  if (gate->auth) {
+    const char* header = mg_get_header(conn, "Authorization");
+    const auto credentials = header != nullptr ? parse_basic_authorization(header) : std::nullopt;
+    if (!credentials || !gate->auth->check(credentials->first, credentials->second)) {
+      return respond(
+          conn, 401, "unauthorized\n",
+          {{"WWW-Authenticate", "Basic realm=\"tcpconnect_exporter\", charset=\"UTF-8\""}}, head);
+    }
+  }
+  // Only the telemetry path exists. civetweb would also hand "/metricsx" and "/metrics/x"
+  // to the handler registered for "/metrics" (it matches handlers by prefix).
+  if (request->local_uri == nullptr || gate->telemetry_path != request->local_uri) {
+    return respond(conn, 404, "not found\n", {}, head);
+  }
+  // prometheus-cpp's handler answers GET only; HEAD gets the headers a GET would (without
+  // the length, which only rendering would tell).
+  if (head) {
+    mg_response_header_start(conn, 200);
+    mg_response_header_add(conn, "Content-Type", "text/plain; charset=utf-8", -1);
+    mg_response_header_send(conn);
+    return 200;
+  }
+  return 0;
+}
 
 // civetweb reports a failed bind without its errno; binding once ourselves recovers it
 // so that the one-line error says "Address already in use" rather than "null context".
@@ -23,7 +135,8 @@ std::string bind_failure_reason(const std::string& address) {
   sockaddr_storage ss{};
   socklen_t len;
   int family;
-  if (host.empty() || inet_pton(AF_INET, host.c_str(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr) == 1) {
+  if (host.empty() ||
+      inet_pton(AF_INET, host.c_str(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr) == 1) {
     auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
     sin->sin_family = family = AF_INET;
     sin->sin_port = htons(port);
@@ -54,27 +167,76 @@ Result<std::string> civetweb_listen_spec(const std::string& listen_address) {
   std::string port = listen_address.substr(colon + 1);
   if (host == "localhost") host = "127.0.0.1";
   if (host.empty()) return port;  // every IPv4 address
-  return host + ":" + port;         // civetweb takes "1.2.3.4:p" and "[::1]:p" alike
+  return host + ":" + port;       // civetweb takes "1.2.3.4:p" and "[::1]:p" alike
 }
 
 Result<std::unique_ptr<WebServer>> WebServer::start(const WebConfig& web) {
   auto spec = civetweb_listen_spec(web.listen_address);
   if (!spec) return spec.error();
-  std::vector<std::string> options = {
-      "listening_ports", spec.value(),
-      "num_threads", "4",
-      // A slow or idle client must not hold a worker for long.
-      "request_timeout_ms", "10000",
-      "enable_keep_alive", "yes",
-  };
-  try {
-    auto exposer = std::make_unique<prometheus::Exposer>(options);
-    return std::unique_ptr<WebServer>(new WebServer(std::move(exposer), web.telemetry_path));
-  } catch (const std::exception& e) {
-    spdlog::debug("civetweb: {}", e.what());
-    return Error{"cannot listen on " + web.listen_address + ": " +
-                 bind_failure_reason(web.listen_address)};
+  auto gate = std::make_shared<Gate>();
+  gate->telemetry_path = web.telemetry_path;
+  gate->tls = web.tls;
+  if (!web.basic_auth_users.empty()) gate->auth = std::make_unique<BasicAuth>(web.basic_auth_users);
+
+  std::string ports = spec.value();
+  if (web.tls.enabled()) {
+    if (Status available = civetweb_tls_available(); !available) return available.error();
+    // The config was checked when loaded; checked again here for configs built in code.
+    Config config;
+    config.web = web;
+    if (auto problem = check_web_files(config))
+      return Error{problem->key + ": " + problem->message};
+    ports += "s";  // civetweb's suffix for an HTTPS port
   }
+  const std::vector<std::string> options = {
+      "listening_ports",       ports,
+      "num_threads",           std::to_string(kWebWorkerThreads),
+      "request_timeout_ms",    std::to_string(kWebRequestTimeoutMs),
+      "enable_keep_alive",     "yes",
+      "keep_alive_timeout_ms", std::to_string(kWebKeepAliveTimeoutMs),
+      "max_request_size",      std::to_string(kWebMaxRequestBytes),
+  };
+  CivetCallbacks callbacks;
+  callbacks.begin_request = on_begin_request;
+  callbacks.init_context = on_init_context;
+  callbacks.init_ssl = on_init_ssl;
+  callbacks.log_message = on_log_message;
+
+  t_starting = gate;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string failure;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(options, &callbacks);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  t_starting.reset();
+  if (!exposer) {
+    spdlog::debug("civetweb: {}", failure);
+    if (gate->context != nullptr) {
+      std::lock_guard lock(g_gates_mutex);
+      g_gates.erase(gate->context);
+    }
+    if (!gate->tls_error.empty()) return Error{"cannot serve HTTPS: " + gate->tls_error};
+    const std::string reason = bind_failure_reason(web.listen_address);
+    if (reason == "unknown error" && !gate->civetweb_error.empty()) {
+      return Error{"cannot serve on " + web.listen_address + ": civetweb: " +
+                   gate->civetweb_error};
+    }
+    return Error{"cannot listen on " + web.listen_address + ": " + reason};
+  }
+  return std::unique_ptr<WebServer>(
+      new WebServer(std::move(exposer), std::move(gate), web.telemetry_path));
+}
+
+WebServer::WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Gate> gate,
+                     std::string path)
+    : exposer_(std::move(exposer)), gate_(std::move(gate)), path_(std::move(path)) {}
+
+WebServer::~WebServer() {
+  exposer_.reset();  // stops civetweb's threads: no callback runs after this
+  std::lock_guard lock(g_gates_mutex);
+  g_gates.erase(gate_->context);
 }
 
 void WebServer::add(const std::shared_ptr<prometheus::Collectable>& collectable) {

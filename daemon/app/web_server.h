@@ -1,5 +1,10 @@
 // The HTTP endpoint: prometheus-cpp's Exposer (civetweb) bound to the configured
-// address, serving the registered collectables at the telemetry path.
+// address, serving the registered collectables at the telemetry path, with TLS and basic
+// auth when configured (web.tls, web.basic_auth_users).
+//
+// Every request passes one gate before civetweb dispatches it (its begin_request
+// callback): methods other than GET and HEAD get 405, and with users configured every
+// path needs valid credentials (401 otherwise), so unknown paths say nothing either.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -13,23 +18,45 @@
 
 namespace tcpconnect {
 
+// civetweb runs one worker thread per connection, so an idle or slow client occupies a
+// worker until civetweb gives up on it: at most kWebRequestTimeoutMs for a request to
+// arrive whole (headers, and a body if any), kWebKeepAliveTimeoutMs between requests on a
+// kept-alive connection. A scrape therefore waits for a worker only when kWebWorkerThreads
+// connections are stuck at once, and then at most about kWebRequestTimeoutMs for each
+// kWebWorkerThreads of them queued ahead of it: with 24 stuck connections, under 10 s, the
+// default Prometheus scrape timeout. Prometheus itself needs one connection per scraping
+// server; the rest is headroom for people, health checks and the hostile.
+constexpr int kWebWorkerThreads = 16;
+constexpr int kWebRequestTimeoutMs = 5000;
+constexpr int kWebKeepAliveTimeoutMs = 1000;
+// Request line plus headers. A scrape with basic auth is under 1 KiB; larger is refused
+// (civetweb answers 413 or closes) before any handler runs.
+constexpr int kWebMaxRequestBytes = 8192;
+
 // "host:port", "[v6]:port" or ":port" (every address) in civetweb's listening_ports
 // syntax.
 Result<std::string> civetweb_listen_spec(const std::string& listen_address);
 
 class WebServer {
  public:
-  // Binds now: a taken port is an error here, before READY.
+  struct Gate;  // what the per-request callback needs; defined in web_server.cpp
+
+  // Binds now: a taken port, an unreadable certificate or a key that does not match is an
+  // error here, before READY.
   static Result<std::unique_ptr<WebServer>> start(const WebConfig& web);
+  ~WebServer();
+  WebServer(const WebServer&) = delete;
+  WebServer& operator=(const WebServer&) = delete;
 
   void add(const std::shared_ptr<prometheus::Collectable>& collectable);
   // The port actually bound (useful with port 0).
   int port() const;
 
  private:
-  WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::string path)
-      : exposer_(std::move(exposer)), path_(std::move(path)) {}
+  WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Gate> gate,
+            std::string path);
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<Gate> gate_;
   std::string path_;
 };
 

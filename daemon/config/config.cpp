@@ -29,6 +29,7 @@ constexpr std::array<std::string_view, 10> kLabelNames = {
     "family", "saddr", "daddr", "dport", "dns_name", "uid", "comm", "unit", "lport", "pid"};
 constexpr std::array<std::string_view, 2> kFamilyNames = {"ipv4", "ipv6"};
 constexpr std::array<std::string_view, 3> kCaptureNames = {"auto", "cgroup_skb", "packet_socket"};
+constexpr std::array<std::string_view, 2> kTlsVersionNames = {"TLS12", "TLS13"};
 constexpr std::array<std::string_view, 7> kSectionNames = {
     "web", "probes", "labels", "limits", "filters", "dns", "allowlist"};
 
@@ -439,6 +440,35 @@ std::optional<std::string> check_comm(std::string_view comm) {
   return std::nullopt;
 }
 
+// A file named by web.tls. Absolute, because the daemon's working directory is "/" under
+// systemd and a relative path would silently mean something else there.
+std::optional<std::string> check_file_path(std::string_view path) {
+  if (path.size() > kMaxPathBytes) {
+    return "path is " + std::to_string(path.size()) + " bytes, the limit is " +
+           std::to_string(kMaxPathBytes);
+  }
+  if (has_control(path)) return "invalid character in path " + quote(path);
+  if (path.empty() || path.front() != '/') {
+    return "must be an absolute path, got " + quote(path);
+  }
+  return std::nullopt;
+}
+
+// RFC 7617: the user-id cannot contain a colon; control characters cannot be typed into a
+// header.
+std::optional<std::string> check_user_name(std::string_view user) {
+  if (user.empty()) return std::string("empty user name");
+  if (user.size() > kMaxUserNameBytes) {
+    return "user name is " + std::to_string(user.size()) + " bytes, the limit is " +
+           std::to_string(kMaxUserNameBytes);
+  }
+  if (user.find(':') != std::string_view::npos) {
+    return "user name " + quote(user) + " contains \":\" (basic auth cannot carry it)";
+  }
+  if (has_control(user)) return "invalid character in user name " + quote(user);
+  return std::nullopt;
+}
+
 std::string count_problem(size_t count, size_t limit, std::string_view what) {
   return std::to_string(count) + " " + std::string(what) + ", the limit is " +
          std::to_string(limit);
@@ -620,16 +650,48 @@ std::optional<Problem> find_allowlist_problem(const AllowlistConfig& allowlist) 
   return std::nullopt;
 }
 
+std::optional<Problem> find_web_problem(const WebConfig& web) {
+  if (auto problem = check_listen_address(web.listen_address)) {
+    return Problem{"web.listen_address", *problem};
+  }
+  if (auto problem = check_telemetry_path(web.telemetry_path)) {
+    return Problem{"web.telemetry_path", *problem};
+  }
+  const WebTlsConfig& tls = web.tls;
+  if (tls.enabled() && tls.key_file.empty()) {
+    return Problem{"web.tls.cert_file",
+                   "web.tls.key_file is missing (TLS needs both cert_file and key_file)"};
+  }
+  if (tls.enabled() && tls.cert_file.empty()) {
+    return Problem{"web.tls.key_file",
+                   "web.tls.cert_file is missing (TLS needs both cert_file and key_file)"};
+  }
+  if (!tls.enabled() && tls.min_version != WebTlsConfig{}.min_version) {
+    return Problem{"web.tls.min_version",
+                   "has no effect without web.tls.cert_file and web.tls.key_file"};
+  }
+  if (tls.enabled()) {
+    if (auto problem = check_file_path(tls.cert_file))
+      return Problem{"web.tls.cert_file", *problem};
+    if (auto problem = check_file_path(tls.key_file)) return Problem{"web.tls.key_file", *problem};
+  }
+  if (web.basic_auth_users.size() > kMaxListEntries) {
+    return Problem{"web.basic_auth_users",
+                   count_problem(web.basic_auth_users.size(), kMaxListEntries, "users")};
+  }
+  for (const auto& [user, hash] : web.basic_auth_users) {
+    const std::string key = "web.basic_auth_users." + user;
+    if (auto problem = check_user_name(user)) return Problem{key, *problem};
+    if (auto problem = check_bcrypt_hash(hash)) return Problem{key, *problem};
+  }
+  return std::nullopt;
+}
+
 // The one place that states what a valid Config is, including constraints across fields.
 // The parser has already rejected what it cannot represent (wrong types, unknown names).
 // Keys of list elements carry their index ("filters.ports[2]") so the parser can point at them.
 std::optional<Problem> find_problem(const Config& config) {
-  if (auto problem = check_listen_address(config.web.listen_address)) {
-    return Problem{"web.listen_address", *problem};
-  }
-  if (auto problem = check_telemetry_path(config.web.telemetry_path)) {
-    return Problem{"web.telemetry_path", *problem};
-  }
+  if (auto problem = find_web_problem(config.web)) return problem;
   const ProbesConfig& probes = config.probes;
   if (probes.max_entries < kMinMaxEntries || probes.max_entries > kMaxMaxEntries) {
     return Problem{"probes.max_entries",
@@ -943,13 +1005,62 @@ class Parser {
   }
 
   Status parse_web(const Entry& section, WebConfig* web) {
-    return for_each_entry(section.value, section.path, {"listen_address", "telemetry_path"},
+    return for_each_entry(section.value, section.path,
+                          {"listen_address", "telemetry_path", "tls", "basic_auth_users"},
                           [&](const Entry& entry) -> Status {
-                            if (entry.key.Scalar() == "listen_address") {
+                            const std::string& key = entry.key.Scalar();
+                            if (key == "listen_address")
                               return parse_string(entry, &web->listen_address);
-                            }
-                            return parse_string(entry, &web->telemetry_path);
+                            if (key == "telemetry_path")
+                              return parse_string(entry, &web->telemetry_path);
+                            if (key == "tls") return parse_web_tls(entry, &web->tls);
+                            return parse_users(entry, &web->basic_auth_users);
                           });
+  }
+
+  Status parse_web_tls(const Entry& section, WebTlsConfig* tls) {
+    return for_each_entry(section.value, section.path, {"cert_file", "key_file", "min_version"},
+                          [&](const Entry& entry) -> Status {
+                            const std::string& key = entry.key.Scalar();
+                            if (key == "cert_file") return parse_string(entry, &tls->cert_file);
+                            if (key == "key_file") return parse_string(entry, &tls->key_file);
+                            return parse_enum(entry, "TLS version", kTlsVersionNames,
+                                              &tls->min_version);
+                          });
+  }
+
+  // {user: bcrypt hash}. The names are the operator's, so for_each_entry's list of known
+  // keys does not apply; repeats are still errors.
+  Status parse_users(const Entry& entry, std::map<std::string, std::string>* users) {
+    if (entry.value.IsNull()) {
+      return error(entry, "missing value (omit the key for no authentication)");
+    }
+    if (!entry.value.IsMap()) {
+      return error(entry, "expected a map of user: bcrypt hash, got " + describe(entry.value));
+    }
+    std::map<std::string, std::string> out;
+    std::map<std::string, YAML::Mark> seen;
+    for (const auto& pair : entry.value) {
+      const YAML::Node& key = pair.first;
+      if (!key.IsScalar()) {
+        return error(key.Mark(),
+                     entry.path + ": user names must be plain strings, got " + describe(key));
+      }
+      const std::string& user = key.Scalar();
+      const auto [previous, inserted] = seen.emplace(user, key.Mark());
+      if (!inserted) {
+        return error(key.Mark(), entry.path + ": duplicate user " + quote(user) + " (first at " +
+                                     std::to_string(previous->second.line + 1) + ":" +
+                                     std::to_string(previous->second.column + 1) + ")");
+      }
+      const Entry user_entry{entry.path + "." + user, key, pair.second};
+      if (!user_entry.value.IsNull()) nodes_[user_entry.path] = user_entry.value;
+      std::string hash;
+      if (Status status = parse_string(user_entry, &hash); !status) return status;
+      out.emplace(user, std::move(hash));
+    }
+    *users = std::move(out);
+    return Ok{};
   }
 
   Status parse_probes(const Entry& section, ProbesConfig* probes) {
@@ -1170,6 +1281,44 @@ std::string_view to_string(Family family) {
   return index < kFamilyNames.size() ? kFamilyNames[index] : "unknown";
 }
 
+std::string_view to_string(TlsVersion version) {
+  const auto index = static_cast<size_t>(version);
+  return index < kTlsVersionNames.size() ? kTlsVersionNames[index] : "unknown";
+}
+
+std::optional<std::string> check_bcrypt_hash(std::string_view hash) {
+  constexpr std::string_view kHow =
+      " (make one with: htpasswd -nbBC 10 USER PASSWORD, the part after \":\")";
+  for (const std::string_view other : {"$1$", "$5$", "$6$", "$y$", "$7$", "$gy$", "$md5"}) {
+    if (hash.substr(0, other.size()) == other) {
+      return "the hash starts with " + quote(other) + ": only bcrypt ($2a$, $2b$, $2y$) is " +
+             "accepted" + std::string(kHow);
+    }
+  }
+  const bool prefix_ok = hash.size() >= 4 && hash.substr(0, 2) == "$2" &&
+                         (hash[2] == 'a' || hash[2] == 'b' || hash[2] == 'y') && hash[3] == '$';
+  if (!prefix_ok) {
+    return std::string("not a bcrypt hash (expected $2a$, $2b$ or $2y$, the cost and 53 ") +
+           "characters; a plain-text password does not belong here)" + std::string(kHow);
+  }
+  // "$2b$" cost(2 digits) "$" salt(22) + hash(31), all in bcrypt's base64 alphabet.
+  constexpr size_t kLength = 60;
+  if (hash.size() != kLength || hash[6] != '$' || !is_decimal(hash.substr(4, 2))) {
+    return "malformed bcrypt hash " + quote(hash.substr(0, kMaxQuoted)) + ": expected " +
+           std::to_string(kLength) + " characters, $2b$NN$ and 53 more" + std::string(kHow);
+  }
+  const int cost = (hash[4] - '0') * 10 + (hash[5] - '0');
+  if (cost < 4 || cost > 31) {
+    return "bcrypt cost " + std::to_string(cost) + " is out of range (4..31)";
+  }
+  const bool alphabet_ok = std::all_of(hash.begin() + 7, hash.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '/';
+  });
+  if (!alphabet_ok) return "malformed bcrypt hash: invalid character after the cost";
+  return std::nullopt;
+}
+
 std::string_view to_string(DnsCapture capture) {
   const auto index = static_cast<size_t>(capture);
   return index < kCaptureNames.size() ? kCaptureNames[index] : "unknown";
@@ -1208,8 +1357,14 @@ Result<PortRange> parse_port_range(std::string_view text) {
   return range;
 }
 
+bool WebTlsConfig::operator==(const WebTlsConfig& other) const {
+  return cert_file == other.cert_file && key_file == other.key_file &&
+         min_version == other.min_version;
+}
+
 bool WebConfig::operator==(const WebConfig& other) const {
-  return listen_address == other.listen_address && telemetry_path == other.telemetry_path;
+  return listen_address == other.listen_address && telemetry_path == other.telemetry_path &&
+         tls == other.tls && basic_auth_users == other.basic_auth_users;
 }
 
 bool ProbesConfig::operator==(const ProbesConfig& other) const {
@@ -1289,6 +1444,11 @@ bool Config::operator==(const Config& other) const {
 }
 
 Result<Config> parse_config(std::string_view yaml_text, const std::string& name) {
+  return parse_config(yaml_text, name, ConfigFileCheck{});
+}
+
+Result<Config> parse_config(std::string_view yaml_text, const std::string& name,
+                            const ConfigFileCheck& check) {
   // Checked here rather than only when reading a file, so that every caller (reload,
   // --check-config, the fuzzer) gets the same protection.
   if (yaml_text.size() > kMaxConfigBytes) {
@@ -1324,10 +1484,19 @@ Result<Config> parse_config(std::string_view yaml_text, const std::string& name)
   if (std::optional<Problem> problem = find_problem(config)) {
     return error_at(name, parser.mark_of(problem->key), problem->key + ": " + problem->message);
   }
+  if (check) {
+    if (std::optional<ConfigProblem> problem = check(config)) {
+      return error_at(name, parser.mark_of(problem->key), problem->key + ": " + problem->message);
+    }
+  }
   return config;
 }
 
 Result<Config> load_config_file(const std::string& path) {
+  return load_config_file(path, ConfigFileCheck{});
+}
+
+Result<Config> load_config_file(const std::string& path, const ConfigFileCheck& check) {
   const std::string what = "cannot read config file " + path;
   ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) return Error::from_errno(what, errno);
@@ -1347,7 +1516,7 @@ Result<Config> load_config_file(const std::string& path) {
     return Error{path + ": config file is too large (more than " + std::to_string(kMaxConfigBytes) +
                  " bytes)"};
   }
-  return parse_config(text, path);
+  return parse_config(text, path, check);
 }
 
 Status validate_config(const Config& config) {

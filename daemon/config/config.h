@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +35,10 @@ std::string_view to_string(Label label);
 
 enum class DnsCapture { kAuto, kCgroupSkb, kPacketSocket };
 std::string_view to_string(DnsCapture capture);  // "auto", "cgroup_skb", "packet_socket"
+
+// Lowest TLS version the endpoint accepts, spelled as in the exporter-toolkit web config.
+enum class TlsVersion { kTls12, kTls13 };
+std::string_view to_string(TlsVersion version);  // "TLS12", "TLS13"
 
 // Inclusive port range; a single port has first == last. Valid: 1 <= first <= last.
 struct PortRange {
@@ -66,9 +72,23 @@ Result<Cidr> parse_cidr(std::string_view text);
 // "443" or "8000-8999", checked as in the config file. For tcpconnect -P style options.
 Result<PortRange> parse_port_range(std::string_view text);
 
+// HTTPS for the endpoint: both files, or neither (plain HTTP).
+struct WebTlsConfig {
+  std::string cert_file;  // PEM: the server certificate, then any intermediates
+  std::string key_file;   // PEM private key, unencrypted
+  TlsVersion min_version = TlsVersion::kTls12;
+
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
+  bool operator==(const WebTlsConfig& other) const;
+  bool operator!=(const WebTlsConfig& other) const { return !(*this == other); }
+};
+
 struct WebConfig {
   std::string listen_address = ":9476";  // host:port, [v6]:port or :port
   std::string telemetry_path = "/metrics";
+  WebTlsConfig tls;
+  // user name -> bcrypt hash ($2a$, $2b$ or $2y$). Empty: no authentication.
+  std::map<std::string, std::string> basic_auth_users;
 
   bool operator==(const WebConfig& other) const;
   bool operator!=(const WebConfig& other) const { return !(*this == other); }
@@ -213,12 +233,30 @@ constexpr size_t kMaxNameBytes = 253;  // longest DNS name in text form
 // Larger files are refused before parsing: a config is a few hundred bytes, and yaml-cpp
 // holds the whole document in memory.
 constexpr size_t kMaxConfigBytes = 1u << 20;
+constexpr size_t kMaxUserNameBytes = 256;
+
+// A problem found outside the YAML text (a file the config names), reported with the
+// position of the key that named it. key is the dotted path ("web.tls.key_file").
+struct ConfigProblem {
+  std::string key;
+  std::string message;
+};
+using ConfigFileCheck = std::function<std::optional<ConfigProblem>(const Config&)>;
 
 // `name` is the file name used in error messages.
 Result<Config> parse_config(std::string_view yaml_text, const std::string& name);
+// The same, then `check` (e.g. check_web_files: the TLS certificate and key can be read and
+// belong together), whose problem is reported at the position of its key.
+Result<Config> parse_config(std::string_view yaml_text, const std::string& name,
+                            const ConfigFileCheck& check);
 
 // Reads the file (at most kMaxConfigBytes) and parses it; errors name the path.
 Result<Config> load_config_file(const std::string& path);
+Result<Config> load_config_file(const std::string& path, const ConfigFileCheck& check);
+
+// Why `hash` is not a bcrypt hash that crypt_r can verify ("$2b$10$" + 53 characters), or
+// nullopt. Other crypt(5) schemes and plain text are refused.
+std::optional<std::string> check_bcrypt_hash(std::string_view hash);
 
 // Every constraint on a Config, for one built or changed in code (e.g. a command-line flag
 // overriding web.listen_address). parse_config already applies these with file positions;

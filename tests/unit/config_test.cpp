@@ -168,6 +168,11 @@ TEST(ConfigDefaults, ShippedFileMentionsEveryKey) {
   for (const char* key : {"web:",
                           "listen_address:",
                           "telemetry_path:",
+                          "tls:",
+                          "cert_file:",
+                          "key_file:",
+                          "min_version:",
+                          "basic_auth_users:",
                           "probes:",
                           "backend:",
                           "max_entries:",
@@ -637,7 +642,8 @@ TEST(ConfigErrors, TopLevel) {
 TEST(ConfigErrors, UnknownKeys) {
   const std::vector<ErrorCase> cases = {
       {"web:\n  listn_address: \":1\"\n", "2:3",
-       "unknown key \"listn_address\" in web (known: listen_address, telemetry_path); "
+       "unknown key \"listn_address\" in web (known: listen_address, telemetry_path, tls, "
+       "basic_auth_users); "
        "did you mean \"listen_address\"?"},
       {"wbe:\n  listen_address: \":1\"\n", "1:1",
        "unknown key \"wbe\" at the top level (known: web, probes, labels, limits, filters, dns, "
@@ -697,7 +703,8 @@ TEST(ConfigErrors, WrongTypes) {
   const std::vector<ErrorCase> cases = {
       // Sections.
       {"web: 5\n", "1:6",
-       "web: expected a map with keys listen_address, telemetry_path, got \"5\""},
+       "web: expected a map with keys listen_address, telemetry_path, tls, basic_auth_users, got "
+       "\"5\""},
       {"probes: [auto]\n", "1:9",
        "probes: expected a map with keys backend, max_entries, "
        "drain_interval, got a list"},

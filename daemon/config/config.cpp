@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <utility>
 
 #include "config/duration.h"
@@ -32,6 +34,11 @@ constexpr std::array<std::string_view, 3> kCaptureNames = {"auto", "cgroup_skb",
 constexpr std::array<std::string_view, 2> kTlsVersionNames = {"TLS12", "TLS13"};
 constexpr std::array<std::string_view, 7> kSectionNames = {
     "web", "probes", "labels", "limits", "filters", "dns", "allowlist"};
+
+// The parser's work budget (Parser::charge): a key, a list item or a scalar byte costs 1.
+// Without aliases a file cannot cost more than about one unit per byte it holds.
+constexpr size_t kBudgetPerByte = 4;
+constexpr size_t kBudgetSlack = 4096;
 
 // Values quoted back to the operator are capped: a 1 MiB key must not become a 1 MiB log line.
 constexpr size_t kMaxQuoted = 64;
@@ -161,6 +168,64 @@ YAML::Mark mark_at_offset(std::string_view text, size_t offset) {
   return mark;
 }
 
+// Where the first node of a document is, from yaml-cpp's event parser.
+class FirstNode final : public YAML::EventHandler {
+ public:
+  const std::optional<YAML::Mark>& start() const { return start_; }
+  const std::optional<YAML::Mark>& node() const { return node_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { seen(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { seen(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    seen(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    seen(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    seen(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void seen(const YAML::Mark& mark) {
+    if (!node_) node_ = mark;
+  }
+  std::optional<YAML::Mark> start_;
+  std::optional<YAML::Mark> node_;
+};
+
+struct SecondDocument {
+  YAML::Mark mark;  // its first node
+  bool stuck = false;  // yaml-cpp read nothing: it starts where the first one did
+};
+
+// Whether text holds a second YAML document. Not YAML::LoadAll: yaml-cpp 0.7 (Debian 12)
+// never returns from it on a "," outside brackets, reading an empty document there again
+// and again without consuming it and keeping every one until memory runs out
+// (jbeder/yaml-cpp#1040, fixed upstream after 0.7 by #1319). Here at most two documents
+// are read, and a second one that starts where the first did is that loop.
+std::optional<SecondDocument> second_document(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  FirstNode first;
+  FirstNode second;
+  if (!parser.HandleNextDocument(first) || !parser.HandleNextDocument(second)) {
+    return std::nullopt;
+  }
+  SecondDocument out;
+  out.mark = second.node().value_or(second.start().value_or(YAML::Mark::null_mark()));
+  out.stuck = first.start() && second.start() && first.start()->pos == second.start()->pos;
+  if (out.stuck) out.mark = *second.start();
+  return out;
+}
+
 std::string range_problem(std::string_view value, std::string_view min, std::string_view max) {
   return std::string(value) + " is out of range " + std::string(min) + ".." + std::string(max);
 }
@@ -198,6 +263,17 @@ std::optional<std::string> check_listen_address(std::string_view address) {
     in6_addr parsed{};
     if (ip.empty() || inet_pton(AF_INET6, ip.c_str(), &parsed) != 1) {
       return prefix + quote(host) + " is not an IPv6 address";
+    }
+    // The address goes to civetweb as it is, where "," separates listeners: the zone must
+    // be an interface name (IFNAMSIZ - 1 bytes), nothing else.
+    if (const size_t percent = host.find('%'); percent != std::string_view::npos) {
+      const std::string_view zone = host.substr(percent + 1);
+      const bool zone_ok = !zone.empty() && zone.size() <= 15 &&
+                           std::all_of(zone.begin(), zone.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+                           });
+      if (!zone_ok) return prefix + "zone " + quote(zone) + " is not an interface name";
     }
     return check_port(address, rest.substr(1));
   }
@@ -747,7 +823,8 @@ struct Entry {
 
 class Parser {
  public:
-  explicit Parser(const std::string& name) : name_(name) {}
+  // budget: see charge().
+  Parser(const std::string& name, size_t budget) : name_(name), budget_(budget) {}
 
   Status parse_document(const YAML::Node& root, Config* config) {
     const std::vector<std::string_view> sections(kSectionNames.begin(), kSectionNames.end());
@@ -826,6 +903,7 @@ class Parser {
         return error(key.Mark(), "unknown key " + quote(name) + " " + where +
                                      " (known: " + join(known) + ")" + suggest(name, known));
       }
+      if (Status status = charge(key, 1); !status) return status;
       Entry entry{section.empty() ? name : section + "." + name, key, pair.second};
       if (!entry.value.IsNull()) nodes_[entry.path] = entry.value;
       if (Status status = handle(entry); !status) return status;
@@ -847,6 +925,7 @@ class Parser {
     std::vector<T> items;
     size_t index = 0;
     for (const YAML::Node& node : entry.value) {
+      if (Status status = charge(node, 1); !status) return status;
       const Entry item{indexed(entry.path, index++), node, node, true};
       T value{};
       if (Status status = parse_item(item, &value); !status) return status;
@@ -864,7 +943,26 @@ class Parser {
     if (!entry.value.IsScalar()) {
       return error(entry, "expected " + std::string(what) + ", got " + describe(entry.value));
     }
+    if (Status status = charge(entry.value, entry.value.Scalar().size()); !status) {
+      return status.error();
+    }
     return entry.value.Scalar();
+  }
+
+  // An alias names its anchor's node again without its bytes ("billion laughs": a list of
+  // aliases to a list of aliases to a long string), and yaml-cpp shares the node rather than
+  // copying it, so only walking the document multiplies. Every key, list item and scalar
+  // byte the parser takes is charged to a budget proportional to the file's size, which
+  // no file without aliases can exhaust: parsing costs time and memory in proportion to
+  // the bytes read, whatever the aliases.
+  Status charge(const YAML::Node& node, size_t cost) const {
+    if (cost > budget_) {
+      return error(node.Mark(), "aliases expand the config beyond " +
+                                    std::to_string(kBudgetPerByte) +
+                                    " times its own size; write the values out instead");
+    }
+    budget_ -= cost;
+    return Ok{};
   }
 
   Status parse_string(const Entry& entry, std::string* out) const {
@@ -1109,6 +1207,10 @@ class Parser {
     std::vector<Label> labels;
     std::array<std::optional<YAML::Mark>, kLabelNames.size()> first_seen;
     for (const YAML::Node& item : entry.value) {
+      if (Status status = charge(item, 1 + (item.IsScalar() ? item.Scalar().size() : 0));
+          !status) {
+        return status;
+      }
       if (!item.IsScalar()) {
         return error(item.Mark(), entry.path + ": expected a label name, got " + describe(item));
       }
@@ -1246,6 +1348,7 @@ class Parser {
   }
 
   const std::string name_;
+  mutable size_t budget_;
   std::map<std::string, YAML::Node> nodes_;
 };
 
@@ -1462,16 +1565,21 @@ Result<Config> parse_config(std::string_view yaml_text, const std::string& name,
 
   Config config;
   config.source = name;
-  Parser parser(name);
+  Parser parser(name, kBudgetPerByte * yaml_text.size() + kBudgetSlack);
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
-    if (!documents.empty()) {
-      if (Status status = parser.parse_document(documents[0], &config); !status) {
-        return status.error();
-      }
+    const std::string text(yaml_text);
+    const YAML::Node root = YAML::Load(text);
+    const std::optional<SecondDocument> second = second_document(text);
+    if (second && second->stuck) {
+      const auto at = static_cast<size_t>(std::max(second->mark.pos, 0));
+      return error_at(name, mark_at_offset(yaml_text, at),
+                      "invalid YAML: unexpected " +
+                          quote(at < yaml_text.size() ? yaml_text.substr(at, 1) : "") +
+                          " (a \",\" outside [...] or {...}?)");
     }
-    if (documents.size() > 1) {
-      return error_at(name, documents[1].Mark(),
+    if (Status status = parser.parse_document(root, &config); !status) return status.error();
+    if (second) {
+      return error_at(name, second->mark,
                       "more than one YAML document (\"---\"); the config must be a single one");
     }
   } catch (const YAML::DeepRecursion& e) {

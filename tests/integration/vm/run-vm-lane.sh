@@ -67,6 +67,9 @@ share=$work/share
 rm -rf "$share"
 mkdir -p "$share/results"
 cp "$deb" "$here/in-vm-test.sh" "$share/"
+# The recorded DNS responses the in-VM test replays from port 53.
+mkdir -p "$share/fixtures"
+cp "$repo/tests/dns/fixtures/a_udp.bin" "$repo/tests/dns/fixtures/cname_chain_tcp.bin" "$share/fixtures/"
 
 log "booting Debian $(cat "$image/kernel-release" 2>/dev/null) under qemu (TCG, timeout ${vm_timeout} s)"
 set +e

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 
 namespace tcpconnect::testing {
@@ -29,12 +30,12 @@ std::optional<TestPki> make_test_pki(const std::string& dir, std::string* why) {
   const std::string ca_key = dir + "/ca.key";
   const std::string csr = dir + "/server.csr";
   const std::string ext = dir + "/server.ext";
+  std::ofstream(ext) << "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n";
   if (!run("openssl req -x509 " + ec + " -keyout " + ca_key + " -out " + pki.ca_cert +
                " -days 1 -subj /CN=tcpconnect-test-ca",
            why) ||
       !run("openssl req " + ec + " -keyout " + pki.key + " -out " + csr + " -subj /CN=localhost",
            why) ||
-      !run("printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\\n' > " + ext, why) ||
       !run("openssl x509 -req -in " + csr + " -CA " + pki.ca_cert + " -CAkey " + ca_key +
                " -CAcreateserial -days 1 -extfile " + ext + " -out " + pki.cert,
            why) ||

@@ -52,6 +52,7 @@ struct CurlResult {
   int status = 0;
   std::string headers;
   std::string body;
+  std::string error;  // what curl printed to stderr
 };
 
 // curl with `args` (URL included); the response's status, headers and body.
@@ -63,10 +64,11 @@ CurlResult curl(const ScratchDir& dir, const std::string& args) {
   CurlResult r;
   std::string out;
   r.exit_code = run_command("curl -sS --max-time 25 -o " + body + " -D " + headers +
-                                " -w '%{http_code}' " + args + " 2>/dev/null",
+                                " -w '%{http_code}' " + args + " 2>" + dir.path() + "/curl.err",
                             &out);
   r.status = std::atoi(out.c_str());
-  std::ifstream h(headers), b(body);
+  std::ifstream h(headers), b(body), e(dir.path() + "/curl.err");
+  r.error.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
   r.headers.assign(std::istreambuf_iterator<char>(h), std::istreambuf_iterator<char>());
   r.body.assign(std::istreambuf_iterator<char>(b), std::istreambuf_iterator<char>());
   return r;
@@ -126,16 +128,19 @@ class WebDaemon : public ::testing::Test {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
   std::string trusted() { return "--cacert " + pki_.ca_cert + " "; }
-  std::string login() { return std::string("-u prometheus:") + kPassword + " "; }
+  std::string login() { return std::string("-u 'prometheus:") + kPassword + "' "; }
 
   // Polls with curl until the endpoint answers 200 with `curl_args`.
   bool wait_ready(const std::string& curl_args, std::chrono::seconds timeout = 20s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    CurlResult last;
     while (std::chrono::steady_clock::now() < deadline) {
       if (!daemon_->running()) return false;
-      if (curl(dir_, "--max-time 2 " + curl_args).status == 200) return true;
+      last = curl(dir_, "--max-time 2 " + curl_args);
+      if (last.status == 200) return true;
       std::this_thread::sleep_for(100ms);
     }
+    ADD_FAILURE() << "last try: status " << last.status << ", curl: " << last.error;
     return false;
   }
 
@@ -155,7 +160,7 @@ TEST_F(WebDaemon, HttpsWithBasicAuth) {
   // The right password: 200 and the metrics, over TLS 1.2 or later.
   CurlResult ok = curl(dir_, trusted() + login() + https());
   EXPECT_EQ(ok.status, 200);
-  EXPECT_NE(ok.body.find("tcpconnect_build_info"), std::string::npos) << ok.body.substr(0, 500);
+  EXPECT_NE(ok.body.find("# TYPE tcpconnect_"), std::string::npos) << ok.body.substr(0, 500);
   EXPECT_EQ(curl(dir_, trusted() + login() + "--tls-max 1.2 " + https()).status, 200);
   EXPECT_EQ(
       curl(dir_, trusted() + login() + "https://localhost:" + std::to_string(port_) + "/metrics")
@@ -165,7 +170,7 @@ TEST_F(WebDaemon, HttpsWithBasicAuth) {
   // Wrong password, unknown user, no credentials, another scheme: 401 with a challenge,
   // and no metrics.
   for (const std::string& auth :
-       {std::string("-u prometheus:wrong "), std::string("-u nobody:") + kPassword + " ",
+       {std::string("-u prometheus:wrong "), std::string("-u 'nobody:") + kPassword + "' ",
         std::string(""), std::string("-H 'Authorization: Bearer abc' ")}) {
     SCOPED_TRACE(auth);
     CurlResult denied = curl(dir_, trusted() + auth + https());
@@ -242,18 +247,28 @@ TEST_F(WebDaemon, MethodsPathsAndOversizedHeaders) {
   start(config("  telemetry_path: /metrics\n"));
   ASSERT_TRUE(daemon_->wait_serving(port_, 20s)) << daemon_->stderr_text();
 
-  for (const char* method :
-       {"POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "FOO"}) {
+  for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT"}) {
     SCOPED_TRACE(method);
-    auto r = http_request("127.0.0.1", port_, method, "/metrics", 5000, "Content-Length: 5\r\n");
+    auto r = http_request("127.0.0.1", port_, method, "/metrics", 5000, "Content-Length: 0\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 405);
     EXPECT_NE(r->headers.find("Allow: GET, HEAD"), std::string::npos) << r->headers;
     EXPECT_EQ(r->body.find("tcpconnect_"), std::string::npos);
   }
-  // A body sent with a refused method does not confuse the next request on the connection.
-  CurlResult post = curl(dir_, "-X POST -d 'a=b' " + http() + " --next " + http());
-  EXPECT_EQ(post.status, 200);
+  // TRACE and tokens that are no HTTP method: civetweb refuses them itself (400), before
+  // the gate.
+  for (const char* method : {"TRACE", "FOO"}) {
+    auto refused = http_request("127.0.0.1", port_, method, "/metrics");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << method;
+  }
+  // A body sent with a refused method does not confuse the next request (curl reuses the
+  // connection when the server keeps it).
+  std::string statuses;
+  run_command("curl -s -o /dev/null -w '%{http_code} ' -X POST -d a=b " + http() +
+                  " --next -s -o /dev/null -w '%{http_code}' " + http(),
+              &statuses);
+  EXPECT_EQ(statuses, "405 200");
 
   auto head = http_request("127.0.0.1", port_, "HEAD", "/metrics");
   ASSERT_TRUE(head);

@@ -90,7 +90,7 @@ TEST(HostileConfig, StrayCommaDoesNotHang) {
 TEST(HostileConfig, NestedListsWithinTheDepthLimit) {
   const std::string message = error_of("filters:\n  pids: " + std::string(400, '[') +
                                        std::string(400, ']') + "\n");
-  EXPECT_EQ(message, std::string(kName) + ":2:9: filters.pids[0]: expected an integer "
+  EXPECT_EQ(message, std::string(kName) + ":2:10: filters.pids[0]: expected an integer "
                                           "(1..4194304), got a list");
 }
 

@@ -46,25 +46,31 @@ bool all_zero(const T& v) {
   return true;
 }
 
-// The value a key had when last folded: earlier in this drain (a map walk racing with
-// inserts can return a key twice) or in the previous one.
-template <typename Map>
-const typename Map::mapped_type* previous(const Map& before, const Map& seen,
-                                          const typename Map::key_type& key) {
-  if (auto it = seen.find(key); it != seen.end()) return &it->second;
-  if (auto it = before.find(key); it != before.end()) return &it->second;
-  return nullptr;
+// One key returned by a walk of a kernel map: its growth since it was last read (by the
+// previous drain, or earlier in this walk: a walk racing with inserts can return a key
+// twice), recorded in place. Returns the growth, all zero when none.
+template <typename State, typename Key, typename Value>
+Value track(State& state, const Key& key, const Value& value, uint64_t walk, SteadyTime now) {
+  auto [it, inserted] = state.try_emplace(key);
+  auto& t = it->second;
+  Value d = growth(value, inserted ? nullptr : &t.value);
+  if (inserted || !all_zero(d)) t.grown = now;
+  t.value = value;
+  t.walk = walk;
+  return d;
 }
 
-// After a complete walk the keys seen are all there is; after a partial one, what was
-// folded is remembered and the rest kept for the next drain.
-template <typename Map>
-void commit(Map& state, Map&& seen, bool complete) {
-  if (complete) {
-    state = std::move(seen);
-    return;
+// After a complete walk the keys it returned are all there is; after a partial one the
+// rest is kept for the next drain.
+template <typename State>
+void forget_unwalked(State& state, uint64_t walk, bool complete) {
+  if (!complete) return;
+  for (auto it = state.begin(); it != state.end();) {
+    if (it->second.walk != walk)
+      it = state.erase(it);
+    else
+      ++it;
   }
-  for (auto& [k, v] : seen) state.insert_or_assign(k, v);
 }
 
 ConnectCounts to_counts(const tc_connect_counts& d) {
@@ -194,30 +200,22 @@ void Drain::fold_latency(const tc_latency_key& key, const tc_latency_hist& delta
 }
 
 Status Drain::drain_connects(SteadyTime now) {
-  ConnectState seen;
-  seen.reserve(connects_.size());
+  const uint64_t walk = ++walks_;
   Status s = source_.read_connects([&](const tc_connect_key& key, const tc_connect_counts& value) {
-    const auto* prev = previous(connects_, seen, key);
-    tc_connect_counts d = growth(value, prev ? &prev->value : nullptr);
-    const bool grew = !all_zero(d);
-    seen.insert_or_assign(key, Tracked<tc_connect_counts>{value, grew || !prev ? now : prev->grown});
-    if (grew) fold_connect(key, d, now);
+    tc_connect_counts d = track(connects_, key, value, walk, now);
+    if (!all_zero(d)) fold_connect(key, d, now);
   });
-  commit(connects_, std::move(seen), s.ok());
+  forget_unwalked(connects_, walk, s.ok());
   return s;
 }
 
 Status Drain::drain_latency(SteadyTime now) {
-  LatencyState seen;
-  seen.reserve(latency_.size());
+  const uint64_t walk = ++walks_;
   Status s = source_.read_latency([&](const tc_latency_key& key, const tc_latency_hist& value) {
-    const auto* prev = previous(latency_, seen, key);
-    tc_latency_hist d = growth(value, prev ? &prev->value : nullptr);
-    const bool grew = !all_zero(d);
-    seen.insert_or_assign(key, Tracked<tc_latency_hist>{value, grew || !prev ? now : prev->grown});
-    if (grew) fold_latency(key, d, now);
+    tc_latency_hist d = track(latency_, key, value, walk, now);
+    if (!all_zero(d)) fold_latency(key, d, now);
   });
-  commit(latency_, std::move(seen), s.ok());
+  forget_unwalked(latency_, walk, s.ok());
   return s;
 }
 

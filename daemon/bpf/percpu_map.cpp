@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -15,8 +16,9 @@ uint32_t round8(uint32_t n) { return (n + 7) & ~7u; }
 
 }  // namespace
 
-PercpuMapReader::PercpuMapReader(int map_fd, uint32_t key_size, uint32_t value_size)
-    : fd_(map_fd), key_size_(key_size), value_size_(value_size) {
+PercpuMapReader::PercpuMapReader(int map_fd, uint32_t key_size, uint32_t value_size,
+                                 uint64_t max_words)
+    : fd_(map_fd), key_size_(key_size), value_size_(value_size), max_words_(max_words) {
   int n = libbpf_num_possible_cpus();
   ncpus_ = n > 0 ? static_cast<uint32_t>(n) : 1;
 }
@@ -30,7 +32,10 @@ void PercpuMapReader::sum_cpus(const uint8_t* percpu, uint64_t* out) const {
     for (uint32_t i = 0; i < words; ++i) {
       uint64_t v;
       std::memcpy(&v, base + i * sizeof(uint64_t), sizeof(v));
-      out[i] += v;
+      if (i < 64 && (max_words_ >> i & 1))
+        out[i] = std::max(out[i], v);
+      else
+        out[i] += v;
     }
   }
 }

@@ -15,7 +15,9 @@ namespace tcpconnect {
 // has them and falls back to key iteration.
 class PercpuMapReader {
  public:
-  PercpuMapReader(int map_fd, uint32_t key_size, uint32_t value_size);
+  // max_words: bit i set makes u64 word i of the value the largest over CPUs (e.g. a
+  // timestamp) rather than their sum.
+  PercpuMapReader(int map_fd, uint32_t key_size, uint32_t value_size, uint64_t max_words = 0);
 
   // Calls visit(key, summed_value) for each entry. Both pointers are valid only during
   // the call. The value is value_size bytes of u64 counters.
@@ -34,15 +36,18 @@ class PercpuMapReader {
   uint32_t key_size_;
   uint32_t value_size_;
   uint32_t ncpus_;
+  uint64_t max_words_;
   bool batch_supported_ = true;
 };
 
 // Every entry of a per-CPU hash map of Key -> Value (a struct of u64 counters), as the
 // typed structs, values summed over CPUs.
+// max_words as for PercpuMapReader.
 template <typename Key, typename Value>
-Status read_percpu_counters(int map_fd, const std::function<void(const Key&, const Value&)>& visit) {
+Status read_percpu_counters(int map_fd, const std::function<void(const Key&, const Value&)>& visit,
+                            uint64_t max_words = 0) {
   static_assert(sizeof(Value) % sizeof(uint64_t) == 0, "a value is u64 counters");
-  PercpuMapReader reader(map_fd, sizeof(Key), sizeof(Value));
+  PercpuMapReader reader(map_fd, sizeof(Key), sizeof(Value), max_words);
   return reader.read_all([&](const void* k, const uint64_t* v) {
     Key key;
     Value value;

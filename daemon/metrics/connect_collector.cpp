@@ -48,27 +48,32 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
       prometheus::MetricType::Histogram,
       {}};
 
+  // Sized up front: at 100k series a vector grown by doubling copies its ClientMetrics
+  // (each with its label vector) about 17 times over and peaks at 1.5 times the size.
+  connects.metric.reserve(store_->connects().size() + 1);
+  failures.metric.reserve(store_->connects().size() + 1);
   store_->connects().for_each([&](const LabelValues* values, const ConnectCounts& c) {
-    prometheus::ClientMetric m;
+    prometheus::ClientMetric& m = connects.metric.emplace_back();
     m.label = make_labels(names, values);
     m.counter.value = static_cast<double>(c.attempts);
-    connects.metric.push_back(m);
     for (uint32_t r = 0; r < c.failed.size(); ++r) {
       if (c.failed[r] == 0) continue;
-      prometheus::ClientMetric f;
+      prometheus::ClientMetric& f = failures.metric.emplace_back();
+      f.label.reserve(m.label.size() + 1);
       f.label = m.label;
       f.label.push_back({"reason", std::string(failure_reason_name(r))});
       f.counter.value = static_cast<double>(c.failed[r]);
-      failures.metric.push_back(std::move(f));
     }
   });
 
+  duration.metric.reserve(store_->latency().size() + 1);
   store_->latency().for_each([&](const LabelValues* values, const LatencyCounts& l) {
     prometheus::ClientMetric m;
     m.label = make_labels(kLatencyLabelNames, values);
     m.histogram.sample_count = l.count;
     m.histogram.sample_sum = static_cast<double>(l.sum_ns) / 1e9;
     uint64_t cumulative = 0;
+    m.histogram.bucket.reserve(l.buckets.size());
     for (size_t i = 0; i < l.buckets.size(); ++i) {
       cumulative += l.buckets[i];
       double bound = i < TC_LAT_BUCKETS - 1 ? static_cast<double>(kLatencyBoundsNs[i]) / 1e9

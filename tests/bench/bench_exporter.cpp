@@ -26,6 +26,12 @@ int64_t monotonic_ns() {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
+int64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
 std::string run_command(const std::string& cmd) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -116,7 +122,7 @@ bool ExporterProcess::start(const Options& o) {
     }
     const std::string listen = "127.0.0.1:" + std::to_string(o.web_port);
     if (report[1] >= 0) {
-      int64_t now = monotonic_ns();
+      int64_t now = realtime_ns();
       (void)!write(report[1], &now, sizeof(now));
     }
     execl(o.binary.c_str(), o.binary.c_str(), "--config.file", o.config_file.c_str(),

@@ -55,7 +55,8 @@ class ExporterProcess {
     std::string log_level = "warn";
     std::vector<std::string> env;
     std::string stderr_path;
-    // Written just before execve: CLOCK_MONOTONIC when the child exec'd (ns).
+    // Set to when the child called execve (CLOCK_REALTIME ns, taken in the child just
+    // before the call: the clock of SO_TIMESTAMPNS and of the daemon's log).
     int64_t* exec_ns = nullptr;
   };
   bool start(const Options& options);
@@ -90,5 +91,6 @@ struct Spread {
 Spread spread(std::vector<double> samples);
 
 int64_t monotonic_ns();
+int64_t realtime_ns();
 
 }  // namespace tcpconnect::bench

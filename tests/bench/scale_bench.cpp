@@ -7,7 +7,8 @@
 // series with reason="refused"), and at each checkpoint prints:
 //   - scrape latency over --scrapes scrapes, plain and with Accept-Encoding: gzip
 //     alternated, timed by this client from connect() to the last byte: median, p90, max;
-//   - the response size, plain and gzip (as sent), and the daemon's CPU per scrape;
+//   - the response size, plain and gzip (as sent), the daemon's CPU per scrape, and the
+//     mean duration of its drains meanwhile (each scrape asks for a fresh drain);
 //   - the daemon's VmRSS and VmHWM, and bytes_memlock of its program's maps (bpftool);
 // then the growth per 1000 series between checkpoints. Totals are checked exact at each
 // checkpoint (the sum of tcpconnect_connects_total = connects made).
@@ -84,7 +85,7 @@ struct Row {
   Spread plain, gzip;
   size_t plain_bytes = 0, gzip_bytes = 0;
   long long inflated = 0;
-  double cpu_ms = 0;
+  double cpu_ms = 0, drain_ms = 0;
   long rss_kib = 0, hwm_kib = 0;
   long long maps = 0;
 };
@@ -143,9 +144,9 @@ int main(int argc, char** argv) {
               max_entries, max_series, scrapes, pause_ms, threads);
   std::printf("# at start: VmRSS %ld KiB, maps %lld KiB\n", proc_status_kib(exporter.pid(), "VmRSS"),
               map_memory(prog_id).total / 1024);
-  std::printf("%8s %9s %8s | %-23s | %-23s | %10s %9s %6s | %7s %7s %7s %8s\n", "series",
-              "connects", "first_ms", "plain ms med/p90/max", "gzip ms med/p90/max", "plain_B",
-              "gzip_B", "cpu_ms", "rss_MiB", "hwm_MiB", "maps_MiB", "lines");
+  std::printf("%8s %9s %8s | %-23s | %-23s | %10s %9s %6s %8s | %7s %7s %7s %8s\n",
+              "series", "connects", "first_ms", "plain ms med/p90/max", "gzip ms med/p90/max",
+              "plain_B", "gzip_B", "cpu_ms", "drain_ms", "rss_MiB", "hwm_MiB", "maps_MiB", "lines");
 
   std::atomic<uint32_t> next{0};
   std::vector<Row> rows;
@@ -174,6 +175,13 @@ int main(int argc, char** argv) {
     if (sums.connects != until) exact = false;
 
     std::vector<double> plain, gzip;
+    // The drains made meanwhile (each scrape asks for one): their mean duration, from the
+    // daemon's own histogram.
+    std::string last_body = timed_scrape(web, "/metrics", false).body;
+    const double drain_sum0 =
+        metric_value(last_body, "tcpconnect_drain_duration_seconds_sum").value_or(0);
+    const double drain_n0 =
+        metric_value(last_body, "tcpconnect_drain_duration_seconds_count").value_or(0);
     const double cpu0 = process_cpu_seconds(exporter.pid());
     for (int i = 0; i < scrapes; ++i) {
       for (bool z : {false, true}) {
@@ -188,21 +196,29 @@ int main(int argc, char** argv) {
           row.gzip_bytes = s.body_bytes;
           if (i == 0) row.inflated = gunzipped_size(s.body);
         }
-        if (!z) row.plain_bytes = s.body_bytes;
+        if (!z) {
+          row.plain_bytes = s.body_bytes;
+          last_body = std::move(s.body);
+        }
       }
     }
     row.cpu_ms = (process_cpu_seconds(exporter.pid()) - cpu0) * 1e3 / (2.0 * scrapes);
+    const double drains =
+        metric_value(last_body, "tcpconnect_drain_duration_seconds_count").value_or(0) - drain_n0;
+    if (drains > 0)
+      row.drain_ms = (metric_value(last_body, "tcpconnect_drain_duration_seconds_sum").value_or(0) -
+                      drain_sum0) * 1e3 / drains;
     row.plain = spread(plain);
     row.gzip = spread(gzip);
     row.rss_kib = proc_status_kib(exporter.pid(), "VmRSS");
     row.hwm_kib = proc_status_kib(exporter.pid(), "VmHWM");
     row.maps = map_memory(prog_id).total;
     rows.push_back(row);
-    std::printf("%8u %9.0f %8.1f | %7.1f %7.1f %7.1f | %7.1f %7.1f %7.1f | %10zu %9zu %6.1f | "
+    std::printf("%8u %9.0f %8.1f | %7.1f %7.1f %7.1f | %7.1f %7.1f %7.1f | %10zu %9zu %6.1f %8.1f | "
                 "%7.1f %7.1f %7.1f %4zu+%zu\n",
                 until, sums.connects, row.first_ms, row.plain.median, row.plain.p90,
                 row.plain.max, row.gzip.median, row.gzip.p90, row.gzip.max, row.plain_bytes,
-                row.gzip_bytes, row.cpu_ms, row.rss_kib / 1024.0, row.hwm_kib / 1024.0,
+                row.gzip_bytes, row.cpu_ms, row.drain_ms, row.rss_kib / 1024.0, row.hwm_kib / 1024.0,
                 static_cast<double>(row.maps) / (1 << 20), sums.connect_lines,
                 sums.failure_lines);
     if (row.gzip_bytes == 0) std::printf("#   (no gzip answer: Content-Encoding missing)\n");

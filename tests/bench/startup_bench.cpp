@@ -3,7 +3,7 @@
 // NOTIFY_SOCKET datagram socket, passes it in the environment, and timestamps every
 // message on arrival (READY=1, and the STATUS= of each start-up phase: "starting the DNS
 // capture", "attaching probes", "binding ..."), which splits the time into phases. The
-// child timestamps itself (CLOCK_MONOTONIC) just before execve. Meanwhile the bench tries
+// child timestamps itself (CLOCK_REALTIME, the clock of SO_TIMESTAMPNS) just before execve. Meanwhile the bench tries
 // a scrape of /metrics every --poll-ms until one answers 200 (timed to its last byte).
 // After both, SIGTERM, and the time to exit. Runs alternate between the variants.
 //
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -55,6 +56,10 @@ class NotifyListener {
     }
     timeval tv{0, 20000};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    // The kernel stamps each datagram on arrival (CLOCK_REALTIME): a late wake-up of this
+    // thread on a busy machine does not move the figures.
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     thread_ = std::thread([this] { run(); });
   }
   ~NotifyListener() {
@@ -84,10 +89,24 @@ class NotifyListener {
  private:
   void run() {
     char buf[4096];
+    alignas(cmsghdr) char control[256];
     while (!stop_) {
-      ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      iovec iov{buf, sizeof(buf)};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      ssize_t n = recvmsg(fd_, &msg, 0);
       if (n <= 0) continue;
-      const int64_t now = monotonic_ns();
+      int64_t now = realtime_ns();
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+          timespec ts;
+          std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+          now = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+        }
+      }
       std::lock_guard<std::mutex> lock(mu_);
       messages_.push_back({now, std::string(buf, static_cast<size_t>(n))});
     }
@@ -127,7 +146,7 @@ struct Variant {
 };
 
 Run run_once(const std::string& daemon, const Variant& v, NotifyListener& notify, int poll_ms,
-             const std::string& log_level, const std::string& stderr_path, int64_t* realtime_ns) {
+             const std::string& log_level, const std::string& stderr_path, int64_t* exec_realtime_ns) {
   Run r;
   notify.take();
   const uint16_t web = tcpconnect::testing::closed_port(AF_INET, "127.0.0.1");
@@ -135,17 +154,15 @@ Run run_once(const std::string& daemon, const Variant& v, NotifyListener& notify
   int64_t exec_ns = 0;
   ExporterProcess::Options o{daemon, v.config_file, web, log_level,
                              {"NOTIFY_SOCKET=" + notify.path()}, stderr_path, &exec_ns};
-  timespec rt{};
-  clock_gettime(CLOCK_REALTIME, &rt);
-  if (realtime_ns) *realtime_ns = int64_t{rt.tv_sec} * 1000000000 + rt.tv_nsec;
   if (!exporter.start(o) || exec_ns <= 0) return r;
+  if (exec_realtime_ns) *exec_realtime_ns = exec_ns;
   // Bounded: 30 s for both READY and a first scrape.
   const int64_t deadline = exec_ns + int64_t{30} * 1000000000;
   int64_t scraped_ns = -1;
-  while (monotonic_ns() < deadline) {
+  while (realtime_ns() < deadline) {
     if (scraped_ns < 0) {
       Scrape s = timed_scrape(web, "/metrics", false, 10000);
-      if (s.ok) scraped_ns = monotonic_ns();
+      if (s.ok) scraped_ns = realtime_ns();
     }
     if (scraped_ns >= 0 && notify.ready_ns() >= 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
@@ -282,24 +299,37 @@ int main(int argc, char** argv) {
       std::printf("# debug log, %s (READY at %.1f ms, first scrape at %.1f ms); offset ms from "
                   "exec, log clock 1 ms resolution\n",
                   v.name.c_str(), r.ready_ms, r.scrape_ms);
+      // Lines of the log with their offsets from exec; of each run of consecutive libbpf
+      // lines only the first and the last (with how many were between).
       std::istringstream in(read_file(log));
       std::string line;
+      std::vector<std::pair<double, std::string>> lines;
       while (std::getline(in, line)) {
-        // spdlog's default pattern: [YYYY-MM-DD HH:MM:SS.mmm] [level] text
+        // "2026-11-27T18:46:12.441 debug: ..." (or spdlog's "[2026-11-27 18:46:12.441] ...")
         std::tm tm{};
         int ms = 0;
-        if (line.size() > 25 &&
-            std::sscanf(line.c_str(), "[%d-%d-%d %d:%d:%d.%d]", &tm.tm_year, &tm.tm_mon,
-                        &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) == 7) {
-          tm.tm_year -= 1900;
-          tm.tm_mon -= 1;
-          tm.tm_isdst = -1;
-          const int64_t t = int64_t{mktime(&tm)} * 1000 + ms;
-          std::printf("%8.0f  %s\n", static_cast<double>(t - start_rt / 1000000),
-                      line.substr(line.find(']') + 2).c_str());
-        } else {
-          std::printf("%8s  %s\n", "", line.c_str());
-        }
+        const char* p = line.c_str() + (line[0] == '[' ? 1 : 0);
+        if (std::sscanf(p, "%d-%d-%d%*c%d:%d:%d.%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                        &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+          continue;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        tm.tm_isdst = -1;
+        const int64_t t = int64_t{mktime(&tm)} * 1000 + ms;
+        size_t text = line.find(' ', 20);
+        lines.emplace_back(static_cast<double>(t - start_rt / 1000000),
+                           text == std::string::npos ? line : line.substr(text + 1));
+      }
+      for (size_t i = 0; i < lines.size(); ++i) {
+        const bool lib = lines[i].second.find("libbpf: ") != std::string::npos;
+        size_t j = i;
+        while (lib && j + 1 < lines.size() &&
+               lines[j + 1].second.find("libbpf: ") != std::string::npos)
+          ++j;
+        std::printf("%8.0f  %s\n", lines[i].first, lines[i].second.substr(0, 150).c_str());
+        if (j > i + 1) std::printf("%8s  ... %zu libbpf lines ...\n", "", j - i - 1);
+        if (j > i) std::printf("%8.0f  %s\n", lines[j].first, lines[j].second.substr(0, 150).c_str());
+        i = j;
       }
       unlink(log.c_str());
     }

@@ -5,7 +5,6 @@
 #include <resolv.h>
 
 #include <cstring>
-#include <unordered_map>
 
 namespace tcpconnect {
 namespace {
@@ -19,6 +18,17 @@ std::string lower(const char* s) {
   for (char& c : out)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return out;
+}
+
+// `raw` (as libresolv gives it) equals `lowered` (already lower case), ignoring ASCII case.
+bool same_name(const char* raw, const std::string& lowered) {
+  size_t i = 0;
+  for (; raw[i] != '\0'; ++i) {
+    char c = raw[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (i >= lowered.size() || c != lowered[i]) return false;
+  }
+  return i == lowered.size();
 }
 
 DnsParseOutcome failure(DnsParseError e) {
@@ -70,9 +80,17 @@ DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_trun
   r.qname = lower(ns_rr_name(rr));
   r.qtype = ns_rr_type(rr);
 
-  // Gather the answer section: CNAMEs by owner, and addresses with their owner.
-  std::unordered_map<std::string, std::string> cname;
-  std::vector<std::pair<std::string, DnsAddress>> addresses;
+  // Gather the answer section: CNAMEs by owner, and addresses with their owner. Few
+  // allocations: this runs for every response of a flood. An address owned by the
+  // question name itself (the common answer) keeps no copy of its owner, and CNAMEs (a
+  // handful at most) are looked up linearly.
+  std::vector<std::pair<std::string, std::string>> cname;  // owner -> target, first wins
+  struct Owned {
+    DnsAddress addr;
+    bool by_qname;      // owned by the question name
+    std::string owner;  // otherwise, its owner (lower case)
+  };
+  std::vector<Owned> addresses;
   const int answers = ns_msg_count(handle, ns_s_an);
   for (int i = 0; i < answers; ++i) {
     if (ns_parserr(&handle, ns_s_an, i, &rr) != 0) return failure(DnsParseError::kBadRecord);
@@ -83,33 +101,44 @@ DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_trun
       if (ns_name_uncompress(ns_msg_base(handle), ns_msg_end(handle), ns_rr_rdata(rr), target,
                              sizeof(target)) < 0)
         return failure(DnsParseError::kBadRecord);
-      cname.emplace(lower(ns_rr_name(rr)), lower(target));
+      std::string owner = lower(ns_rr_name(rr));
+      bool known = false;
+      for (const auto& c : cname) known |= c.first == owner;
+      if (!known) cname.emplace_back(std::move(owner), lower(target));
     } else if (type == ns_t_a || type == ns_t_aaaa) {
-      DnsAddress a;
+      Owned a{};
       const size_t size = type == ns_t_a ? NS_INADDRSZ : NS_IN6ADDRSZ;
       if (ns_rr_rdlen(rr) != size) return failure(DnsParseError::kBadRecord);
-      a.family = type == ns_t_a ? 2 : 10;
-      std::memcpy(a.addr.data(), ns_rr_rdata(rr), size);
-      addresses.emplace_back(lower(ns_rr_name(rr)), a);
+      a.addr.family = type == ns_t_a ? 2 : 10;
+      std::memcpy(a.addr.addr.data(), ns_rr_rdata(rr), size);
+      a.by_qname = same_name(ns_rr_name(rr), r.qname);
+      if (!a.by_qname) a.owner = lower(ns_rr_name(rr));
+      addresses.push_back(std::move(a));
     }
   }
 
   // Follow the chain from the question: only addresses owned by a name on it answer the
   // question (anything else in the section is not what the application was told).
-  std::vector<std::string> chain{r.qname};
-  for (int hop = 0; hop < kMaxCnameHops; ++hop) {
-    auto it = cname.find(chain.back());
-    if (it == cname.end()) break;
+  std::vector<const std::string*> chain{&r.qname};
+  for (int hop = 0; hop < kMaxCnameHops && !cname.empty(); ++hop) {
+    const std::string* next = nullptr;
+    for (const auto& c : cname)
+      if (c.first == *chain.back()) {
+        next = &c.second;
+        break;
+      }
+    if (!next) break;
     bool loop = false;
-    for (const std::string& seen : chain) loop |= seen == it->second;
+    for (const std::string* seen : chain) loop |= *seen == *next;
     if (loop) break;
-    chain.push_back(it->second);
+    chain.push_back(next);
   }
-  r.canonical = chain.back();
-  for (auto& [owner, addr] : addresses) {
-    bool on_chain = false;
-    for (const std::string& name : chain) on_chain |= name == owner;
-    if (on_chain) r.addresses.push_back(addr);
+  r.canonical = *chain.back();
+  r.addresses.reserve(addresses.size());
+  for (const Owned& a : addresses) {
+    bool on_chain = a.by_qname;
+    for (size_t i = 1; i < chain.size() && !on_chain; ++i) on_chain = *chain[i] == a.owner;
+    if (on_chain) r.addresses.push_back(a.addr);
   }
   out.ok = true;
   return out;

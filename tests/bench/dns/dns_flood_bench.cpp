@@ -8,12 +8,25 @@
 // Machine-readable lines:
 //   result mode=paced|max method=M sent=N parsed=P lost=L seconds=S sent_per_second=R
 //          parsed_per_second=Q
+//   cpu mode=paced|max method=M sender_us_per_response=A reader_us_per_response=B
+//       consumer_us_per_response=C consumer_capacity_per_second=D program_ns_per_run=E
+//       program_runs=F
 //   result mode=parser_only responses=N seconds=S parsed_per_second=Q
+//
+// parsed_per_second is bounded by what the one sender thread offers (it pays each
+// packet's whole loopback path); the cpu line says where the time went: CPU per response
+// of the sender, the reader and the consumer (the DNS layer's poller thread plus the
+// final drain), the rate the consumer would sustain on a CPU of its own, and the capture
+// program's bpf_stats cost per run (cgroup_skb only).
+#include <bpf/bpf.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,23 +42,80 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// CPU time (ns) of this process's threads, by role: the sender (the main thread: its
+// sendmmsg calls carry each packet through the kernel's whole loopback path, the capture
+// program included), the flood's reader, and the DNS layer's poller (the consumer: ring,
+// parse, cache). From /proc/self/task/*/schedstat, which counts ns on a CPU.
+struct ThreadCpu {
+  uint64_t sender = 0, reader = 0, consumer = 0;
+};
+
+uint64_t task_cpu_ns(const std::string& task) {
+  uint64_t ns = 0;
+  std::ifstream(task + "/schedstat") >> ns;
+  return ns;
+}
+
+ThreadCpu thread_cpu() {
+  ThreadCpu t;
+  const std::string self = "/proc/self/task/" + std::to_string(gettid());
+  t.sender = task_cpu_ns(self);
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::string comm;
+    std::getline(std::ifstream(task.path() / "comm"), comm);
+    if (comm == "dns-poller")
+      t.consumer += task_cpu_ns(task.path());
+    else if (comm == "flood-reader")
+      t.reader += task_cpu_ns(task.path());
+  }
+  return t;
+}
+
+// The capture program's bpf_stats (kept on by an enable-stats fd for the run).
+struct ProgRun {
+  uint64_t ns = 0, runs = 0;
+};
+
+ProgRun prog_run(uint32_t prog_id) {
+  ProgRun r;
+  if (prog_id == 0) return r;
+  int fd = bpf_prog_get_fd_by_id(prog_id);
+  if (fd < 0) return r;
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) r = {info.run_time_ns, info.run_cnt};
+  close(fd);
+  return r;
+}
+
+uint32_t prog_id_in(const std::string& describe) {
+  const auto at = describe.find("program id ");
+  return at == std::string::npos ? 0
+                                 : static_cast<uint32_t>(std::stoul(describe.substr(at + 11)));
+}
+
 struct Run {
   uint64_t sent = 0, parsed = 0, lost = 0;
   double seconds = 0;
+  ThreadCpu cpu;  // during the run, the final drain included in `consumer`
+  ProgRun prog;   // every run of the capture program meanwhile (any packet on the host)
 };
 
 // Sends `count` responses (at `rate` per second, 0 = as fast as possible, within
 // `max_seconds`) from 127.0.0.1:sport to a reader, then waits for the layer to catch up.
 Run flood(DnsLayer& dns, uint16_t sport, const std::vector<std::vector<uint8_t>>& responses,
-          uint64_t count, uint64_t rate, double max_seconds) {
+          uint64_t count, uint64_t rate, double max_seconds, uint32_t prog_id) {
   DnsResponseFlood sender(sport, responses);
   const uint64_t parsed_before =
       dns.stats().total_responses() + dns.stats().parse_errors_of(DnsParseError::kMalformed);
   const uint64_t lost_before = dns.state().lost.load();
   Run r;
+  const ThreadCpu cpu_before = thread_cpu();
+  const ProgRun prog_before = prog_run(prog_id);
   const auto start = Clock::now();
   r.sent = sender.send(count, rate, max_seconds);
   const auto sent_end = Clock::now();
+  const ThreadCpu cpu_sent = thread_cpu();
   // Let the poller and one last poll drain what is left (bounded: 100 x 10 ms).
   uint64_t last = ~0ull;
   for (int i = 0; i < 100; ++i) {
@@ -56,21 +126,38 @@ Run flood(DnsLayer& dns, uint16_t sport, const std::vector<std::vector<uint8_t>>
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const auto end = Clock::now();
+  const ThreadCpu cpu_after = thread_cpu();
+  const ProgRun prog_after = prog_run(prog_id);
   r.parsed = dns.stats().total_responses() +
              dns.stats().parse_errors_of(DnsParseError::kMalformed) - parsed_before;
   r.lost = dns.state().lost.load() - lost_before;
   // Parsing keeps pace with sending when it ends with it: time to the last parse.
   r.seconds = std::chrono::duration<double>((r.parsed == r.sent ? sent_end : end) - start).count();
+  r.cpu.sender = cpu_sent.sender - cpu_before.sender;
+  r.cpu.reader = cpu_after.reader - cpu_before.reader;
+  r.cpu.consumer = cpu_after.consumer - cpu_before.consumer + (cpu_after.sender - cpu_sent.sender);
+  r.prog = {prog_after.ns - prog_before.ns, prog_after.runs - prog_before.runs};
   return r;
 }
 
 void print(const char* mode, const std::string& method, const Run& r) {
+  auto per = [](uint64_t ns, uint64_t n) { return n ? ns / 1000.0 / n : 0.0; };
   std::printf(
       "result mode=%s method=%s sent=%llu parsed=%llu lost=%llu seconds=%.3f "
       "sent_per_second=%.0f parsed_per_second=%.0f\n",
       mode, method.c_str(), static_cast<unsigned long long>(r.sent),
       static_cast<unsigned long long>(r.parsed), static_cast<unsigned long long>(r.lost), r.seconds,
       r.seconds > 0 ? r.sent / r.seconds : 0.0, r.seconds > 0 ? r.parsed / r.seconds : 0.0);
+  // CPU per response by role, and what the consumer could parse on one CPU of its own.
+  const double consumer_us = per(r.cpu.consumer, r.parsed);
+  std::printf(
+      "cpu mode=%s method=%s sender_us_per_response=%.2f reader_us_per_response=%.2f "
+      "consumer_us_per_response=%.2f consumer_capacity_per_second=%.0f "
+      "program_ns_per_run=%.0f program_runs=%llu\n",
+      mode, method.c_str(), per(r.cpu.sender, r.sent), per(r.cpu.reader, r.sent), consumer_us,
+      consumer_us > 0 ? 1e6 / consumer_us : 0.0,
+      r.prog.runs ? static_cast<double>(r.prog.ns) / r.prog.runs : 0.0,
+      static_cast<unsigned long long>(r.prog.runs));
 }
 
 }  // namespace
@@ -89,6 +176,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-count", max_count, "Responses per run at most")
       ->check(CLI::Range(1, 100000000));
   app.add_option("--ring-bytes", ring_bytes, "dns.ring_bytes");
+  int repeat = 1;
+  app.add_option("--repeat", repeat, "Paced and max runs, each this many times")
+      ->check(CLI::Range(1, 20));
   CLI11_PARSE(app, argc, argv);
   if (!is_root()) {
     std::fprintf(stderr, "dns_flood_bench: needs root (loads BPF programs)\n");
@@ -135,9 +225,16 @@ int main(int argc, char** argv) {
   }
   std::printf("capture: %s, ring/socket buffer %u bytes, source port %u\n",
               layer.value()->describe().c_str(), ring_bytes, sport);
-  print("paced", method,
-        flood(*layer.value(), sport, responses,
-              std::min<uint64_t>(max_count, static_cast<uint64_t>(rate * seconds)), rate, seconds));
-  print("max", method, flood(*layer.value(), sport, responses, max_count, 0, seconds));
+  // bpf_stats while this fd is open (no global sysctl to restore; others may use it too).
+  const int stats_fd = method == "cgroup_skb" ? bpf_enable_stats(BPF_STATS_RUN_TIME) : -1;
+  const uint32_t prog_id = stats_fd >= 0 ? prog_id_in(layer.value()->describe()) : 0;
+  for (int i = 0; i < repeat; ++i) {
+    print("paced", method,
+          flood(*layer.value(), sport, responses,
+                std::min<uint64_t>(max_count, static_cast<uint64_t>(rate * seconds)), rate,
+                seconds, prog_id));
+    print("max", method, flood(*layer.value(), sport, responses, max_count, 0, seconds, prog_id));
+  }
+  if (stats_fd >= 0) close(stats_fd);
   return 0;
 }

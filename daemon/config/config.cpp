@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -261,7 +262,11 @@ std::optional<std::string> check_listen_address(std::string_view address) {
     const std::string_view host = address.substr(1, close - 1);
     const std::string ip(host.substr(0, host.find('%')));
     in6_addr parsed{};
-    if (ip.empty() || inet_pton(AF_INET6, ip.c_str(), &parsed) != 1) {
+    // inet_pton reads up to a NUL: every byte must be one an address can hold.
+    const bool ip_chars = std::all_of(ip.begin(), ip.end(), [](char c) {
+      return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+    });
+    if (ip.empty() || !ip_chars || inet_pton(AF_INET6, ip.c_str(), &parsed) != 1) {
       return prefix + quote(host) + " is not an IPv6 address";
     }
     // The address goes to civetweb as it is, where "," separates listeners: the zone must

@@ -19,7 +19,7 @@
 #include "app/web_server.h"
 #include "dns/dns_collector.h"
 #include "dns/dns_layer.h"
-#include "metrics/connect_collector.h"
+#include "metrics/text_renderer.h"
 #include "metrics/self_metrics.h"
 #include "probes/cgroup_fs.h"
 #include "probes/connect_probe.h"
@@ -44,21 +44,6 @@ std::vector<std::string> label_names(const LabelsConfig& labels) {
   for (Label l : labels.keep) out.emplace_back(to_string(l));
   return out;
 }
-
-// Renders the store after asking the drain loop for fresh counts.
-class FreshCollector final : public prometheus::Collectable {
- public:
-  FreshCollector(std::shared_ptr<ConnectCollector> inner, DrainLoop& loop)
-      : inner_(std::move(inner)), loop_(loop) {}
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    loop_.drain_now(kScrapeDrainWait);
-    return inner_->Collect();
-  }
-
- private:
-  std::shared_ptr<ConnectCollector> inner_;
-  DrainLoop& loop_;
-};
 
 sigset_t handled_signals() {
   sigset_t set;
@@ -225,9 +210,12 @@ int run_daemon(const DaemonOptions& options) {
     spdlog::error("{}", web.error().message);
     return 1;
   }
-  auto collector = std::make_shared<FreshCollector>(
-      std::make_shared<ConnectCollector>(store, label_names(config.labels)), loop);
-  web.value()->add(collector);
+  // The connect series, rendered straight from the store after asking the drain loop for
+  // fresh counts. web is destroyed before loop and store (declared after them).
+  web.value()->add([store, names = label_names(config.labels), &loop](std::string& out) {
+    loop.drain_now(kScrapeDrainWait);
+    render_connect_series(*store, names, out);
+  });
   web.value()->add(self->registry());
   // The Exposer keeps weak pointers only: this scope owns the collector.
   std::shared_ptr<prometheus::Collectable> dns_collector;

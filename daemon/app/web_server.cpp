@@ -5,14 +5,24 @@
 #include <civetweb.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+#include <prometheus/summary.h>
+#include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "app/web_auth.h"
 #include "app/web_tls.h"
@@ -26,6 +36,26 @@ struct WebServer::Gate {
   std::string tls_error;       // why init_ssl failed, for the start-up error
   std::string civetweb_error;  // civetweb's last message while starting
   const mg_context* context = nullptr;
+
+  // What the telemetry path serves, in order.
+  std::mutex sources_mutex;
+  std::vector<Renderer> sources;
+
+  // The metrics prometheus-cpp's own handler served about itself, kept under their names.
+  std::shared_ptr<prometheus::Registry> exposer_registry = std::make_shared<prometheus::Registry>();
+  prometheus::Counter* transferred_bytes = nullptr;
+  prometheus::Counter* scrapes = nullptr;
+  prometheus::Summary* request_latencies = nullptr;
+
+  // The response buffers, reused from one scrape to the next (a scrape at 100k series is
+  // ~25 MB of text). A scrape takes them and gives them back; concurrent scrapes get fresh
+  // ones, and the largest pair is kept.
+  struct Buffers {
+    std::string text;
+    std::string gzip;
+  };
+  std::mutex buffers_mutex;
+  Buffers spare;
 };
 
 namespace {
@@ -71,6 +101,75 @@ int on_log_message(const mg_connection* /*conn*/, const char* message) {
   return 1;
 }
 
+constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+// gzip (RFC 1952) of in into out at zlib's fastest level; false if zlib fails.
+bool gzip_compress(const std::string& in, std::string& out) {
+  if (in.size() > std::numeric_limits<uInt>::max()) return false;
+  z_stream zs{};
+  if (deflateInit2(&zs, 1, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return false;
+  out.resize(deflateBound(&zs, in.size()));
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return rc == Z_STREAM_END;
+}
+
+// Same test as prometheus-cpp's handler: the header mentions gzip.
+bool accepts_gzip(mg_connection* conn) {
+  const char* header = mg_get_header(conn, "Accept-Encoding");
+  return header != nullptr && std::strstr(header, "gzip") != nullptr;
+}
+
+// GET of the telemetry path: every source into one buffer, then out in one response.
+int serve_metrics(mg_connection* conn, Gate& gate) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<WebServer::Renderer> sources;
+  {
+    std::lock_guard lock(gate.sources_mutex);
+    sources = gate.sources;
+  }
+  Gate::Buffers buffers;
+  {
+    std::lock_guard lock(gate.buffers_mutex);
+    buffers = std::exchange(gate.spare, Gate::Buffers{});
+  }
+  buffers.text.clear();
+  try {
+    for (const auto& render : sources) render(buffers.text);
+  } catch (const std::exception& e) {
+    spdlog::warn("rendering metrics: {}", e.what());
+    mg_response_header_start(conn, 500);
+    mg_response_header_add(conn, "Content-Length", "0", -1);
+    mg_response_header_send(conn);
+    return 500;
+  }
+  const bool gzip = accepts_gzip(conn) && gzip_compress(buffers.text, buffers.gzip);
+  const std::string& body = gzip ? buffers.gzip : buffers.text;
+  mg_response_header_start(conn, 200);
+  mg_response_header_add(conn, "Content-Type", kMetricsContentType, -1);
+  if (gzip) mg_response_header_add(conn, "Content-Encoding", "gzip", -1);
+  const std::string length = std::to_string(body.size());
+  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
+  mg_response_header_send(conn);
+  mg_write(conn, body.data(), body.size());
+
+  gate.transferred_bytes->Increment(static_cast<double>(body.size()));
+  gate.scrapes->Increment();
+  gate.request_latencies->Observe(static_cast<double>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                            start)
+          .count()));
+  std::lock_guard lock(gate.buffers_mutex);
+  if (buffers.text.capacity() > gate.spare.text.capacity()) gate.spare = std::move(buffers);
+  return 200;
+}
+
 // A complete small response. For HEAD only the headers go out.
 int respond(mg_connection* conn, int status, const std::string& body,
             std::initializer_list<std::pair<const char*, std::string>> headers, bool head) {
@@ -114,15 +213,15 @@ int on_begin_request(mg_connection* conn) {
   if (request->local_uri == nullptr || gate->telemetry_path != request->local_uri) {
     return respond(conn, 404, "not found\n", {}, head);
   }
-  // prometheus-cpp's handler answers GET only; HEAD gets the headers a GET would (without
-  // the length, which only rendering would tell).
+  // HEAD gets the headers a GET would (without the length, which only rendering would
+  // tell).
   if (head) {
     mg_response_header_start(conn, 200);
-    mg_response_header_add(conn, "Content-Type", "text/plain; charset=utf-8", -1);
+    mg_response_header_add(conn, "Content-Type", kMetricsContentType, -1);
     mg_response_header_send(conn);
     return 200;
   }
-  return 0;
+  return serve_metrics(conn, *gate);
 }
 
 // civetweb reports a failed bind without its errno; binding once ourselves recovers it
@@ -177,6 +276,23 @@ Result<std::unique_ptr<WebServer>> WebServer::start(const WebConfig& web) {
   gate->telemetry_path = web.telemetry_path;
   gate->tls = web.tls;
   if (!web.basic_auth_users.empty()) gate->auth = std::make_unique<BasicAuth>(web.basic_auth_users);
+  // Names, help and quantiles as prometheus-cpp 1.0's MetricsHandler registers them.
+  gate->transferred_bytes = &prometheus::BuildCounter()
+                                 .Name("exposer_transferred_bytes_total")
+                                 .Help("Transferred bytes to metrics services")
+                                 .Register(*gate->exposer_registry)
+                                 .Add({});
+  gate->scrapes = &prometheus::BuildCounter()
+                       .Name("exposer_scrapes_total")
+                       .Help("Number of times metrics were scraped")
+                       .Register(*gate->exposer_registry)
+                       .Add({});
+  gate->request_latencies =
+      &prometheus::BuildSummary()
+           .Name("exposer_request_latencies")
+           .Help("Latencies of serving scrape requests, in microseconds")
+           .Register(*gate->exposer_registry)
+           .Add({}, prometheus::Summary::Quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}});
 
   std::string ports = spec.value();
   if (web.tls.enabled()) {
@@ -231,7 +347,9 @@ Result<std::unique_ptr<WebServer>> WebServer::start(const WebConfig& web) {
 
 WebServer::WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Gate> gate,
                      std::string path)
-    : exposer_(std::move(exposer)), gate_(std::move(gate)), path_(std::move(path)) {}
+    : exposer_(std::move(exposer)), gate_(std::move(gate)), path_(std::move(path)) {
+  add(gate_->exposer_registry);  // first, where prometheus-cpp's handler put them
+}
 
 WebServer::~WebServer() {
   exposer_.reset();  // stops civetweb's threads: no callback runs after this
@@ -240,7 +358,19 @@ WebServer::~WebServer() {
 }
 
 void WebServer::add(const std::shared_ptr<prometheus::Collectable>& collectable) {
-  exposer_->RegisterCollectable(collectable, path_);
+  std::weak_ptr<prometheus::Collectable> weak = collectable;
+  add([weak](std::string& out) {
+    const auto strong = weak.lock();
+    if (!strong) return;
+    std::ostringstream text;
+    prometheus::TextSerializer().Serialize(text, strong->Collect());
+    out += text.view();
+  });
+}
+
+void WebServer::add(Renderer renderer) {
+  std::lock_guard lock(gate_->sources_mutex);
+  gate_->sources.push_back(std::move(renderer));
 }
 
 int WebServer::port() const {

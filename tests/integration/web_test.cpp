@@ -306,6 +306,55 @@ TEST_F(WebDaemon, MethodsPathsAndOversizedHeaders) {
   EXPECT_EQ(after->status, 200);
 }
 
+// The telemetry path is rendered by our own handler (metrics/text_renderer + the
+// registered collectables): gzip exactly when the request accepts it, the text format's
+// content type, every family there, and the same text either way.
+TEST_F(WebDaemon, GzipWhenAcceptedAndAllFamilies) {
+  TCPCONNECT_REQUIRE_ROOT();
+  start(config("  telemetry_path: /metrics\n"));
+  ASSERT_TRUE(daemon_->wait_serving(port_, 20s)) << daemon_->stderr_text();
+
+  CurlResult plain = curl(dir_, http());
+  ASSERT_EQ(plain.status, 200) << plain.error;
+  EXPECT_NE(plain.headers.find("Content-Type: text/plain; version=0.0.4; charset=utf-8"),
+            std::string::npos)
+      << plain.headers;
+  EXPECT_EQ(plain.headers.find("Content-Encoding"), std::string::npos) << plain.headers;
+  EXPECT_NE(plain.headers.find("Content-Length: " + std::to_string(plain.body.size())),
+            std::string::npos)
+      << plain.headers;
+  for (const char* family :
+       {"# TYPE exposer_scrapes_total counter\n", "# TYPE tcpconnect_connects_total counter\n",
+        "# TYPE tcpconnect_connect_failures_total counter\n",
+        "# TYPE tcpconnect_connect_duration_seconds histogram\n",
+        "# TYPE tcpconnect_drain_duration_seconds"}) {
+    EXPECT_NE(plain.body.find(family), std::string::npos) << family << "\n" << plain.body;
+  }
+
+  CurlResult raw = curl(dir_, "-H 'Accept-Encoding: gzip' " + http());
+  ASSERT_EQ(raw.status, 200) << raw.error;
+  EXPECT_NE(raw.headers.find("Content-Encoding: gzip"), std::string::npos) << raw.headers;
+  ASSERT_GE(raw.body.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(raw.body[0]), 0x1f);
+  EXPECT_EQ(static_cast<unsigned char>(raw.body[1]), 0x8b);
+
+  // curl inflates it: the same families, and promtool-valid text (daemon_test checks that).
+  CurlResult inflated = curl(dir_, "--compressed " + http());
+  ASSERT_EQ(inflated.status, 200) << inflated.error;
+  EXPECT_NE(inflated.headers.find("Content-Encoding: gzip"), std::string::npos);
+  const std::string families_of_plain = plain.body.substr(0, plain.body.find("\n"));
+  EXPECT_EQ(inflated.body.rfind(families_of_plain, 0), 0u) << inflated.body;
+  EXPECT_NE(inflated.body.find("# TYPE tcpconnect_connects_total counter\n"), std::string::npos);
+  // prometheus-cpp's own handler counted scrapes; ours does too (after each response: the
+  // plain and the raw gzip one are in by now).
+  const auto scrapes = [](const std::string& body) {
+    const size_t at = body.find("\nexposer_scrapes_total ");
+    return at == std::string::npos ? -1.0 : std::atof(body.c_str() + at + 23);
+  };
+  EXPECT_GE(scrapes(plain.body), 0.0) << plain.body;
+  EXPECT_GE(scrapes(inflated.body), scrapes(plain.body) + 1) << inflated.body;
+}
+
 // More idle and slow (one byte a second) connections than civetweb has worker threads:
 // they hold their workers until civetweb's request timeout, never until they give up
 // themselves (they stay open for the whole test), so a scrape is served meanwhile.

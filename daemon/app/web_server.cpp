@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -103,18 +104,24 @@ int on_log_message(const mg_connection* /*conn*/, const char* message) {
 
 constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-// gzip (RFC 1952) of in into out at zlib's fastest level; false if zlib fails.
+// gzip (RFC 1952) of in into out at zlib's fastest level; false if zlib fails. out grows
+// as the output does (metrics text compresses 20-30x), not to deflateBound's worst case.
 bool gzip_compress(const std::string& in, std::string& out) {
   if (in.size() > std::numeric_limits<uInt>::max()) return false;
   z_stream zs{};
   if (deflateInit2(&zs, 1, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
     return false;
-  out.resize(deflateBound(&zs, in.size()));
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
+  out.resize(std::max<size_t>(in.size() / 16, 64 * 1024));
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    if (zs.total_out == out.size()) out.resize(out.size() * 2);
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+    zs.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - zs.total_out,
+                                                      std::numeric_limits<uInt>::max()));
+    rc = deflate(&zs, Z_FINISH);
+  }
   out.resize(zs.total_out);
   deflateEnd(&zs);
   return rc == Z_STREAM_END;

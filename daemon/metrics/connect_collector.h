@@ -1,6 +1,9 @@
 // Renders the series store as Prometheus metric families. Runs on the scrape path:
 // it only reads the store (no BPF syscalls), taking one shard lock at a time.
 // tcpconnect_unexpected_connects_total is rendered only while an allowlist is set.
+// The HTTP path renders the same text without ClientMetrics (metrics/text_renderer, much
+// cheaper at 100k series); this is its reference: tests/unit/text_renderer_test.cpp
+// checks that both write the same bytes.
 #pragma once
 
 #include <prometheus/collectable.h>

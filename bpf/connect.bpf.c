@@ -85,7 +85,7 @@ static __always_inline void count_error(__u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
-/* Not counted when the map is full: only DNS attribution statistics depend on it. */
+/* Only DNS attribution statistics depend on it: a full map loses those, counted. */
 static __always_inline void record_destination(const struct tc_connect_key *key,
 					       __u64 now_ns)
 {
@@ -96,8 +96,10 @@ static __always_inline void record_destination(const struct tc_connect_key *key,
 	__builtin_memcpy(dk.daddr, key->daddr, sizeof(dk.daddr));
 	dk.family = key->family;
 	a = lookup_or_init(&destinations, &dk, &zero);
-	if (!a)
+	if (!a) {
+		count_error(TC_ERR_DESTINATIONS_FULL);
 		return;
+	}
 	a->last_connect_ns = now_ns;
 	__sync_fetch_and_add(&a->connects, 1);
 }

@@ -131,6 +131,9 @@ int run_daemon(const DaemonOptions& options) {
     dns->set_destination_reader([&connect_probe](const DestinationVisitor& visit) {
       return connect_probe.read_destinations(visit);
     });
+    dns->set_destination_forgetter([&connect_probe](const tc_latency_key& key) {
+      return connect_probe.forget_destination(key);
+    });
   }
   // The unit label: cgroup ids named by walking the cgroup2 tree (probes/cgroup_fs.h).
   std::unique_ptr<CgroupUnits> units;
@@ -170,6 +173,7 @@ int run_daemon(const DaemonOptions& options) {
     Drain::ExpiryStats expired = drain.expiry_stats();
     self->set_keys_expired("connects", expired.connect_keys_deleted);
     self->set_keys_expired("latency", expired.latency_keys_deleted);
+    if (dns) self->set_keys_expired("destinations", dns->destinations_forgotten());
     // A restarted unit has a new cgroup id.
     if (Status s = connect_probe.filters().refresh_cgroups(); !s)
       spdlog::warn("filters.cgroups: {}", s.error().message);

@@ -1,6 +1,7 @@
 #include "dns/dns_attribution.h"
 
 #include <cstring>
+#include <vector>
 
 namespace tcpconnect {
 
@@ -13,9 +14,15 @@ void DnsDelayHistogram::observe(uint64_t ns) {
   count.fetch_add(1, std::memory_order_relaxed);
 }
 
+void DnsAttribution::set_forgetter(DestinationForgetter forget, std::chrono::nanoseconds idle) {
+  forget_ = std::move(forget);
+  idle_ns_ = idle.count() > 0 ? static_cast<uint64_t>(idle.count()) : 0;
+}
+
 Status DnsAttribution::run(uint64_t now_ns) {
   if (!reader_) return Ok{};
   std::unordered_map<Key, tc_dest_activity, KeyHash> seen;
+  std::vector<tc_latency_key> idle;
   seen.reserve(previous_.size());
   Status s = reader_([&](const tc_latency_key& k, const tc_dest_activity& now) {
     Key key{k.family, {}};
@@ -30,7 +37,12 @@ Status DnsAttribution::run(uint64_t now_ns) {
         before && now.connects >= before->connects ? now.connects - before->connects : now.connects;
     const bool newer = !before || now.last_connect_ns > before->last_connect_ns;
     seen.insert_or_assign(key, now);
-    if (grown == 0) return;
+    if (grown == 0) {
+      if (forget_ && idle_ns_ > 0 && now_ns > now.last_connect_ns &&
+          now_ns - now.last_connect_ns > idle_ns_)
+        idle.push_back(k);
+      return;
+    }
 
     auto answer = cache_.lookup(key.family, key.addr, now_ns);
     if (answer || is_loopback(key.family, key.addr))
@@ -43,6 +55,13 @@ Status DnsAttribution::run(uint64_t now_ns) {
       delay_.observe(now.last_connect_ns - answer->response_ns);
   });
   if (s.ok()) {
+    for (const tc_latency_key& k : idle) {
+      if (!forget_(k).ok()) continue;  // kept: tried again at the next run
+      Key key{k.family, {}};
+      std::memcpy(key.addr.data(), k.daddr, sizeof(k.daddr));
+      seen.erase(key);
+      forgotten_.fetch_add(1, std::memory_order_relaxed);
+    }
     previous_ = std::move(seen);
   } else {
     for (auto& [k, v] : seen) previous_.insert_or_assign(k, v);

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <chrono>
 #include <unordered_map>
 
 #include "dns/dns_cache.h"
@@ -28,6 +29,8 @@ namespace tcpconnect {
 // Visits every destination's activity (ConnectProbe::read_destinations).
 using DestinationVisitor = std::function<void(const tc_latency_key&, const tc_dest_activity&)>;
 using DestinationReader = std::function<Status(const DestinationVisitor&)>;
+// Deletes a destination's kernel entry (ConnectProbe::forget_destination).
+using DestinationForgetter = std::function<Status(const tc_latency_key&)>;
 
 // Upper bounds (seconds) of the delay buckets; one more holds +Inf. 100 ms is one.
 inline constexpr std::array<double, 18> kDnsDelayBounds = {
@@ -51,6 +54,14 @@ class DnsAttribution {
   // next run sees the growth.
   Status run(uint64_t now_ns);
 
+  // Destinations without a connect for `idle` are deleted from the kernel's map once
+  // their activity is folded, so that the map (sized like the connect map) keeps room
+  // for new ones; the next connect to one makes a new entry, which counts from zero. A
+  // connect in the instant between the read and the delete goes unattributed (hits and
+  // misses are short by it; its count is the connect map's, which is not touched).
+  void set_forgetter(DestinationForgetter forget, std::chrono::nanoseconds idle);
+  uint64_t forgotten() const { return forgotten_.load(std::memory_order_relaxed); }
+
   uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
   const DnsDelayHistogram& delay() const { return delay_; }
@@ -61,6 +72,9 @@ class DnsAttribution {
 
   DnsCache& cache_;
   DestinationReader reader_;
+  DestinationForgetter forget_;
+  uint64_t idle_ns_ = 0;
+  std::atomic<uint64_t> forgotten_{0};
   std::unordered_map<Key, tc_dest_activity, KeyHash> previous_;
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

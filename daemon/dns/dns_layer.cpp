@@ -26,6 +26,7 @@ DnsLayer::Options DnsLayer::options_from(const DnsConfig& config) {
 DnsLayer::DnsLayer(const Options& options)
     : state_(std::make_shared<DnsLayerState>(options.cache)),
       ingest_(state_->cache, state_->stats),
+      destination_idle_(options.cache.max_age),
       poll_interval_(options.poll_interval) {
   state_->attribution = std::make_unique<DnsAttribution>(
       state_->cache, [this](const DestinationVisitor& visit) -> Status {
@@ -81,6 +82,10 @@ DnsLayer::~DnsLayer() {
 }
 
 void DnsLayer::set_destination_reader(DestinationReader reader) { reader_ = std::move(reader); }
+
+void DnsLayer::set_destination_forgetter(DestinationForgetter forget) {
+  state_->attribution->set_forgetter(std::move(forget), destination_idle_);
+}
 
 void DnsLayer::poll_now() {
   auto n = capture_->poll();

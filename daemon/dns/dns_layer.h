@@ -64,6 +64,10 @@ class DnsLayer {
 
   // Where the kernel's per-destination activity comes from (set before the first drain).
   void set_destination_reader(DestinationReader reader);
+  // How a destination's kernel entry is deleted once no connect went to it for as long
+  // as an answer is kept (dns.max_age): DnsAttribution::set_forgetter.
+  void set_destination_forgetter(DestinationForgetter forget);
+  uint64_t destinations_forgotten() const { return state_->attribution->forgotten(); }
 
   // The drain's first step: consume the capture, expire old answers, attribute.
   void before_drain();
@@ -87,6 +91,7 @@ class DnsLayer {
   std::shared_ptr<DnsLayerState> state_;
   DnsIngest ingest_;
   DestinationReader reader_;
+  std::chrono::nanoseconds destination_idle_;
   std::unique_ptr<DnsCaptureSource> capture_;
   std::chrono::milliseconds poll_interval_;
   int stop_fd_ = -1;

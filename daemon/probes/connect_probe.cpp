@@ -151,6 +151,12 @@ Status ConnectProbe::read_destinations(
   return read_percpu_counters(bpf_map__fd(skel_->maps.destinations), visit, /*max_words=*/1);
 }
 
+Status ConnectProbe::forget_destination(const tc_latency_key& key) {
+  if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.destinations), &key) != 0 && errno != ENOENT)
+    return Error::from_errno("deleting from the destinations map", errno);
+  return Ok{};
+}
+
 Result<uint64_t> ConnectProbe::sweep_pending(std::chrono::nanoseconds max_age,
                                              std::vector<tc_connect_key>* deferred_attempts) {
   const int fd = bpf_map__fd(skel_->maps.pending);

@@ -90,6 +90,9 @@ class ConnectProbe final : public ConnectSource {
   // the largest over CPUs, the count the sum.
   Status read_destinations(
       const std::function<void(const tc_latency_key&, const tc_dest_activity&)>& visit);
+  // Deletes a destination's entry (gone already is not an error); the next connect to it
+  // makes a new one.
+  Status forget_destination(const tc_latency_key& key);
 
  private:
   struct SkelDeleter {

@@ -24,7 +24,8 @@ struct ProgramStats {
   uint64_t run_time_ns = 0;  // only advances while kernel.bpf_stats_enabled=1
   uint64_t run_count = 0;
   // Runs the kernel skipped because the program was already running on that CPU (an
-  // outcome transition in softirq interrupting a connect's run). Attempts run in process
+  // outcome transition in softirq interrupting a connect's run; for the classic
+  // tracepoint, any kprobe or tracepoint BPF program running there). Attempts run in process
   // context and are never the skipped run; a skipped outcome leaves its stash entry
   // behind until sweep_pending() removes it.
   uint64_t recursion_misses = 0;

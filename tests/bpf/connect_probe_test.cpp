@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -267,6 +268,7 @@ TEST_P(ConnectProbeTest, CountsTimeoutsToASilentPeer) {
   ASSERT_TRUE(probe);
   constexpr int kConnects = 3;
   const uint16_t port = testing::unlikely_port();
+  const uint64_t misses_before = probe->program_stats().recursion_misses;
   // In parallel, so the test takes one SYN timeout (~3 s with TCP_SYNCNT=1), not three.
   std::vector<int> results(kConnects, -1);
   std::vector<std::thread> threads;
@@ -279,9 +281,23 @@ TEST_P(ConnectProbeTest, CountsTimeoutsToASilentPeer) {
       only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
                                     key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
   EXPECT_EQ(c.attempts, kConnects);
-  EXPECT_EQ(c.failed[TC_FAIL_TIMEOUT], kConnects);
-  EXPECT_EQ(total_failed(c), kConnects);
   EXPECT_EQ(c.established, 0u);
+  EXPECT_EQ(total_failed(c), c.failed[TC_FAIL_TIMEOUT]);
+  // The timeout is the retransmit timer's softirq, which can interrupt a BPF program
+  // running on that CPU: then the kernel skips this run and counts it in the program's
+  // recursion_misses (with the tracepoint backend, any kprobe or tracepoint program of
+  // any process on the host will do; CI once lost one this way). Every outcome is
+  // counted unless the kernel says it skipped a run, and no more outcomes than it skipped
+  // go missing.
+  const uint64_t missed = probe->program_stats().recursion_misses - misses_before;
+  EXPECT_LE(c.failed[TC_FAIL_TIMEOUT], static_cast<uint64_t>(kConnects));
+  EXPECT_GE(c.failed[TC_FAIL_TIMEOUT] + missed, static_cast<uint64_t>(kConnects))
+      << "outcomes lost without a run the kernel reports as skipped";
+  if (missed != 0) {
+    RecordProperty("skipped_runs", std::to_string(missed));
+    std::printf("note: the kernel skipped %llu program run(s) during the test\n",
+                static_cast<unsigned long long>(missed));
+  }
 }
 
 TEST_P(ConnectProbeTest, CountsConnectsClosedBeforeAnyAnswerAsAborted) {

@@ -19,8 +19,9 @@ fi
 
 # Unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPCONNECT_SANITIZE=ON >/dev/null
-cmake --build build-asan -j"$(nproc)" --target unit_tests dns_unit_tests
-for t in build-asan/tests/unit_tests build-asan/tests/dns/dns_unit_tests; do
+cmake --build build-asan -j"$(nproc)" --target unit_tests dns_unit_tests trace_unit_tests
+for t in build-asan/tests/unit_tests build-asan/tests/dns/dns_unit_tests \
+         build-asan/tests/trace/trace_unit_tests; do
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "$t" --gtest_brief=1
 done
 

@@ -27,12 +27,14 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bench_exporter.h"
+#include "common/datagram.h"
 #include "common/net.h"
 
 namespace {
@@ -88,27 +90,13 @@ class NotifyListener {
 
  private:
   void run() {
-    char buf[4096];
-    alignas(cmsghdr) char control[256];
     while (!stop_) {
-      iovec iov{buf, sizeof(buf)};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      ssize_t n = recvmsg(fd_, &msg, 0);
-      if (n <= 0) continue;
-      int64_t now = realtime_ns();
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-          timespec ts;
-          std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-          now = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-        }
-      }
+      std::optional<tcpconnect::testing::Datagram> d = tcpconnect::testing::receive_datagram(fd_);
+      if (!d || d->text.empty()) continue;
+      const int64_t now = d->timestamp_ns >= 0 ? d->timestamp_ns : realtime_ns();
+      for (int fd : d->fds) close(fd);
       std::lock_guard<std::mutex> lock(mu_);
-      messages_.push_back({now, std::string(buf, static_cast<size_t>(n))});
+      messages_.push_back({now, std::move(d->text)});
     }
   }
   std::string path_;

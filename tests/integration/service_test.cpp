@@ -18,9 +18,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
+#include "common/datagram.h"
 #include "common/http.h"
 #include "common/net.h"
 #include "integration/daemon_process.h"
@@ -129,30 +131,13 @@ class FakeServiceManager {
   bool wait_for(const std::string& until, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      char buf[4096];
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16) + CMSG_SPACE(sizeof(ucred))];
-      iovec iov{buf, sizeof(buf)};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      ssize_t n = recvmsg(sock_.get(), &msg, MSG_CMSG_CLOEXEC);
-      if (n <= 0) {
+      std::optional<Datagram> d = receive_datagram(sock_.get());
+      if (!d || d->text.empty()) {
         if (!running()) return false;
         continue;
       }
-      std::vector<int> fds;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; ++i) {
-          int fd;
-          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-          fds.push_back(fd);
-        }
-      }
-      std::string text(buf, static_cast<size_t>(n));
+      std::vector<int> fds = std::move(d->fds);
+      const std::string& text = d->text;
       messages.push_back(text);
       std::string name = field(text, "FDNAME");
       if (field(text, "FDSTORE") == "1") {

@@ -19,6 +19,7 @@
 #include "app/web_server.h"
 #include "common/http.h"
 #include "common/net.h"
+#include "common/scratch_dir.h"
 #include "common/tls.h"
 #include "integration/daemon_process.h"
 
@@ -26,26 +27,6 @@ namespace tcpconnect::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    char pattern[] = "/tmp/tcpconnect_web_test.XXXXXX";
-    path_ = ::mkdtemp(pattern) ? pattern : "";
-  }
-  ~ScratchDir() {
-    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
-  }
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string file = path_ + "/" + name;
-    std::ofstream(file) << text;
-    return file;
-  }
-
- private:
-  std::string path_;
-};
 
 struct CurlResult {
   int exit_code = -1;  // curl's: 0 when an HTTP response arrived, whatever its status
@@ -145,7 +126,7 @@ class WebDaemon : public ::testing::Test {
   }
 
   static constexpr const char* kPassword = "s3cret:with colon";
-  ScratchDir dir_;
+  ScratchDir dir_{"tcpconnect_web_test"};
   TestPki pki_;
   std::string hash_;
   uint16_t port_ = 0;

@@ -13,10 +13,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/privileges.h"
+#include "common/datagram.h"
 
 namespace tcpconnect {
 namespace {
@@ -101,27 +103,15 @@ TEST(FdStore, KeepSendsTheFdUnpolledUnderItsName) {
   ASSERT_TRUE(store.forget("connect.link"));
   unsetenv("NOTIFY_SOCKET");
 
+  std::optional<testing::Datagram> d = testing::receive_datagram(sock, MSG_DONTWAIT);
+  ASSERT_TRUE(d) << std::strerror(errno);
+  EXPECT_THAT(d->text, HasSubstr("FDSTORE=1"));
+  EXPECT_THAT(d->text, HasSubstr("FDPOLL=0"));
+  EXPECT_THAT(d->text, HasSubstr("FDNAME=connect.map.errors"));
+  ASSERT_EQ(d->fds.size(), 1u);
+  for (int fd : d->fds) close(fd);
   char buf[256];
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  iovec iov{buf, sizeof(buf)};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  ASSERT_GT(n, 0);
-  std::string text(buf, static_cast<size_t>(n));
-  EXPECT_THAT(text, HasSubstr("FDSTORE=1"));
-  EXPECT_THAT(text, HasSubstr("FDPOLL=0"));
-  EXPECT_THAT(text, HasSubstr("FDNAME=connect.map.errors"));
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c->cmsg_type, SCM_RIGHTS);
-  int received;
-  std::memcpy(&received, CMSG_DATA(c), sizeof(int));
-  close(received);
-  n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
+  ssize_t n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
   ASSERT_GT(n, 0);
   EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), "FDSTOREREMOVE=1\nFDNAME=connect.link");
   close(memfd);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "app/web_tls.h"
+#include "common/scratch_dir.h"
 #include "common/tls.h"
 #include "config/config.h"
 
@@ -33,26 +34,6 @@ void expect_error(const std::string& yaml, const std::string& position, const st
   EXPECT_NE(message.find(phrase), std::string::npos) << message << "\nexpected: " << phrase;
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
 }
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = ::testing::TempDir() + "web_config_test.XXXXXX";
-    path_ = ::mkdtemp(pattern.data()) ? pattern : "";
-  }
-  ~ScratchDir() {
-    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
-  }
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string file = path_ + "/" + name;
-    std::ofstream(file) << text;
-    return file;
-  }
-
- private:
-  std::string path_;
-};
 
 TEST(WebConfig, DefaultsAreOff) {
   const Config config;
@@ -147,7 +128,7 @@ class WebFiles : public ::testing::Test {
   Result<Config> load(const std::string& cert, const std::string& key) {
     return load_config_file(config_with(cert, key), check_web_files);
   }
-  ScratchDir dir_;
+  testing::ScratchDir dir_{"web_config_test"};
   testing::TestPki pki_;
 };
 

@@ -35,9 +35,13 @@
 #include "dns/dns_flood.h"
 #include "dns/dns_layer.h"
 #include "dns/dns_testing.h"
+#include "prog_stats.h"
 
 using namespace tcpconnect;
 using namespace tcpconnect::testing;
+using tcpconnect::bench::ProgRun;
+using tcpconnect::bench::prog_id_in;
+using tcpconnect::bench::prog_run;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -69,29 +73,6 @@ ThreadCpu thread_cpu() {
       t.reader += task_cpu_ns(task.path());
   }
   return t;
-}
-
-// The capture program's bpf_stats (kept on by an enable-stats fd for the run).
-struct ProgRun {
-  uint64_t ns = 0, runs = 0;
-};
-
-ProgRun prog_run(uint32_t prog_id) {
-  ProgRun r;
-  if (prog_id == 0) return r;
-  int fd = bpf_prog_get_fd_by_id(prog_id);
-  if (fd < 0) return r;
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) r = {info.run_time_ns, info.run_cnt};
-  close(fd);
-  return r;
-}
-
-uint32_t prog_id_in(const std::string& describe) {
-  const auto at = describe.find("program id ");
-  return at == std::string::npos ? 0
-                                 : static_cast<uint32_t>(std::stoul(describe.substr(at + 11)));
 }
 
 struct Run {

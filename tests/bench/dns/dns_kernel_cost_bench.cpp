@@ -24,34 +24,13 @@
 #include "common/net.h"
 #include "dns/dns_layer.h"
 #include "probes/connect_probe.h"
+#include "prog_stats.h"
 
 using namespace tcpconnect;
 using namespace tcpconnect::testing;
-
-namespace {
-
-struct ProgRun {
-  uint64_t ns = 0, runs = 0;
-};
-
-// The cgroup_skb program of our DNS capture, found by name among the loaded programs.
-ProgRun dns_prog_stats(uint32_t prog_id) {
-  ProgRun r;
-  int fd = bpf_prog_get_fd_by_id(prog_id);
-  if (fd < 0) return r;
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) r = {info.run_time_ns, info.run_cnt};
-  close(fd);
-  return r;
-}
-
-uint32_t prog_id_in(const std::string& describe) {
-  auto pos = describe.find("program id ");
-  return pos == std::string::npos ? 0 : static_cast<uint32_t>(std::stoul(describe.substr(pos + 11)));
-}
-
-}  // namespace
+using tcpconnect::bench::ProgRun;
+using tcpconnect::bench::prog_id_in;
+using tcpconnect::bench::prog_run;
 
 int main(int argc, char** argv) {
   CLI::App app{"Kernel cost of DNS attribution per connect and per packet"};
@@ -93,13 +72,13 @@ int main(int argc, char** argv) {
         dns_id = prog_id_in(dns->describe());
       }
       const ProgramStats before = probe.value()->program_stats();
-      const ProgRun dns_before = dns_prog_stats(dns_id);
+      const ProgRun dns_before = prog_run(dns_id);
       const auto start = std::chrono::steady_clock::now();
       const int ok = connect_and_accept(l, AF_INET, "127.0.0.1", connects);
       const double s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const ProgramStats after = probe.value()->program_stats();
-      const ProgRun dns_after = dns_prog_stats(dns_id);
+      const ProgRun dns_after = prog_run(dns_id);
       const uint64_t runs = after.run_count - before.run_count;
       const uint64_t dns_runs = dns_after.runs - dns_before.runs;
       std::printf(

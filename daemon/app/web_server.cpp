@@ -3,6 +3,7 @@
 #include <CivetServer.h>
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <prometheus/counter.h>
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -358,7 +360,45 @@ WebServer::WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_p
   add(gate_->exposer_registry);  // first, where prometheus-cpp's handler put them
 }
 
+namespace {
+
+// civetweb 1.15 (Debian 12) polls its listening sockets in 2-second quanta, and mg_stop()
+// waits for that poll to come back: stopping took up to 2 s, every restart. A listening
+// socket shut down for reading leaves LISTEN and polls as readable and hung up at once,
+// so the poll returns and the server stops in milliseconds. civetweb does not hand out its
+// sockets: they are this process's TCP sockets in LISTEN on the ports it reports (the
+// daemon listens on nothing else).
+void wake_listeners(const std::vector<int>& ports) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  while (const dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+        !listening)
+      continue;
+    sockaddr_storage addr{};
+    len = sizeof(addr);
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      continue;
+    int port = -1;
+    if (addr.ss_family == AF_INET)
+      port = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+    else if (addr.ss_family == AF_INET6)
+      port = ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+    if (std::find(ports.begin(), ports.end(), port) != ports.end())
+      shutdown(static_cast<int>(fd), SHUT_RD);
+  }
+  closedir(dir);
+}
+
+}  // namespace
+
 WebServer::~WebServer() {
+  wake_listeners(exposer_->GetListeningPorts());
   exposer_.reset();  // stops civetweb's threads: no callback runs after this
   std::lock_guard lock(g_gates_mutex);
   g_gates.erase(gate_->context);

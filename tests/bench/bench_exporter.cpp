@@ -86,11 +86,16 @@ MapMemory map_memory(const std::string& prog_id) {
   return m;
 }
 
-std::string probe_program_id(const std::string& body) {
+std::string metric_label(const std::string& body, const std::string& metric,
+                         const std::string& label) {
   std::smatch m;
-  if (!std::regex_search(body, m, std::regex("tcpconnect_probe_info\\{[^}]*id=\"([0-9]+)\"")))
-    return "";
-  return m[1].str();
+  const std::regex re("(^|\n)" + metric + "\\{[^}\n]*\\b" + label + "=\"([^\"]*)\"");
+  if (!std::regex_search(body, m, re)) return "";
+  return m[2].str();
+}
+
+std::string probe_program_id(const std::string& body) {
+  return metric_label(body, "tcpconnect_probe_info", "id");
 }
 
 std::string loopback_destination(uint32_t i) {

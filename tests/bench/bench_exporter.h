@@ -28,6 +28,9 @@ struct MapMemory {
 };
 MapMemory map_memory(const std::string& prog_id);
 
+// The value of `label` on the first sample of `metric` in a /metrics body ("" if absent).
+std::string metric_label(const std::string& metrics_body, const std::string& metric,
+                         const std::string& label);
 // The id label of tcpconnect_probe_info in a /metrics body ("" if absent).
 std::string probe_program_id(const std::string& metrics_body);
 

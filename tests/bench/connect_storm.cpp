@@ -11,39 +11,29 @@
 // the CPU time (user + system, both ends and the loopback softirq work done in this
 // process) per connect: less sensitive to other load on the machine than R.
 // A benchmark only: it prints what it measured and asserts nothing about it.
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "common/net.h"
+#include "loopback_storm.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using tcpconnect::testing::Fd;
+using tcpconnect::bench::StormListener;
 
 // Connect slots are claimed in batches so the threads do not share a cache line per connect.
 constexpr int64_t kClaimBatch = 256;
-// A connect whose SYN was dropped (full backlog) would otherwise wait for the 1 s
-// retransmit or longer; it is counted as an error instead.
-constexpr int kConnectTimeoutMs = 2000;
 
 struct Options {
   int threads = 2;
@@ -59,21 +49,6 @@ struct ThreadResult {
   std::map<int, int64_t> errors;  // errno -> count
 };
 
-// TcpExt ListenOverflows: SYNs dropped because the accept queue was full. Non-zero means
-// the accept side, not the connect path, limited the run.
-int64_t listen_overflows() {
-  std::ifstream in("/proc/net/netstat");
-  std::string names, values;
-  while (std::getline(in, names) && std::getline(in, values)) {
-    if (names.rfind("TcpExt:", 0) != 0) continue;
-    std::istringstream n(names), v(values);
-    std::string name, value;
-    while (n >> name && v >> value)
-      if (name == "ListenOverflows") return std::stoll(value);
-  }
-  return -1;
-}
-
 double cpu_seconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -81,26 +56,11 @@ double cpu_seconds() {
   return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
-void accept_loop(int listen_fd, const std::atomic<bool>& stop) {
-  while (!stop.load(std::memory_order_relaxed)) {
-    pollfd p{listen_fd, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    // Bounded per wake-up so that `stop` is seen even under a steady stream.
-    for (int i = 0; i < 4096; ++i) {
-      int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) break;
-      close(c);
-    }
-  }
-}
-
-ThreadResult connect_loop(const Options& o, const sockaddr_storage& addr, socklen_t addr_len,
-                          Clock::time_point start, Clock::time_point deadline,
-                          std::atomic<int64_t>& claimed) {
+ThreadResult connect_loop(const Options& o, const StormListener& target, Clock::time_point start,
+                          Clock::time_point deadline, std::atomic<int64_t>& claimed) {
   ThreadResult r;
-  timeval timeout{kConnectTimeoutMs / 1000, (kConnectTimeoutMs % 1000) * 1000};
-  linger rst{1, 0};
-  const int domain = o.family == 4 ? AF_INET : AF_INET6;
+  const auto close_mode = o.close_mode == "rst" ? tcpconnect::bench::CloseMode::kRst
+                                                : tcpconnect::bench::CloseMode::kFin;
   std::this_thread::sleep_until(start);
   for (;;) {
     int64_t first = claimed.fetch_add(kClaimBatch, std::memory_order_relaxed);
@@ -108,17 +68,10 @@ ThreadResult connect_loop(const Options& o, const sockaddr_storage& addr, sockle
     int64_t last = std::min(first + kClaimBatch, o.max_connects);
     for (int64_t i = first; i < last; ++i) {
       if (Clock::now() >= deadline) return r;
-      Fd fd(socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      if (!fd) {
-        ++r.errors[errno];
-        continue;
-      }
-      setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-      if (o.close_mode == "rst") setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
-      if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), addr_len) == 0)
-        ++r.connects;
+      if (int err = tcpconnect::bench::connect_and_close(target, close_mode))
+        ++r.errors[err];
       else
-        ++r.errors[errno];
+        ++r.connects;
     }
   }
   return r;
@@ -151,25 +104,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  const int domain = o.family == 4 ? AF_INET : AF_INET6;
-  const std::string ip = o.family == 4 ? "127.0.0.1" : "::1";
-  tcpconnect::testing::Listener listener;
-  try {
-    listener = tcpconnect::testing::listen_tcp(domain, ip);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "connect_storm: %s\n", e.what());
+  std::string error;
+  auto listener = StormListener::start(o.family, o.accept_threads, &error);
+  if (!listener) {
+    std::fprintf(stderr, "connect_storm: %s\n", error.c_str());
     return 1;
   }
-  fcntl(listener.fd.get(), F_SETFL, fcntl(listener.fd.get(), F_GETFL) | O_NONBLOCK);
-  socklen_t addr_len;
-  sockaddr_storage addr = tcpconnect::testing::make_addr(domain, ip, listener.port, &addr_len);
 
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> acceptors;
-  for (int i = 0; i < o.accept_threads; ++i)
-    acceptors.emplace_back(accept_loop, listener.fd.get(), std::cref(stop));
-
-  const int64_t overflows_before = listen_overflows();
+  const int64_t overflows_before = tcpconnect::bench::listen_overflows();
   const double cpu_before = cpu_seconds();
   // A common start lets every thread be created before the clock runs.
   const auto start = Clock::now() + std::chrono::milliseconds(20);
@@ -180,13 +122,12 @@ int main(int argc, char** argv) {
   std::vector<std::thread> connectors;
   for (int i = 0; i < o.threads; ++i)
     connectors.emplace_back(
-        [&, i] { results[i] = connect_loop(o, addr, addr_len, start, deadline, claimed); });
+        [&, i] { results[i] = connect_loop(o, *listener, start, deadline, claimed); });
   for (auto& t : connectors) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  stop = true;
-  for (auto& t : acceptors) t.join();
+  listener->stop();
   const double cpu = cpu_seconds() - cpu_before;
-  const int64_t overflows_after = listen_overflows();
+  const int64_t overflows_after = tcpconnect::bench::listen_overflows();
 
   int64_t connects = 0, errors = 0;
   std::map<int, int64_t> by_errno;
@@ -203,7 +144,7 @@ int main(int argc, char** argv) {
   std::printf(
       "result port=%u connects=%lld errors=%lld seconds=%.3f connects_per_second=%.0f "
       "listen_overflows=%lld cpu_us_per_connect=%.2f\n",
-      static_cast<unsigned>(listener.port), static_cast<long long>(connects),
+      static_cast<unsigned>(listener->port()), static_cast<long long>(connects),
       static_cast<long long>(errors), elapsed,
       elapsed > 0 ? static_cast<double>(connects) / elapsed : 0.0,
       static_cast<long long>(

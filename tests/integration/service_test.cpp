@@ -153,8 +153,10 @@ class FakeServiceManager {
     return false;
   }
 
-  // Starts the daemon with the current store.
-  void start_daemon(const std::vector<std::string>& args) {
+  // Starts the daemon with the current store, and `env` set as the manager sets it
+  // (e.g. $WATCHDOG_USEC).
+  void start_daemon(const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env = {}) {
     stderr_path_ = "/tmp/tcpconnect_service_stderr_" + std::to_string(getpid()) + "_" +
                    std::to_string(counter_++);
     messages.clear();
@@ -181,6 +183,7 @@ class FakeServiceManager {
         setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
       }
       setenv("NOTIFY_SOCKET", path_.c_str(), 1);
+      for (const auto& [key, value] : env) setenv(key.c_str(), value.c_str(), 1);
       std::vector<char*> argv;
       for (auto& a : argv_s) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -199,6 +202,7 @@ class FakeServiceManager {
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
+  pid_t pid() const { return pid_; }
   bool running() {
     if (pid_ <= 0) return false;
     int status;
@@ -268,6 +272,33 @@ TEST(Privileges, OnlyCapBpfIsLeftOnEveryThreadAndCountingGoesOn) {
   ASSERT_EQ(connect_and_accept(listener, AF_INET, "127.0.0.1", 25), 25);
   EXPECT_EQ(connects_to(port, listener.port), 25);
   EXPECT_EQ(d.stop(SIGTERM, 10s), 0);
+  unlink(config.c_str());
+}
+
+// WatchdogSec= as systemd passes it ($WATCHDOG_USEC, 2 s here: the daemon pings every
+// second): WATCHDOG=1 comes only once READY=1 was sent, and keeps coming while the drain
+// loop runs. ExecReload= (SIGHUP) is announced with RELOADING=1 and ends with READY=1.
+TEST(ServiceNotify, WatchdogPingsOnceReadyAndReloadIsAnnounced) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string config = temp_config(kDefaults);
+  FakeServiceManager manager;
+  uint16_t port = free_tcp_port();
+  manager.start_daemon(daemon_args(port, config), {{"WATCHDOG_USEC", "2000000"}});
+  ASSERT_TRUE(manager.wait_for("READY=1", 20s)) << manager.daemon_log();
+  for (const std::string& m : manager.messages)
+    EXPECT_THAT(m, Not(HasSubstr("WATCHDOG=1"))) << "a ping before READY=1";
+  for (int ping = 0; ping < 3; ++ping)
+    ASSERT_TRUE(manager.wait_for("WATCHDOG=1", 30s)) << "ping " << ping << "\n"
+                                                     << manager.daemon_log();
+
+  manager.messages.clear();
+  ASSERT_EQ(kill(manager.pid(), SIGHUP), 0);
+  ASSERT_TRUE(manager.wait_for("RELOADING=1", 20s)) << manager.daemon_log();
+  ASSERT_TRUE(manager.wait_for("READY=1", 20s)) << manager.daemon_log();
+  EXPECT_THAT(manager.daemon_log(), HasSubstr("configuration reloaded"));
+  ASSERT_TRUE(manager.wait_for("WATCHDOG=1", 30s)) << "no ping after the reload\n"
+                                                   << manager.daemon_log();
+  EXPECT_EQ(manager.stop_daemon(SIGTERM), 0);
   unlink(config.c_str());
 }
 

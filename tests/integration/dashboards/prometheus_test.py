@@ -17,7 +17,9 @@ What it does, every step bounded in time:
     `dns.ports` on the responder's port, and an `allowlist` that allows only
     127.0.0.1 on the HTTP port. Sections it rejects are left out and reported.
  3. Starts the exporter on a free 127.0.0.1 port, sends it one SIGHUP (so the reload
-    metrics exist), and starts the traffic: every 250 ms, resolve and connect to both
+    metrics exist), moves itself into a cgroup2 group named like a systemd scope
+    (tcpconnect-dashboard-test-PID.scope, so that its connects carry a `unit` label as a
+    service's would) and starts the traffic: every 250 ms, resolve and connect to both
     named servers, one NXDOMAIN lookup, and one refused connect.
  4. Starts `prometheus` on another free 127.0.0.1 port, scraping the exporter every
     second and loading the rules (the only change to the rule file: group `interval:`
@@ -39,16 +41,18 @@ What it does, every step bounded in time:
       $__interval -> 15s, $__range -> 1h ($__range_s, $__range_ms likewise), every
       query variable -> its allValue (.*), every custom variable -> its current value;
     - every dashboard variable query (label_values) through /api/v1/label/.../values.
-    A query that returns nothing fails the test, unless a metric it needs is not in the
-    exporter's /metrics at all (or the configuration section that enables it was
-    rejected): then it is listed as "pending", with the metric. A label_values query is
-    pending when no series of the exporter carries a non-empty value of that label.
+    A query that returns nothing fails the test. The summary says why: "pending" when a
+    metric it needs is not in the exporter's /metrics at all (or the configuration
+    section that enables it was rejected), or, for a label_values query, when no series
+    of the exporter carries a non-empty value of that label; "FAIL" otherwise.
  7. Checks what the traffic must have produced: refused connects counted with
-    reason="refused", the named destination carrying dns_name (pending without DNS
-    metrics), the unexpected destination counted as unexpected and the allowed one not
-    (pending without an allowlist), and the UnexpectedOutboundDestination alert firing
-    in the real Prometheus for it while ExporterDown is not.
- 8. Prints a summary; exits 0 when nothing failed, 1 otherwise, 77 when not root.
+    reason="refused", the named destination carrying the DNS answer's name, the
+    connects carrying the test's scope as `unit`, the unexpected destination counted as
+    unexpected and the allowed one not, and the UnexpectedOutboundDestination alert
+    firing in the real Prometheus for it, its summary and description naming the
+    instance, the unit and the destination, while ExporterDown is not.
+ 8. Prints a summary; exits 0 when every query and check is ok, 1 when any failed or is
+    pending, 77 when not root.
 
 Traffic goes only to 127.0.0.1 and ::1, to sockets this script opened.
 """
@@ -378,6 +382,58 @@ def choose_config(exporter, workdir, ports):
     with open(path, "w") as f:
         f.write(text)
     return path, kept, rejected
+
+
+# ---------------------------------------------------------------------------------------
+# A cgroup named like a systemd scope, for the `unit` label
+
+
+def cgroup2_mount():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            if fields[sep + 1] == "cgroup2":
+                return fields[4]
+    raise Failure("no cgroup2 file system is mounted")
+
+
+def own_cgroup():
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return line[3:].strip()
+    raise Failure("this process has no cgroup2 path")
+
+
+class TestScope:
+    """This process in MOUNT/tcpconnect-dashboard-test-PID.scope while the test runs,
+    back where it was afterwards."""
+
+    def __init__(self):
+        self.mount = cgroup2_mount()
+        self.name = f"tcpconnect-dashboard-test-{os.getpid()}.scope"
+        self.path = os.path.join(self.mount, self.name)
+        self.home = os.path.join(self.mount, own_cgroup().lstrip("/"))
+
+    def enter(self):
+        try:
+            os.mkdir(self.path)
+            with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as e:
+            raise Failure(f"cannot move the test into cgroup {self.path}: {e}")
+
+    def leave(self):
+        if not os.path.isdir(self.path):
+            return
+        try:
+            with open(os.path.join(self.home, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+            # The children it started there were stopped before.
+            os.rmdir(self.path)
+        except OSError as e:
+            log(f"cleanup: cgroup {self.path}: {e}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -850,10 +906,11 @@ class PrometheusTest:
         named = {s[1]["dns_name"] for s in e.samples if s[0] == "tcpconnect_connects_total"
                  and s[1].get("dport") == str(p["named"]) and s[1].get("dns_name")}
         if named:
-            self.check("named destination", "ok",
+            # An answer named the address: "localhost" would be wrong here.
+            self.check("named destination",
+                       "ok" if NAMED_HOST in {n.rstrip(".") for n in named} else "FAIL",
                        f"127.0.0.1:{p['named']} named {', '.join(sorted(named))}"
-                       + ("" if NAMED_HOST in {n.rstrip(".") for n in named}
-                          else f" (not {NAMED_HOST}: the exporter names loopback itself)"))
+                       f" (the DNS answer said {NAMED_HOST})")
         elif "dns" in self.rejected:
             self.check("named destination", "pending", "dns configuration rejected")
         elif not e.has_samples("tcpconnect_dns_responses_total"):
@@ -884,9 +941,33 @@ class PrometheusTest:
                 f'dport="{p["unexpected"]}"}}')["result"]
             self.check("UnexpectedOutboundDestination fires",
                        "ok" if alerts else "FAIL", f"{len(alerts)} firing alert(s)")
+            self.check_alert_text(p)
+        units = {s[1].get("unit", "") for s in e.samples
+                 if s[0] == "tcpconnect_connects_total" and s[1].get("dport") == str(p["named"])}
+        self.check("unit label", "ok" if self.scope.name in units else "FAIL",
+                   f"connects to 127.0.0.1:{p['named']} carry unit "
+                   f"{', '.join(sorted(units)) or '(none)'}; the test runs in {self.scope.name}")
         down = self.query('ALERTS{alertname="ExporterDown"}')["result"]
         self.check("ExporterDown stays quiet", "FAIL" if down else "ok",
                    f"{len(down)} alert(s)")
+
+    def check_alert_text(self, p):
+        """The firing UnexpectedOutboundDestination alert, as Prometheus renders its
+        annotations: both name the instance, the unit and the destination."""
+        firing = [a for a in self.api("/api/v1/alerts")["alerts"]
+                  if a["labels"].get("alertname") == "UnexpectedOutboundDestination"
+                  and a["labels"].get("dport") == str(p["unexpected"])
+                  and a.get("state") == "firing"]
+        if not firing:
+            self.check("alert text", "FAIL", "no firing alert in /api/v1/alerts")
+            return
+        instance = f"127.0.0.1:{self.exporter_port}"
+        wanted = (instance, self.scope.name, UNEXPECTED_HOST, str(p["unexpected"]))
+        for key in ("summary", "description"):
+            text = " ".join(firing[0].get("annotations", {}).get(key, "").split())
+            missing = [w for w in wanted if w not in text]
+            self.check(f"alert {key}", "FAIL" if missing else "ok",
+                       (f"lacks {', '.join(missing)}: " if missing else "") + repr(text))
 
     # -- driver -------------------------------------------------------------------------
 
@@ -901,6 +982,8 @@ class PrometheusTest:
             finally:
                 self.stop_event.set()
                 self.children.stop_all()
+                if hasattr(self, "scope"):
+                    self.scope.leave()
                 for srv in ("http4", "http6"):
                     if hasattr(self, srv):
                         getattr(self, srv).shutdown()
@@ -912,6 +995,9 @@ class PrometheusTest:
         started = time.monotonic()
         self.start_traffic_sources()
         self.start_exporter()
+        # After the exporter started: its own connects stay out of the scope.
+        self.scope = TestScope()
+        self.scope.enter()
         self.traffic = Traffic(self.stop_event, self.ports["dns"], self.ports["named"],
                                self.ports["unexpected"], self.ports["refused"])
         self.traffic.start()
@@ -943,7 +1029,7 @@ class PrometheusTest:
             f"traffic checks) in {elapsed:.0f}s")
         for p in pending:
             log(f"  pending: {p}")
-        return 1 if counts["FAIL"] else 0
+        return 1 if counts["FAIL"] or counts["pending"] else 0
 
 
 # $name, ${name}, ${name:format}, [[name]]; `$1` (a regex back-reference) is not one.

@@ -21,6 +21,8 @@ packages=(
   # and namespaces, libFuzzer's runtime, the peer tracer the benchmarks compare with
   googletest libgtest-dev libgmock-dev prometheus iproute2 curl procps
   util-linux dnsmasq-base dnsutils libclang-rt-14-dev bpftrace python3
+  # the unit's exposure rating (systemd-analyze security --offline)
+  systemd
   # throwaway CA, certificate and keys for the HTTPS tests
   openssl
   # packaging and the VM lane: the Debian package, lintian, a Debian 12 image booted

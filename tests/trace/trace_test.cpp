@@ -284,6 +284,39 @@ TEST_F(TraceTest, UidFilterAndColumn) {
   }
 }
 
+// With -L or --outcome a line waits for the attempt's next state; an attempt still in
+// flight when the tool stops is printed then, as it stands: OUTCOME "-", and LPORT "-"
+// since the kernel assigns the port only after the attempt was recorded.
+TEST_F(TraceTest, AttemptsInFlightAtTheEndArePrinted) {
+  // Backlog 0: the first connection fills the accept queue; the kernel then drops the
+  // next SYN, and that connect stays in SYN_SENT for as long as the test wants.
+  Listener full = listen_tcp(AF_INET, "127.0.0.1", 0);
+  TraceRun trace({"-L", "--outcome", "-P", std::to_string(full.port)});
+  ASSERT_TRUE(trace.ready());
+  ASSERT_EQ(connect_once(AF_INET, "127.0.0.1", full.port), 0);
+  Fd in_flight(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(in_flight);
+  socklen_t len = 0;
+  sockaddr_storage addr = make_addr(AF_INET, "127.0.0.1", full.port, &len);
+  ASSERT_EQ(connect(in_flight.get(), reinterpret_cast<sockaddr*>(&addr), len), -1);
+  ASSERT_EQ(errno, EINPROGRESS);
+  ASSERT_EQ(trace.stop(), 0) << trace.err();
+  in_flight = Fd();
+
+  auto rows = parse_rows(trace.out());
+  ASSERT_EQ(rows.size(), 2u) << trace.out() << trace.err();
+  EXPECT_EQ(rows[0]["OUTCOME"], "established");
+  EXPECT_NE(rows[0]["LPORT"], "-");
+  EXPECT_EQ(rows[1], (Row{{"PID", std::to_string(getpid())},
+                          {"COMM", kComm},
+                          {"IP", "4"},
+                          {"SADDR", "127.0.0.1"},
+                          {"LPORT", "-"},
+                          {"DADDR", "127.0.0.1"},
+                          {"DPORT", std::to_string(full.port)},
+                          {"OUTCOME", "-"}}));
+}
+
 // -P with a list and -4 / -6.
 TEST_F(TraceTest, PortAndFamilyFilters) {
   Listener a = listen_tcp(AF_INET, "127.0.0.1");

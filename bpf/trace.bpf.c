@@ -143,7 +143,10 @@ static __always_inline void on_next_state(const struct sock *sk, int newstate,
 	if (!stashed)
 		return;
 	ev = *stashed;
-	bpf_map_delete_elem(&pending, &skp);
+	/* Whoever deletes the entry owns the attempt: the tool, when it stops, takes the
+	 * attempts still in flight the same way, and each is printed once. */
+	if (bpf_map_delete_elem(&pending, &skp))
+		return;
 
 	if (newstate == TCP_ESTABLISHED) {
 		ev.outcome = TC_TRACE_ESTABLISHED;

@@ -396,7 +396,9 @@ int Tracer::run() {
   po.count_mode = options_.count;
   // A line waits for the next state only when it shows what is known then; the -c table
   // has no LPORT.
-  po.wait_outcome = options_.columns.outcome || (options_.columns.lport && !options_.count);
+  const bool wait_for_outcome =
+      options_.columns.outcome || (options_.columns.lport && !options_.count);
+  po.wait_outcome = wait_for_outcome;
   po.ring_bytes = options_.ring_bytes;
   po.filters = options_.filters;
   auto probe = TraceProbe::attach(po, [this](const tc_trace_event& ev) { print_event(ev); });
@@ -429,6 +431,18 @@ int Tracer::run() {
     }
     report_losses();
     if (r > 0 && (fds[1].revents & POLLIN)) break;
+  }
+  // Attempts still waiting for their outcome (or their local port) are printed too,
+  // as they stand: every attempt made while tracing gets its line.
+  if (wait_for_outcome && !options_.count) {
+    auto in_flight = probe_->take_pending();
+    auto n = probe_->consume();  // what the program recorded before we took the rest
+    if (!in_flight || !n) {
+      std::fprintf(stderr, "tcpconnect_exporter trace: %s\n",
+                   (!n ? n.error() : in_flight.error()).message.c_str());
+      return 1;
+    }
+    for (const tc_trace_event& ev : in_flight.value()) print_event(ev);
   }
   if (options_.count) print_counts();
   std::fflush(stdout);

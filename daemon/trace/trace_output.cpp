@@ -24,6 +24,10 @@ std::string printable(const std::string& s) {
   return out;
 }
 
+// An attempt printed before its next state (still in flight when the tool stopped) from
+// a socket the application did not bind: the kernel had not assigned its port yet.
+bool lport_unknown(const TraceLine& l) { return l.outcome == TC_TRACE_PENDING && l.lport == 0; }
+
 int ip_version(uint16_t family) { return family == TC_AF_INET6 ? 6 : 4; }
 
 uint64_t failed_total(const tc_connect_counts& c) {
@@ -83,7 +87,9 @@ std::string trace_line(const TraceColumns& columns, const TraceLine& l) {
     std::string out =
         fmt::format(R"({{"time":{:.3f},"uid":{},"pid":{},"comm":{},"ip":{},"saddr":{})", l.time_s,
                     l.uid, l.pid, json_string(l.comm), ip_version(l.family), json_string(l.saddr));
-    if (columns.lport) out += fmt::format(R"(,"lport":{})", l.lport);
+    if (columns.lport)
+      out += lport_unknown(l) ? std::string(R"(,"lport":null)")
+                              : fmt::format(R"(,"lport":{})", l.lport);
     out += fmt::format(R"(,"daddr":{},"dport":{})", json_string(l.daddr), l.dport);
     if (columns.outcome)
       out += fmt::format(R"(,"outcome":{})", json_string(outcome_name(l.outcome)));
@@ -95,7 +101,8 @@ std::string trace_line(const TraceColumns& columns, const TraceLine& l) {
   if (columns.uid) out += fmt::format("{:<6}", l.uid);
   out += fmt::format("{:<6} {:<12.12} {:<2} {:<16} ", l.pid, printable(l.comm),
                      ip_version(l.family), l.saddr);
-  if (columns.lport) out += fmt::format("{:<6} ", l.lport);
+  if (columns.lport)
+    out += lport_unknown(l) ? fmt::format("{:<6} ", "-") : fmt::format("{:<6} ", l.lport);
   out += fmt::format("{:<16} {:<6}", l.daddr, l.dport);
   if (columns.outcome) out += fmt::format(" {:<11}", outcome_name(l.outcome));
   if (columns.dns) out += " " + l.query;

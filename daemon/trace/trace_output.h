@@ -27,7 +27,7 @@ struct TraceColumns {
 
 // One attempt, ready to print.
 struct TraceLine {
-  double time_s = 0;  // since the first event
+  double time_s = 0;  // seconds since tracing started (the probes attached)
   uint32_t uid = 0;
   uint32_t pid = 0;
   std::string comm;
@@ -70,7 +70,8 @@ std::string dns_query_text(const std::optional<DnsCacheEntry>& answer, bool loop
 
 // The column header of per-event output ("" with --json).
 std::string trace_header(const TraceColumns& columns);
-// One attempt: a text line, or a JSON object; no newline.
+// One attempt: a text line, or a JSON object; no newline. An attempt printed before its
+// outcome with no local port yet shows LPORT "-" (JSON: null).
 std::string trace_line(const TraceColumns& columns, const TraceLine& line);
 
 // The -c table: a blank line and its header, then one line per row, most connects first

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -104,6 +105,33 @@ Result<size_t> TraceProbe::consume() {
   int n = ring_buffer__consume(ring_.get());
   if (n < 0) return Error{explain_bpf_failure("consuming the ring buffer", n), -n};
   return static_cast<size_t>(n);
+}
+
+Result<std::vector<tc_trace_event>> TraceProbe::take_pending() {
+  const int fd = bpf_map__fd(skel_->maps.pending);
+  std::vector<tc_trace_event> out;
+  uint64_t key = 0, next = 0;
+  bool first = true;
+  // The program is still attached: new attempts may arrive while we walk. Deleting the
+  // key the walk stands on restarts it from the first key, which only meets keys not
+  // taken yet; the bound keeps a connect storm from holding the tool up.
+  const size_t bound = 2 * static_cast<size_t>(bpf_map__max_entries(skel_->maps.pending));
+  for (size_t steps = 0; steps < bound; ++steps) {
+    if (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) != 0) {
+      if (errno != ENOENT) return Error::from_errno("reading the attempts in flight", errno);
+      break;
+    }
+    first = false;
+    key = next;
+    tc_trace_event ev{};
+    if (bpf_map_lookup_elem(fd, &key, &ev) != 0) continue;  // just taken by the program
+    // Ours only if this delete is the one that removes it (the program checks too).
+    if (bpf_map_delete_elem(fd, &key) != 0) continue;
+    out.push_back(ev);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const tc_trace_event& a, const tc_trace_event& b) { return a.ts_ns < b.ts_ns; });
+  return out;
 }
 
 Status TraceProbe::read_counts(

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "config/config.h"
 #include "probes/connect_filters.h"
@@ -54,6 +55,11 @@ class TraceProbe {
   int wait_fd() const;
   // Hands every record in the ring to the sink; returns how many.
   Result<size_t> consume();
+  // With wait_outcome: removes the attempts still waiting for their next state and
+  // returns them, oldest first (outcome TC_TRACE_PENDING; lport 0 unless the application
+  // bound the socket). An attempt whose outcome the program records meanwhile is not
+  // among them: it goes to the ring instead, so each attempt is handed out once.
+  Result<std::vector<tc_trace_event>> take_pending();
   // -c: every (family, saddr, daddr, dport) with its counts summed over CPUs.
   Status read_counts(
       const std::function<void(const tc_connect_key&, const tc_connect_counts&)>& visit);

@@ -1,6 +1,7 @@
 // The built daemon as a process, with dns.* in its config file: a real dnsmasq, glibc's
 // getaddrinfo then connect, and the names read back from /metrics on exact counts, for
-// each capture method. Root only (the daemon loads BPF programs).
+// each capture method; an allowlist name rule matched against those names. Root only
+// (the daemon loads BPF programs).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -48,8 +49,9 @@ class DnsDaemonTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(mkdtemp(dir));
     dir_ = dir;
     const std::string config = dir_ + "/config.yaml";
+    // Only a name rule: a connect is expected only through the name DNS gave it.
     std::ofstream(config) << "dns:\n  enabled: true\n  ports: [53]\n  capture: " << GetParam()
-                          << "\n";
+                          << "\nallowlist:\n  - name: \"*.daemon.tcx.test\"\n";
     port_ = testing::free_tcp_port();
     daemon_ = std::make_unique<DaemonProcess>(DaemonProcess::Options{
         {"--config.file", config, "--web.listen-address", "127.0.0.1:" + std::to_string(port_)},
@@ -116,6 +118,21 @@ TEST_P(DnsDaemonTest, NamesConnectsOnMetrics) {
   auto delays = testing::metric_value(body_, "tcpconnect_dns_connect_delay_seconds_count");
   ASSERT_TRUE(delays);
   EXPECT_GE(*delays, 1);
+
+  // The allowlist's name glob: the named destination is expected; an address no answer
+  // named (loopback, so dns_name="localhost") matches no rule and is unexpected.
+  testing::Listener unnamed = testing::listen_tcp(AF_INET, answer_v4(2));
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(testing::connect_once(AF_INET, answer_v4(2), unnamed.port), 0);
+  const std::string unnamed_dport = "dport=\"" + std::to_string(unnamed.port) + "\"";
+  auto unexpected =
+      scrape("tcpconnect_unexpected_connects_total", {unnamed_dport, "dns_name=\"localhost\""}, 3);
+  ASSERT_TRUE(unexpected) << body_;
+  EXPECT_EQ(*unexpected, 3);
+  EXPECT_EQ(testing::metric_value(body_, "tcpconnect_connects_total", {unnamed_dport}), 3);
+  EXPECT_EQ(testing::metric_value(body_, "tcpconnect_unexpected_connects_total", {dport}),
+            std::nullopt)
+      << body_;
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, DnsDaemonTest, ::testing::Values("cgroup_skb", "packet_socket"),

@@ -129,7 +129,8 @@ TEST_F(ConfiguredDaemon, InvalidReloadIsRejectedAndTheOldConfigKeepsRunning) {
   std::string body = scrape();
   EXPECT_EQ(metric_value(body, "tcpconnect_config_last_reload_successful"), 0);
   EXPECT_EQ(reload_time(body), started);
-  EXPECT_THAT(daemon_->stderr_text(), HasSubstr(config_ + ":3:"));
+  // FILE:LINE:COLUMN of the bad value ("  pids: [0]": the 0 is in column 10).
+  EXPECT_THAT(daemon_->stderr_text(), HasSubstr(config_ + ":3:10: filters.pids[0]"));
   // Still the old filter.
   ASSERT_EQ(connect_and_accept(a, AF_INET, "127.0.0.1", 2), 2);
   ASSERT_EQ(connect_and_accept(b, AF_INET, "127.0.0.1", 2), 2);

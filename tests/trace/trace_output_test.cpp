@@ -89,6 +89,23 @@ TEST(TraceOutput, JsonCarriesEveryFieldAsked) {
             R"j("query":"example.com (123.456ms)"})j");
 }
 
+// Still in flight when the tool stopped, from a socket nobody bound: no port yet.
+TEST(TraceOutput, InFlightAttemptWithoutAPortYet) {
+  TraceColumns c;
+  c.lport = c.outcome = true;
+  TraceLine l = sample();
+  l.lport = 0;
+  EXPECT_EQ(trace_line(c, l),
+            "1479   telnet       4  127.0.0.1        -      127.0.0.1        23     -");
+  c.json = true;
+  EXPECT_EQ(trace_line(c, l),
+            R"({"time":31.871,"uid":1000,"pid":1479,"comm":"telnet","ip":4,"saddr":"127.0.0.1",)"
+            R"("lport":null,"daddr":"127.0.0.1","dport":23,"outcome":"-"})");
+  // Bound by the application: its port is known from the start.
+  l.lport = 40000;
+  EXPECT_NE(trace_line(c, l).find(R"("lport":40000)"), std::string::npos);
+}
+
 TEST(TraceOutput, JsonStringsEscapeWhatJqWouldReject) {
   EXPECT_EQ(json_string("plain"), "\"plain\"");
   EXPECT_EQ(json_string("a\"b\\c"), R"("a\"b\\c")");

@@ -12,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -281,6 +282,78 @@ TEST_F(TraceTest, UidFilterAndColumn) {
     EXPECT_EQ(r.at("UID"), "4242");
     EXPECT_EQ(r.at("COMM"), "bash");
     EXPECT_EQ(r.at("DPORT"), port);
+  }
+}
+
+// With -L or --outcome a line waits for the attempt's next state; an attempt still in
+// flight when the tool stops is printed then, as it stands: OUTCOME "-", and LPORT "-"
+// since the kernel assigns the port only after the attempt was recorded.
+TEST_F(TraceTest, AttemptsInFlightAtTheEndArePrinted) {
+  // Backlog 0: the first connection fills the accept queue; the kernel then drops the
+  // next SYN, and that connect stays in SYN_SENT for as long as the test wants.
+  Listener full = listen_tcp(AF_INET, "127.0.0.1", 0);
+  TraceRun trace({"-L", "--outcome", "-P", std::to_string(full.port)});
+  ASSERT_TRUE(trace.ready());
+  ASSERT_EQ(connect_once(AF_INET, "127.0.0.1", full.port), 0);
+  Fd in_flight(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(in_flight);
+  socklen_t len = 0;
+  sockaddr_storage addr = make_addr(AF_INET, "127.0.0.1", full.port, &len);
+  ASSERT_EQ(connect(in_flight.get(), reinterpret_cast<sockaddr*>(&addr), len), -1);
+  ASSERT_EQ(errno, EINPROGRESS);
+  ASSERT_EQ(trace.stop(), 0) << trace.err();
+  in_flight = Fd();
+
+  auto rows = parse_rows(trace.out());
+  ASSERT_EQ(rows.size(), 2u) << trace.out() << trace.err();
+  EXPECT_EQ(rows[0]["OUTCOME"], "established");
+  EXPECT_NE(rows[0]["LPORT"], "-");
+  EXPECT_EQ(rows[1], (Row{{"PID", std::to_string(getpid())},
+                          {"COMM", kComm},
+                          {"IP", "4"},
+                          {"SADDR", "127.0.0.1"},
+                          {"LPORT", "-"},
+                          {"DADDR", "127.0.0.1"},
+                          {"DPORT", std::to_string(full.port)},
+                          {"OUTCOME", "-"}}));
+}
+
+// --outcome for the attempts nobody answers: one the application gives up on (aborted)
+// and one the kernel gives up on (timeout, after one SYN retransmission: ~3 s).
+TEST_F(TraceTest, AbortedAndTimedOutAttempts) {
+  Listener full = listen_tcp(AF_INET, "127.0.0.1", 0);  // every SYN after the first dropped
+  ASSERT_EQ(connect_once(AF_INET, "127.0.0.1", full.port), 0);
+  TraceRun trace({"-L", "--outcome", "-P", std::to_string(full.port)});
+  ASSERT_TRUE(trace.ready());
+  auto socket_to_full = [&](int flags, int* connect_errno) {
+    Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0));
+    const int syncnt = 1;
+    setsockopt(fd.get(), IPPROTO_TCP, TCP_SYNCNT, &syncnt, sizeof(syncnt));
+    socklen_t len = 0;
+    sockaddr_storage addr = make_addr(AF_INET, "127.0.0.1", full.port, &len);
+    *connect_errno = connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0 ? 0 : errno;
+    return fd;
+  };
+  int err = 0;
+  Fd abandoned = socket_to_full(SOCK_NONBLOCK, &err);
+  ASSERT_EQ(err, EINPROGRESS);
+  abandoned = Fd();  // closed before any answer
+  socket_to_full(0, &err);
+  ASSERT_EQ(err, ETIMEDOUT);
+  ASSERT_EQ(trace.stop(), 0) << trace.err();
+
+  auto rows = parse_rows(trace.out());
+  ASSERT_EQ(rows.size(), 2u) << trace.out() << trace.err();
+  EXPECT_EQ(rows[0]["OUTCOME"], "aborted");
+  EXPECT_NE(rows[0]["LPORT"], "-");
+  // The timeout is the retransmit timer's softirq; should the kernel skip that program
+  // run (it was already running on the CPU), the attempt is printed as still in flight
+  // at the end and stderr says runs were skipped.
+  if (rows[1]["OUTCOME"] == "-") {
+    EXPECT_THAT(trace.err(), HasSubstr("program runs the kernel skipped"));
+  } else {
+    EXPECT_EQ(rows[1]["OUTCOME"], "timeout");
+    EXPECT_NE(rows[1]["LPORT"], "-");
   }
 }
 

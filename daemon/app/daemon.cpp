@@ -183,8 +183,9 @@ int run_daemon(const DaemonOptions& options) {
     // Scrapes of many series build large transient strings on the web server's threads,
     // each with its own malloc arena: give the freed pages back, so that the resident size
     // follows the series held rather than the largest scrape each thread ever served.
-    // Not after every drain: at 100k series a trim walks a heap of ~100 MB, holding each
-    // arena's lock while a scrape renders, and the next scrape faults the pages back in.
+    // Not after every drain (each scrape asks for one): a trim consolidates every arena
+    // under its lock, ~100 MB of heap at 100k series, and the next scrape faults the
+    // pages it gave back in again.
     if (const auto t = std::chrono::steady_clock::now(); t >= next_trim) {
       next_trim = t + kTrimInterval;
       malloc_trim(0);

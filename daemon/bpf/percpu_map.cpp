@@ -26,8 +26,7 @@ PercpuMapReader::PercpuMapReader(int map_fd, uint32_t key_size, uint32_t value_s
   int n = libbpf_num_possible_cpus();
   ncpus_ = n > 0 ? static_cast<uint32_t>(n) : 1;
   const size_t per_entry = key_size_ + static_cast<size_t>(round8(value_size_)) * ncpus_;
-  batch_ = static_cast<uint32_t>(
-      std::clamp<size_t>(kBatchBytes / per_entry, kMinBatch, kMaxBatch));
+  batch_ = static_cast<uint32_t>(std::clamp<size_t>(kBatchBytes / per_entry, kMinBatch, kMaxBatch));
 }
 
 void PercpuMapReader::sum_cpus(const uint8_t* percpu, uint64_t* out) const {

@@ -48,8 +48,8 @@ class WalkedMap {
   struct Entry : T {
    private:
     friend class WalkedMap;
-    uint64_t walk_ = 0;   // the last walk that returned the key
-    size_t place_ = 0;    // its place in that walk's order
+    uint64_t walk_ = 0;  // the last walk that returned the key
+    size_t place_ = 0;   // its place in that walk's order
   };
   using Map = std::unordered_map<Key, Entry, Hash, Eq>;
 

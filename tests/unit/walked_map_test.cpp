@@ -132,8 +132,7 @@ TEST(WalkedMapTest, RandomWalksAgreeWithAPlainMap) {
     const unsigned op = rng() % 10;
     if (op < 3 || kernel.empty()) {
       for (unsigned n = rng() % 20; n > 0; --n)
-        kernel.insert(kernel.begin() + static_cast<long>(rng() % (kernel.size() + 1)),
-                      next_key++);
+        kernel.insert(kernel.begin() + static_cast<long>(rng() % (kernel.size() + 1)), next_key++);
     } else if (op < 5) {
       for (unsigned n = rng() % 10; n > 0 && !kernel.empty(); --n)
         kernel.erase(kernel.begin() + static_cast<long>(rng() % kernel.size()));

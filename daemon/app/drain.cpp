@@ -1,16 +1,11 @@
 #include "app/drain.h"
 
 #include <cstring>
-#include <string_view>
 
 #include "metrics/labels.h"
 
 namespace tcpconnect {
 namespace {
-
-size_t hash_bytes(const void* p, size_t n) {
-  return std::hash<std::string_view>{}(std::string_view(static_cast<const char*>(p), n));
-}
 
 // Growth of a cumulative kernel value. A value below the previous read means the kernel
 // entry was deleted and created anew: all of it is new.
@@ -50,27 +45,13 @@ bool all_zero(const T& v) {
 // previous drain, or earlier in this walk: a walk racing with inserts can return a key
 // twice), recorded in place. Returns the growth, all zero when none.
 template <typename State, typename Key, typename Value>
-Value track(State& state, const Key& key, const Value& value, uint64_t walk, SteadyTime now) {
-  auto [it, inserted] = state.try_emplace(key);
-  auto& t = it->second;
+Value track(State& state, const Key& key, const Value& value, SteadyTime now) {
+  bool inserted = false;
+  auto& t = state.visit(key, &inserted);
   Value d = growth(value, inserted ? nullptr : &t.value);
   if (inserted || !all_zero(d)) t.grown = now;
   t.value = value;
-  t.walk = walk;
   return d;
-}
-
-// After a complete walk the keys it returned are all there is; after a partial one the
-// rest is kept for the next drain.
-template <typename State>
-void forget_unwalked(State& state, uint64_t walk, bool complete) {
-  if (!complete) return;
-  for (auto it = state.begin(); it != state.end();) {
-    if (it->second.walk != walk)
-      it = state.erase(it);
-    else
-      ++it;
-  }
 }
 
 ConnectCounts to_counts(const tc_connect_counts& d) {
@@ -95,19 +76,6 @@ Family family_of(uint16_t af) { return af == TC_AF_INET6 ? Family::kIpv6 : Famil
 constexpr size_t kMaxSettledKeys = 65536;
 
 }  // namespace
-
-size_t ConnectKeyHash::operator()(const tc_connect_key& k) const noexcept {
-  return hash_bytes(&k, sizeof(k));
-}
-bool ConnectKeyEq::operator()(const tc_connect_key& a, const tc_connect_key& b) const noexcept {
-  return std::memcmp(&a, &b, sizeof(a)) == 0;
-}
-size_t LatencyKeyHash::operator()(const tc_latency_key& k) const noexcept {
-  return hash_bytes(&k, sizeof(k));
-}
-bool LatencyKeyEq::operator()(const tc_latency_key& a, const tc_latency_key& b) const noexcept {
-  return std::memcmp(&a, &b, sizeof(a)) == 0;
-}
 
 Drain::Drain(ConnectSource& source, std::shared_ptr<SeriesStore> store, LabelsConfig labels,
              DestinationNamer namer)
@@ -200,22 +168,22 @@ void Drain::fold_latency(const tc_latency_key& key, const tc_latency_hist& delta
 }
 
 Status Drain::drain_connects(SteadyTime now) {
-  const uint64_t walk = ++walks_;
+  connects_.begin_walk();
   Status s = source_.read_connects([&](const tc_connect_key& key, const tc_connect_counts& value) {
-    tc_connect_counts d = track(connects_, key, value, walk, now);
+    tc_connect_counts d = track(connects_, key, value, now);
     if (!all_zero(d)) fold_connect(key, d, now);
   });
-  forget_unwalked(connects_, walk, s.ok());
+  connects_.end_walk(s.ok());
   return s;
 }
 
 Status Drain::drain_latency(SteadyTime now) {
-  const uint64_t walk = ++walks_;
+  latency_.begin_walk();
   Status s = source_.read_latency([&](const tc_latency_key& key, const tc_latency_hist& value) {
-    tc_latency_hist d = track(latency_, key, value, walk, now);
+    tc_latency_hist d = track(latency_, key, value, now);
     if (!all_zero(d)) fold_latency(key, d, now);
   });
-  forget_unwalked(latency_, walk, s.ok());
+  latency_.end_walk(s.ok());
   return s;
 }
 
@@ -225,7 +193,7 @@ void Drain::expire(SteadyTime now) {
   // Kernel keys first: what grew since the last read is folded with the final value
   // (and makes its series current again), then series that did not grow go.
   std::vector<tc_connect_key> idle_connects;
-  for (const auto& [key, t] : connects_)
+  for (const auto& [key, t] : connects_.entries())
     if (t.grown < cutoff) idle_connects.push_back(key);
   for (const tc_connect_key& key : idle_connects) {
     auto taken = source_.take_connects(key);
@@ -233,16 +201,15 @@ void Drain::expire(SteadyTime now) {
       ++expiry_.delete_errors;
       continue;
     }
-    auto it = connects_.find(key);
     if (taken.value()) {
-      tc_connect_counts d = growth(*taken.value(), &it->second.value);
+      tc_connect_counts d = growth(*taken.value(), &connects_.find(key)->value);
       if (!all_zero(d)) fold_connect(key, d, now);
     }
-    connects_.erase(it);
+    connects_.erase(key);
     ++expiry_.connect_keys_deleted;
   }
   std::vector<tc_latency_key> idle_latency;
-  for (const auto& [key, t] : latency_)
+  for (const auto& [key, t] : latency_.entries())
     if (t.grown < cutoff) idle_latency.push_back(key);
   for (const tc_latency_key& key : idle_latency) {
     auto taken = source_.take_latency(key);
@@ -250,12 +217,11 @@ void Drain::expire(SteadyTime now) {
       ++expiry_.delete_errors;
       continue;
     }
-    auto it = latency_.find(key);
     if (taken.value()) {
-      tc_latency_hist d = growth(*taken.value(), &it->second.value);
+      tc_latency_hist d = growth(*taken.value(), &latency_.find(key)->value);
       if (!all_zero(d)) fold_latency(key, d, now);
     }
-    latency_.erase(it);
+    latency_.erase(key);
     ++expiry_.latency_keys_deleted;
   }
   store_->expire_idle(cutoff);
@@ -287,7 +253,7 @@ SeriesStore::Contents Drain::refold() const {
       unexpected[labels].attempts += counts.attempts;
     connects[std::move(labels)] += counts;
   };
-  for (const auto& [key, t] : connects_) add(key, to_counts(t.value));
+  for (const auto& [key, t] : connects_.entries()) add(key, to_counts(t.value));
   for (const auto& [key, n] : settled_) {
     ConnectCounts counts;
     counts.attempts = n;
@@ -301,7 +267,7 @@ SeriesStore::Contents Drain::refold() const {
     c.connects_overflow = lost;
   }
   std::unordered_map<LabelValues, LatencyCounts, LabelValuesHash> latency;
-  for (const auto& [key, t] : latency_) {
+  for (const auto& [key, t] : latency_.entries()) {
     if (t.value.count == 0) continue;
     latency[renderer_.latency_labels(key.family, key.daddr, name_of(key.family, key.daddr))] +=
         to_latency(t.value);

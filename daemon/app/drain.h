@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bpf/walked_map.h"
 #include "config/config.h"
 #include "metrics/label_renderer.h"
 #include "metrics/self_metrics.h"
@@ -20,18 +21,8 @@
 
 namespace tcpconnect {
 
-struct ConnectKeyHash {
-  size_t operator()(const tc_connect_key& k) const noexcept;
-};
-struct ConnectKeyEq {
-  bool operator()(const tc_connect_key& a, const tc_connect_key& b) const noexcept;
-};
-struct LatencyKeyHash {
-  size_t operator()(const tc_latency_key& k) const noexcept;
-};
-struct LatencyKeyEq {
-  bool operator()(const tc_latency_key& a, const tc_latency_key& b) const noexcept;
-};
+using ConnectKeyHash = KernelKeyHash<tc_connect_key>;
+using ConnectKeyEq = KernelKeyEq<tc_connect_key>;
 
 class Drain {
  public:
@@ -85,12 +76,9 @@ class Drain {
   struct Tracked {
     V value{};
     SteadyTime grown{};
-    uint64_t walk = 0;  // the last map walk that returned the key
   };
-  using ConnectState =
-      std::unordered_map<tc_connect_key, Tracked<tc_connect_counts>, ConnectKeyHash, ConnectKeyEq>;
-  using LatencyState =
-      std::unordered_map<tc_latency_key, Tracked<tc_latency_hist>, LatencyKeyHash, LatencyKeyEq>;
+  using ConnectState = WalkedMap<tc_connect_key, Tracked<tc_connect_counts>>;
+  using LatencyState = WalkedMap<tc_latency_key, Tracked<tc_latency_hist>>;
 
   Status run_locked();
   Status drain_connects(SteadyTime now);
@@ -114,12 +102,11 @@ class Drain {
   std::function<SteadyTime()> clock_ = [] { return std::chrono::steady_clock::now(); };
   std::chrono::milliseconds idle_expiry_{0};
   bool configured_ = false;
-  // Updated in place by every walk (no copy of the state per drain: at 100k keys that
-  // was 100k node allocations per scrape); after a complete walk, keys it did not
-  // return are gone from the kernel and are dropped.
+  // Updated in place by every walk (bpf/walked_map.h: no copy of the state and, while
+  // the map does not change, no hash lookup per key and drain); after a complete walk,
+  // keys it did not return are gone from the kernel and are dropped.
   ConnectState connects_;
   LatencyState latency_;
-  uint64_t walks_ = 0;
   // Attempts settled by the sweep, per key: not in any kernel map, so kept for re-folds.
   std::unordered_map<tc_connect_key, uint64_t, ConnectKeyHash, ConnectKeyEq> settled_;
   ErrorCounts errors_{};

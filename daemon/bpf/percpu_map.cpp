@@ -10,7 +10,11 @@
 namespace tcpconnect {
 namespace {
 
-constexpr uint32_t kBatch = 256;
+// Entries per batched lookup: enough that the syscalls are few (a 100k-key map in a
+// few dozen), bounded in bytes for machines with many CPUs.
+constexpr uint32_t kMinBatch = 256;
+constexpr uint32_t kMaxBatch = 8192;
+constexpr size_t kBatchBytes = 512 << 10;
 
 uint32_t round8(uint32_t n) { return (n + 7) & ~7u; }
 
@@ -21,6 +25,8 @@ PercpuMapReader::PercpuMapReader(int map_fd, uint32_t key_size, uint32_t value_s
     : fd_(map_fd), key_size_(key_size), value_size_(value_size), max_words_(max_words) {
   int n = libbpf_num_possible_cpus();
   ncpus_ = n > 0 ? static_cast<uint32_t>(n) : 1;
+  const size_t per_entry = key_size_ + static_cast<size_t>(round8(value_size_)) * ncpus_;
+  batch_ = static_cast<uint32_t>(std::clamp<size_t>(kBatchBytes / per_entry, kMinBatch, kMaxBatch));
 }
 
 void PercpuMapReader::sum_cpus(const uint8_t* percpu, uint64_t* out) const {
@@ -51,16 +57,16 @@ Status PercpuMapReader::read_all(const Visitor& visit) {
 
 Status PercpuMapReader::read_batched(const Visitor& visit) {
   const size_t vstride = static_cast<size_t>(round8(value_size_)) * ncpus_;
-  std::vector<uint8_t> keys(static_cast<size_t>(key_size_) * kBatch);
-  std::vector<uint8_t> values(vstride * kBatch);
-  std::vector<uint64_t> summed(value_size_ / sizeof(uint64_t));
+  keys_.resize(static_cast<size_t>(key_size_) * batch_);
+  values_.resize(vstride * batch_);
+  summed_.resize(value_size_ / sizeof(uint64_t));
   uint64_t in_batch = 0, out_batch = 0;
   bool first = true;
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
   for (;;) {
-    uint32_t count = kBatch;
-    int err = bpf_map_lookup_batch(fd_, first ? nullptr : &in_batch, &out_batch, keys.data(),
-                                   values.data(), &count, &opts);
+    uint32_t count = batch_;
+    int err = bpf_map_lookup_batch(fd_, first ? nullptr : &in_batch, &out_batch, keys_.data(),
+                                   values_.data(), &count, &opts);
     int e = err ? errno : 0;
     if (err && e != ENOENT) {
       if (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP) {
@@ -69,8 +75,8 @@ Status PercpuMapReader::read_batched(const Visitor& visit) {
       return Error::from_errno("reading per-CPU map", e);
     }
     for (uint32_t i = 0; i < count; ++i) {
-      sum_cpus(values.data() + i * vstride, summed.data());
-      visit(keys.data() + static_cast<size_t>(i) * key_size_, summed.data());
+      sum_cpus(values_.data() + i * vstride, summed_.data());
+      visit(keys_.data() + static_cast<size_t>(i) * key_size_, summed_.data());
     }
     if (e == ENOENT) return Ok{};
     in_batch = out_batch;

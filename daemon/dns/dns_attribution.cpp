@@ -1,5 +1,6 @@
 #include "dns/dns_attribution.h"
 
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -21,31 +22,29 @@ void DnsAttribution::set_forgetter(DestinationForgetter forget, std::chrono::nan
 
 Status DnsAttribution::run(uint64_t now_ns) {
   if (!reader_) return Ok{};
-  std::unordered_map<Key, tc_dest_activity, KeyHash> seen;
   std::vector<tc_latency_key> idle;
-  seen.reserve(previous_.size());
-  Status s = reader_([&](const tc_latency_key& k, const tc_dest_activity& now) {
-    Key key{k.family, {}};
-    std::memcpy(key.addr.data(), k.daddr, sizeof(k.daddr));
-    const tc_dest_activity* before = nullptr;
-    if (auto it = seen.find(key); it != seen.end())
-      before = &it->second;  // returned twice by one walk
-    else if (auto it2 = previous_.find(key); it2 != previous_.end())
-      before = &it2->second;
+  previous_.begin_walk();
+  Status s = reader_([&](const tc_latency_key& key, const tc_dest_activity& now) {
+    // A key returned twice by one walk finds what its first visit left.
+    bool first_sight = false;
+    tc_dest_activity& before = previous_.visit(key, &first_sight);
     // Below the previous read: the entry was deleted and made anew, all of it is new.
-    const uint64_t grown =
-        before && now.connects >= before->connects ? now.connects - before->connects : now.connects;
-    const bool newer = !before || now.last_connect_ns > before->last_connect_ns;
-    seen.insert_or_assign(key, now);
+    const uint64_t grown = !first_sight && now.connects >= before.connects
+                               ? now.connects - before.connects
+                               : now.connects;
+    const bool newer = first_sight || now.last_connect_ns > before.last_connect_ns;
+    before = now;
     if (grown == 0) {
       if (forget_ && idle_ns_ > 0 && now_ns > now.last_connect_ns &&
           now_ns - now.last_connect_ns > idle_ns_)
-        idle.push_back(k);
+        idle.push_back(key);
       return;
     }
 
-    auto answer = cache_.lookup(key.family, key.addr, now_ns);
-    if (answer || is_loopback(key.family, key.addr))
+    std::array<uint8_t, 16> addr;
+    std::memcpy(addr.data(), key.daddr, sizeof(key.daddr));
+    auto answer = cache_.lookup(key.family, addr, now_ns);
+    if (answer || is_loopback(key.family, addr))
       hits_.fetch_add(grown, std::memory_order_relaxed);
     else
       misses_.fetch_add(grown, std::memory_order_relaxed);
@@ -54,17 +53,14 @@ Status DnsAttribution::run(uint64_t now_ns) {
     if (answer && newer && answer->response_ns <= now.last_connect_ns)
       delay_.observe(now.last_connect_ns - answer->response_ns);
   });
+  // After a failed walk, what it did not reach keeps its previous read.
+  previous_.end_walk(s.ok());
   if (s.ok()) {
-    for (const tc_latency_key& k : idle) {
-      if (!forget_(k).ok()) continue;  // kept: tried again at the next run
-      Key key{k.family, {}};
-      std::memcpy(key.addr.data(), k.daddr, sizeof(k.daddr));
-      seen.erase(key);
+    for (const tc_latency_key& key : idle) {
+      if (!forget_(key).ok()) continue;  // kept: tried again at the next run
+      previous_.erase(key);
       forgotten_.fetch_add(1, std::memory_order_relaxed);
     }
-    previous_ = std::move(seen);
-  } else {
-    for (auto& [k, v] : seen) previous_.insert_or_assign(k, v);
   }
   return s;
 }

@@ -131,14 +131,28 @@ ProgramStats ConnectProbe::program_stats() const {
   return stats;
 }
 
+template <typename Key, typename Value>
+PercpuMapReader& ConnectProbe::reader_of(std::unique_ptr<PercpuMapReader>& reader, int map_fd,
+                                         uint64_t max_words) {
+  if (!reader || reader->fd() != map_fd)
+    reader = std::make_unique<PercpuMapReader>(map_fd, sizeof(Key), sizeof(Value), max_words);
+  return *reader;
+}
+
 Status ConnectProbe::read_connects(
     const std::function<void(const tc_connect_key&, const tc_connect_counts&)>& visit) {
-  return read_percpu_counters(bpf_map__fd(skel_->maps.connects), visit);
+  return read_percpu_counters(
+      reader_of<tc_connect_key, tc_connect_counts>(connects_reader_,
+                                                   bpf_map__fd(skel_->maps.connects)),
+      visit);
 }
 
 Status ConnectProbe::read_latency(
     const std::function<void(const tc_latency_key&, const tc_latency_hist&)>& visit) {
-  return read_percpu_counters(bpf_map__fd(skel_->maps.latency), visit);
+  return read_percpu_counters(
+      reader_of<tc_latency_key, tc_latency_hist>(latency_reader_,
+                                                 bpf_map__fd(skel_->maps.latency)),
+      visit);
 }
 
 Status ConnectProbe::read_destinations(
@@ -148,7 +162,10 @@ Status ConnectProbe::read_destinations(
   // A last-connect time is the largest over CPUs (word 0), the connects their sum. Batched:
   // a walk with one get_next_key and one lookup per key cost two syscalls per destination
   // on every drain (200k per scrape at 100k destinations).
-  return read_percpu_counters(bpf_map__fd(skel_->maps.destinations), visit, /*max_words=*/1);
+  return read_percpu_counters(
+      reader_of<tc_latency_key, tc_dest_activity>(
+          destinations_reader_, bpf_map__fd(skel_->maps.destinations), /*max_words=*/1),
+      visit);
 }
 
 Status ConnectProbe::forget_destination(const tc_latency_key& key) {

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/percpu_map.h"
 #include "config/config.h"
 #include "probes/backend_attach.h"
 #include "probes/connect_filters.h"
@@ -107,6 +108,11 @@ class ConnectProbe final : public ConnectSource {
   // Opened, the backend's program selected, maps sized, constants set: ready to load.
   static Result<Skel> open_prepared(ProbeBackend backend, const Options& options);
   int prog_fd() const;
+  // The reader of one of the per-CPU maps, made at the first read: its buffers serve
+  // every drain (reads of one map never overlap: the drain makes them, under its lock).
+  template <typename Key, typename Value>
+  PercpuMapReader& reader_of(std::unique_ptr<PercpuMapReader>& reader, int map_fd,
+                             uint64_t max_words = 0);
 
   Skel skel_;
   ProbeBackend backend_;
@@ -117,6 +123,7 @@ class ConnectProbe final : public ConnectSource {
   bool keep_attached_ = false;
   std::optional<ConnectFilters> filters_;
   bool lookup_and_delete_supported_ = true;
+  std::unique_ptr<PercpuMapReader> connects_reader_, latency_reader_, destinations_reader_;
 };
 
 }  // namespace tcpconnect

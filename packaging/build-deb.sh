@@ -29,6 +29,12 @@ rm -rf "$src/debian"
 tar -C "$repo" --exclude=./.git --exclude='./build' --exclude='./build-*' --exclude=./.cache \
   --exclude='./obj-*' -cf - . | tar -C "$src" -xf -
 cp -r "$repo/packaging/debian" "$src/debian"
+# The copy has no .git: the build reads the revision from REVISION (daemon/CMakeLists.txt).
+if revision=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null); then
+  echo "$revision" >"$src/REVISION"
+else
+  rm -f "$src/REVISION"
+fi
 cp "$repo/systemd/$package.service" "$src/debian/$package.service"
 
 rm -f "$out"/*.deb "$out"/*.ddeb "$out"/*.buildinfo "$out"/*.changes

@@ -134,18 +134,27 @@ std::optional<ProgInfo> prog_info(int fd) {
   return p;
 }
 
-struct MapInfo {
+// A map or link opened by id, with its info (Info: bpf_map_info, bpf_link_info).
+template <typename Info>
+struct ObjectById {
   UniqueFd fd;
-  bpf_map_info info{};
+  Info info{};
 };
+using MapInfo = ObjectById<bpf_map_info>;
+using LinkInfo = ObjectById<bpf_link_info>;
+
+template <typename Info>
+std::optional<ObjectById<Info>> object_by_id(int (*fd_by_id)(uint32_t), uint32_t id) {
+  ObjectById<Info> o;
+  o.fd.reset(fd_by_id(id));
+  if (!o.fd) return std::nullopt;
+  uint32_t len = sizeof(o.info);
+  if (bpf_obj_get_info_by_fd(o.fd.get(), &o.info, &len) != 0) return std::nullopt;
+  return o;
+}
 
 std::optional<MapInfo> map_by_id(uint32_t id) {
-  MapInfo m;
-  m.fd.reset(bpf_map_get_fd_by_id(id));
-  if (!m.fd) return std::nullopt;
-  uint32_t len = sizeof(m.info);
-  if (bpf_obj_get_info_by_fd(m.fd.get(), &m.info, &len) != 0) return std::nullopt;
-  return m;
+  return object_by_id<bpf_map_info>(bpf_map_get_fd_by_id, id);
 }
 
 // The map of a program with this name (the kernel keeps 15 characters of it).
@@ -177,18 +186,8 @@ std::vector<uint32_t> links_of_process(pid_t pid) {
   return ids;
 }
 
-struct LinkInfo {
-  UniqueFd fd;
-  bpf_link_info info{};
-};
-
 std::optional<LinkInfo> link_by_id(uint32_t id) {
-  LinkInfo l;
-  l.fd.reset(bpf_link_get_fd_by_id(id));
-  if (!l.fd) return std::nullopt;
-  uint32_t len = sizeof(l.info);
-  if (bpf_obj_get_info_by_fd(l.fd.get(), &l.info, &len) != 0) return std::nullopt;
-  return l;
+  return object_by_id<bpf_link_info>(bpf_link_get_fd_by_id, id);
 }
 
 // What differs between two programs ("" if nothing): the tags (the instructions), and

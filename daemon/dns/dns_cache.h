@@ -26,8 +26,8 @@ struct DnsCacheEntry {
   uint64_t response_ns = 0;  // CLOCK_MONOTONIC of the answer
 };
 
-// An address as the kernel keys it (family, 16 bytes, IPv4 in the first 4), the key of
-// the cache and of the DNS layer's per-destination state.
+// An address as the kernel keys it (family, 16 bytes, IPv4 in the first 4): the cache's
+// key. (DnsAttribution keeps its per-destination state under the kernel's own key.)
 struct DnsAddressKey {
   uint16_t family;
   std::array<uint8_t, 16> addr;

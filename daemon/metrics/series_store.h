@@ -79,9 +79,8 @@ class CappedSeries {
   // is rendered once, not on every scrape. The text is dropped whenever the label names
   // may change (replace()), so one renderer that always renders the same series under
   // the same names (the store's, or the fixed latency names) may trust it.
-  void for_each_rendered(
-      const std::function<void(const LabelValues* labels, const V&, std::string& text)>& visit)
-      const;
+  void for_each_rendered(const std::function<void(const LabelValues* labels, const V&,
+                                                  std::string& text)>& visit) const;
   size_t size() const { return size_.load(std::memory_order_relaxed); }
   void set_max_series(size_t n) { max_series_.store(n, std::memory_order_relaxed); }
   size_t max_series() const { return max_series_.load(std::memory_order_relaxed); }

@@ -142,8 +142,9 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   auto lock = store.read_lock();
   const std::vector<std::string> store_names = store.label_names();
   const std::vector<std::string>& names = store_names.empty() ? label_names : store_names;
-  out.reserve(out.size() + kBytesPerLineGuess * (2 * store.connects().size() +
-                                                 (TC_LAT_BUCKETS + 2) * store.latency().size()) +
+  out.reserve(out.size() +
+              kBytesPerLineGuess *
+                  (2 * store.connects().size() + (TC_LAT_BUCKETS + 2) * store.latency().size()) +
               4096);
   Line line{out};
   // A series' label text, rendered on its first scrape and kept with it in the store.
@@ -205,36 +206,36 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   std::string sum_name = std::string(kDuration) + "_sum";
   std::string bucket_name = std::string(kDuration) + "_bucket";
   append_header(out, kDuration, "Time from SYN sent to connection established.", "histogram");
-  store.latency().for_each_rendered([&](const LabelValues* values, const LatencyCounts& l,
-                                        std::string& text) {
-    const std::string& labels = label_text(text, kLatencyLabelNames, values);
-    line.head(count_name, labels);
-    append_uint(out, l.count);
-    out += '\n';
-    line.head(sum_name, labels);
-    append_double(out, static_cast<double>(l.sum_ns) / 1e9);
-    out += '\n';
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < l.buckets.size(); ++i) {
-      cumulative += l.buckets[i];
-      line.head(bucket_name, labels, "le", le[i]);
-      append_uint(out, cumulative);
-      out += '\n';
-    }
-  });
+  store.latency().for_each_rendered(
+      [&](const LabelValues* values, const LatencyCounts& l, std::string& text) {
+        const std::string& labels = label_text(text, kLatencyLabelNames, values);
+        line.head(count_name, labels);
+        append_uint(out, l.count);
+        out += '\n';
+        line.head(sum_name, labels);
+        append_double(out, static_cast<double>(l.sum_ns) / 1e9);
+        out += '\n';
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < l.buckets.size(); ++i) {
+          cumulative += l.buckets[i];
+          line.head(bucket_name, labels, "le", le[i]);
+          append_uint(out, cumulative);
+          out += '\n';
+        }
+      });
 
   // Only with an allowlist: absent, the family does not exist at all.
   if (store.unexpected_enabled()) {
     append_header(out, kUnexpected,
                   "Outbound TCP connect attempts whose destination matched no allowlist rule.",
                   "counter");
-    store.unexpected().for_each_rendered([&](const LabelValues* values,
-                                             const UnexpectedCounts& c, std::string& text) {
-      const std::string& labels = label_text(text, names, values);
-      line.head(kUnexpected, labels);
-      append_double(out, static_cast<double>(c.attempts));
-      out += '\n';
-    });
+    store.unexpected().for_each_rendered(
+        [&](const LabelValues* values, const UnexpectedCounts& c, std::string& text) {
+          const std::string& labels = label_text(text, names, values);
+          line.head(kUnexpected, labels);
+          append_double(out, static_cast<double>(c.attempts));
+          out += '\n';
+        });
   }
 }
 

@@ -196,9 +196,9 @@ TEST_F(DrainTest, LoopKeepsPeriodicDrainsAmongScrapes) {
   EXPECT_GE(periodic(), before + 2);
   // Not every one of those drains did the periodic work.
   const auto kinds = log.get();
-  EXPECT_GT(std::count(kinds.begin() + static_cast<long>(drains_before), kinds.end(),
-                       DrainKind::kScrape),
-            0);
+  EXPECT_GT(
+      std::count(kinds.begin() + static_cast<long>(drains_before), kinds.end(), DrainKind::kScrape),
+      0);
 }
 
 }  // namespace

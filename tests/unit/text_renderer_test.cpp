@@ -159,12 +159,10 @@ TEST(TextRenderer, KeptLabelTextFollowsNewLabelNames) {
   store->replace(contents({"daddr", "dport"}), false);
   std::string first = new_path(store, {});
   EXPECT_NE(first.find("{daddr=\"127.0.0.1\",dport=\"80\"} 2"), std::string::npos) << first;
-  EXPECT_NE(first.find("{daddr=\"overflow\",dport=\"overflow\"} 2"), std::string::npos)
-      << first;
+  EXPECT_NE(first.find("{daddr=\"overflow\",dport=\"overflow\"} 2"), std::string::npos) << first;
   store->replace(contents({"saddr", "lport"}), true);
   const std::string expected = old_path(store, {});
-  EXPECT_NE(expected.find("{saddr=\"127.0.0.1\",lport=\"80\"} 2"), std::string::npos)
-      << expected;
+  EXPECT_NE(expected.find("{saddr=\"127.0.0.1\",lport=\"80\"} 2"), std::string::npos) << expected;
   EXPECT_NE(expected.find("{saddr=\"overflow\",lport=\"overflow\"} 2"), std::string::npos)
       << expected;
   EXPECT_EQ(new_path(store, {}), expected);

@@ -128,8 +128,11 @@ int run_daemon(const DaemonOptions& options) {
   }
   Drain drain(connect_probe, store, config.labels, namer);
   if (dns) {
-    // Every drain consumes the DNS ring before it reads a count (app/drain.h).
-    drain.set_before_read([&dns] { dns->before_drain(); });
+    // Every drain consumes the DNS ring before it reads a count (app/drain.h); only the
+    // periodic ones walk the destinations map for the attribution metrics, which a
+    // scrape therefore does not wait for.
+    drain.set_before_read(
+        [&dns](DrainKind kind) { dns->before_drain(kind == DrainKind::kPeriodic); });
     dns->set_destination_reader([&connect_probe](const DestinationVisitor& visit) {
       return connect_probe.read_destinations(visit);
     });

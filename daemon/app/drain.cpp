@@ -114,13 +114,13 @@ size_t Drain::tracked_keys() const {
   return connects_.size() + latency_.size();
 }
 
-Status Drain::run_once() {
+Status Drain::run_once(DrainKind kind) {
   std::lock_guard<std::mutex> lock(mu_);
-  return run_locked();
+  return run_locked(kind);
 }
 
-Status Drain::run_locked() {
-  if (before_read_) before_read_();
+Status Drain::run_locked(DrainKind kind) {
+  if (before_read_) before_read_(kind);
   if (units_round_) units_round_();
   const SteadyTime now = clock_();
   // Errors first: an attempt the kernel could not key is counted there, and must not
@@ -283,7 +283,7 @@ Status Drain::configure(const LabelsConfig& labels, const AllowlistConfig& allow
   const bool allowlist_changed = allowlist != allowlist_;
   // Everything counted so far is folded under the labels it was counted with.
   if (!first && labels_changed) {
-    if (Status s = run_locked(); !s) return s;
+    if (Status s = run_locked(DrainKind::kPeriodic); !s) return s;
   }
   if (Status s = source_.set_key_fields(kernel_key_fields(labels, allowlist)); !s) return s;
   const bool survive = !first && labels.keep == renderer_.config().keep;

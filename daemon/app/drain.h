@@ -21,6 +21,12 @@
 
 namespace tcpconnect {
 
+// Which drain runs: the drain loop's periodic one (at most one per drain interval), or
+// one a scrape asked for in between. Work whose result may trail the counts by up to an
+// interval (DNS attribution's walk of the destinations map) is done in periodic drains
+// only, so that a scrape waits for the connect counts alone.
+enum class DrainKind { kPeriodic, kScrape };
+
 using ConnectKeyHash = KernelKeyHash<tc_connect_key>;
 using ConnectKeyEq = KernelKeyEq<tc_connect_key>;
 
@@ -31,13 +37,13 @@ class Drain {
 
   // Folds everything the kernel counted since the previous call. On error nothing of
   // the failed map is folded; the next drain folds it (the kernel keeps counting).
-  Status run_once();
+  Status run_once(DrainKind kind = DrainKind::kPeriodic);
   // The kernel error counters as of the last drain.
   const ErrorCounts& kernel_errors() const { return errors_; }
-  // Runs first in every drain, before any kernel count is read: the DNS layer consumes
-  // its ring there, so that an answer is in the cache before the connect it enabled is
-  // named.
-  void set_before_read(std::function<void()> hook) { before_read_ = std::move(hook); }
+  // Runs first in every drain, before any kernel count is read, told which drain it is:
+  // the DNS layer consumes its ring there, so that an answer is in the cache before the
+  // connect it enabled is named (and attributes connects in periodic drains).
+  void set_before_read(std::function<void(DrainKind)> hook) { before_read_ = std::move(hook); }
 
   // The label values of a connect key under the kept labels (exposed for tests).
   LabelValues connect_labels(const tc_connect_key& key) const;
@@ -80,7 +86,7 @@ class Drain {
   using ConnectState = WalkedMap<tc_connect_key, Tracked<tc_connect_counts>>;
   using LatencyState = WalkedMap<tc_latency_key, Tracked<tc_latency_hist>>;
 
-  Status run_locked();
+  Status run_locked(DrainKind kind);
   Status drain_connects(SteadyTime now);
   Status drain_latency(SteadyTime now);
   Status drain_errors();
@@ -98,7 +104,7 @@ class Drain {
   DestinationNamer namer_;
   UnitNamer units_;
   std::function<void()> units_round_;
-  std::function<void()> before_read_;
+  std::function<void(DrainKind)> before_read_;
   std::function<SteadyTime()> clock_ = [] { return std::chrono::steady_clock::now(); };
   std::chrono::milliseconds idle_expiry_{0};
   bool configured_ = false;

@@ -10,7 +10,8 @@ DrainLoop::DrainLoop(Drain& drain, SelfMetrics& self, std::chrono::milliseconds 
       self_(self),
       after_drain_(std::move(after_drain)),
       interval_(interval),
-      last_drain_(std::chrono::steady_clock::now()) {
+      last_periodic_(std::chrono::steady_clock::now()),
+      last_drain_(last_periodic_) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -49,10 +50,12 @@ void DrainLoop::run() {
     if (stop_) break;
     requested_ = false;
     running_ = true;
+    auto start = std::chrono::steady_clock::now();
+    const bool periodic = start >= last_periodic_ + interval_;
+    if (periodic) last_periodic_ = start;
     lock.unlock();
 
-    auto start = std::chrono::steady_clock::now();
-    Status s = drain_.run_once();
+    Status s = drain_.run_once(periodic ? DrainKind::kPeriodic : DrainKind::kScrape);
     auto end = std::chrono::steady_clock::now();
     if (!s) spdlog::warn("drain failed: {}", s.error().message);
     self_.observe_drain(std::chrono::duration<double>(end - start).count(), s.ok());

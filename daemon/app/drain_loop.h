@@ -1,5 +1,9 @@
 // The thread that drains the kernel maps every interval, and on request before a
-// scrape so that /metrics is at most one drain behind the kernel.
+// scrape so that /metrics is at most one drain behind the kernel. A drain is the
+// periodic one (DrainKind: it also does the work a scrape does not wait for) when an
+// interval has passed since the start of the previous periodic one: the loop's own
+// drains (an interval after the last drain of any kind), and the requested drain that
+// finds one due, so that frequent scrapes neither postpone it nor add drains.
 #pragma once
 
 #include <atomic>
@@ -41,6 +45,9 @@ class DrainLoop {
   bool requested_ = false;
   bool running_ = false;
   uint64_t generation_ = 0;
+  // Start of the last periodic drain (at first, of the loop); the next is due an
+  // interval later.
+  std::chrono::steady_clock::time_point last_periodic_;
   std::chrono::steady_clock::time_point last_drain_;
   std::thread thread_;
 };

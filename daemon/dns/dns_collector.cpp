@@ -113,7 +113,9 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
 
   MetricFamily attributions = family("tcpconnect_dns_attributions_total",
                                      "Connects whose destination had a name (hit: a DNS answer, "
-                                     "or localhost for loopback) or none (miss).",
+                                     "or localhost for loopback) or none (miss). Counted by "
+                                     "the periodic drain: may trail "
+                                     "tcpconnect_connects_total by up to probes.drain_interval.",
                                      MetricType::Counter);
   const DnsAttribution& a = *s.attribution;
   attributions.metric.push_back(counter(static_cast<double>(a.hits()), {{"result", "hit"}}));

@@ -102,10 +102,11 @@ void DnsLayer::poll_now() {
   state_->unreadable.store(c.unreadable, std::memory_order_relaxed);
 }
 
-void DnsLayer::before_drain() {
+void DnsLayer::before_drain(bool attribute) {
   poll_now();
   const uint64_t now = monotonic_ns();
   state_->cache.expire(now);
+  if (!attribute) return;
   if (Status s = state_->attribution->run(now); !s)
     spdlog::warn("DNS attribution: {}", s.error().message);
 }

@@ -69,8 +69,11 @@ class DnsLayer {
   void set_destination_forgetter(DestinationForgetter forget);
   uint64_t destinations_forgotten() const { return state_->attribution->forgotten(); }
 
-  // The drain's first step: consume the capture, expire old answers, attribute.
-  void before_drain();
+  // The drain's first step: consume the capture, expire old answers, and, when
+  // `attribute`, attribute the connects since the last attribution (a walk of the
+  // kernel's destinations map: the daemon does it in periodic drains only, so the
+  // attribution metrics trail the connect counts by up to a drain interval).
+  void before_drain(bool attribute = true);
   // Consumes what has been captured so far.
   void poll_now();
 

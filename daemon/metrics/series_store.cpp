@@ -44,7 +44,7 @@ bool CappedSeries<V>::add(const LabelValues& labels, const V& delta, SteadyTime 
     size_t n = size_.load(std::memory_order_relaxed);
     while (n < max_series_.load(std::memory_order_relaxed)) {
       if (size_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) {
-        shard.series.emplace(labels, Entry{delta, now});
+        shard.series.emplace(labels, Entry{delta, now, {}});
         return true;
       }
     }
@@ -90,11 +90,11 @@ void CappedSeries<V>::replace(std::vector<std::pair<LabelValues, V>> series,
   bool has_excess = false;
   for (auto& [labels, value] : series) {
     const size_t shard = LabelValuesHash{}(labels) % kShards;
-    Entry entry{value, now};
+    Entry entry{value, now, {}};
     if (survive) {
       std::lock_guard<std::mutex> lock(shards_[shard].mu);
       auto it = shards_[shard].series.find(labels);
-      if (it != shards_[shard].series.end()) entry = it->second;
+      if (it != shards_[shard].series.end()) entry = Entry{it->second.value, it->second.grown, {}};
     }
     if (auto it = next[shard].find(labels); it != next[shard].end()) {
       it->second.value += value;  // the caller folded two keys into one set
@@ -114,6 +114,7 @@ void CappedSeries<V>::replace(std::vector<std::pair<LabelValues, V>> series,
   }
   size_.store(n, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(overflow_mu_);
+  overflow_text_.clear();
   if (survive && has_overflow_) return;
   overflow_ = overflow.value_or(V{});
   overflow_ += excess;
@@ -136,6 +137,17 @@ void CappedSeries<V>::for_each(
   }
   std::lock_guard<std::mutex> lock(overflow_mu_);
   if (has_overflow_) visit(nullptr, overflow_);
+}
+
+template <typename V>
+void CappedSeries<V>::for_each_rendered(
+    const std::function<void(const LabelValues*, const V&, std::string&)>& visit) const {
+  for (const Shard& shard : shards_) {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    for (const auto& [labels, entry] : shard.series) visit(&labels, entry.value, entry.text);
+  }
+  std::lock_guard<std::mutex> lock(overflow_mu_);
+  if (has_overflow_) visit(nullptr, overflow_, overflow_text_);
 }
 
 template class CappedSeries<ConnectCounts>;

@@ -74,6 +74,13 @@ class CappedSeries {
   // Visits every series under its shard's lock; the overflow set last, with
   // labels == nullptr.
   void for_each(const std::function<void(const LabelValues* labels, const V&)>& visit) const;
+  // As for_each, with each series' label text as the text renderer left it: empty the
+  // first time; what the visitor writes there stays with the series, so that a label set
+  // is rendered once, not on every scrape. The text is dropped whenever the label names
+  // may change (replace()), so one renderer that always renders the same series under
+  // the same names (the store's, or the fixed latency names) may trust it.
+  void for_each_rendered(const std::function<void(const LabelValues* labels, const V&,
+                                                  std::string& text)>& visit) const;
   size_t size() const { return size_.load(std::memory_order_relaxed); }
   void set_max_series(size_t n) { max_series_.store(n, std::memory_order_relaxed); }
   size_t max_series() const { return max_series_.load(std::memory_order_relaxed); }
@@ -97,6 +104,7 @@ class CappedSeries {
   struct Entry {
     V value{};
     SteadyTime grown{};
+    mutable std::string text;  // for_each_rendered, under the shard's lock
   };
   struct Shard {
     mutable std::mutex mu;
@@ -108,6 +116,7 @@ class CappedSeries {
   mutable std::mutex overflow_mu_;
   V overflow_{};
   bool has_overflow_ = false;
+  mutable std::string overflow_text_;  // for_each_rendered, under overflow_mu_
 };
 
 // Everything the connect metrics render.

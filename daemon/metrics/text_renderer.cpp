@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 #include "metrics/connect_collector.h"
 #include "metrics/labels.h"
@@ -14,6 +15,37 @@ constexpr uint64_t kLatencyBoundsNs[TC_LAT_BUCKETS - 1] = {TC_LAT_BOUNDS_NS};
 
 // Bytes per sample line, roughly: reserving for them saves the buffer's regrowth.
 constexpr size_t kBytesPerLineGuess = 140;
+
+// A failure sample found while the connects family is written: its series' label text
+// is the one just written there (out[labels_at, labels_at + labels_len)), so the failures
+// family is written afterwards from out and this list, without a second pass over the
+// store (a cache miss per series) and without a second text buffer.
+struct FailureRef {
+  size_t labels_at;
+  uint32_t labels_len;
+  uint32_t reason;
+  uint64_t count;
+};
+
+// Kept from one scrape to the next, as the response buffers are (app/web_server.cpp):
+// made afresh per scrape, a buffer this size stays behind, freed but not returned, in
+// the malloc arena of each of the web server's threads. A scrape takes it; a concurrent
+// one makes its own.
+std::mutex g_failure_refs_mu;
+std::vector<FailureRef> g_failure_refs;
+
+std::vector<FailureRef> take_failure_refs() {
+  std::lock_guard<std::mutex> lock(g_failure_refs_mu);
+  std::vector<FailureRef> v = std::move(g_failure_refs);
+  g_failure_refs = {};
+  v.clear();
+  return v;
+}
+
+void give_back_failure_refs(std::vector<FailureRef> v) {
+  std::lock_guard<std::mutex> lock(g_failure_refs_mu);
+  if (v.capacity() > g_failure_refs.capacity()) g_failure_refs = std::move(v);
+}
 
 void append_uint(std::string& out, uint64_t value) {
   char buf[24];
@@ -110,35 +142,59 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   auto lock = store.read_lock();
   const std::vector<std::string> store_names = store.label_names();
   const std::vector<std::string>& names = store_names.empty() ? label_names : store_names;
-  out.reserve(out.size() + kBytesPerLineGuess * (2 * store.connects().size() +
-                                                 (TC_LAT_BUCKETS + 2) * store.latency().size()) +
+  out.reserve(out.size() +
+              kBytesPerLineGuess *
+                  (2 * store.connects().size() + (TC_LAT_BUCKETS + 2) * store.latency().size()) +
               4096);
-  std::string labels;  // the current series' label set, reused
   Line line{out};
+  // A series' label text, rendered on its first scrape and kept with it in the store.
+  auto label_text = [](std::string& text, const std::vector<std::string>& label_names,
+                       const LabelValues* values) -> const std::string& {
+    if (text.empty()) append_labels(text, label_names, values);
+    return text;
+  };
 
+  // One pass over the connect series; their failure samples are written after it, from
+  // what it wrote (FailureRef).
+  std::vector<FailureRef> failures = take_failure_refs();
   append_header(out, kConnects, "Outbound TCP connect attempts (SYN sent), counted in the kernel.",
                 "counter");
-  store.connects().for_each([&](const LabelValues* values, const ConnectCounts& c) {
-    labels.clear();
-    append_labels(labels, names, values);
-    line.head(kConnects, labels);
-    append_double(out, static_cast<double>(c.attempts));
-    out += '\n';
-  });
-
+  store.connects().for_each_rendered(
+      [&](const LabelValues* values, const ConnectCounts& c, std::string& text) {
+        const std::string& labels = label_text(text, names, values);
+        const size_t labels_at = out.size() + kConnects.size();
+        line.head(kConnects, labels);
+        append_double(out, static_cast<double>(c.attempts));
+        out += '\n';
+        for (uint32_t r = 0; r < c.failed.size(); ++r) {
+          if (c.failed[r] != 0)
+            failures.push_back({labels_at, static_cast<uint32_t>(labels.size()), r, c.failed[r]});
+        }
+      });
   append_header(out, kFailures, "Outbound TCP connects that did not establish, by reason.",
                 "counter");
-  store.connects().for_each([&](const LabelValues* values, const ConnectCounts& c) {
-    if (c.failures() == 0) return;
-    labels.clear();
-    append_labels(labels, names, values);
-    for (uint32_t r = 0; r < c.failed.size(); ++r) {
-      if (c.failed[r] == 0) continue;
-      line.head(kFailures, labels, "reason", failure_reason_name(r));
-      append_double(out, static_cast<double>(c.failed[r]));
-      out += '\n';
+  // Room for every failure line at once (the reason and the value take at most 32 bytes).
+  constexpr size_t kFailureLineExtra = sizeof(",reason=\"\"} \n") + 32;
+  size_t room = 0;
+  for (const FailureRef& f : failures) room += kFailures.size() + f.labels_len + kFailureLineExtra;
+  out.reserve(out.size() + room);
+  for (const FailureRef& f : failures) {
+    // Line::head's line, with the label text copied from out itself (std::string::append
+    // copes with its own text, even when it has to grow).
+    out += kFailures;
+    if (f.labels_len == 0) {
+      out += '{';
+    } else {
+      out.append(out, f.labels_at, f.labels_len);
+      out += ',';
     }
-  });
+    out += "reason=\"";
+    out += failure_reason_name(f.reason);
+    out += "\"} ";
+    append_double(out, static_cast<double>(f.count));
+    out += '\n';
+  }
+  give_back_failure_refs(std::move(failures));
 
   // The bucket bounds as prometheus-cpp prints them ("0.0001", ..., "+Inf").
   std::array<std::string, TC_LAT_BUCKETS> le;
@@ -150,36 +206,36 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   std::string sum_name = std::string(kDuration) + "_sum";
   std::string bucket_name = std::string(kDuration) + "_bucket";
   append_header(out, kDuration, "Time from SYN sent to connection established.", "histogram");
-  store.latency().for_each([&](const LabelValues* values, const LatencyCounts& l) {
-    labels.clear();
-    append_labels(labels, kLatencyLabelNames, values);
-    line.head(count_name, labels);
-    append_uint(out, l.count);
-    out += '\n';
-    line.head(sum_name, labels);
-    append_double(out, static_cast<double>(l.sum_ns) / 1e9);
-    out += '\n';
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < l.buckets.size(); ++i) {
-      cumulative += l.buckets[i];
-      line.head(bucket_name, labels, "le", le[i]);
-      append_uint(out, cumulative);
-      out += '\n';
-    }
-  });
+  store.latency().for_each_rendered(
+      [&](const LabelValues* values, const LatencyCounts& l, std::string& text) {
+        const std::string& labels = label_text(text, kLatencyLabelNames, values);
+        line.head(count_name, labels);
+        append_uint(out, l.count);
+        out += '\n';
+        line.head(sum_name, labels);
+        append_double(out, static_cast<double>(l.sum_ns) / 1e9);
+        out += '\n';
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < l.buckets.size(); ++i) {
+          cumulative += l.buckets[i];
+          line.head(bucket_name, labels, "le", le[i]);
+          append_uint(out, cumulative);
+          out += '\n';
+        }
+      });
 
   // Only with an allowlist: absent, the family does not exist at all.
   if (store.unexpected_enabled()) {
     append_header(out, kUnexpected,
                   "Outbound TCP connect attempts whose destination matched no allowlist rule.",
                   "counter");
-    store.unexpected().for_each([&](const LabelValues* values, const UnexpectedCounts& c) {
-      labels.clear();
-      append_labels(labels, names, values);
-      line.head(kUnexpected, labels);
-      append_double(out, static_cast<double>(c.attempts));
-      out += '\n';
-    });
+    store.unexpected().for_each_rendered(
+        [&](const LabelValues* values, const UnexpectedCounts& c, std::string& text) {
+          const std::string& labels = label_text(text, names, values);
+          line.head(kUnexpected, labels);
+          append_double(out, static_cast<double>(c.attempts));
+          out += '\n';
+        });
   }
 }
 

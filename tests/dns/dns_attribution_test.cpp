@@ -151,7 +151,7 @@ TEST(DrainOrderTest, DnsIsConsumedBeforeTheCountsAreNamed) {
   });
   std::vector<std::string> order;
   // The "ring" holds the answer; it reaches the cache only when the hook runs.
-  drain.set_before_read([&] {
+  drain.set_before_read([&](DrainKind) {
     order.push_back("dns");
     cache.insert(2, v4("192.0.2.10"), "web.test", "web.test", 0);
   });

@@ -3,8 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <mutex>
+#include <thread>
 
+#include "app/drain_loop.h"
 #include "fake_connect_source.h"
 
 namespace tcpconnect {
@@ -132,6 +136,69 @@ TEST_F(DrainTest, Ipv6KeysRender) {
   k.dport = 8080;
   EXPECT_THAT(drain.connect_labels(k),
               ::testing::ElementsAre("ipv6", "::1", "::1", "8080", ""));
+}
+
+// The kinds of drain the loop ran, as the before-read hook saw them.
+struct KindLog {
+  std::mutex mu;
+  std::vector<DrainKind> kinds;
+  void add(DrainKind k) {
+    std::lock_guard<std::mutex> lock(mu);
+    kinds.push_back(k);
+  }
+  std::vector<DrainKind> get() {
+    std::lock_guard<std::mutex> lock(mu);
+    return kinds;
+  }
+};
+
+// A scrape's drain folds the counts but is not the periodic one (which alone walks the
+// destinations map for DNS attribution): with an interval longer than the test, every
+// drain is a scrape's, and each is exact.
+TEST_F(DrainTest, LoopDrainsForScrapesAreNotPeriodic) {
+  Drain drain(source, store, LabelsConfig{});
+  KindLog log;
+  drain.set_before_read([&](DrainKind k) { log.add(k); });
+  SelfMetrics self;
+  {
+    DrainLoop loop(drain, self, std::chrono::hours(1));
+    for (uint64_t i = 1; i <= 5; ++i) {
+      source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), counts(i)}};
+      loop.drain_now(std::chrono::minutes(1));
+      EXPECT_EQ(by_labels(*store).begin()->second.attempts, i);
+    }
+  }
+  EXPECT_EQ(log.get(), std::vector<DrainKind>(5, DrainKind::kScrape));
+}
+
+// Periodic drains keep coming, alone and while scrapes ask for drains more often than
+// the interval (a scrape's drain that finds the periodic one due is it).
+TEST_F(DrainTest, LoopKeepsPeriodicDrainsAmongScrapes) {
+  Drain drain(source, store, LabelsConfig{});
+  KindLog log;
+  drain.set_before_read([&](DrainKind k) { log.add(k); });
+  SelfMetrics self;
+  auto periodic = [&] {
+    auto k = log.get();
+    return static_cast<size_t>(std::count(k.begin(), k.end(), DrainKind::kPeriodic));
+  };
+  DrainLoop loop(drain, self, std::chrono::milliseconds(20));
+  for (int i = 0; i < 2000 && periodic() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_GE(periodic(), 1u);  // alone
+  const size_t before = periodic();
+  const size_t drains_before = log.get().size();
+  // Scrapes 1 ms apart: the loop's own timer never runs out between two of them.
+  for (int i = 0; i < 20000 && periodic() < before + 2; ++i) {
+    loop.drain_now(std::chrono::minutes(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_GE(periodic(), before + 2);
+  // Not every one of those drains did the periodic work.
+  const auto kinds = log.get();
+  EXPECT_GT(
+      std::count(kinds.begin() + static_cast<long>(drains_before), kinds.end(), DrainKind::kScrape),
+      0);
 }
 
 }  // namespace

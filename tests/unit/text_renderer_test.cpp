@@ -117,6 +117,57 @@ TEST(TextRenderer, StoreLabelNamesWin) {
   EXPECT_EQ(new_path(store, {"family", "saddr"}), expected);
 }
 
+// Each series keeps its label text from one scrape to the next (SeriesStore): later
+// scrapes, after counts grew and series came and went, still write what prometheus-cpp
+// writes.
+TEST(TextRenderer, SameTextScrapeAfterScrape) {
+  auto store = full_store();
+  store->set_unexpected_enabled(true);
+  EXPECT_EQ(new_path(store, kNames), old_path(store, kNames));
+  ConnectCounts more;
+  more.attempts = 7;
+  more.failed[TC_FAIL_REFUSED] = 7;
+  store->add_connects({"ipv4", "127.0.0.1", "127.0.0.2", "80", "example.com"}, more);
+  store->add_connects_overflow(more);
+  EXPECT_EQ(new_path(store, kNames), old_path(store, kNames));
+  store->expire_idle(std::chrono::steady_clock::now() + std::chrono::hours(1));
+  store->add_connects({"ipv4", "127.0.0.1", "127.0.0.7", "81", "new.example"}, more);
+  const std::string expected = old_path(store, kNames);
+  EXPECT_NE(expected.find("new.example"), std::string::npos);
+  EXPECT_EQ(new_path(store, kNames), expected);
+}
+
+// A re-fold under other label names (a reload that changed labels.keep) must not reuse
+// the label text kept with a series, even one whose values survive, nor the overflow
+// series' text.
+TEST(TextRenderer, KeptLabelTextFollowsNewLabelNames) {
+  auto store = std::make_shared<SeriesStore>(1);
+  auto contents = [](std::vector<std::string> names) {
+    SeriesStore::Contents c;
+    c.label_names = std::move(names);
+    ConnectCounts n;
+    n.attempts = 2;
+    n.failed[TC_FAIL_REFUSED] = 1;
+    c.connects.push_back({{"127.0.0.1", "80"}, n});
+    c.connects_overflow = n;
+    LatencyCounts l;
+    l.count = 1;
+    l.buckets[0] = 1;
+    c.latency.push_back({{"name.example", ""}, l});
+    return c;
+  };
+  store->replace(contents({"daddr", "dport"}), false);
+  std::string first = new_path(store, {});
+  EXPECT_NE(first.find("{daddr=\"127.0.0.1\",dport=\"80\"} 2"), std::string::npos) << first;
+  EXPECT_NE(first.find("{daddr=\"overflow\",dport=\"overflow\"} 2"), std::string::npos) << first;
+  store->replace(contents({"saddr", "lport"}), true);
+  const std::string expected = old_path(store, {});
+  EXPECT_NE(expected.find("{saddr=\"127.0.0.1\",lport=\"80\"} 2"), std::string::npos) << expected;
+  EXPECT_NE(expected.find("{saddr=\"overflow\",lport=\"overflow\"} 2"), std::string::npos)
+      << expected;
+  EXPECT_EQ(new_path(store, {}), expected);
+}
+
 TEST(TextRenderer, DoublesAsPrometheusCppWritesThem) {
   const double values[] = {0,      1,        0.1,   1e-4,    2.5e-3,   1e6,     1e16,
                            1e17,   0.3,      1.0 / 3, 123456789.123456789, 9007199254740993.0,

@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
   auto store = std::make_shared<SeriesStore>(1000000);
   Drain drain(cp, store, labels,
               [&](uint16_t f, const uint8_t (&a)[16]) { return dns.name_of(f, a); });
-  drain.set_before_read([&] { dns.before_drain(); });
+  drain.set_before_read([&](DrainKind) { dns.before_drain(); });
   (void)drain.run_once();  // earlier traffic is folded before ours
   SelfMetrics self;
   const auto start = std::chrono::steady_clock::now();

@@ -40,13 +40,40 @@ struct {
 	__type(value, struct tc_latency_hist);
 } latency SEC(".maps");
 
-/* In-flight connects: socket address -> key and start time. */
+/*
+ * In-flight connects: the key and start time their outcome needs, by socket. Most sit in
+ * `stash`, an array indexed by a hash of the socket's address, whose slots are taken and
+ * given back with a compare-and-swap (struct tc_stash_slot): no lock, no allocation, and
+ * a slot that a socket at the same address used last is still in cache. A connect whose
+ * slot another in-flight connect holds goes to `pending`, a hash keyed by the socket's
+ * address. (A hash for all of them cost about a third of this program's time per connect:
+ * an update, a lookup and a delete, each under a bucket lock; see docs/benchmarks.md.)
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384); /* 1 << (64 - stash_shift), set by the daemon */
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct tc_stash_slot);
+} stash SEC(".maps");
+
+/* 64 - log2(stash's entries): the slot is the top bits of a multiplicative hash. */
+const volatile __u32 stash_shift = 50;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct tc_pending);
 } pending SEC(".maps");
+
+/* Holds a socket's address for one instant: see sk_word(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sk_words SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -140,34 +167,102 @@ static __always_inline void fill_key(struct tc_connect_key *key,
 }
 
 /*
+ * The socket's address as a plain number, for hashing and for the slot's owner word.
+ * tp_btf holds the socket as a typed pointer, which the verifier lets no program
+ * multiply, mask or compare-and-swap; what a program reads back from a map value is a
+ * number. (raw_tp and tracepoint hold it as a number already; the round trip is two
+ * memory accesses.)
+ */
+static __always_inline __u64 sk_word(const struct sock *sk)
+{
+	__u32 zero = 0;
+	volatile __u64 *w = bpf_map_lookup_elem(&sk_words, &zero);
+
+	if (!w)
+		return 0;
+	*w = (__u64)sk;
+	return *w;
+}
+
+static __always_inline struct tc_stash_slot *slot_of(__u64 skw)
+{
+	__u32 i = (skw * 0x9E3779B97F4A7C15ULL) >> stash_shift;
+
+	return bpf_map_lookup_elem(&stash, &i);
+}
+
+/*
+ * Takes this socket's entry out of its slot (returns 1, *out filled) if the slot holds
+ * one and `take` agrees; 0 otherwise. Fields are read before the claim: they do not
+ * change while the slot is owned, and a failed claim means someone else (the daemon's
+ * sweep) took them.
+ */
+static __always_inline int slot_take(struct tc_stash_slot *slot, __u64 skw,
+				     struct tc_pending *out, bool any)
+{
+	if (!slot || slot->sk != skw)
+		return 0;
+	*out = slot->p;
+	if (!any && !(out->flags & TC_PENDING_ATTEMPT))
+		return 0;
+	return __sync_val_compare_and_swap(&slot->sk, skw, 0) == skw;
+}
+
+/*
  * An entry this socket address left in the stash (its outcome was never seen) goes
  * before a new connect from it: an attempt it still owes is counted now, without the
  * local port, if this program claims it. `any`: remove it even if it owes nothing (a
  * filtered-out connect, whose outcome must not be taken for the old one's).
  */
-static __always_inline void release_stashed(__u64 skp, bool any)
+static __always_inline void release_stashed(__u64 skw, bool any)
 {
-	struct tc_pending *old = bpf_map_lookup_elem(&pending, &skp);
+	struct tc_pending *old, taken;
 	struct tc_connect_key key;
 	__u32 flags;
 
+	if (slot_take(slot_of(skw), skw, &taken, any)) {
+		if (taken.flags & TC_PENDING_ATTEMPT)
+			count_attempt(&taken.key);
+	}
+	old = bpf_map_lookup_elem(&pending, &skw);
 	if (!old)
 		return;
 	flags = old->flags;
 	if (!any && !(flags & TC_PENDING_ATTEMPT))
 		return;
 	key = old->key;
-	if (bpf_map_delete_elem(&pending, &skp))
+	if (bpf_map_delete_elem(&pending, &skw))
 		return;
 	if (flags & TC_PENDING_ATTEMPT)
 		count_attempt(&key);
+}
+
+/*
+ * Stashes p for the socket: in its slot when the slot is free or holds this socket's own
+ * stale entry (whose outcome was missed: replaced, as a hash update would), else in the
+ * hash. Returns 0, or the hash's error.
+ */
+static __always_inline long stash_put(__u64 skw, const struct tc_pending *p)
+{
+	struct tc_stash_slot *slot = slot_of(skw);
+
+	if (slot && (__sync_val_compare_and_swap(&slot->sk, 0, skw | TC_STASH_BUSY) == 0 ||
+		     __sync_val_compare_and_swap(&slot->sk, skw, skw | TC_STASH_BUSY) == skw)) {
+		slot->p = *p;
+		/* Published only once complete: the compiler keeps the order, and x86
+		 * keeps stores in order for the other CPUs. */
+		barrier();
+		*(volatile __u64 *)&slot->sk = skw;
+		return 0;
+	}
+	return bpf_map_update_elem(&pending, &skw, p, BPF_ANY);
 }
 
 static __always_inline void on_connect(const struct sock *sk, const bool btf)
 {
 	struct tc_connect_settings *cfg;
 	struct tc_pending p = {};
-	__u64 skp = (__u64)sk;
+	__u64 skw = sk_word(sk);
 	__u32 zero = 0, fields = 0;
 	bool settle = false;
 
@@ -176,7 +271,7 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 	p.key.dport = read_dport(sk, btf);
 	/* Filtered out: neither counted nor stashed for an outcome. */
 	if (!tc_filters_pass(&p.key)) {
-		release_stashed(skp, true);
+		release_stashed(skw, true);
 		return;
 	}
 	cfg = bpf_map_lookup_elem(&settings, &zero);
@@ -187,7 +282,7 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 	if (fields)
 		fill_key(&p.key, sk, fields, btf);
 	if (settle)
-		release_stashed(skp, false);
+		release_stashed(skw, false);
 
 	if ((fields & TC_KEY_LPORT) && !p.key.lport)
 		p.flags = TC_PENDING_ATTEMPT;
@@ -195,7 +290,7 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 		count_attempt(&p.key);
 
 	p.start_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&pending, &skp, &p, BPF_ANY)) {
+	if (stash_put(skw, &p)) {
 		count_error(TC_ERR_PENDING_FULL);
 		/* No room to defer it: counted now, without the local port. */
 		if (p.flags & TC_PENDING_ATTEMPT)
@@ -236,20 +331,30 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 {
 	static const struct tc_connect_counts zero;
 	struct tc_connect_counts *c;
+	struct tc_stash_slot *slot;
 	struct tc_pending *stashed;
 	struct tc_pending p;
-	__u64 skp = (__u64)sk;
+	__u64 skw;
 
 	/* SYN_SENT -> SYN_RECV (simultaneous open) is not an outcome yet. */
 	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
 		return;
-	stashed = bpf_map_lookup_elem(&pending, &skp);
-	if (!stashed)
-		return;
-	p = *stashed;
-	/* The daemon's sweep may have claimed it meanwhile. */
-	if (bpf_map_delete_elem(&pending, &skp))
-		return;
+	skw = sk_word(sk);
+	slot = slot_of(skw);
+	if (slot && slot->sk == skw) {
+		p = slot->p;
+		/* The daemon's sweep may have claimed it meanwhile. */
+		if (__sync_val_compare_and_swap(&slot->sk, skw, 0) != skw)
+			return;
+	} else {
+		stashed = bpf_map_lookup_elem(&pending, &skw);
+		if (!stashed)
+			return;
+		p = *stashed;
+		/* The daemon's sweep may have claimed it meanwhile. */
+		if (bpf_map_delete_elem(&pending, &skw))
+			return;
+	}
 	/* inet_sport, not skc_num: -> CLOSE is traced after the port was released
 	 * (skc_num zeroed); inet_sport keeps it. 0 when none was ever assigned. */
 	if (p.flags & TC_PENDING_ATTEMPT)

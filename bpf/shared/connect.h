@@ -112,6 +112,22 @@ struct tc_pending {
  */
 #define TC_PENDING_ATTEMPT (1u << 0)
 
+/*
+ * One slot of the stash array (connect.bpf.c): an in-flight connect, at the index a hash
+ * of its socket's address gives. `sk` is the word that owns the slot: 0 when free, the
+ * socket's address once `p` is complete, that address + TC_STASH_BUSY while its writer
+ * fills `p`. Whoever changes `sk` from the address to 0 with a compare-and-swap (the
+ * outcome, a later connect from the same socket, the daemon's sweep) has claimed `p`;
+ * nobody writes `p` unless it took the slot from 0 to BUSY. The daemon maps the array
+ * (BPF_F_MMAPABLE) to sweep it with the same compare-and-swap.
+ */
+struct tc_stash_slot {
+	__u64 sk;
+	struct tc_pending p;
+};
+
+#define TC_STASH_BUSY 1ULL /* socket addresses are aligned: bit 0 is free */
+
 /* Indexes of the per-CPU error counters. */
 enum tc_error {
 	TC_ERR_CONNECTS_FULL = 0, /* connect map full: attempt not counted per key */

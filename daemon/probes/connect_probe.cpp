@@ -5,7 +5,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -73,10 +76,18 @@ Result<ConnectProbe::Skel> ConnectProbe::open_prepared(ProbeBackend backend,
     if (int err = bpf_map__set_max_entries(m, options.max_entries))
       return Error{explain("sizing map", err), -err};
   }
+  // The stash array: a power of two of slots, indexed by the top bits of a hash.
+  const uint32_t wanted = options.stash_slots ? options.stash_slots : options.max_entries;
+  const uint32_t slots = std::bit_ceil(std::max<uint32_t>(wanted, 2));
+  if (int err = bpf_map__set_max_entries(skel->maps.stash, slots))
+    return Error{explain("sizing map", err), -err};
+  skel->rodata->stash_shift = 64 - static_cast<uint32_t>(std::countr_zero(slots));
   for (Status s : {check_map_layout(skel->maps.connects, sizeof(tc_connect_key),
                                     sizeof(tc_connect_counts)),
                    check_map_layout(skel->maps.latency, sizeof(tc_latency_key),
-                                    sizeof(tc_latency_hist))}) {
+                                    sizeof(tc_latency_hist)),
+                   check_map_layout(skel->maps.stash, sizeof(uint32_t),
+                                    sizeof(tc_stash_slot))}) {
     if (!s) return s.error();
   }
 
@@ -174,13 +185,70 @@ Status ConnectProbe::forget_destination(const tc_latency_key& key) {
   return Ok{};
 }
 
+ConnectProbe::StashMapping::~StashMapping() {
+  if (addr) munmap(addr, bytes);
+}
+
+Result<tc_stash_slot*> ConnectProbe::stash_slots() {
+  if (!stash_mapping_.addr) {
+    // An array's elements lie end to end, each rounded up to 8 bytes.
+    static_assert(sizeof(tc_stash_slot) % 8 == 0);
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t bytes = bpf_map__max_entries(skel_->maps.stash) * sizeof(tc_stash_slot);
+    const size_t mapped = (bytes + page - 1) / page * page;
+    void* addr = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      bpf_map__fd(skel_->maps.stash), 0);
+    if (addr == MAP_FAILED) return Error::from_errno("mapping the stash array", errno);
+    stash_mapping_.addr = addr;
+    stash_mapping_.bytes = mapped;
+  }
+  return static_cast<tc_stash_slot*>(stash_mapping_.addr);
+}
+
 Result<uint64_t> ConnectProbe::sweep_pending(std::chrono::nanoseconds max_age,
                                              std::vector<tc_connect_key>* deferred_attempts) {
-  const int fd = bpf_map__fd(skel_->maps.pending);
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns() is CLOCK_MONOTONIC
   const uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + now.tv_nsec;
   const uint64_t max_ns = static_cast<uint64_t>(max_age.count());
+  auto slots = sweep_stash_slots(now_ns, max_ns, deferred_attempts);
+  if (!slots) return slots.error();
+  auto hashed = sweep_pending_hash(now_ns, max_ns, deferred_attempts);
+  if (!hashed) return hashed.error();
+  return slots.value() + hashed.value();
+}
+
+// The same claim as the program's (connect.bpf.c, struct tc_stash_slot): read the entry,
+// then take the slot's owner word from the socket's address to 0. A slot being written
+// (BUSY) or claimed meanwhile is left alone. What the claim cannot tell: the same socket
+// finishing this entry and stashing a new connect in the same slot between the read and
+// the claim (well under a microsecond, for an entry already max_age old); the new
+// connect's outcome would then go uncounted, as a lost outcome.
+Result<uint64_t> ConnectProbe::sweep_stash_slots(uint64_t now_ns, uint64_t max_ns,
+                                                 std::vector<tc_connect_key>* deferred_attempts) {
+  auto mapped = stash_slots();
+  if (!mapped) return mapped.error();
+  tc_stash_slot* slots = mapped.value();
+  const uint32_t n = bpf_map__max_entries(skel_->maps.stash);
+  uint64_t claimed = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t owner = __atomic_load_n(&slots[i].sk, __ATOMIC_ACQUIRE);
+    if (owner == 0 || (owner & TC_STASH_BUSY)) continue;
+    tc_pending p;
+    std::memcpy(&p, const_cast<const tc_pending*>(&slots[i].p), sizeof(p));
+    if (!(now_ns > p.start_ns && now_ns - p.start_ns > max_ns)) continue;
+    if (!__atomic_compare_exchange_n(&slots[i].sk, &owner, 0, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+      continue;
+    ++claimed;
+    if ((p.flags & TC_PENDING_ATTEMPT) && deferred_attempts) deferred_attempts->push_back(p.key);
+  }
+  return claimed;
+}
+
+Result<uint64_t> ConnectProbe::sweep_pending_hash(uint64_t now_ns, uint64_t max_ns,
+                                                  std::vector<tc_connect_key>* deferred_attempts) {
+  const int fd = bpf_map__fd(skel_->maps.pending);
   std::vector<std::pair<uint64_t, tc_pending>> stale;
   uint64_t key = 0, next = 0;
   bool first = true;

@@ -40,6 +40,10 @@ class ConnectProbe final : public ConnectSource {
     // Keep per-destination activity (latest connect, count) for the DNS layer. Off, the
     // program does not touch that map: a connect costs nothing more.
     bool track_destinations = false;
+    // Slots of the in-flight stash array, rounded up to a power of two (at least 2); 0:
+    // max_entries rounded up. Fewer slots send more connects in flight together to the
+    // overflow hash (tests use that).
+    uint32_t stash_slots = 0;
     // Runs after load and before attach (its maps exist, nothing counts yet): the
     // daemon fills the filter and settings maps here, so that not one connect is
     // counted under anything else. Not run for an adopted probe. An error fails attach.
@@ -76,10 +80,11 @@ class ConnectProbe final : public ConnectSource {
       const std::function<void(const tc_latency_key&, const tc_latency_hist&)>& visit) override;
   Result<ErrorCounts> read_errors() override;
 
-  // Deletes stash entries of connects in flight for longer than max_age (their outcome
-  // was missed). Returns how many. Bounded by the stash's size. An entry that still owed
-  // its attempt (deferred for the local port, TC_PENDING_ATTEMPT) is claimed by the
-  // deletion and its key appended to *deferred_attempts: the caller counts it.
+  // Deletes stash entries (array slots and overflow hash) of connects in flight for
+  // longer than max_age (their outcome was missed). Returns how many. Bounded by the
+  // stash's size. An entry that still owed its attempt (deferred for the local port,
+  // TC_PENDING_ATTEMPT) is claimed by the deletion and its key appended to
+  // *deferred_attempts: the caller counts it.
   Result<uint64_t> sweep_pending(std::chrono::nanoseconds max_age,
                                  std::vector<tc_connect_key>* deferred_attempts = nullptr);
 
@@ -124,6 +129,18 @@ class ConnectProbe final : public ConnectSource {
   std::optional<ConnectFilters> filters_;
   bool lookup_and_delete_supported_ = true;
   std::unique_ptr<PercpuMapReader> connects_reader_, latency_reader_, destinations_reader_;
+  // The stash array, mapped into this process at the first sweep.
+  struct StashMapping {
+    void* addr = nullptr;
+    size_t bytes = 0;
+    ~StashMapping();
+  };
+  StashMapping stash_mapping_;
+  Result<tc_stash_slot*> stash_slots();
+  Result<uint64_t> sweep_stash_slots(uint64_t now_ns, uint64_t max_ns,
+                                     std::vector<tc_connect_key>* deferred_attempts);
+  Result<uint64_t> sweep_pending_hash(uint64_t now_ns, uint64_t max_ns,
+                                      std::vector<tc_connect_key>* deferred_attempts);
 };
 
 }  // namespace tcpconnect

@@ -545,3 +545,76 @@ TEST(ConnectProbeSweepTest, SweepRemovesStaleInFlightConnects) {
 
 }  // namespace
 }  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+// Starts `n` connects to the blackhole, each held in SYN_SENT on a thread inside the
+// namespace; returns their sockets.
+std::vector<testing::Fd> hold_in_flight(testing::BlackholeNetns& ns, uint16_t port, int n) {
+  std::vector<testing::Fd> held;
+  std::mutex mu;
+  for (int i = 0; i < n; ++i) {
+    int rc = ns.run([&] {
+      int err = 0;
+      testing::Fd fd = testing::start_connect(AF_INET, testing::BlackholeNetns::kBlackhole,
+                                              port, &err);
+      std::lock_guard<std::mutex> lock(mu);
+      held.push_back(std::move(fd));
+      return err;
+    });
+    EXPECT_EQ(rc, 0);
+  }
+  return held;
+}
+
+// With two slots in the stash array, four connects in flight together cannot all have a
+// slot: at least two go to the overflow hash. Every outcome is still found, from either.
+TEST(ConnectProbeStashTest, ConnectsBeyondTheSlotsGoToTheOverflowHash) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = testing::BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  ConnectProbe::Options options;
+  options.stash_slots = 2;
+  auto probe = ConnectProbe::attach(options);
+  ASSERT_TRUE(probe) << probe.error().message;
+  const uint16_t port = testing::unlikely_port();
+  for (int round = 0; round < 3; ++round) {
+    std::vector<testing::Fd> held = hold_in_flight(*ns, port, 4);
+    ASSERT_EQ(held.size(), 4u);
+    held.clear();  // abandoned in SYN_SENT: each an outcome "aborted"
+  }
+  auto keyed = testing::keys_with_dport(*probe.value(), port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.attempts, 12u);
+  EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 12u);
+  // Nothing left behind in either part of the stash.
+  EXPECT_EQ(probe.value()->sweep_pending(std::chrono::nanoseconds(0)).value(), 0u);
+}
+
+// The sweep claims stale entries from the slots and from the overflow hash alike.
+TEST(ConnectProbeStashTest, SweepClaimsSlotsAndOverflowAlike) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = testing::BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  ConnectProbe::Options options;
+  options.stash_slots = 2;
+  auto probe = ConnectProbe::attach(options);
+  ASSERT_TRUE(probe) << probe.error().message;
+  const uint16_t port = testing::unlikely_port();
+  std::vector<testing::Fd> held = hold_in_flight(*ns, port, 4);
+  ASSERT_EQ(held.size(), 4u);
+  auto swept = probe.value()->sweep_pending(std::chrono::nanoseconds(0));
+  ASSERT_TRUE(swept) << swept.error().message;
+  EXPECT_EQ(swept.value(), 4u);
+  held.clear();  // their outcomes find nothing left to count
+  auto keyed = testing::keys_with_dport(*probe.value(), port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.attempts, 4u);
+  EXPECT_EQ(testing::total_failed(keyed[0].second), 0u);
+}
+
+}  // namespace
+}  // namespace tcpconnect

@@ -320,7 +320,8 @@ TEST_P(FdStoreHandover, NextProcessAdoptsTheProbeAndNoConnectIsLost) {
   std::vector<std::string> names = manager.names();
   EXPECT_THAT(names, ::testing::IsSupersetOf({"connect.link", "connect.prog",
                                               "connect.map.connects", "connect.map.latency",
-                                              "connect.map.pending", "connect.map.errors"}));
+                                              "connect.map.pending", "connect.map.stash",
+                                              "connect.map.errors"}));
   std::string first_id = probe_id(port);
   ASSERT_FALSE(first_id.empty());
 

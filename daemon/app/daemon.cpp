@@ -201,7 +201,9 @@ int run_daemon(const DaemonOptions& options) {
     if (std::chrono::steady_clock::now() >= next_sweep) {
       next_sweep = std::chrono::steady_clock::now() + kSweepInterval;
       std::vector<tc_connect_key> deferred;
-      if (auto n = connect_probe.sweep_pending(kPendingMaxAge, &deferred); n && n.value() > 0)
+      if (auto n = connect_probe.sweep_pending(kPendingMaxAge, &deferred); !n)
+        spdlog::warn("sweeping the in-flight stash: {}", n.error().message);
+      else if (n.value() > 0)
         self->add_outcomes_lost(n.value());
       drain.add_settled_attempts(deferred);
     }

@@ -568,49 +568,52 @@ std::vector<testing::Fd> hold_in_flight(testing::BlackholeNetns& ns, uint16_t po
   return held;
 }
 
-// With two slots in the stash array, four connects in flight together cannot all have a
-// slot: at least two go to the overflow hash. Every outcome is still found, from either.
-TEST(ConnectProbeStashTest, ConnectsBeyondTheSlotsGoToTheOverflowHash) {
-  TCPCONNECT_REQUIRE_ROOT();
-  std::string error;
-  auto ns = testing::BlackholeNetns::create(&error);
-  ASSERT_TRUE(ns) << error;
-  ConnectProbe::Options options;
-  options.stash_slots = 2;
-  auto probe = ConnectProbe::attach(options);
-  ASSERT_TRUE(probe) << probe.error().message;
-  const uint16_t port = testing::unlikely_port();
+// A probe whose stash array has two slots, and a namespace with a peer that never
+// answers: four connects held in flight together cannot all have a slot, so at least two
+// go to the overflow hash.
+class ConnectProbeStashTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TCPCONNECT_REQUIRE_ROOT();
+    std::string error;
+    ns_ = testing::BlackholeNetns::create(&error);
+    ASSERT_TRUE(ns_) << error;
+    ConnectProbe::Options options;
+    options.stash_slots = 2;
+    auto attached = ConnectProbe::attach(options);
+    ASSERT_TRUE(attached) << attached.error().message;
+    probe_ = std::move(attached).value();
+  }
+
+  std::unique_ptr<testing::BlackholeNetns> ns_;
+  std::unique_ptr<ConnectProbe> probe_;
+  const uint16_t port_ = testing::unlikely_port();
+};
+
+// Every outcome is still found, from a slot or from the overflow.
+TEST_F(ConnectProbeStashTest, ConnectsBeyondTheSlotsGoToTheOverflowHash) {
   for (int round = 0; round < 3; ++round) {
-    std::vector<testing::Fd> held = hold_in_flight(*ns, port, 4);
+    std::vector<testing::Fd> held = hold_in_flight(*ns_, port_, 4);
     ASSERT_EQ(held.size(), 4u);
     held.clear();  // abandoned in SYN_SENT: each an outcome "aborted"
   }
-  auto keyed = testing::keys_with_dport(*probe.value(), port);
+  auto keyed = testing::keys_with_dport(*probe_, port_);
   ASSERT_EQ(keyed.size(), 1u);
   EXPECT_EQ(keyed[0].second.attempts, 12u);
   EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 12u);
   // Nothing left behind in either part of the stash.
-  EXPECT_EQ(probe.value()->sweep_pending(std::chrono::nanoseconds(0)).value(), 0u);
+  EXPECT_EQ(probe_->sweep_pending(std::chrono::nanoseconds(0)).value(), 0u);
 }
 
 // The sweep claims stale entries from the slots and from the overflow hash alike.
-TEST(ConnectProbeStashTest, SweepClaimsSlotsAndOverflowAlike) {
-  TCPCONNECT_REQUIRE_ROOT();
-  std::string error;
-  auto ns = testing::BlackholeNetns::create(&error);
-  ASSERT_TRUE(ns) << error;
-  ConnectProbe::Options options;
-  options.stash_slots = 2;
-  auto probe = ConnectProbe::attach(options);
-  ASSERT_TRUE(probe) << probe.error().message;
-  const uint16_t port = testing::unlikely_port();
-  std::vector<testing::Fd> held = hold_in_flight(*ns, port, 4);
+TEST_F(ConnectProbeStashTest, SweepClaimsSlotsAndOverflowAlike) {
+  std::vector<testing::Fd> held = hold_in_flight(*ns_, port_, 4);
   ASSERT_EQ(held.size(), 4u);
-  auto swept = probe.value()->sweep_pending(std::chrono::nanoseconds(0));
+  auto swept = probe_->sweep_pending(std::chrono::nanoseconds(0));
   ASSERT_TRUE(swept) << swept.error().message;
   EXPECT_EQ(swept.value(), 4u);
   held.clear();  // their outcomes find nothing left to count
-  auto keyed = testing::keys_with_dport(*probe.value(), port);
+  auto keyed = testing::keys_with_dport(*probe_, port_);
   ASSERT_EQ(keyed.size(), 1u);
   EXPECT_EQ(keyed[0].second.attempts, 4u);
   EXPECT_EQ(testing::total_failed(keyed[0].second), 0u);

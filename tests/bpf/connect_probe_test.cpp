@@ -505,50 +505,6 @@ TEST(ConnectProbeMapFullTest, DestinationsMapFullIsCountedAndForgettingMakesRoom
 namespace tcpconnect {
 namespace {
 
-// A connect still in flight is in the stash; a sweep with age 0 removes it, after which
-// its outcome is not counted (the sweep is for outcomes the kernel skipped).
-TEST(ConnectProbeSweepTest, SweepRemovesStaleInFlightConnects) {
-  TCPCONNECT_REQUIRE_ROOT();
-  std::string error;
-  auto ns = testing::BlackholeNetns::create(&error);
-  ASSERT_TRUE(ns) << error;
-  auto probe = ConnectProbe::attach({});
-  ASSERT_TRUE(probe) << probe.error().message;
-  const uint16_t port = testing::unlikely_port();
-  int results[2] = {-1, -1};
-  // Two connects held in SYN_SENT on threads inside the namespace.
-  std::vector<testing::Fd> held;
-  std::mutex mu;
-  for (int& r : results) {
-    r = ns->run([&] {
-      int err = 0;
-      testing::Fd fd = testing::start_connect(AF_INET, testing::BlackholeNetns::kBlackhole,
-                                              port, &err);
-      std::lock_guard<std::mutex> lock(mu);
-      held.push_back(std::move(fd));
-      return err;
-    });
-  }
-  ASSERT_EQ(results[0], 0);
-  ASSERT_EQ(results[1], 0);
-  auto swept = probe.value()->sweep_pending(std::chrono::nanoseconds(0));
-  ASSERT_TRUE(swept) << swept.error().message;
-  EXPECT_GE(swept.value(), 2u);
-  held.clear();  // closing them now would count "aborted", had they not been swept
-  auto keyed = testing::keys_with_dport(*probe.value(), port);
-  ASSERT_EQ(keyed.size(), 1u);
-  EXPECT_EQ(keyed[0].second.attempts, 2u);
-  EXPECT_EQ(testing::total_failed(keyed[0].second), 0u);
-  // A generous age keeps connects that are legitimately in flight.
-  EXPECT_EQ(probe.value()->sweep_pending(std::chrono::minutes(10)).value(), 0u);
-}
-
-}  // namespace
-}  // namespace tcpconnect
-
-namespace tcpconnect {
-namespace {
-
 // Starts `n` connects to the blackhole, each held in SYN_SENT on a thread inside the
 // namespace; returns their sockets.
 std::vector<testing::Fd> hold_in_flight(testing::BlackholeNetns& ns, uint16_t port, int n) {
@@ -567,6 +523,36 @@ std::vector<testing::Fd> hold_in_flight(testing::BlackholeNetns& ns, uint16_t po
   }
   return held;
 }
+
+// A connect still in flight is in the stash; a sweep with age 0 removes it, after which
+// its outcome is not counted (the sweep is for outcomes the kernel skipped).
+TEST(ConnectProbeSweepTest, SweepRemovesStaleInFlightConnects) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = testing::BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  auto probe = ConnectProbe::attach({});
+  ASSERT_TRUE(probe) << probe.error().message;
+  const uint16_t port = testing::unlikely_port();
+  std::vector<testing::Fd> held = hold_in_flight(*ns, port, 2);
+  ASSERT_EQ(held.size(), 2u);
+  auto swept = probe.value()->sweep_pending(std::chrono::nanoseconds(0));
+  ASSERT_TRUE(swept) << swept.error().message;
+  EXPECT_GE(swept.value(), 2u);
+  held.clear();  // closing them now would count "aborted", had they not been swept
+  auto keyed = testing::keys_with_dport(*probe.value(), port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.attempts, 2u);
+  EXPECT_EQ(testing::total_failed(keyed[0].second), 0u);
+  // A generous age keeps connects that are legitimately in flight.
+  EXPECT_EQ(probe.value()->sweep_pending(std::chrono::minutes(10)).value(), 0u);
+}
+
+}  // namespace
+}  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
 
 // A probe whose stash array has two slots, and a namespace with a peer that never
 // answers: four connects held in flight together cannot all have a slot, so at least two

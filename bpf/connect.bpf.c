@@ -193,9 +193,10 @@ static __always_inline struct tc_stash_slot *slot_of(__u64 skw)
 
 /*
  * Takes this socket's entry out of its slot (returns 1, *out filled) if the slot holds
- * one and `take` agrees; 0 otherwise. Fields are read before the claim: they do not
- * change while the slot is owned, and a failed claim means someone else (the daemon's
- * sweep) took them.
+ * one that is wanted (`any`, or it still owes its attempt); 0 otherwise. Fields are read
+ * before the claim: they do not change while the slot is owned, and a failed claim means
+ * someone else (the daemon's sweep) took them. sk_word() never returns 0 (its array has
+ * its one slot on every CPU), so no socket's word looks like a free slot.
  */
 static __always_inline int slot_take(struct tc_stash_slot *slot, __u64 skw,
 				     struct tc_pending *out, bool any)

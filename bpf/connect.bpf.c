@@ -192,11 +192,12 @@ static __always_inline struct tc_stash_slot *slot_of(__u64 skw)
 }
 
 /*
- * Takes this socket's entry out of its slot (returns 1, *out filled) if the slot holds
- * one that is wanted (`any`, or it still owes its attempt); 0 otherwise. Fields are read
- * before the claim: they do not change while the slot is owned, and a failed claim means
- * someone else (the daemon's sweep) took them. sk_word() never returns 0 (its array has
- * its one slot on every CPU), so no socket's word looks like a free slot.
+ * Takes this socket's entry out of its slot if the slot holds one that is wanted (`any`,
+ * or it still owes its attempt): returns 1 with *out filled; 0 if the slot holds none
+ * (or one not wanted); -1 if it held this socket's entry but someone else (the daemon's
+ * sweep) claimed it first. Fields are read before the claim: they do not change while
+ * the slot is owned. sk_word() never returns 0 (its array has its one slot on every
+ * CPU), so no socket's word looks like a free slot.
  */
 static __always_inline int slot_take(struct tc_stash_slot *slot, __u64 skw,
 				     struct tc_pending *out, bool any)
@@ -206,7 +207,7 @@ static __always_inline int slot_take(struct tc_stash_slot *slot, __u64 skw,
 	*out = slot->p;
 	if (!any && !(out->flags & TC_PENDING_ATTEMPT))
 		return 0;
-	return __sync_val_compare_and_swap(&slot->sk, skw, 0) == skw;
+	return __sync_val_compare_and_swap(&slot->sk, skw, 0) == skw ? 1 : -1;
 }
 
 /*
@@ -221,7 +222,7 @@ static __always_inline void release_stashed(__u64 skw, bool any)
 	struct tc_connect_key key;
 	__u32 flags;
 
-	if (slot_take(slot_of(skw), skw, &taken, any)) {
+	if (slot_take(slot_of(skw), skw, &taken, any) > 0) {
 		if (taken.flags & TC_PENDING_ATTEMPT)
 			count_attempt(&taken.key);
 	}
@@ -332,22 +333,20 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 {
 	static const struct tc_connect_counts zero;
 	struct tc_connect_counts *c;
-	struct tc_stash_slot *slot;
 	struct tc_pending *stashed;
 	struct tc_pending p;
 	__u64 skw;
+	int taken;
 
 	/* SYN_SENT -> SYN_RECV (simultaneous open) is not an outcome yet. */
 	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
 		return;
 	skw = sk_word(sk);
-	slot = slot_of(skw);
-	if (slot && slot->sk == skw) {
-		p = slot->p;
-		/* The daemon's sweep may have claimed it meanwhile. */
-		if (__sync_val_compare_and_swap(&slot->sk, skw, 0) != skw)
-			return;
-	} else {
+	taken = slot_take(slot_of(skw), skw, &p, true);
+	/* The daemon's sweep may have claimed it meanwhile. */
+	if (taken < 0)
+		return;
+	if (!taken) {
 		stashed = bpf_map_lookup_elem(&pending, &skw);
 		if (!stashed)
 			return;

@@ -37,6 +37,12 @@ Status check_map_layout(bpf_map* map, uint32_t key_size, uint32_t value_size) {
   return Ok{};
 }
 
+// Whether a stash entry has been in flight for longer than max_ns at now_ns (both
+// CLOCK_MONOTONIC, as bpf_ktime_get_ns()); an entry stamped after now_ns is not.
+bool is_stale(const tc_pending& p, uint64_t now_ns, uint64_t max_ns) {
+  return now_ns > p.start_ns && now_ns - p.start_ns > max_ns;
+}
+
 }  // namespace
 
 void ConnectProbe::SkelDeleter::operator()(connect_bpf* skel) const { connect_bpf::destroy(skel); }
@@ -236,7 +242,7 @@ Result<uint64_t> ConnectProbe::sweep_stash_slots(uint64_t now_ns, uint64_t max_n
     if (owner == 0 || (owner & TC_STASH_BUSY)) continue;
     tc_pending p;
     std::memcpy(&p, const_cast<const tc_pending*>(&slots[i].p), sizeof(p));
-    if (!(now_ns > p.start_ns && now_ns - p.start_ns > max_ns)) continue;
+    if (!is_stale(p, now_ns, max_ns)) continue;
     if (!__atomic_compare_exchange_n(&slots[i].sk, &owner, 0, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
       continue;
@@ -261,7 +267,7 @@ Result<uint64_t> ConnectProbe::sweep_pending_hash(uint64_t now_ns, uint64_t max_
     key = next;
     tc_pending p;
     if (bpf_map_lookup_elem(fd, &key, &p) != 0) continue;
-    if (now_ns > p.start_ns && now_ns - p.start_ns > max_ns) stale.emplace_back(key, p);
+    if (is_stale(p, now_ns, max_ns)) stale.emplace_back(key, p);
   }
   // Deleting claims an entry (the program counts a deferred attempt only if its own
   // delete succeeds). Lookup-and-delete also returns what was deleted: a socket that
@@ -273,7 +279,7 @@ Result<uint64_t> ConnectProbe::sweep_pending_hash(uint64_t now_ns, uint64_t max_
       if (errno == ENOENT) continue;
       if (bpf_map_delete_elem(fd, &k) != 0) continue;  // kernels before 5.14
       p = walked;
-    } else if (!(now_ns > p.start_ns && now_ns - p.start_ns > max_ns)) {
+    } else if (!is_stale(p, now_ns, max_ns)) {
       bpf_map_update_elem(fd, &k, &p, BPF_NOEXIST);
       continue;
     }

@@ -53,6 +53,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -69,6 +70,8 @@
 #include "config/config.h"
 #include "loopback_storm.h"
 #include "metrics/label_renderer.h"
+#include "peer.h"
+#include "peer.skel.h"
 #include "probes/cgroup_fs.h"
 #include "probes/connect_probe.h"
 #include "shared/connect.h"
@@ -94,6 +97,7 @@ struct Options {
   std::string close_mode = "fin";
   double scrape_interval = 1;
   bool bpf_stats = false;
+  bool peer = false;
   bool print_windows = false;
   int bootstrap = 2000;
   std::string order = "random";
@@ -248,6 +252,24 @@ std::optional<uint64_t> program_attempts(const ProgInfo& prog, int domain, const
       continue;
     if (bpf_map_lookup_elem(map->fd.get(), &key, values.data()) != 0) continue;
     for (const auto& v : values) sum += v.attempts;
+  }
+  return sum;
+}
+
+// Connects the peer counted to `port` (any address), summed over CPUs.
+std::optional<uint64_t> peer_attempts(int map_fd, uint16_t port) {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return std::nullopt;
+  peer_key key{}, next{};
+  std::vector<uint64_t> values(ncpu);
+  uint64_t sum = 0;
+  const void* prev = nullptr;
+  for (int i = 0; i < 4096 + 1024; ++i) {  // the map's size, plus slack
+    if (bpf_map_get_next_key(map_fd, prev, &next) != 0) break;
+    key = next;
+    prev = &key;
+    if (key.dport != port || bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) continue;
+    for (uint64_t v : values) sum += v;
   }
   return sum;
 }
@@ -471,17 +493,22 @@ struct Sample {
   std::vector<ProgInfo> progs;  // bpf_stats of the tracked programs
 };
 
+// The arms a window may run: nothing switched on, the exporter's switched programs, or
+// the peer (--peer).
+enum Arm { kOff = 0, kOn = 1, kPeer = 2 };
+const char* arm_name(int arm) { return arm == kOn ? "on" : arm == kPeer ? "peer" : "off"; }
+
 struct Window {
-  bool on = false;
+  int arm = kOff;
   double seconds = 0;
   int64_t connects = 0;
   double storm_cpu = 0, process_cpu = 0, daemon_cpu = 0, machine = 0;  // seconds
   std::vector<uint64_t> run_ns, runs, misses;                          // per program
 };
 
-Window difference(bool on, const Sample& a, const Sample& b) {
+Window difference(int arm, const Sample& a, const Sample& b) {
   Window w;
-  w.on = on;
+  w.arm = arm;
   w.seconds = std::chrono::duration<double>(b.at - a.at).count();
   w.connects = b.connects - a.connects;
   w.storm_cpu = static_cast<double>(b.storm_cpu_ns - a.storm_cpu_ns) / 1e9;
@@ -531,51 +558,67 @@ double quantile(std::vector<double> v, double q) {
   return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
 }
 
-// A pair: two adjacent windows, one of each arm.
-struct Pair {
-  Window on, off;
+// A group: adjacent windows, one of each arm (a pair without --peer), indexed by arm.
+struct Group {
+  std::vector<Window> arm;
 };
 
-// on/off of connects per second, and off/on of storm CPU per connect (so that 1.000 means
-// free for both), over a set of pairs.
-double rate_ratio(const std::vector<const Pair*>& pairs) {
-  Totals on, off;
-  for (const Pair* p : pairs) {
-    on.add(p->on);
-    off.add(p->off);
-  }
-  return off.rate() > 0 ? on.rate() / off.rate() : 0;
+using GroupRatio = std::function<double(const std::vector<const Group*>&)>;
+
+// Totals of one arm over a set of groups.
+Totals arm_totals(const std::vector<const Group*>& groups, int arm) {
+  Totals t;
+  for (const Group* g : groups) t.add(g->arm[arm]);
+  return t;
 }
-double cpu_ratio(const std::vector<const Pair*>& pairs) {
-  Totals on, off;
-  for (const Pair* p : pairs) {
-    on.add(p->on);
-    off.add(p->off);
-  }
-  return on.storm_us() > 0 ? off.storm_us() / on.storm_us() : 0;
+
+// arm/off of connects per second, and off/arm of storm CPU per connect (so that 1.000
+// means free for both), over a set of groups.
+GroupRatio rate_ratio(int arm) {
+  return [arm](const std::vector<const Group*>& groups) {
+    const Totals a = arm_totals(groups, arm), off = arm_totals(groups, kOff);
+    return off.rate() > 0 ? a.rate() / off.rate() : 0;
+  };
+}
+GroupRatio cpu_ratio(int arm) {
+  return [arm](const std::vector<const Group*>& groups) {
+    const Totals a = arm_totals(groups, arm), off = arm_totals(groups, kOff);
+    return a.storm_us() > 0 ? off.storm_us() / a.storm_us() : 0;
+  };
+}
+// What the arm adds to the storm's CPU per connect, in microseconds: everything its
+// programs cost in the kernel, their dispatch included (bpf_stats sees only their runs).
+GroupRatio extra_us(int arm) {
+  return [arm](const std::vector<const Group*>& groups) {
+    return arm_totals(groups, arm).storm_us() - arm_totals(groups, kOff).storm_us();
+  };
+}
+// The exporter's extra CPU per connect over the peer's.
+double cost_ratio(const std::vector<const Group*>& groups) {
+  const double peer = extra_us(kPeer)(groups);
+  return peer != 0 ? extra_us(kOn)(groups) / peer : 0;
 }
 
 struct Spreads {
   double total = 0, median = 0, min = 0, max = 0, lo = 0, hi = 0;
 };
 
-// The ratio over all pairs; the median, minimum and maximum of the per-pair ratios; a
-// 95% percentile bootstrap interval of the total ratio, pairs resampled (fixed seed).
-Spreads spreads(const std::vector<Pair>& pairs, double (*ratio)(const std::vector<const Pair*>&),
-                int resamples) {
+// The ratio over all groups; the median, minimum and maximum of the per-group ratios; a
+// 95% percentile bootstrap interval of the total ratio, groups resampled (fixed seed).
+Spreads spreads(const std::vector<Group>& groups, const GroupRatio& ratio, int resamples) {
   Spreads s;
-  std::vector<const Pair*> all;
-  for (const Pair& p : pairs) all.push_back(&p);
+  std::vector<const Group*> all;
+  for (const Group& g : groups) all.push_back(&g);
   s.total = ratio(all);
   std::vector<double> each;
-  for (const Pair* p : all) each.push_back(ratio({p}));
+  for (const Group* g : all) each.push_back(ratio({g}));
   s.median = quantile(each, 0.5);
   s.min = each.empty() ? 0 : *std::min_element(each.begin(), each.end());
   s.max = each.empty() ? 0 : *std::max_element(each.begin(), each.end());
   std::mt19937_64 rng(1);
   std::uniform_int_distribution<size_t> pick(0, all.empty() ? 0 : all.size() - 1);
   std::vector<double> boot;
-  std::vector<const Pair*> draw(all.size());
+  std::vector<const Group*> draw(all.size());
   for (int r = 0; r < resamples && !all.empty(); ++r) {
     for (auto& d : draw) d = all[pick(rng)];
     boot.push_back(ratio(draw));
@@ -774,6 +817,30 @@ int run(const Options& o) {
     return 1;
   }
 
+  // The peer (--peer): bpftrace's counting one-liner as bench/bpf/peer.bpf.c spells it,
+  // loaded here and switched through its own perf-event link in "peer" windows.
+  std::unique_ptr<peer_bpf, void (*)(peer_bpf*)> peer(nullptr, peer_bpf::destroy);
+  std::optional<ProgramSwitch> peer_switch;
+  std::optional<ProgInfo> peer_info;
+  if (o.peer) {
+    peer.reset(peer_bpf::open_and_load());
+    UniqueFd peer_prog(peer ? dup(bpf_program__fd(peer->progs.peer_count)) : -1);
+    peer_info = peer_prog ? prog_info(peer_prog.get()) : std::nullopt;
+    if (!peer_info) {
+      std::fprintf(stderr, "toggle_bench: cannot load the peer program\n");
+      return 1;
+    }
+    peer_switch.emplace(std::move(peer_prog), ProbeBackend::kTracepoint, UniqueFd(), UniqueFd());
+    if (std::string err = peer_switch->prepare(); !err.empty()) {
+      std::fprintf(stderr, "toggle_bench: the peer: %s\n", err.c_str());
+      return 1;
+    }
+    seen_progs.push_back(peer_info->id);
+    std::printf("peer: program %s (id %u, tag %s) on the classic tracepoint, switched in \"peer\" windows\n",
+                peer_info->name.c_str(), peer_info->id, peer_info->tag.c_str());
+  }
+  const int n_arms = o.peer ? 3 : 2;
+
   // Programs whose bpf_stats are read per window: the switched one, the DNS one, and the
   // daemon's own connect program when it stays attached.
   std::vector<std::pair<std::string, UniqueFd>> tracked;
@@ -785,6 +852,7 @@ int run(const Options& o) {
   if (!takeover)
     tracked.emplace_back("connect (the daemon's, always on)",
                          UniqueFd(bpf_prog_get_fd_by_id(daemon_prog_info->id)));
+  if (peer_info) tracked.emplace_back("peer (switched)", UniqueFd(bpf_prog_get_fd_by_id(peer_info->id)));
 
   // The storm and the scraper.
   std::string error;
@@ -840,25 +908,25 @@ int run(const Options& o) {
   }
   std::printf(
       "storm: %d connecting + %d accepting threads to %s port %u, close=%s; windows of "
-      "%d ms in pairs, %s, for %.0f s or %" PRId64 " connects; scrape every %.1f s; bpf_stats %s\n",
+      "%d ms in %s, %s, for %.0f s or %" PRId64 " connects; scrape every %.1f s; bpf_stats %s\n",
       o.threads, o.accept_threads, listener->ip().c_str(), listener->port(), o.close_mode.c_str(),
-      o.window_ms,
+      o.window_ms, o.peer ? "groups of three (off, on, peer)" : "pairs",
       o.order == "abba" ? "ABBA (on off, off on, ...)"
                         : ("each in random order (seed " + std::to_string(o.seed) + ")").c_str(),
       o.seconds, o.max_connects, o.scrape_interval, o.bpf_stats ? "on" : "left as it was");
   std::fflush(stdout);
 
-  // One window: run the storm for window_ms with the programs as `on` says.
+  // One window: run the storm for window_ms with the programs of `arm` switched on, and
+  // only those.
   std::vector<double> toggle_us;
   std::string failure;
-  auto window = [&](bool on) -> std::optional<Window> {
+  auto window = [&](int arm) -> std::optional<Window> {
     const auto t0 = Clock::now();
-    if (on) {
-      failure = programs->on();
-      if (!failure.empty()) return std::nullopt;
-    } else {
-      programs->off();
-    }
+    if (arm != kOn) programs->off();
+    if (arm != kPeer && peer_switch) peer_switch->off();
+    if (arm == kOn) failure = programs->on();
+    if (arm == kPeer) failure = peer_switch->on();
+    if (!failure.empty()) return std::nullopt;
     toggle_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     Sample a = sample();
     storm->open();
@@ -868,34 +936,44 @@ int run(const Options& o) {
       return std::nullopt;
     }
     Sample b = sample();
-    return difference(on, a, b);
+    return difference(arm, a, b);
   };
 
   const int64_t overflows_before = listen_overflows();
   const std::string load_before = loadavg();
   // Warm-up, off, counted in the totals but not in the figures.
-  int64_t on_connects = 0;
-  auto warm = window(false);
+  int64_t on_connects = 0, peer_connects = 0;
+  auto warm = window(kOff);
   const auto run_start = Clock::now();
   const auto run_deadline = run_start + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(o.seconds));
   std::vector<Window> windows;
   std::mt19937_64 order_rng(o.seed);
-  std::uniform_int_distribution<int> coin(0, 1);
-  bool on_first = true;
+  std::vector<int> order(n_arms);
   // Bounded by time, the connect cap and a window count.
-  const size_t max_windows = static_cast<size_t>(o.seconds * 1000 / o.window_ms) + 2;
+  const size_t max_windows = static_cast<size_t>(o.seconds * 1000 / o.window_ms) + n_arms;
   while (warm && windows.size() < max_windows && !g_interrupted) {
-    const size_t w = windows.size();
-    if (w % 2 == 0 && (Clock::now() >= run_deadline || storm->connects() >= o.max_connects)) break;
-    if (w % 2 == 0) on_first = o.order == "abba" ? (w / 2) % 2 == 0 : coin(order_rng) == 1;
-    const bool on = on_first == (w % 2 == 0);
-    auto result = window(on);
+    const size_t w = windows.size(), n = static_cast<size_t>(n_arms);
+    if (w % n == 0 && (Clock::now() >= run_deadline || storm->connects() >= o.max_connects)) break;
+    if (w % n == 0) {
+      // A new group: its arms in random order, or (abba) in order and reversed in turn.
+      std::iota(order.begin(), order.end(), 0);
+      if (o.order == "abba") {
+        std::rotate(order.begin(), order.begin() + 1, order.end());  // on, (peer,) off
+        if ((w / n) % 2 == 1) std::reverse(order.begin(), order.end());
+      } else {
+        std::shuffle(order.begin(), order.end(), order_rng);
+      }
+    }
+    const int arm = order[w % n];
+    auto result = window(arm);
     if (!result) break;
     windows.push_back(*result);
-    if (on) on_connects += result->connects;
+    if (arm == kOn) on_connects += result->connects;
+    if (arm == kPeer) peer_connects += result->connects;
   }
   programs->off();
+  if (peer_switch) peer_switch->off();
   if (!warm) std::fprintf(stderr, "toggle_bench: the warm-up window failed\n");
   const int64_t all_connects = storm->connects();
   const auto errors = storm->errors();
@@ -903,7 +981,7 @@ int run(const Options& o) {
   scraper_stop = true;
   if (scraper.joinable()) scraper.join();
   if (!failure.empty()) std::fprintf(stderr, "toggle_bench: %s\n", failure.c_str());
-  if (windows.size() % 2) windows.pop_back();  // an unpaired window (interrupted run)
+  windows.resize(windows.size() - windows.size() % n_arms);  // an incomplete group (interrupted)
 
   // Exactness while switching.
   auto final_body =
@@ -917,25 +995,30 @@ int run(const Options& o) {
                  : -1;
   auto switched_count =
       program_attempts(*switched_info, listener->domain(), listener->addr(), listener->port());
+  std::optional<uint64_t> peer_count;
+  if (peer) peer_count = peer_attempts(bpf_map__fd(peer->maps.peer_counts), listener->port());
   storm.reset();  // joins its threads
   listener->stop();
 
   // Figures.
-  std::vector<Pair> pairs;
-  Totals on_total, off_total;
-  for (size_t i = 0; i + 1 < windows.size(); i += 2) {
-    const Window& a = windows[i];
-    const Window& b = windows[i + 1];
-    pairs.push_back(a.on ? Pair{a, b} : Pair{b, a});
+  std::vector<Group> groups;
+  std::vector<Totals> totals(n_arms);
+  for (size_t i = 0; i + n_arms <= windows.size(); i += n_arms) {
+    Group g;
+    g.arm.resize(n_arms);
+    for (int k = 0; k < n_arms; ++k) g.arm[windows[i + k].arm] = windows[i + k];
+    groups.push_back(std::move(g));
   }
-  for (const Window& w : windows) (w.on ? on_total : off_total).add(w);
+  for (const Window& w : windows) totals[w.arm].add(w);
+  const Totals& on_total = totals[kOn];
+  const Totals& off_total = totals[kOff];
   std::printf("load average before %s, after %s\n", load_before.c_str(), loadavg().c_str());
   if (o.print_windows) {
     std::printf("\n%6s %4s %8s %10s %9s %9s %8s\n", "window", "arm", "seconds", "connects/s",
                 "storm_us/c", "daemon_ms/s", "others");
     for (size_t i = 0; i < windows.size(); ++i) {
       const Window& w = windows[i];
-      std::printf("%6zu %4s %8.3f %10.0f %9.2f %9.2f %8.2f\n", i, w.on ? "on" : "off", w.seconds,
+      std::printf("%6zu %4s %8.3f %10.0f %9.2f %9.2f %8.2f\n", i, arm_name(w.arm), w.seconds,
                   w.connects / w.seconds, w.connects ? w.storm_cpu * 1e6 / w.connects : 0,
                   w.daemon_cpu * 1e3 / w.seconds,
                   std::max(0.0, (w.machine - w.storm_cpu - w.daemon_cpu) / w.seconds));
@@ -943,11 +1026,12 @@ int run(const Options& o) {
   }
   std::printf("\n%-4s %7s %8s %11s %10s %11s %12s %11s %11s\n", "arm", "windows", "seconds",
               "connects", "connects/s", "storm_us/c", "process_us/c", "daemon_ms/s", "others_CPUs");
-  for (const auto* t : {&off_total, &on_total}) {
+  for (int arm = 0; arm < n_arms; ++arm) {
+    const Totals* t = &totals[arm];
     const double c = static_cast<double>(t->connects);
     std::printf(
         "%-4s %7d %8.2f %11" PRId64 " %10.0f %11.2f %12.2f %11.2f %11.2f\n",
-        t == &on_total ? "on" : "off", t->windows, t->seconds, t->connects, t->rate(),
+        arm_name(arm), t->windows, t->seconds, t->connects, t->rate(),
         t->storm_us(), c ? t->process_cpu * 1e6 / c : 0,
         t->seconds ? t->daemon_cpu * 1e3 / t->seconds : 0,
         t->seconds ? std::max(0.0, (t->machine - t->storm_cpu - t->daemon_cpu) / t->seconds) : 0);
@@ -957,27 +1041,53 @@ int run(const Options& o) {
         "\nbpf_stats per arm: program, runs per connect, ns per run, ns per connect, "
         "skipped runs (recursion_misses)\n");
     for (size_t i = 0; i < tracked.size(); ++i) {
-      for (const auto* t : {&off_total, &on_total}) {
-        if (i >= t->runs.size()) continue;
+      for (int arm = 0; arm < n_arms; ++arm) {
+        const Totals* t = &totals[arm];
+        if (i >= t->runs.size() || t->runs[i] == 0) continue;
         const double c = static_cast<double>(t->connects);
         const double runs = static_cast<double>(t->runs[i]);
         std::printf("  %-36s %-3s %7.2f %8.1f %9.1f %8" PRIu64 "\n", tracked[i].first.c_str(),
-                    t == &on_total ? "on" : "off", c ? runs / c : 0,
+                    arm_name(arm), c ? runs / c : 0,
                     runs ? static_cast<double>(t->run_ns[i]) / runs : 0,
                     c ? static_cast<double>(t->run_ns[i]) / c : 0, t->misses[i]);
       }
     }
   }
-  const Spreads rate = spreads(pairs, rate_ratio, o.bootstrap);
-  const Spreads cpu = spreads(pairs, cpu_ratio, o.bootstrap);
+  const char* per = o.peer ? "per-group" : "per-pair";
+  const Spreads rate = spreads(groups, rate_ratio(kOn), o.bootstrap);
+  const Spreads cpu = spreads(groups, cpu_ratio(kOn), o.bootstrap);
   std::printf(
-      "\n%zu pairs. on/off connects/s: total %.4f, per-pair median %.4f [min %.3f, "
+      "\n%zu %s. on/off connects/s: total %.4f, %s median %.4f [min %.3f, "
       "max %.3f], bootstrap 95%% %.4f-%.4f\n",
-      pairs.size(), rate.total, rate.median, rate.min, rate.max, rate.lo, rate.hi);
+      groups.size(), o.peer ? "groups" : "pairs", rate.total, per, rate.median, rate.min,
+      rate.max, rate.lo, rate.hi);
   std::printf(
-      "off/on storm CPU per connect: total %.4f, per-pair median %.4f [min %.3f, "
+      "off/on storm CPU per connect: total %.4f, %s median %.4f [min %.3f, "
       "max %.3f], bootstrap 95%% %.4f-%.4f\n",
-      cpu.total, cpu.median, cpu.min, cpu.max, cpu.lo, cpu.hi);
+      cpu.total, per, cpu.median, cpu.min, cpu.max, cpu.lo, cpu.hi);
+  Spreads peer_rate, peer_cpu, on_extra, peer_extra, cost;
+  if (o.peer) {
+    peer_rate = spreads(groups, rate_ratio(kPeer), o.bootstrap);
+    peer_cpu = spreads(groups, cpu_ratio(kPeer), o.bootstrap);
+    on_extra = spreads(groups, extra_us(kOn), o.bootstrap);
+    peer_extra = spreads(groups, extra_us(kPeer), o.bootstrap);
+    cost = spreads(groups, cost_ratio, o.bootstrap);
+    std::printf(
+        "peer/off connects/s: total %.4f, %s median %.4f [min %.3f, max %.3f], bootstrap "
+        "95%% %.4f-%.4f\n",
+        peer_rate.total, per, peer_rate.median, peer_rate.min, peer_rate.max, peer_rate.lo,
+        peer_rate.hi);
+    std::printf(
+        "off/peer storm CPU per connect: total %.4f, %s median %.4f [min %.3f, max %.3f], "
+        "bootstrap 95%% %.4f-%.4f\n",
+        peer_cpu.total, per, peer_cpu.median, peer_cpu.min, peer_cpu.max, peer_cpu.lo,
+        peer_cpu.hi);
+    std::printf(
+        "storm CPU each adds per connect (us; its programs, their dispatch, all): on %.3f "
+        "[bootstrap 95%% %.3f-%.3f], peer %.3f [%.3f-%.3f]; on/peer %.2f [%.2f-%.2f]\n",
+        on_extra.total, on_extra.lo, on_extra.hi, peer_extra.total, peer_extra.lo,
+        peer_extra.hi, cost.total, cost.lo, cost.hi);
+  }
   std::sort(toggle_us.begin(), toggle_us.end());
   std::printf("switching (links made or closed, storm parked): median %.0f us, max %.0f us\n",
               quantile(toggle_us, 0.5), toggle_us.empty() ? 0 : toggle_us.back());
@@ -990,6 +1100,12 @@ int run(const Options& o) {
               switched_count && static_cast<int64_t>(*switched_count) == switched_expected
                   ? "exact"
                   : "NOT EXACT");
+  if (o.peer)
+    std::printf("; the peer counted %s (%s, expected %" PRId64 ")",
+                peer_count ? std::to_string(*peer_count).c_str() : "?",
+                peer_count && static_cast<int64_t>(*peer_count) == peer_connects ? "exact"
+                                                                                   : "NOT EXACT",
+                peer_connects);
   const int64_t daemon_expected = takeover ? on_connects : all_connects;
   std::printf("; the daemon's /metrics says %.0f (%s, expected %" PRId64 ")\n", daemon_count,
               static_cast<int64_t>(daemon_count) == daemon_expected ? "exact" : "NOT EXACT",
@@ -1003,6 +1119,11 @@ int run(const Options& o) {
   tracked.clear();
   for (uint32_t id : programs->link_ids()) seen_links.push_back(id);
   programs.reset();
+  if (peer_switch) {
+    for (uint32_t id : peer_switch->link_ids()) seen_links.push_back(id);
+    peer_switch.reset();
+  }
+  peer.reset();
   daemon_prog.reset();
   daemon.stop();
   const std::string left = left_behind(seen_progs, seen_links);
@@ -1012,11 +1133,19 @@ int run(const Options& o) {
 
   std::printf(
       "result mode=%s pairs=%zu on_cps=%.0f off_cps=%.0f ratio=%.4f pair_median=%.4f "
-      "boot_lo=%.4f boot_hi=%.4f cpu_ratio=%.4f exact=%d\n",
-      takeover ? "takeover" : "second_instance", pairs.size(), on_total.rate(), off_total.rate(),
-      rate.total, rate.median, rate.lo, rate.hi, cpu.total,
-      switched_count && static_cast<int64_t>(*switched_count) == switched_expected &&
-          static_cast<int64_t>(daemon_count) == daemon_expected);
+      "boot_lo=%.4f boot_hi=%.4f cpu_ratio=%.4f",
+      takeover ? "takeover" : "second_instance", groups.size(), on_total.rate(), off_total.rate(),
+      rate.total, rate.median, rate.lo, rate.hi, cpu.total);
+  if (o.peer)
+    std::printf(
+        " peer_cps=%.0f peer_ratio=%.4f peer_cpu_ratio=%.4f on_extra_us=%.3f "
+        "peer_extra_us=%.3f on_over_peer=%.3f",
+        totals[kPeer].rate(), peer_rate.total, peer_cpu.total, on_extra.total, peer_extra.total,
+        cost.total);
+  std::printf(" exact=%d\n",
+              switched_count && static_cast<int64_t>(*switched_count) == switched_expected &&
+                  static_cast<int64_t>(daemon_count) == daemon_expected &&
+                  (!o.peer || (peer_count && static_cast<int64_t>(*peer_count) == peer_connects)));
   return 0;
 }
 
@@ -1056,10 +1185,13 @@ int main(int argc, char** argv) {
   app.add_flag("--bpf-stats", o.bpf_stats,
                "Set kernel.bpf_stats_enabled=1 for the run (ns per program run; adds the "
                "stats' own cost to the on arm)");
+  app.add_flag("--peer", o.peer,
+               "Add a third arm: the peer, bpftrace's counting one-liner as tests/bench/bpf/"
+               "peer.bpf.c spells it, switched on alone (groups of three windows)");
   app.add_flag("--windows", o.print_windows, "Print every window");
   app.add_option("--order", o.order,
-                 "Order within each pair of windows: random (seeded), or abba (on off, off on, "
-                 "...; periodic: work that recurs every 4 windows, such as a 1 s drain with "
+                 "Order within each pair (or group) of windows: random (seeded), or abba (on "
+                 "off, off on, ...; with --peer on peer off, off peer on, ...; periodic: work that recurs every 4 windows, such as a 1 s drain with "
                  "250 ms windows, then always falls in the same arm)")
       ->check(CLI::IsMember({"random", "abba"}))
       ->capture_default_str();

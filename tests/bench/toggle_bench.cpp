@@ -98,6 +98,7 @@ struct Options {
   double scrape_interval = 1;
   bool bpf_stats = false;
   bool peer = false;
+  std::string peer_kind = "bpftrace";
   bool print_windows = false;
   int bootstrap = 2000;
   std::string order = "random";
@@ -330,7 +331,7 @@ class ProgramSwitch {
   std::string on() {
     if (!links_.empty()) return "";
     int fd = -1;
-    switch (backend_) {
+    if (connect_prog_) switch (backend_) {
       case ProbeBackend::kTpBtf:
         fd = bpf_raw_tracepoint_open(nullptr, connect_prog_.get());
         break;
@@ -341,8 +342,9 @@ class ProgramSwitch {
         fd = bpf_link_create(connect_prog_.get(), perf_event_.get(), BPF_PERF_EVENT, nullptr);
         break;
     }
-    if (fd < 0) return std::string("attaching the connect program: ") + std::strerror(-fd);
-    links_.emplace_back(fd);
+    if (connect_prog_ && fd < 0)
+      return std::string("attaching the connect program: ") + std::strerror(-fd);
+    if (fd >= 0) links_.emplace_back(fd);
     if (dns_prog_) {
       fd = bpf_link_create(dns_prog_.get(), cgroup_.get(), BPF_CGROUP_INET_INGRESS, nullptr);
       if (fd < 0) {
@@ -822,22 +824,32 @@ int run(const Options& o) {
   std::unique_ptr<peer_bpf, void (*)(peer_bpf*)> peer(nullptr, peer_bpf::destroy);
   std::optional<ProgramSwitch> peer_switch;
   std::optional<ProgInfo> peer_info;
+  const bool empty_skb_peer = o.peer_kind == "empty_cgroup_skb";
   if (o.peer) {
     peer.reset(peer_bpf::open_and_load());
-    UniqueFd peer_prog(peer ? dup(bpf_program__fd(peer->progs.peer_count)) : -1);
+    bpf_program* p = !peer ? nullptr : empty_skb_peer ? peer->progs.peer_empty_skb : peer->progs.peer_count;
+    UniqueFd peer_prog(p ? dup(bpf_program__fd(p)) : -1);
     peer_info = peer_prog ? prog_info(peer_prog.get()) : std::nullopt;
-    if (!peer_info) {
-      std::fprintf(stderr, "toggle_bench: cannot load the peer program\n");
+    auto mount = find_cgroup2_mount();
+    if (!peer_info || (empty_skb_peer && !mount)) {
+      std::fprintf(stderr, "toggle_bench: cannot load the peer program (or find cgroup2)\n");
       return 1;
     }
-    peer_switch.emplace(std::move(peer_prog), ProbeBackend::kTracepoint, UniqueFd(), UniqueFd());
+    if (empty_skb_peer)
+      peer_switch.emplace(UniqueFd(), ProbeBackend::kTpBtf, std::move(peer_prog),
+                          UniqueFd(open(mount.value().mount_point.c_str(),
+                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
+    else
+      peer_switch.emplace(std::move(peer_prog), ProbeBackend::kTracepoint, UniqueFd(), UniqueFd());
     if (std::string err = peer_switch->prepare(); !err.empty()) {
       std::fprintf(stderr, "toggle_bench: the peer: %s\n", err.c_str());
       return 1;
     }
     seen_progs.push_back(peer_info->id);
-    std::printf("peer: program %s (id %u, tag %s) on the classic tracepoint, switched in \"peer\" windows\n",
-                peer_info->name.c_str(), peer_info->id, peer_info->tag.c_str());
+    std::printf("peer: program %s (id %u, tag %s) %s, switched in \"peer\" windows\n",
+                peer_info->name.c_str(), peer_info->id, peer_info->tag.c_str(),
+                empty_skb_peer ? "on cgroup inet ingress of the cgroup2 root, empty"
+                               : "on the classic tracepoint");
   }
   const int n_arms = o.peer ? 3 : 2;
 
@@ -996,7 +1008,8 @@ int run(const Options& o) {
   auto switched_count =
       program_attempts(*switched_info, listener->domain(), listener->addr(), listener->port());
   std::optional<uint64_t> peer_count;
-  if (peer) peer_count = peer_attempts(bpf_map__fd(peer->maps.peer_counts), listener->port());
+  if (peer && !empty_skb_peer)
+    peer_count = peer_attempts(bpf_map__fd(peer->maps.peer_counts), listener->port());
   storm.reset();  // joins its threads
   listener->stop();
 
@@ -1100,7 +1113,7 @@ int run(const Options& o) {
               switched_count && static_cast<int64_t>(*switched_count) == switched_expected
                   ? "exact"
                   : "NOT EXACT");
-  if (o.peer)
+  if (o.peer && !empty_skb_peer)
     std::printf("; the peer counted %s (%s, expected %" PRId64 ")",
                 peer_count ? std::to_string(*peer_count).c_str() : "?",
                 peer_count && static_cast<int64_t>(*peer_count) == peer_connects ? "exact"
@@ -1145,7 +1158,8 @@ int run(const Options& o) {
   std::printf(" exact=%d\n",
               switched_count && static_cast<int64_t>(*switched_count) == switched_expected &&
                   static_cast<int64_t>(daemon_count) == daemon_expected &&
-                  (!o.peer || (peer_count && static_cast<int64_t>(*peer_count) == peer_connects)));
+                  (!o.peer || empty_skb_peer ||
+                   (peer_count && static_cast<int64_t>(*peer_count) == peer_connects)));
   return 0;
 }
 
@@ -1188,6 +1202,11 @@ int main(int argc, char** argv) {
   app.add_flag("--peer", o.peer,
                "Add a third arm: the peer, bpftrace's counting one-liner as tests/bench/bpf/"
                "peer.bpf.c spells it, switched on alone (groups of three windows)");
+  app.add_option("--peer-kind", o.peer_kind,
+                 "What the peer arm switches: bpftrace (the one-liner), or empty_cgroup_skb (an "
+                 "empty program where the DNS capture attaches: the kernel's dispatch alone)")
+      ->check(CLI::IsMember({"bpftrace", "empty_cgroup_skb"}))
+      ->capture_default_str();
   app.add_flag("--windows", o.print_windows, "Print every window");
   app.add_option("--order", o.order,
                  "Order within each pair (or group) of windows: random (seeded), or abba (on "

@@ -43,3 +43,15 @@ int peer_count(struct trace_event_raw_inet_sock_set_state *ctx)
 	bpf_map_update_elem(&peer_counts, &key, &n, BPF_ANY);
 	return 1;
 }
+
+/*
+ * The floor under any program on the DNS capture's attach point: cgroup_skb/ingress on
+ * the cgroup2 root, doing nothing (toggle_bench --peer-kind empty_cgroup_skb). What it
+ * costs per connect is the kernel's dispatch to a cgroup inet ingress program, paid on
+ * every packet delivered to a socket.
+ */
+SEC("cgroup_skb/ingress")
+int peer_empty_skb(struct __sk_buff *skb)
+{
+	return 1;
+}

@@ -825,9 +825,13 @@ int run(const Options& o) {
   std::optional<ProgramSwitch> peer_switch;
   std::optional<ProgInfo> peer_info;
   const bool empty_skb_peer = o.peer_kind == "empty_cgroup_skb";
+  const bool counting_peer = o.peer_kind == "bpftrace";
   if (o.peer) {
     peer.reset(peer_bpf::open_and_load());
-    bpf_program* p = !peer ? nullptr : empty_skb_peer ? peer->progs.peer_empty_skb : peer->progs.peer_count;
+    bpf_program* p = !peer                                ? nullptr
+                     : empty_skb_peer                       ? peer->progs.peer_empty_skb
+                     : o.peer_kind == "empty_tp_btf" ? peer->progs.peer_empty_tp_btf
+                                                            : peer->progs.peer_count;
     UniqueFd peer_prog(p ? dup(bpf_program__fd(p)) : -1);
     peer_info = peer_prog ? prog_info(peer_prog.get()) : std::nullopt;
     auto mount = find_cgroup2_mount();
@@ -840,7 +844,10 @@ int run(const Options& o) {
                           UniqueFd(open(mount.value().mount_point.c_str(),
                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
     else
-      peer_switch.emplace(std::move(peer_prog), ProbeBackend::kTracepoint, UniqueFd(), UniqueFd());
+      peer_switch.emplace(std::move(peer_prog),
+                          o.peer_kind == "empty_tp_btf" ? ProbeBackend::kTpBtf
+                                                        : ProbeBackend::kTracepoint,
+                          UniqueFd(), UniqueFd());
     if (std::string err = peer_switch->prepare(); !err.empty()) {
       std::fprintf(stderr, "toggle_bench: the peer: %s\n", err.c_str());
       return 1;
@@ -848,8 +855,9 @@ int run(const Options& o) {
     seen_progs.push_back(peer_info->id);
     std::printf("peer: program %s (id %u, tag %s) %s, switched in \"peer\" windows\n",
                 peer_info->name.c_str(), peer_info->id, peer_info->tag.c_str(),
-                empty_skb_peer ? "on cgroup inet ingress of the cgroup2 root, empty"
-                               : "on the classic tracepoint");
+                empty_skb_peer                   ? "on cgroup inet ingress of the cgroup2 root, empty"
+                : o.peer_kind == "empty_tp_btf" ? "on tp_btf/inet_sock_set_state, empty"
+                                                : "on the classic tracepoint");
   }
   const int n_arms = o.peer ? 3 : 2;
 
@@ -1008,7 +1016,7 @@ int run(const Options& o) {
   auto switched_count =
       program_attempts(*switched_info, listener->domain(), listener->addr(), listener->port());
   std::optional<uint64_t> peer_count;
-  if (peer && !empty_skb_peer)
+  if (peer && counting_peer)
     peer_count = peer_attempts(bpf_map__fd(peer->maps.peer_counts), listener->port());
   storm.reset();  // joins its threads
   listener->stop();
@@ -1113,7 +1121,7 @@ int run(const Options& o) {
               switched_count && static_cast<int64_t>(*switched_count) == switched_expected
                   ? "exact"
                   : "NOT EXACT");
-  if (o.peer && !empty_skb_peer)
+  if (o.peer && counting_peer)
     std::printf("; the peer counted %s (%s, expected %" PRId64 ")",
                 peer_count ? std::to_string(*peer_count).c_str() : "?",
                 peer_count && static_cast<int64_t>(*peer_count) == peer_connects ? "exact"
@@ -1158,7 +1166,7 @@ int run(const Options& o) {
   std::printf(" exact=%d\n",
               switched_count && static_cast<int64_t>(*switched_count) == switched_expected &&
                   static_cast<int64_t>(daemon_count) == daemon_expected &&
-                  (!o.peer || empty_skb_peer ||
+                  (!o.peer || !counting_peer ||
                    (peer_count && static_cast<int64_t>(*peer_count) == peer_connects)));
   return 0;
 }
@@ -1203,9 +1211,10 @@ int main(int argc, char** argv) {
                "Add a third arm: the peer, bpftrace's counting one-liner as tests/bench/bpf/"
                "peer.bpf.c spells it, switched on alone (groups of three windows)");
   app.add_option("--peer-kind", o.peer_kind,
-                 "What the peer arm switches: bpftrace (the one-liner), or empty_cgroup_skb (an "
-                 "empty program where the DNS capture attaches: the kernel's dispatch alone)")
-      ->check(CLI::IsMember({"bpftrace", "empty_cgroup_skb"}))
+                 "What the peer arm switches: bpftrace (the one-liner), or an empty program where "
+                 "the DNS capture (empty_cgroup_skb) or the connect probe (empty_tp_btf) "
+                 "attaches: the kernel's dispatch alone")
+      ->check(CLI::IsMember({"bpftrace", "empty_cgroup_skb", "empty_tp_btf"}))
       ->capture_default_str();
   app.add_flag("--windows", o.print_windows, "Print every window");
   app.add_option("--order", o.order,

@@ -55,3 +55,13 @@ int peer_empty_skb(struct __sk_buff *skb)
 {
 	return 1;
 }
+
+/*
+ * The floor under any program on the connect probe's attach point: tp_btf on
+ * sock:inet_sock_set_state, doing nothing (toggle_bench --peer-kind empty_tp_btf).
+ */
+SEC("tp_btf/inet_sock_set_state")
+int peer_empty_tp_btf(void *ctx)
+{
+	return 0;
+}

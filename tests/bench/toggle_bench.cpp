@@ -831,6 +831,7 @@ int run(const Options& o) {
     bpf_program* p = !peer                                ? nullptr
                      : empty_skb_peer                       ? peer->progs.peer_empty_skb
                      : o.peer_kind == "empty_tp_btf" ? peer->progs.peer_empty_tp_btf
+                     : o.peer_kind == "empty_tp_btf_elsewhere" ? peer->progs.peer_empty_elsewhere
                                                             : peer->progs.peer_count;
     UniqueFd peer_prog(p ? dup(bpf_program__fd(p)) : -1);
     peer_info = peer_prog ? prog_info(peer_prog.get()) : std::nullopt;
@@ -845,8 +846,8 @@ int run(const Options& o) {
                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
     else
       peer_switch.emplace(std::move(peer_prog),
-                          o.peer_kind == "empty_tp_btf" ? ProbeBackend::kTpBtf
-                                                        : ProbeBackend::kTracepoint,
+                          o.peer_kind == "bpftrace" ? ProbeBackend::kTracepoint
+                                                    : ProbeBackend::kTpBtf,
                           UniqueFd(), UniqueFd());
     if (std::string err = peer_switch->prepare(); !err.empty()) {
       std::fprintf(stderr, "toggle_bench: the peer: %s\n", err.c_str());
@@ -857,6 +858,7 @@ int run(const Options& o) {
                 peer_info->name.c_str(), peer_info->id, peer_info->tag.c_str(),
                 empty_skb_peer                   ? "on cgroup inet ingress of the cgroup2 root, empty"
                 : o.peer_kind == "empty_tp_btf" ? "on tp_btf/inet_sock_set_state, empty"
+                : o.peer_kind == "empty_tp_btf_elsewhere" ? "on tp_btf/tcp_retransmit_synack, empty"
                                                 : "on the classic tracepoint");
   }
   const int n_arms = o.peer ? 3 : 2;
@@ -1213,8 +1215,10 @@ int main(int argc, char** argv) {
   app.add_option("--peer-kind", o.peer_kind,
                  "What the peer arm switches: bpftrace (the one-liner), or an empty program where "
                  "the DNS capture (empty_cgroup_skb) or the connect probe (empty_tp_btf) "
-                 "attaches: the kernel's dispatch alone")
-      ->check(CLI::IsMember({"bpftrace", "empty_cgroup_skb", "empty_tp_btf"}))
+                 "attaches: the kernel's dispatch alone; or one where a loopback connect never "
+                 "runs it (empty_tp_btf_elsewhere): what switching costs by itself")
+      ->check(CLI::IsMember(
+          {"bpftrace", "empty_cgroup_skb", "empty_tp_btf", "empty_tp_btf_elsewhere"}))
       ->capture_default_str();
   app.add_flag("--windows", o.print_windows, "Print every window");
   app.add_option("--order", o.order,

@@ -65,3 +65,14 @@ int peer_empty_tp_btf(void *ctx)
 {
 	return 0;
 }
+
+/*
+ * The same, on a tracepoint a loopback connect never fires (a TCP retransmission of a
+ * SYN-ACK): what switching a tp_btf program on and off costs the windows by itself
+ * (toggle_bench --peer-kind empty_tp_btf_elsewhere).
+ */
+SEC("tp_btf/tcp_retransmit_synack")
+int peer_empty_elsewhere(void *ctx)
+{
+	return 0;
+}

@@ -26,6 +26,15 @@
 //   more, and the difference is what one probe costs.
 // The daemon drains, and is scraped once a second, in both arms.
 //
+// --peer adds a third arm, switched alone: bpftrace's counting one-liner as
+// tests/bench/bpf/peer.bpf.c spells it (the peer issue 8 names; bpftrace itself takes
+// seconds to start), or, with --peer-kind, an empty program where the DNS capture or the
+// connect probe attaches (what the kernel's dispatch costs by itself), or an empty program
+// on a tracepoint the storm never fires (what switching costs by itself). Windows then
+// come in groups of three, one per arm, and each arm is compared with "off" in the same
+// groups; "storm CPU each adds per connect" is what an arm costs in the kernel in all
+// (programs, dispatch, everything bpf_stats does not see).
+//
 // At the end it checks exactness while switching: the switched connect program counted,
 // for the storm's port, exactly the connects made in "on" windows (and the daemon, in
 // second-instance mode, all of them); and that nothing it loaded or attached is left.

@@ -639,6 +639,43 @@ Spreads spreads(const std::vector<Group>& groups, const GroupRatio& ratio, int r
   return s;
 }
 
+// What --peer-kind may switch: the programs of tests/bench/bpf/peer.bpf.c.
+struct PeerKind {
+  std::string name;
+  bpf_program* (*program)(peer_bpf*);
+  bool on_cgroup;        // cgroup inet ingress of the cgroup2 root; else a tracepoint,
+  ProbeBackend backend;  // attached as this backend attaches the probe
+  const char* where;
+  bool counts;  // keeps counts per destination, checked for exactness
+};
+
+const std::vector<PeerKind>& peer_kinds() {
+  static const std::vector<PeerKind> kinds = {
+      {"bpftrace", [](peer_bpf* s) { return s->progs.peer_count; }, false,
+       ProbeBackend::kTracepoint, "on the classic tracepoint, counting", true},
+      {"empty_cgroup_skb", [](peer_bpf* s) { return s->progs.peer_empty_skb; }, true,
+       ProbeBackend::kTpBtf, "on cgroup inet ingress of the cgroup2 root, empty", false},
+      {"empty_tp_btf", [](peer_bpf* s) { return s->progs.peer_empty_tp_btf; }, false,
+       ProbeBackend::kTpBtf, "on tp_btf/inet_sock_set_state, empty", false},
+      {"empty_tp_btf_elsewhere", [](peer_bpf* s) { return s->progs.peer_empty_elsewhere; },
+       false, ProbeBackend::kTpBtf, "on tp_btf/tcp_retransmit_synack, empty", false},
+  };
+  return kinds;
+}
+
+std::vector<std::string> peer_kind_names() {
+  std::vector<std::string> names;
+  for (const PeerKind& k : peer_kinds()) names.push_back(k.name);
+  return names;
+}
+
+// The kind named (the CLI accepts only these names); the first otherwise.
+const PeerKind& peer_kind(const std::string& name) {
+  for (const PeerKind& k : peer_kinds())
+    if (k.name == name) return k;
+  return peer_kinds().front();
+}
+
 // kernel.bpf_stats_enabled set for the run, the old value put back on every exit path.
 class BpfStatsSwitch {
  public:
@@ -833,42 +870,29 @@ int run(const Options& o) {
   std::unique_ptr<peer_bpf, void (*)(peer_bpf*)> peer(nullptr, peer_bpf::destroy);
   std::optional<ProgramSwitch> peer_switch;
   std::optional<ProgInfo> peer_info;
-  const bool empty_skb_peer = o.peer_kind == "empty_cgroup_skb";
-  const bool counting_peer = o.peer_kind == "bpftrace";
+  const PeerKind& kind = peer_kind(o.peer_kind);
   if (o.peer) {
     peer.reset(peer_bpf::open_and_load());
-    bpf_program* p = !peer                                ? nullptr
-                     : empty_skb_peer                       ? peer->progs.peer_empty_skb
-                     : o.peer_kind == "empty_tp_btf" ? peer->progs.peer_empty_tp_btf
-                     : o.peer_kind == "empty_tp_btf_elsewhere" ? peer->progs.peer_empty_elsewhere
-                                                            : peer->progs.peer_count;
-    UniqueFd peer_prog(p ? dup(bpf_program__fd(p)) : -1);
+    UniqueFd peer_prog(peer ? dup(bpf_program__fd(kind.program(peer.get()))) : -1);
     peer_info = peer_prog ? prog_info(peer_prog.get()) : std::nullopt;
     auto mount = find_cgroup2_mount();
-    if (!peer_info || (empty_skb_peer && !mount)) {
+    if (!peer_info || (kind.on_cgroup && !mount)) {
       std::fprintf(stderr, "toggle_bench: cannot load the peer program (or find cgroup2)\n");
       return 1;
     }
-    if (empty_skb_peer)
-      peer_switch.emplace(UniqueFd(), ProbeBackend::kTpBtf, std::move(peer_prog),
+    if (kind.on_cgroup)
+      peer_switch.emplace(UniqueFd(), kind.backend, std::move(peer_prog),
                           UniqueFd(open(mount.value().mount_point.c_str(),
                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
     else
-      peer_switch.emplace(std::move(peer_prog),
-                          o.peer_kind == "bpftrace" ? ProbeBackend::kTracepoint
-                                                    : ProbeBackend::kTpBtf,
-                          UniqueFd(), UniqueFd());
+      peer_switch.emplace(std::move(peer_prog), kind.backend, UniqueFd(), UniqueFd());
     if (std::string err = peer_switch->prepare(); !err.empty()) {
       std::fprintf(stderr, "toggle_bench: the peer: %s\n", err.c_str());
       return 1;
     }
     seen_progs.push_back(peer_info->id);
     std::printf("peer: program %s (id %u, tag %s) %s, switched in \"peer\" windows\n",
-                peer_info->name.c_str(), peer_info->id, peer_info->tag.c_str(),
-                empty_skb_peer                   ? "on cgroup inet ingress of the cgroup2 root, empty"
-                : o.peer_kind == "empty_tp_btf" ? "on tp_btf/inet_sock_set_state, empty"
-                : o.peer_kind == "empty_tp_btf_elsewhere" ? "on tp_btf/tcp_retransmit_synack, empty"
-                                                : "on the classic tracepoint");
+                peer_info->name.c_str(), peer_info->id, peer_info->tag.c_str(), kind.where);
   }
   const int n_arms = o.peer ? 3 : 2;
 
@@ -1027,7 +1051,7 @@ int run(const Options& o) {
   auto switched_count =
       program_attempts(*switched_info, listener->domain(), listener->addr(), listener->port());
   std::optional<uint64_t> peer_count;
-  if (peer && counting_peer)
+  if (peer && kind.counts)
     peer_count = peer_attempts(bpf_map__fd(peer->maps.peer_counts), listener->port());
   storm.reset();  // joins its threads
   listener->stop();
@@ -1132,7 +1156,7 @@ int run(const Options& o) {
               switched_count && static_cast<int64_t>(*switched_count) == switched_expected
                   ? "exact"
                   : "NOT EXACT");
-  if (o.peer && counting_peer)
+  if (o.peer && kind.counts)
     std::printf("; the peer counted %s (%s, expected %" PRId64 ")",
                 peer_count ? std::to_string(*peer_count).c_str() : "?",
                 peer_count && static_cast<int64_t>(*peer_count) == peer_connects ? "exact"
@@ -1177,7 +1201,7 @@ int run(const Options& o) {
   std::printf(" exact=%d\n",
               switched_count && static_cast<int64_t>(*switched_count) == switched_expected &&
                   static_cast<int64_t>(daemon_count) == daemon_expected &&
-                  (!o.peer || !counting_peer ||
+                  (!o.peer || !kind.counts ||
                    (peer_count && static_cast<int64_t>(*peer_count) == peer_connects)));
   return 0;
 }
@@ -1226,8 +1250,7 @@ int main(int argc, char** argv) {
                  "the DNS capture (empty_cgroup_skb) or the connect probe (empty_tp_btf) "
                  "attaches: the kernel's dispatch alone; or one where a loopback connect never "
                  "runs it (empty_tp_btf_elsewhere): what switching costs by itself")
-      ->check(CLI::IsMember(
-          {"bpftrace", "empty_cgroup_skb", "empty_tp_btf", "empty_tp_btf_elsewhere"}))
+      ->check(CLI::IsMember(peer_kind_names()))
       ->capture_default_str();
   app.add_flag("--windows", o.print_windows, "Print every window");
   app.add_option("--order", o.order,

@@ -500,7 +500,9 @@ cpu_us/c    the storm's CPU time (user+system: both ends of each connection and 
             (baseline/arm) so that, like throughput, 1.000 means free.
 prog_runs   runs of the arm's BPF program during the storm: every inet_sock_set_state
             event on the host (both ends of each connection, other processes' traffic).
-ns/run ns/c its bpf_stats run time per run and per storm connect.
+ns/run ns/c its bpf_stats run time per run and per storm connect: the program's own time,
+            not what the kernel spends calling it (here more than the program itself:
+            build/tests/bench/toggle_bench --peer measures everything, side by side).
 misses      runs the kernel skipped because the program was already running on that CPU
             (recursion_misses).
 counted     connects to the storm's port that the tracer counted (= connects + errors when

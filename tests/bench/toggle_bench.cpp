@@ -74,6 +74,7 @@
 #include <vector>
 
 #include "bench_exporter.h"
+#include "bpf/percpu_map.h"
 #include "common/http.h"
 #include "common/metric_samples.h"
 #include "config/config.h"
@@ -239,8 +240,7 @@ std::optional<uint64_t> program_attempts(const ProgInfo& prog, int domain, const
                                          uint16_t port) {
   auto map = program_map(prog, "connects");
   if (!map) return std::nullopt;
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0 || map->info.key_size != sizeof(tc_connect_key) ||
+  if (map->info.key_size != sizeof(tc_connect_key) ||
       map->info.value_size != sizeof(tc_connect_counts))
     return std::nullopt;
   uint8_t want[16] = {};
@@ -249,38 +249,24 @@ std::optional<uint64_t> program_attempts(const ProgInfo& prog, int domain, const
   else
     std::memcpy(want, &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr, 16);
   const uint16_t family = domain == AF_INET ? TC_AF_INET : TC_AF_INET6;
-  std::vector<tc_connect_counts> values(ncpu);
-  tc_connect_key key{}, next{};
   uint64_t sum = 0;
-  const void* prev = nullptr;
-  // Bounded by the map's size (plus slack for keys added meanwhile).
-  for (uint32_t i = 0; i < map->info.max_entries + 1024; ++i) {
-    if (bpf_map_get_next_key(map->fd.get(), prev, &next) != 0) break;
-    key = next;
-    prev = &key;
-    if (key.family != family || key.dport != port || std::memcmp(key.daddr, want, 16) != 0)
-      continue;
-    if (bpf_map_lookup_elem(map->fd.get(), &key, values.data()) != 0) continue;
-    for (const auto& v : values) sum += v.attempts;
-  }
+  Status read = read_percpu_counters<tc_connect_key, tc_connect_counts>(
+      map->fd.get(), [&](const tc_connect_key& key, const tc_connect_counts& counts) {
+        if (key.family == family && key.dport == port && std::memcmp(key.daddr, want, 16) == 0)
+          sum += counts.attempts;
+      });
+  if (!read) return std::nullopt;
   return sum;
 }
 
 // Connects the peer counted to `port` (any address), summed over CPUs.
 std::optional<uint64_t> peer_attempts(int map_fd, uint16_t port) {
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return std::nullopt;
-  peer_key key{}, next{};
-  std::vector<uint64_t> values(ncpu);
   uint64_t sum = 0;
-  const void* prev = nullptr;
-  for (int i = 0; i < 4096 + 1024; ++i) {  // the map's size, plus slack
-    if (bpf_map_get_next_key(map_fd, prev, &next) != 0) break;
-    key = next;
-    prev = &key;
-    if (key.dport != port || bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) continue;
-    for (uint64_t v : values) sum += v;
-  }
+  Status read = read_percpu_counters<peer_key, uint64_t>(
+      map_fd, [&](const peer_key& key, const uint64_t& count) {
+        if (key.dport == port) sum += count;
+      });
+  if (!read) return std::nullopt;
   return sum;
 }
 
@@ -305,7 +291,8 @@ std::string left_behind(const std::vector<uint32_t>& progs, const std::vector<ui
 }
 
 // ---------------------------------------------------------------------------------------
-// The switch: the programs attached through links this process owns, or not.
+// The switch: the programs attached through links this process owns, or not. Either program
+// may be absent (an invalid fd): the peer switches one program alone.
 
 class ProgramSwitch {
  public:
@@ -339,23 +326,14 @@ class ProgramSwitch {
   // Attaches every program; "" or what failed (then nothing is attached).
   std::string on() {
     if (!links_.empty()) return "";
-    int fd = -1;
-    if (connect_prog_) switch (backend_) {
-      case ProbeBackend::kTpBtf:
-        fd = bpf_raw_tracepoint_open(nullptr, connect_prog_.get());
-        break;
-      case ProbeBackend::kRawTp:
-        fd = bpf_raw_tracepoint_open("inet_sock_set_state", connect_prog_.get());
-        break;
-      default:
-        fd = bpf_link_create(connect_prog_.get(), perf_event_.get(), BPF_PERF_EVENT, nullptr);
-        break;
+    if (connect_prog_) {
+      const int fd = attach_connect();
+      if (fd < 0) return std::string("attaching the connect program: ") + std::strerror(-fd);
+      links_.emplace_back(fd);
     }
-    if (connect_prog_ && fd < 0)
-      return std::string("attaching the connect program: ") + std::strerror(-fd);
-    if (fd >= 0) links_.emplace_back(fd);
     if (dns_prog_) {
-      fd = bpf_link_create(dns_prog_.get(), cgroup_.get(), BPF_CGROUP_INET_INGRESS, nullptr);
+      const int fd =
+          bpf_link_create(dns_prog_.get(), cgroup_.get(), BPF_CGROUP_INET_INGRESS, nullptr);
       if (fd < 0) {
         links_.clear();
         return std::string("attaching the DNS program: ") + std::strerror(-fd);
@@ -377,6 +355,18 @@ class ProgramSwitch {
   const std::vector<uint32_t>& link_ids() const { return link_ids_; }
 
  private:
+  // A link for the connect program, the way backend_ attaches; its fd or -errno.
+  int attach_connect() const {
+    switch (backend_) {
+      case ProbeBackend::kTpBtf:
+        return bpf_raw_tracepoint_open(nullptr, connect_prog_.get());
+      case ProbeBackend::kRawTp:
+        return bpf_raw_tracepoint_open("inet_sock_set_state", connect_prog_.get());
+      default:
+        return bpf_link_create(connect_prog_.get(), perf_event_.get(), BPF_PERF_EVENT, nullptr);
+    }
+  }
+
   UniqueFd connect_prog_;
   ProbeBackend backend_;
   UniqueFd dns_prog_;
@@ -657,8 +647,8 @@ const std::vector<PeerKind>& peer_kinds() {
        ProbeBackend::kTpBtf, "on cgroup inet ingress of the cgroup2 root, empty", false},
       {"empty_tp_btf", [](peer_bpf* s) { return s->progs.peer_empty_tp_btf; }, false,
        ProbeBackend::kTpBtf, "on tp_btf/inet_sock_set_state, empty", false},
-      {"empty_tp_btf_elsewhere", [](peer_bpf* s) { return s->progs.peer_empty_elsewhere; },
-       false, ProbeBackend::kTpBtf, "on tp_btf/tcp_retransmit_synack, empty", false},
+      {"empty_tp_btf_elsewhere", [](peer_bpf* s) { return s->progs.peer_empty_elsewhere; }, false,
+       ProbeBackend::kTpBtf, "on tp_btf/tcp_retransmit_synack, empty", false},
   };
   return kinds;
 }
@@ -865,8 +855,8 @@ int run(const Options& o) {
     return 1;
   }
 
-  // The peer (--peer): bpftrace's counting one-liner as bench/bpf/peer.bpf.c spells it,
-  // loaded here and switched through its own perf-event link in "peer" windows.
+  // The peer (--peer): a program of tests/bench/bpf/peer.bpf.c (PeerKind), loaded here and
+  // switched through a link of its own in "peer" windows.
   std::unique_ptr<peer_bpf, void (*)(peer_bpf*)> peer(nullptr, peer_bpf::destroy);
   std::optional<ProgramSwitch> peer_switch;
   std::optional<ProgInfo> peer_info;
@@ -881,9 +871,9 @@ int run(const Options& o) {
       return 1;
     }
     if (kind.on_cgroup)
-      peer_switch.emplace(UniqueFd(), kind.backend, std::move(peer_prog),
-                          UniqueFd(open(mount.value().mount_point.c_str(),
-                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
+      peer_switch.emplace(
+          UniqueFd(), kind.backend, std::move(peer_prog),
+          UniqueFd(open(mount.value().mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
     else
       peer_switch.emplace(std::move(peer_prog), kind.backend, UniqueFd(), UniqueFd());
     if (std::string err = peer_switch->prepare(); !err.empty()) {
@@ -907,7 +897,8 @@ int run(const Options& o) {
   if (!takeover)
     tracked.emplace_back("connect (the daemon's, always on)",
                          UniqueFd(bpf_prog_get_fd_by_id(daemon_prog_info->id)));
-  if (peer_info) tracked.emplace_back("peer (switched)", UniqueFd(bpf_prog_get_fd_by_id(peer_info->id)));
+  if (peer_info)
+    tracked.emplace_back("peer (switched)", UniqueFd(bpf_prog_get_fd_by_id(peer_info->id)));
 
   // The storm and the scraper.
   std::string error;
@@ -1086,10 +1077,9 @@ int run(const Options& o) {
     const Totals* t = &totals[arm];
     const double c = static_cast<double>(t->connects);
     std::printf(
-        "%-4s %7d %8.2f %11" PRId64 " %10.0f %11.2f %12.2f %11.2f %11.2f\n",
-        arm_name(arm), t->windows, t->seconds, t->connects, t->rate(),
-        t->storm_us(), c ? t->process_cpu * 1e6 / c : 0,
-        t->seconds ? t->daemon_cpu * 1e3 / t->seconds : 0,
+        "%-4s %7d %8.2f %11" PRId64 " %10.0f %11.2f %12.2f %11.2f %11.2f\n", arm_name(arm),
+        t->windows, t->seconds, t->connects, t->rate(), t->storm_us(),
+        c ? t->process_cpu * 1e6 / c : 0, t->seconds ? t->daemon_cpu * 1e3 / t->seconds : 0,
         t->seconds ? std::max(0.0, (t->machine - t->storm_cpu - t->daemon_cpu) / t->seconds) : 0);
   }
   if (o.bpf_stats) {
@@ -1115,8 +1105,8 @@ int run(const Options& o) {
   std::printf(
       "\n%zu %s. on/off connects/s: total %.4f, %s median %.4f [min %.3f, "
       "max %.3f], bootstrap 95%% %.4f-%.4f\n",
-      groups.size(), o.peer ? "groups" : "pairs", rate.total, per, rate.median, rate.min,
-      rate.max, rate.lo, rate.hi);
+      groups.size(), o.peer ? "groups" : "pairs", rate.total, per, rate.median, rate.min, rate.max,
+      rate.lo, rate.hi);
   std::printf(
       "off/on storm CPU per connect: total %.4f, %s median %.4f [min %.3f, "
       "max %.3f], bootstrap 95%% %.4f-%.4f\n",
@@ -1136,13 +1126,12 @@ int run(const Options& o) {
     std::printf(
         "off/peer storm CPU per connect: total %.4f, %s median %.4f [min %.3f, max %.3f], "
         "bootstrap 95%% %.4f-%.4f\n",
-        peer_cpu.total, per, peer_cpu.median, peer_cpu.min, peer_cpu.max, peer_cpu.lo,
-        peer_cpu.hi);
+        peer_cpu.total, per, peer_cpu.median, peer_cpu.min, peer_cpu.max, peer_cpu.lo, peer_cpu.hi);
     std::printf(
         "storm CPU each adds per connect (us; its programs, their dispatch, all): on %.3f "
         "[bootstrap 95%% %.3f-%.3f], peer %.3f [%.3f-%.3f]; on/peer %.2f [%.2f-%.2f]\n",
-        on_extra.total, on_extra.lo, on_extra.hi, peer_extra.total, peer_extra.lo,
-        peer_extra.hi, cost.total, cost.lo, cost.hi);
+        on_extra.total, on_extra.lo, on_extra.hi, peer_extra.total, peer_extra.lo, peer_extra.hi,
+        cost.total, cost.lo, cost.hi);
   }
   std::sort(toggle_us.begin(), toggle_us.end());
   std::printf("switching (links made or closed, storm parked): median %.0f us, max %.0f us\n",
@@ -1157,11 +1146,11 @@ int run(const Options& o) {
                   ? "exact"
                   : "NOT EXACT");
   if (o.peer && kind.counts)
-    std::printf("; the peer counted %s (%s, expected %" PRId64 ")",
-                peer_count ? std::to_string(*peer_count).c_str() : "?",
-                peer_count && static_cast<int64_t>(*peer_count) == peer_connects ? "exact"
-                                                                                   : "NOT EXACT",
-                peer_connects);
+    std::printf(
+        "; the peer counted %s (%s, expected %" PRId64 ")",
+        peer_count ? std::to_string(*peer_count).c_str() : "?",
+        peer_count && static_cast<int64_t>(*peer_count) == peer_connects ? "exact" : "NOT EXACT",
+        peer_connects);
   const int64_t daemon_expected = takeover ? on_connects : all_connects;
   std::printf("; the daemon's /metrics says %.0f (%s, expected %" PRId64 ")\n", daemon_count,
               static_cast<int64_t>(daemon_count) == daemon_expected ? "exact" : "NOT EXACT",
@@ -1255,7 +1244,8 @@ int main(int argc, char** argv) {
   app.add_flag("--windows", o.print_windows, "Print every window");
   app.add_option("--order", o.order,
                  "Order within each pair (or group) of windows: random (seeded), or abba (on "
-                 "off, off on, ...; with --peer on peer off, off peer on, ...; periodic: work that recurs every 4 windows, such as a 1 s drain with "
+                 "off, off on, ...; with --peer on peer off, off peer on, ...; periodic: work that "
+                 "recurs every 4 windows, such as a 1 s drain with "
                  "250 ms windows, then always falls in the same arm)")
       ->check(CLI::IsMember({"random", "abba"}))
       ->capture_default_str();

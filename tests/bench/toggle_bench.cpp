@@ -26,6 +26,12 @@
 //   more, and the difference is what one probe costs.
 // The daemon drains, and is scraped once a second, in both arms.
 //
+// --alone runs no daemon: the exporter's two programs are loaded here from the config by
+// the daemon's own code and switched by themselves, so that "off" is no tracer at all
+// and each program is the only one at its attach point, as on a host with the daemon and
+// nothing else. The daemon's own CPU (its drain and scrapes: "daemon_ms/s" of a run with
+// it) is then not in the figures.
+//
 // --peer adds a third arm, switched alone: bpftrace's counting one-liner as
 // tests/bench/bpf/peer.bpf.c spells it (the peer issue 8 names; bpftrace itself takes
 // seconds to start), or, with --peer-kind, an empty program where the DNS capture or the
@@ -78,6 +84,8 @@
 #include "common/http.h"
 #include "common/metric_samples.h"
 #include "config/config.h"
+#include "dns/dns_capture.h"
+#include "dns/dns_layer.h"
 #include "loopback_storm.h"
 #include "metrics/label_renderer.h"
 #include "peer.h"
@@ -107,6 +115,7 @@ struct Options {
   std::string close_mode = "fin";
   double scrape_interval = 1;
   bool bpf_stats = false;
+  bool alone = false;
   bool peer = false;
   std::string peer_kind = "bpftrace";
   bool print_windows = false;
@@ -667,21 +676,34 @@ const PeerKind& peer_kind(const std::string& name) {
 }
 
 // kernel.bpf_stats_enabled set for the run, the old value put back on every exit path.
+// What the run had is printed, whoever set it: with bpf_stats on, every run of every
+// program also reads the clock twice, which this guest charges to every arm's cost.
 class BpfStatsSwitch {
  public:
   explicit BpfStatsSwitch(bool enable) {
-    if (!enable) return;
     std::ifstream in(kPath);
-    if (!(in >> old_)) return;
-    std::ofstream(kPath) << "1\n";
+    if (!(in >> old_)) old_.clear();
+    if (enable && !old_.empty()) std::ofstream(kPath) << "1\n";
+    enabled_here_ = enable && !old_.empty();
   }
   ~BpfStatsSwitch() {
-    if (!old_.empty()) std::ofstream(kPath) << old_ << "\n";
+    if (enabled_here_) std::ofstream(kPath) << old_ << "\n";
+  }
+  // For the report: "on (set for this run)", "ON, and it was on before this run ...", "off".
+  std::string describe() const {
+    std::ifstream in(kPath);
+    std::string now;
+    in >> now;
+    if (now == "0") return "off";
+    if (enabled_here_ && old_ == "0") return "on (set for this run)";
+    return "ON, as it was before this run (kernel.bpf_stats_enabled=" + now +
+           "): every arm's cost includes the stats' own";
   }
 
  private:
   static constexpr const char* kPath = "/proc/sys/kernel/bpf_stats_enabled";
   std::string old_;
+  bool enabled_here_ = false;
 };
 
 std::string loadavg() {
@@ -691,20 +713,21 @@ std::string loadavg() {
   return a + " " + b + " " + c;
 }
 
-int run(const Options& o) {
-  if (geteuid() != 0) {
-    std::fprintf(stderr, "toggle_bench: needs root (takes over BPF links, loads a probe)\n");
-    return 1;
-  }
-  auto config = load_config_file(o.config);
-  if (!config) {
-    std::fprintf(stderr, "toggle_bench: %s\n", config.error().message.c_str());
-    return 1;
-  }
-  BpfStatsSwitch bpf_stats(o.bpf_stats);
+// What the "on" arm switches, and where its programs came from.
+struct OnArm {
+  std::string mode;  // "takeover", "second_instance" or "alone"
+  std::optional<ProgramSwitch> programs;
+  ProgInfo connect;                        // the switched connect program
+  std::optional<ProgInfo> dns;             // the switched DNS program (DNS on)
+  std::optional<ProgInfo> daemon_connect;  // the daemon's, attached in every window
+};
 
-  // The daemon, once, on the given config.
-  ExporterProcess daemon;
+// The daemon's programs: started on the config, its DNS link detached and its connect
+// program taken over, or, where its link cannot be detached, a second instance of it.
+// Every program and link seen goes into seen_progs and seen_links.
+std::optional<OnArm> daemon_arm(const Options& o, const Config& c, ExporterProcess& daemon,
+                                std::vector<uint32_t>& seen_progs,
+                                std::vector<uint32_t>& seen_links) {
   ExporterProcess::Options daemon_options;
   daemon_options.binary = o.daemon;
   daemon_options.config_file = o.config;
@@ -713,13 +736,13 @@ int run(const Options& o) {
   daemon_options.stderr_path = daemon_log;
   if (!daemon.start(daemon_options)) {
     std::fprintf(stderr, "toggle_bench: cannot start %s\n", o.daemon.c_str());
-    return 1;
+    return std::nullopt;
   }
   auto body = daemon.wait_until_serving();
   if (!body) {
     std::fprintf(stderr, "toggle_bench: the exporter did not serve /metrics (log: %s)\n",
                  daemon_log.c_str());
-    return 1;
+    return std::nullopt;
   }
   const std::string backend_name = metric_label(*body, "tcpconnect_probe_info", "backend");
   const std::string connect_id = probe_program_id(*body);
@@ -729,13 +752,13 @@ int run(const Options& o) {
   if (backend_name == "raw_tp") backend = ProbeBackend::kRawTp;
   if (connect_id.empty() || backend_name.empty()) {
     std::fprintf(stderr, "toggle_bench: no tcpconnect_probe_info with an id and a backend\n");
-    return 1;
+    return std::nullopt;
   }
   UniqueFd daemon_prog(bpf_prog_get_fd_by_id(std::stoul(connect_id)));
   auto daemon_prog_info = daemon_prog ? prog_info(daemon_prog.get()) : std::nullopt;
   if (!daemon_prog_info) {
     std::fprintf(stderr, "toggle_bench: cannot open program %s\n", connect_id.c_str());
-    return 1;
+    return std::nullopt;
   }
 
   std::string kernel = run_command("uname -r");
@@ -748,7 +771,7 @@ int run(const Options& o) {
 
   // The daemon's links: its connect link (the program of probe_info) and its DNS link
   // (cgroup inet ingress).
-  std::vector<uint32_t> seen_links, seen_progs = {daemon_prog_info->id};
+  seen_progs.push_back(daemon_prog_info->id);
   std::optional<LinkInfo> connect_link, dns_link;
   for (uint32_t id : links_of_process(daemon.pid())) {
     auto l = link_by_id(id);
@@ -765,13 +788,13 @@ int run(const Options& o) {
   if (!connect_link) {
     std::fprintf(stderr, "toggle_bench: no link of the daemon runs program %u\n",
                  daemon_prog_info->id);
-    return 1;
+    return std::nullopt;
   }
   if (dns_method == "cgroup_skb" && !dns_link) {
     std::fprintf(stderr,
                  "toggle_bench: the daemon captures DNS with cgroup_skb, but none of "
                  "its links is a cgroup ingress one\n");
-    return 1;
+    return std::nullopt;
   }
 
   // The DNS program: taken from the daemon's link, attached through ours when on.
@@ -783,19 +806,19 @@ int run(const Options& o) {
     auto mount = find_cgroup2_mount();
     if (!dns_prog_info || !mount) {
       std::fprintf(stderr, "toggle_bench: cannot open the DNS program or the cgroup2 mount\n");
-      return 1;
+      return std::nullopt;
     }
     cgroup.reset(open(mount.value().mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     struct stat st {};
     if (!cgroup || fstat(cgroup.get(), &st) != 0 || st.st_ino != dns_link->info.cgroup.cgroup_id) {
       std::fprintf(stderr, "toggle_bench: the daemon's DNS link is not on %s\n",
                    mount.value().mount_point.c_str());
-      return 1;
+      return std::nullopt;
     }
     if (int err = bpf_link_detach(dns_link->fd.get())) {
       std::fprintf(stderr, "toggle_bench: detaching the daemon's DNS link: %s\n",
                    std::strerror(-err));
-      return 1;
+      return std::nullopt;
     }
     std::printf(
         "DNS program %s (id %u): the daemon's link %u detached; switched through "
@@ -815,9 +838,8 @@ int run(const Options& o) {
     std::printf("connect program: the daemon's link %u detached (takeover)\n",
                 connect_link->info.id);
   } else {
-    ConnectProbe::Options probe_options{backend, config.value().probes.max_entries};
+    ConnectProbe::Options probe_options{backend, c.probes.max_entries};
     probe_options.track_destinations = dns_method != "none" && !dns_method.empty();
-    const Config& c = config.value();
     probe_options.before_attach = [&c](ConnectProbe& unattached) -> Status {
       if (Status s = unattached.filters().apply(c.filters); !s) return s;
       return unattached.set_key_fields(kernel_key_fields(c.labels, c.allowlist));
@@ -826,14 +848,14 @@ int run(const Options& o) {
     if (!probe) {
       std::fprintf(stderr, "toggle_bench: loading the second instance: %s\n",
                    probe.error().message.c_str());
-      return 1;
+      return std::nullopt;
     }
     switched_prog.reset(bpf_prog_get_fd_by_id(probe.value()->program_stats().id));
     probe.value().reset();  // its own link goes; the program lives on through our fd
     switched_info = switched_prog ? prog_info(switched_prog.get()) : std::nullopt;
     if (!switched_info) {
       std::fprintf(stderr, "toggle_bench: cannot keep the second instance's program\n");
-      return 1;
+      return std::nullopt;
     }
     const std::string diff = differences(*daemon_prog_info, *switched_info);
     std::printf(
@@ -846,15 +868,109 @@ int run(const Options& o) {
             : ("DIFFERS from the daemon's:" + diff).c_str());
     seen_progs.push_back(switched_info->id);
   }
-  connect_link.reset();
-  dns_link.reset();
-  std::optional<ProgramSwitch> programs;
-  programs.emplace(std::move(switched_prog), backend, std::move(dns_prog), std::move(cgroup));
+  OnArm arm;
+  arm.mode = takeover ? "takeover" : "second_instance";
+  arm.connect = *switched_info;
+  arm.dns = dns_prog_info;
+  if (!takeover) arm.daemon_connect = daemon_prog_info;
+  arm.programs.emplace(std::move(switched_prog), backend, std::move(dns_prog), std::move(cgroup));
+  return arm;
+}
+
+// --alone: no daemon. The exporter's programs are loaded here by the daemon's own code
+// from the config (ConnectProbe::attach, open_cgroup_skb_capture), their own links closed
+// at once, and switched through links of this process: "off" windows then run no program
+// at all at either attach point (no tracer), and each "on" program is the first and only
+// one where it attaches, as under the daemon alone. (With the daemon, "off" keeps the
+// daemon's connect probe attached, and "on" adds a second program on the same tracepoint,
+// which the kernel then calls through the tracepoint's iterator, one indirect call each,
+// instead of one direct call.) Nothing drains the maps: the storm's one destination needs
+// one entry of each, and its outcomes empty the stash.
+std::optional<OnArm> alone_arm(const Config& c, std::vector<uint32_t>& seen_progs) {
+  OnArm arm;
+  arm.mode = "alone";
+  UniqueFd dns_prog, cgroup;
+  if (c.dns.enabled) {
+    DnsCaptureOptions capture_options = DnsLayer::options_from(c.dns).capture;
+    capture_options.method = DnsCapture::kCgroupSkb;
+    auto capture = open_cgroup_skb_capture(capture_options, [](const DnsPacket&) {});
+    if (!capture) {
+      std::fprintf(stderr, "toggle_bench: loading the DNS capture: %s\n",
+                   capture.error().message.c_str());
+      return std::nullopt;
+    }
+    for (uint32_t id : links_of_process(getpid())) {
+      auto l = link_by_id(id);
+      if (l && l->info.type == BPF_LINK_TYPE_CGROUP &&
+          l->info.cgroup.attach_type == BPF_CGROUP_INET_INGRESS)
+        dns_prog.reset(bpf_prog_get_fd_by_id(l->info.prog_id));
+    }
+    capture.value().reset();  // its link goes; the program lives on through our fd
+    arm.dns = dns_prog ? prog_info(dns_prog.get()) : std::nullopt;
+    auto mount = find_cgroup2_mount();
+    if (!arm.dns || !mount) {
+      std::fprintf(stderr, "toggle_bench: cannot keep the DNS program or find cgroup2\n");
+      return std::nullopt;
+    }
+    cgroup.reset(open(mount.value().mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    seen_progs.push_back(arm.dns->id);
+    std::printf(
+        "DNS program %s (id %u): loaded here, switched through links of this process on %s\n",
+        arm.dns->name.c_str(), arm.dns->id, mount.value().mount_point.c_str());
+  }
+  ConnectProbe::Options probe_options{c.probes.backend, c.probes.max_entries};
+  probe_options.track_destinations = c.dns.enabled;
+  probe_options.before_attach = [&c](ConnectProbe& unattached) -> Status {
+    if (Status s = unattached.filters().apply(c.filters); !s) return s;
+    return unattached.set_key_fields(kernel_key_fields(c.labels, c.allowlist));
+  };
+  auto probe = ConnectProbe::attach(probe_options);
+  if (!probe) {
+    std::fprintf(stderr, "toggle_bench: loading the connect probe: %s\n",
+                 probe.error().message.c_str());
+    return std::nullopt;
+  }
+  const ProbeBackend backend = probe.value()->backend();
+  UniqueFd connect_prog(bpf_prog_get_fd_by_id(probe.value()->program_stats().id));
+  probe.value().reset();  // its own link goes; the program lives on through our fd
+  auto connect = connect_prog ? prog_info(connect_prog.get()) : std::nullopt;
+  if (!connect) {
+    std::fprintf(stderr, "toggle_bench: cannot keep the connect probe's program\n");
+    return std::nullopt;
+  }
+  arm.connect = *connect;
+  seen_progs.push_back(connect->id);
+  std::printf("connect program %s (id %u, %s): loaded here from the config, switched alone\n",
+              connect->name.c_str(), connect->id, std::string(to_string(backend)).c_str());
+  arm.programs.emplace(std::move(connect_prog), backend, std::move(dns_prog), std::move(cgroup));
+  return arm;
+}
+
+int run(const Options& o) {
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "toggle_bench: needs root (takes over BPF links, loads a probe)\n");
+    return 1;
+  }
+  auto config = load_config_file(o.config);
+  if (!config) {
+    std::fprintf(stderr, "toggle_bench: %s\n", config.error().message.c_str());
+    return 1;
+  }
+  BpfStatsSwitch bpf_stats(o.bpf_stats);
+
+  // The daemon (unless --alone), and the programs the "on" arm switches.
+  ExporterProcess daemon;
+  std::vector<uint32_t> seen_links, seen_progs;
+  std::optional<OnArm> on_arm = o.alone
+                                    ? alone_arm(config.value(), seen_progs)
+                                    : daemon_arm(o, config.value(), daemon, seen_progs, seen_links);
+  if (!on_arm) return 1;
+  const bool takeover = on_arm->mode == "takeover";
+  std::optional<ProgramSwitch>& programs = on_arm->programs;
   if (std::string err = programs->prepare(); !err.empty()) {
     std::fprintf(stderr, "toggle_bench: %s\n", err.c_str());
     return 1;
   }
-
   // The peer (--peer): a program of tests/bench/bpf/peer.bpf.c (PeerKind), loaded here and
   // switched through a link of its own in "peer" windows.
   std::unique_ptr<peer_bpf, void (*)(peer_bpf*)> peer(nullptr, peer_bpf::destroy);
@@ -889,14 +1005,15 @@ int run(const Options& o) {
   // Programs whose bpf_stats are read per window: the switched one, the DNS one, and the
   // daemon's own connect program when it stays attached.
   std::vector<std::pair<std::string, UniqueFd>> tracked;
-  tracked.emplace_back(
-      takeover ? "connect (switched, the daemon's)" : "connect (switched, 2nd instance)",
-      UniqueFd(bpf_prog_get_fd_by_id(switched_info->id)));
-  if (dns_prog_info)
-    tracked.emplace_back("DNS (switched)", UniqueFd(bpf_prog_get_fd_by_id(dns_prog_info->id)));
-  if (!takeover)
+  tracked.emplace_back(takeover  ? "connect (switched, the daemon's)"
+                       : o.alone ? "connect (switched, alone)"
+                                 : "connect (switched, 2nd instance)",
+                       UniqueFd(bpf_prog_get_fd_by_id(on_arm->connect.id)));
+  if (on_arm->dns)
+    tracked.emplace_back("DNS (switched)", UniqueFd(bpf_prog_get_fd_by_id(on_arm->dns->id)));
+  if (on_arm->daemon_connect)
     tracked.emplace_back("connect (the daemon's, always on)",
-                         UniqueFd(bpf_prog_get_fd_by_id(daemon_prog_info->id)));
+                         UniqueFd(bpf_prog_get_fd_by_id(on_arm->daemon_connect->id)));
   if (peer_info)
     tracked.emplace_back("peer (switched)", UniqueFd(bpf_prog_get_fd_by_id(peer_info->id)));
 
@@ -912,7 +1029,7 @@ int run(const Options& o) {
   std::atomic<bool> scraper_stop{false};
   std::atomic<int> scrapes{0}, scrape_failures{0};
   std::thread scraper;
-  if (o.scrape_interval > 0) {
+  if (o.scrape_interval > 0 && !o.alone) {
     scraper = std::thread([&] {
       const auto period = std::chrono::duration_cast<Clock::duration>(
           std::chrono::duration<double>(o.scrape_interval));
@@ -929,7 +1046,7 @@ int run(const Options& o) {
   }
 
   clockid_t daemon_clock;
-  const bool have_daemon_clock = clock_getcpuclockid(daemon.pid(), &daemon_clock) == 0;
+  const bool have_daemon_clock = !o.alone && clock_getcpuclockid(daemon.pid(), &daemon_clock) == 0;
   std::vector<clockid_t> storm_clocks = storm->cpu_clocks();
   for (clockid_t c : listener->cpu_clocks()) storm_clocks.push_back(c);
   auto sample = [&] {
@@ -952,14 +1069,18 @@ int run(const Options& o) {
     std::fprintf(stderr, "toggle_bench: the storm threads did not start\n");
     return 1;
   }
+  char scraping[64] = "no daemon, no scrapes";
+  if (!o.alone)
+    std::snprintf(scraping, sizeof(scraping),
+                  o.scrape_interval > 0 ? "scrape every %.1f s" : "no scrapes", o.scrape_interval);
   std::printf(
       "storm: %d connecting + %d accepting threads to %s port %u, close=%s; windows of "
-      "%d ms in %s, %s, for %.0f s or %" PRId64 " connects; scrape every %.1f s; bpf_stats %s\n",
+      "%d ms in %s, %s, for %.0f s or %" PRId64 " connects; %s; bpf_stats %s\n",
       o.threads, o.accept_threads, listener->ip().c_str(), listener->port(), o.close_mode.c_str(),
       o.window_ms, o.peer ? "groups of three (off, on, peer)" : "pairs",
       o.order == "abba" ? "ABBA (on off, off on, ...)"
                         : ("each in random order (seed " + std::to_string(o.seed) + ")").c_str(),
-      o.seconds, o.max_connects, o.scrape_interval, o.bpf_stats ? "on" : "left as it was");
+      o.seconds, o.max_connects, scraping, bpf_stats.describe().c_str());
   std::fflush(stdout);
 
   // One window: run the storm for window_ms with the programs of `arm` switched on, and
@@ -1030,8 +1151,9 @@ int run(const Options& o) {
   windows.resize(windows.size() - windows.size() % n_arms);  // an incomplete group (interrupted)
 
   // Exactness while switching.
-  auto final_body =
-      tcpconnect::testing::http_get("127.0.0.1", daemon.web_port(), "/metrics", 10000);
+  std::optional<tcpconnect::testing::HttpResponse> final_body;
+  if (!o.alone)
+    final_body = tcpconnect::testing::http_get("127.0.0.1", daemon.web_port(), "/metrics", 10000);
   const std::string port = "dport=\"" + std::to_string(listener->port()) + "\"";
   const std::string daddr = "daddr=\"" + listener->ip() + "\"";
   const double daemon_count =
@@ -1040,7 +1162,7 @@ int run(const Options& o) {
                        .sum
                  : -1;
   auto switched_count =
-      program_attempts(*switched_info, listener->domain(), listener->addr(), listener->port());
+      program_attempts(on_arm->connect, listener->domain(), listener->addr(), listener->port());
   std::optional<uint64_t> peer_count;
   if (peer && kind.counts)
     peer_count = peer_attempts(bpf_map__fd(peer->maps.peer_counts), listener->port());
@@ -1152,9 +1274,12 @@ int run(const Options& o) {
         peer_count && static_cast<int64_t>(*peer_count) == peer_connects ? "exact" : "NOT EXACT",
         peer_connects);
   const int64_t daemon_expected = takeover ? on_connects : all_connects;
-  std::printf("; the daemon's /metrics says %.0f (%s, expected %" PRId64 ")\n", daemon_count,
-              static_cast<int64_t>(daemon_count) == daemon_expected ? "exact" : "NOT EXACT",
-              daemon_expected);
+  if (o.alone)
+    std::printf("; no daemon (--alone)\n");
+  else
+    std::printf("; the daemon's /metrics says %.0f (%s, expected %" PRId64 ")\n", daemon_count,
+                static_cast<int64_t>(daemon_count) == daemon_expected ? "exact" : "NOT EXACT",
+                daemon_expected);
   for (auto [e, n] : errors) std::printf("connect errors: %" PRId64 " x %s\n", n, std::strerror(e));
   std::printf("listen overflows during the run: %" PRId64 "; scrapes %d, failed %d\n",
               overflows_after - overflows_before, scrapes.load(), scrape_failures.load());
@@ -1169,18 +1294,17 @@ int run(const Options& o) {
     peer_switch.reset();
   }
   peer.reset();
-  daemon_prog.reset();
   daemon.stop();
   const std::string left = left_behind(seen_progs, seen_links);
-  std::printf("after the daemon stopped: %s\n",
+  std::printf("%s: %s\n", o.alone ? "after the run" : "after the daemon stopped",
               left.empty() ? "none of its or this run's programs and links is left"
                            : ("LEFT BEHIND:" + left).c_str());
 
   std::printf(
       "result mode=%s pairs=%zu on_cps=%.0f off_cps=%.0f ratio=%.4f pair_median=%.4f "
       "boot_lo=%.4f boot_hi=%.4f cpu_ratio=%.4f",
-      takeover ? "takeover" : "second_instance", groups.size(), on_total.rate(), off_total.rate(),
-      rate.total, rate.median, rate.lo, rate.hi, cpu.total);
+      on_arm->mode.c_str(), groups.size(), on_total.rate(), off_total.rate(), rate.total,
+      rate.median, rate.lo, rate.hi, cpu.total);
   if (o.peer)
     std::printf(
         " peer_cps=%.0f peer_ratio=%.4f peer_cpu_ratio=%.4f on_extra_us=%.3f "
@@ -1189,7 +1313,7 @@ int run(const Options& o) {
         cost.total);
   std::printf(" exact=%d\n",
               switched_count && static_cast<int64_t>(*switched_count) == switched_expected &&
-                  static_cast<int64_t>(daemon_count) == daemon_expected &&
+                  (o.alone || static_cast<int64_t>(daemon_count) == daemon_expected) &&
                   (!o.peer || !kind.counts ||
                    (peer_count && static_cast<int64_t>(*peer_count) == peer_connects)));
   return 0;
@@ -1230,7 +1354,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--bpf-stats", o.bpf_stats,
                "Set kernel.bpf_stats_enabled=1 for the run (ns per program run; adds the "
-               "stats' own cost to the on arm)");
+               "stats' own cost to every program run, in every arm)");
+  app.add_flag("--alone", o.alone,
+               "No daemon: the exporter's programs are loaded here from the config by the "
+               "daemon's code and switched alone, so that \"off\" runs no program at all (no "
+               "tracer) and \"on\" runs each as the only one at its attach point; no drain, no "
+               "scrapes, no daemon count to check");
   app.add_flag("--peer", o.peer,
                "Add a third arm: the peer, bpftrace's counting one-liner as tests/bench/bpf/"
                "peer.bpf.c spells it, switched on alone (groups of three windows)");

@@ -395,7 +395,8 @@ echo "connect-throughput benchmark: $(nproc) CPUs, kernel $(uname -r), $(date -u
 echo "storm: $threads connecting threads, ${seconds}s or $max_connects connects per round," \
   "close=$close_mode, IPv$family; rounds=$rounds; arms=$arms;" \
   "exporter config=$exporter_config${backend:+ (probes.backend: $backend)};" \
-  "bpf_stats=$([[ $bpf_stats = 1 ]] && echo on || echo off)"
+  "bpf_stats=$(if ((bpf_stats)); then echo on; elif [[ $(sysctl -n kernel.bpf_stats_enabled) != 0 ]]; then
+    echo "ON (already on before this run: every arm's cost includes the stats' own)"; else echo off; fi)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Programs on the same tracepoint that another process keeps loaded slow every arm alike,
 # the baseline included: say which and whose.

@@ -890,6 +890,12 @@ std::optional<OnArm> alone_arm(const Config& c, std::vector<uint32_t>& seen_prog
   OnArm arm;
   arm.mode = "alone";
   UniqueFd dns_prog, cgroup;
+  if (c.dns.enabled && c.dns.capture == DnsCapture::kPacketSocket) {
+    std::fprintf(stderr,
+                 "toggle_bench: --alone switches the cgroup_skb DNS capture only; this config "
+                 "asks for packet_socket\n");
+    return std::nullopt;
+  }
   if (c.dns.enabled) {
     DnsCaptureOptions capture_options = DnsLayer::options_from(c.dns).capture;
     capture_options.method = DnsCapture::kCgroupSkb;

@@ -713,6 +713,31 @@ std::string loadavg() {
   return a + " " + b + " " + c;
 }
 
+// The connect probe as the daemon loads it, by the daemon's own code, from the config: its
+// own link closed at once, its program kept through `prog`, as attached by `backend`.
+struct LoadedProbe {
+  UniqueFd prog;
+  ProbeBackend backend;
+};
+std::optional<LoadedProbe> load_probe(const Config& c, ProbeBackend backend,
+                                      bool track_destinations, const char* what) {
+  ConnectProbe::Options probe_options{backend, c.probes.max_entries};
+  probe_options.track_destinations = track_destinations;
+  probe_options.before_attach = [&c](ConnectProbe& unattached) -> Status {
+    if (Status s = unattached.filters().apply(c.filters); !s) return s;
+    return unattached.set_key_fields(kernel_key_fields(c.labels, c.allowlist));
+  };
+  auto probe = ConnectProbe::attach(probe_options);
+  if (!probe) {
+    std::fprintf(stderr, "toggle_bench: loading %s: %s\n", what, probe.error().message.c_str());
+    return std::nullopt;
+  }
+  LoadedProbe loaded{UniqueFd(bpf_prog_get_fd_by_id(probe.value()->program_stats().id)),
+                     probe.value()->backend()};
+  probe.value().reset();  // its own link goes; the program lives on through our fd
+  return loaded;
+}
+
 // What the "on" arm switches, and where its programs came from.
 struct OnArm {
   std::string mode;  // "takeover", "second_instance" or "alone"
@@ -838,20 +863,10 @@ std::optional<OnArm> daemon_arm(const Options& o, const Config& c, ExporterProce
     std::printf("connect program: the daemon's link %u detached (takeover)\n",
                 connect_link->info.id);
   } else {
-    ConnectProbe::Options probe_options{backend, c.probes.max_entries};
-    probe_options.track_destinations = dns_method != "none" && !dns_method.empty();
-    probe_options.before_attach = [&c](ConnectProbe& unattached) -> Status {
-      if (Status s = unattached.filters().apply(c.filters); !s) return s;
-      return unattached.set_key_fields(kernel_key_fields(c.labels, c.allowlist));
-    };
-    auto probe = ConnectProbe::attach(probe_options);
-    if (!probe) {
-      std::fprintf(stderr, "toggle_bench: loading the second instance: %s\n",
-                   probe.error().message.c_str());
-      return std::nullopt;
-    }
-    switched_prog.reset(bpf_prog_get_fd_by_id(probe.value()->program_stats().id));
-    probe.value().reset();  // its own link goes; the program lives on through our fd
+    auto probe =
+        load_probe(c, backend, dns_method != "none" && !dns_method.empty(), "the second instance");
+    if (!probe) return std::nullopt;
+    switched_prog = std::move(probe->prog);
     switched_info = switched_prog ? prog_info(switched_prog.get()) : std::nullopt;
     if (!switched_info) {
       std::fprintf(stderr, "toggle_bench: cannot keep the second instance's program\n");
@@ -924,21 +939,10 @@ std::optional<OnArm> alone_arm(const Config& c, std::vector<uint32_t>& seen_prog
         "DNS program %s (id %u): loaded here, switched through links of this process on %s\n",
         arm.dns->name.c_str(), arm.dns->id, mount.value().mount_point.c_str());
   }
-  ConnectProbe::Options probe_options{c.probes.backend, c.probes.max_entries};
-  probe_options.track_destinations = c.dns.enabled;
-  probe_options.before_attach = [&c](ConnectProbe& unattached) -> Status {
-    if (Status s = unattached.filters().apply(c.filters); !s) return s;
-    return unattached.set_key_fields(kernel_key_fields(c.labels, c.allowlist));
-  };
-  auto probe = ConnectProbe::attach(probe_options);
-  if (!probe) {
-    std::fprintf(stderr, "toggle_bench: loading the connect probe: %s\n",
-                 probe.error().message.c_str());
-    return std::nullopt;
-  }
-  const ProbeBackend backend = probe.value()->backend();
-  UniqueFd connect_prog(bpf_prog_get_fd_by_id(probe.value()->program_stats().id));
-  probe.value().reset();  // its own link goes; the program lives on through our fd
+  auto probe = load_probe(c, c.probes.backend, c.dns.enabled, "the connect probe");
+  if (!probe) return std::nullopt;
+  const ProbeBackend backend = probe->backend;
+  UniqueFd connect_prog = std::move(probe->prog);
   auto connect = connect_prog ? prog_info(connect_prog.get()) : std::nullopt;
   if (!connect) {
     std::fprintf(stderr, "toggle_bench: cannot keep the connect probe's program\n");

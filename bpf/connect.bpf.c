@@ -328,6 +328,28 @@ static __always_inline void observe_latency(const struct tc_connect_key *key,
 	__sync_fetch_and_add(&h->count, 1);
 }
 
+/*
+ * When the answer that established the connect arrived, for its latency: the socket's
+ * clock cache. tcp_rcv_state_process() refreshes it (tcp_clock_ns(): CLOCK_MONOTONIC, the
+ * clock of bpf_ktime_get_ns()) right before it handles a segment in SYN_SENT (or
+ * SYN_RECV), so this costs a load instead of a clock read per connect. With tp_btf only
+ * (elsewhere a load is a bpf_probe_read_kernel() call, no cheaper than the clock), and
+ * only when the cache is not older than the connect: a TCP_REPAIR connect establishes
+ * without a segment, and its cache may be stale.
+ */
+static __always_inline __u64 established_ns(const struct sock *sk, __u64 start_ns,
+					    const bool btf)
+{
+	const struct tcp_sock *tp;
+
+	if (btf && bpf_core_field_exists(struct tcp_sock, tcp_clock_cache)) {
+		tp = bpf_skc_to_tcp_sock((void *)sk);
+		if (tp && tp->tcp_clock_cache >= start_ns)
+			return tp->tcp_clock_cache;
+	}
+	return bpf_ktime_get_ns();
+}
+
 static __always_inline void on_outcome(const struct sock *sk, int newstate,
 				       const bool btf)
 {
@@ -372,7 +394,8 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 		__sync_fetch_and_add(&c->attempts, 1);
 	if (newstate == TCP_ESTABLISHED) {
 		__sync_fetch_and_add(&c->established, 1);
-		observe_latency(&p.key, bpf_ktime_get_ns() - p.start_ns);
+		observe_latency(&p.key,
+				established_ns(sk, p.start_ns, btf) - p.start_ns);
 	} else {
 		__u32 reason = failure_reason(sk, btf);
 

@@ -11,6 +11,8 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -180,6 +182,53 @@ TEST_P(ConnectProbeTest, LatencyHistogramIsPerDestination) {
   EXPECT_EQ(h.count, kConnects);
   EXPECT_EQ(bucket_sum(h), kConnects);
   EXPECT_GT(h.sum_ns, 0u);
+}
+
+// A connect's latency runs from the connect to the answer that established it, SYN
+// retransmissions included. A full accept queue drops the first SYN; the client sends it
+// again after the initial retransmission timeout (1 s), by when the queue has room, so
+// the observed latency is at least 1 s, and at most what the connect took as seen here.
+TEST_P(ConnectProbeTest, LatencyIncludesSynRetransmission) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  const std::string ip = private_loopback();
+  Listener l = listen_tcp(AF_INET, ip, 0);  // one connection waiting to be accepted fills it
+  ASSERT_EQ(connect_once(AF_INET, ip, l.port), 0);
+
+  testing::Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(fd);
+  socklen_t len = 0;
+  sockaddr_storage to = testing::make_addr(AF_INET, ip, l.port, &len);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&to), len), -1);
+  ASSERT_EQ(errno, EINPROGRESS);
+  // On loopback the answer would be back within microseconds; still connecting after
+  // 100 ms means the SYN was dropped (checked below by the retransmission count).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  testing::drain_accepts(l);
+  pollfd p{fd.get(), POLLOUT, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "the retransmitted SYN was not answered";
+  const uint64_t took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now() - start)
+                               .count();
+  int err = -1;
+  len = sizeof(err);
+  ASSERT_EQ(getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len), 0);
+  ASSERT_EQ(err, 0) << std::strerror(err);
+  tcp_info info{};
+  len = sizeof(info);
+  ASSERT_EQ(getsockopt(fd.get(), IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+  ASSERT_GE(info.tcpi_total_retrans, 1u) << "the first SYN was not dropped: nothing to measure";
+
+  tc_latency_hist h = latency_of(*probe, TC_AF_INET, key_addr(AF_INET, ip));
+  EXPECT_EQ(h.count, 2u);
+  // Buckets 13 and up: more than 1 s. The first connect took microseconds.
+  uint64_t over_1s = 0;
+  for (int i = 13; i < TC_LAT_BUCKETS; ++i) over_1s += h.buckets[i];
+  EXPECT_EQ(over_1s, 1u);
+  EXPECT_GE(h.sum_ns, 1000000000u);
+  EXPECT_LE(h.sum_ns, took_ns + 100000000u);  // + the first connect's latency, generously
 }
 
 TEST_P(ConnectProbeTest, CountsIpv6ConnectsExactly) {

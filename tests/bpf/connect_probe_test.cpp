@@ -209,9 +209,9 @@ TEST_P(ConnectProbeTest, LatencyIncludesSynRetransmission) {
   testing::drain_accepts(l);
   pollfd p{fd.get(), POLLOUT, 0};
   ASSERT_EQ(poll(&p, 1, 10000), 1) << "the retransmitted SYN was not answered";
-  const uint64_t took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               std::chrono::steady_clock::now() - start)
-                               .count();
+  const uint64_t took_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count();
   int err = -1;
   len = sizeof(err);
   ASSERT_EQ(getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len), 0);
@@ -523,9 +523,8 @@ TEST(ConnectProbeMapFullTest, DestinationsMapFullIsCountedAndForgettingMakesRoom
   ASSERT_TRUE(after) << after.error().message;
 
   std::vector<tc_latency_key> held;
-  ASSERT_TRUE(probe.read_destinations([&](const tc_latency_key& k, const tc_dest_activity&) {
-    held.push_back(k);
-  }));
+  ASSERT_TRUE(probe.read_destinations(
+      [&](const tc_latency_key& k, const tc_dest_activity&) { held.push_back(k); }));
   EXPECT_EQ(held.size(), kMaxEntries);
   // Ours that found no room, plus any other process's: at least the difference.
   const uint64_t full =
@@ -562,8 +561,8 @@ std::vector<testing::Fd> hold_in_flight(testing::BlackholeNetns& ns, uint16_t po
   for (int i = 0; i < n; ++i) {
     int rc = ns.run([&] {
       int err = 0;
-      testing::Fd fd = testing::start_connect(AF_INET, testing::BlackholeNetns::kBlackhole,
-                                              port, &err);
+      testing::Fd fd =
+          testing::start_connect(AF_INET, testing::BlackholeNetns::kBlackhole, port, &err);
       std::lock_guard<std::mutex> lock(mu);
       held.push_back(std::move(fd));
       return err;

@@ -713,6 +713,19 @@ std::string loadavg() {
   return a + " " + b + " " + c;
 }
 
+// The root of the cgroup2 hierarchy, where the DNS capture (and the empty_cgroup_skb peer)
+// attaches: a directory fd (invalid if there is none) and its path, for messages.
+struct Cgroup2Root {
+  UniqueFd fd;
+  std::string path;
+};
+Cgroup2Root open_cgroup2_root() {
+  auto mount = find_cgroup2_mount();
+  if (!mount) return {};
+  const std::string& path = mount.value().mount_point;
+  return {UniqueFd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)), path};
+}
+
 // The connect probe as the daemon loads it, by the daemon's own code, from the config: its
 // own link closed at once, its program kept through `prog`, as attached by `backend`.
 struct LoadedProbe {
@@ -828,16 +841,15 @@ std::optional<OnArm> daemon_arm(const Options& o, const Config& c, ExporterProce
   if (dns_link) {
     dns_prog.reset(bpf_prog_get_fd_by_id(dns_link->info.prog_id));
     dns_prog_info = dns_prog ? prog_info(dns_prog.get()) : std::nullopt;
-    auto mount = find_cgroup2_mount();
-    if (!dns_prog_info || !mount) {
+    Cgroup2Root root = open_cgroup2_root();
+    if (!dns_prog_info || !root.fd) {
       std::fprintf(stderr, "toggle_bench: cannot open the DNS program or the cgroup2 mount\n");
       return std::nullopt;
     }
-    cgroup.reset(open(mount.value().mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    cgroup = std::move(root.fd);
     struct stat st {};
-    if (!cgroup || fstat(cgroup.get(), &st) != 0 || st.st_ino != dns_link->info.cgroup.cgroup_id) {
-      std::fprintf(stderr, "toggle_bench: the daemon's DNS link is not on %s\n",
-                   mount.value().mount_point.c_str());
+    if (fstat(cgroup.get(), &st) != 0 || st.st_ino != dns_link->info.cgroup.cgroup_id) {
+      std::fprintf(stderr, "toggle_bench: the daemon's DNS link is not on %s\n", root.path.c_str());
       return std::nullopt;
     }
     if (int err = bpf_link_detach(dns_link->fd.get())) {
@@ -848,8 +860,7 @@ std::optional<OnArm> daemon_arm(const Options& o, const Config& c, ExporterProce
     std::printf(
         "DNS program %s (id %u): the daemon's link %u detached; switched through "
         "links of this process on %s\n",
-        dns_prog_info->name.c_str(), dns_prog_info->id, dns_link->info.id,
-        mount.value().mount_point.c_str());
+        dns_prog_info->name.c_str(), dns_prog_info->id, dns_link->info.id, root.path.c_str());
   }
 
   // The connect program: the daemon's if its link can be detached, else a second instance.
@@ -897,10 +908,10 @@ std::optional<OnArm> daemon_arm(const Options& o, const Config& c, ExporterProce
 // at once, and switched through links of this process: "off" windows then run no program
 // at all at either attach point (no tracer), and each "on" program is the first and only
 // one where it attaches, as under the daemon alone. (With the daemon, "off" keeps the
-// daemon's connect probe attached, and "on" adds a second program on the same tracepoint,
-// which the kernel then calls through the tracepoint's iterator, one indirect call each,
-// instead of one direct call.) Nothing drains the maps: the storm's one destination needs
-// one entry of each, and its outcomes empty the stash.
+// daemon's connect probe attached, and "on" adds a second program to a tracepoint already
+// enabled, for sockets whose lines the first program just touched: measured cheaper, see
+// docs/benchmarks.md.) Nothing drains the maps: the storm's one destination needs one
+// entry of each, and its outcomes empty the stash.
 std::optional<OnArm> alone_arm(const Config& c, std::vector<uint32_t>& seen_progs) {
   OnArm arm;
   arm.mode = "alone";
@@ -928,16 +939,16 @@ std::optional<OnArm> alone_arm(const Config& c, std::vector<uint32_t>& seen_prog
     }
     capture.value().reset();  // its link goes; the program lives on through our fd
     arm.dns = dns_prog ? prog_info(dns_prog.get()) : std::nullopt;
-    auto mount = find_cgroup2_mount();
-    if (!arm.dns || !mount) {
-      std::fprintf(stderr, "toggle_bench: cannot keep the DNS program or find cgroup2\n");
+    Cgroup2Root root = open_cgroup2_root();
+    if (!arm.dns || !root.fd) {
+      std::fprintf(stderr, "toggle_bench: cannot keep the DNS program or open cgroup2\n");
       return std::nullopt;
     }
-    cgroup.reset(open(mount.value().mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    cgroup = std::move(root.fd);
     seen_progs.push_back(arm.dns->id);
     std::printf(
         "DNS program %s (id %u): loaded here, switched through links of this process on %s\n",
-        arm.dns->name.c_str(), arm.dns->id, mount.value().mount_point.c_str());
+        arm.dns->name.c_str(), arm.dns->id, root.path.c_str());
   }
   auto probe = load_probe(c, c.probes.backend, c.dns.enabled, "the connect probe");
   if (!probe) return std::nullopt;
@@ -991,15 +1002,13 @@ int run(const Options& o) {
     peer.reset(peer_bpf::open_and_load());
     UniqueFd peer_prog(peer ? dup(bpf_program__fd(kind.program(peer.get()))) : -1);
     peer_info = peer_prog ? prog_info(peer_prog.get()) : std::nullopt;
-    auto mount = find_cgroup2_mount();
-    if (!peer_info || (kind.on_cgroup && !mount)) {
-      std::fprintf(stderr, "toggle_bench: cannot load the peer program (or find cgroup2)\n");
+    Cgroup2Root root = kind.on_cgroup ? open_cgroup2_root() : Cgroup2Root{};
+    if (!peer_info || (kind.on_cgroup && !root.fd)) {
+      std::fprintf(stderr, "toggle_bench: cannot load the peer program (or open cgroup2)\n");
       return 1;
     }
     if (kind.on_cgroup)
-      peer_switch.emplace(
-          UniqueFd(), kind.backend, std::move(peer_prog),
-          UniqueFd(open(mount.value().mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
+      peer_switch.emplace(UniqueFd(), kind.backend, std::move(peer_prog), std::move(root.fd));
     else
       peer_switch.emplace(std::move(peer_prog), kind.backend, UniqueFd(), UniqueFd());
     if (std::string err = peer_switch->prepare(); !err.empty()) {

@@ -23,11 +23,6 @@
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
-#define NEXTHDR_HOP 0
-#define NEXTHDR_ROUTING 43
-#define NEXTHDR_FRAGMENT 44
-#define NEXTHDR_AUTH 51
-#define NEXTHDR_DEST 60
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -139,18 +134,18 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb,
 
 		if (next == TC_DNS_PROTO_TCP || next == TC_DNS_PROTO_UDP)
 			break;
-		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING &&
-		    next != NEXTHDR_DEST && next != NEXTHDR_AUTH &&
-		    next != NEXTHDR_FRAGMENT)
+		if (next != TC_DNS_NEXTHDR_HOP && next != TC_DNS_NEXTHDR_ROUTING &&
+		    next != TC_DNS_NEXTHDR_DEST && next != TC_DNS_NEXTHDR_AUTH &&
+		    next != TC_DNS_NEXTHDR_FRAGMENT)
 			return -1; /* ICMPv6, ESP, no next header...: not ours
 				    */
 		if (bpf_skb_load_bytes(skb, off, opt, sizeof(opt))) {
 			count(TC_DNS_SKIP_IPV6_EXT);
 			return -1;
 		}
-		if (next == NEXTHDR_FRAGMENT)
+		if (next == TC_DNS_NEXTHDR_FRAGMENT)
 			off += 8; /* only atomic fragments reach a socket */
-		else if (next == NEXTHDR_AUTH)
+		else if (next == TC_DNS_NEXTHDR_AUTH)
 			off += ((__u32)opt[1] + 2) * 4;
 		else
 			off += ((__u32)opt[1] + 1) * 8;

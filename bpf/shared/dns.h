@@ -15,6 +15,12 @@
 /* IPv6 extension headers walked before a packet is given up on (and counted).
  */
 #define TC_DNS_MAX_IPV6_EXT 6
+/* The IPv6 extension headers walked (any other next header ends the walk). */
+#define TC_DNS_NEXTHDR_HOP 0
+#define TC_DNS_NEXTHDR_ROUTING 43
+#define TC_DNS_NEXTHDR_FRAGMENT 44
+#define TC_DNS_NEXTHDR_AUTH 51
+#define TC_DNS_NEXTHDR_DEST 60
 
 #define TC_DNS_PROTO_TCP 6
 #define TC_DNS_PROTO_UDP 17

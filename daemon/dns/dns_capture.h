@@ -1,8 +1,7 @@
 // Where DNS responses are captured: a cgroup_skb/ingress program on the cgroup2 root
 // feeding a BPF ring buffer (every network namespace, no wakeup per event), or, where
 // that is unavailable, an AF_PACKET socket with a classic BPF filter (the daemon's own
-// network namespace only, and no IPv6 extension headers). Both hand the same DnsPacket
-// to one sink.
+// network namespace only). Both hand the same DnsPacket to one sink.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +23,7 @@ struct DnsCaptureOptions {
   std::vector<uint16_t> ports = {53};     // source ports of responses, 1..TC_DNS_MAX_PORTS
   uint32_t capture_bytes = 512;           // TC_DNS_MIN_CAPTURE..TC_DNS_MAX_CAPTURE
   uint32_t ring_bytes = 1u << 20;  // the ring (cgroup_skb); the socket buffer is 4x (packet_socket)
-  std::string cgroup_path;                // "" = the cgroup2 mount found in /proc/self/mountinfo
+  std::string cgroup_path;         // "" = the cgroup2 mount found in /proc/self/mountinfo
 };
 
 // Cumulative, as of the last poll.

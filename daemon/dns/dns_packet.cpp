@@ -19,6 +19,14 @@ uint32_t get32(const uint8_t* p) {
          static_cast<uint32_t>(p[2]) << 8 | p[3];
 }
 
+bool is_transport(uint8_t proto) { return proto == TC_DNS_PROTO_UDP || proto == TC_DNS_PROTO_TCP; }
+
+bool is_ipv6_extension(uint8_t next) {
+  return next == TC_DNS_NEXTHDR_HOP || next == TC_DNS_NEXTHDR_ROUTING ||
+         next == TC_DNS_NEXTHDR_FRAGMENT || next == TC_DNS_NEXTHDR_AUTH ||
+         next == TC_DNS_NEXTHDR_DEST;
+}
+
 }  // namespace
 
 std::optional<DnsPacket> decode_ring_event(const void* data, size_t size) {
@@ -46,18 +54,27 @@ std::optional<DnsPacket> decode_ring_event(const void* data, size_t size) {
 }
 
 std::optional<DnsPacket> decode_ip_packet(const uint8_t* data, size_t len, size_t wire_len,
-                                          uint32_t capture_bytes) {
-  if (len < 1 || wire_len < len) return std::nullopt;
+                                          uint32_t capture_bytes, IpDecodeFailure* why) {
+  IpDecodeFailure ignored;
+  IpDecodeFailure& failure = why ? *why : ignored;
+  auto fail = [&failure](IpDecodeFailure f) -> std::optional<DnsPacket> {
+    failure = f;
+    return std::nullopt;
+  };
+  if (len < 1 || wire_len < len) return fail(IpDecodeFailure::kUnreadable);
   DnsPacket p;
   size_t l4 = 0, end = 0;
   bool more_fragments = false;
+  // What a transport header cut short means: behind extension headers, that they were
+  // not walked through to it.
+  IpDecodeFailure cut = IpDecodeFailure::kUnreadable;
   const int version = data[0] >> 4;
   if (version == 4) {
-    if (len < 20) return std::nullopt;
+    if (len < 20) return fail(IpDecodeFailure::kUnreadable);
     const size_t ihl = (data[0] & 0x0f) * 4u;
-    if (ihl < 20 || len < ihl) return std::nullopt;
+    if (ihl < 20 || len < ihl) return fail(IpDecodeFailure::kUnreadable);
     // Taps see packets before reassembly: only a first fragment has the ports.
-    if (get16(data + 6) & 0x1fff) return std::nullopt;
+    if (get16(data + 6) & 0x1fff) return fail(IpDecodeFailure::kNotTransport);
     more_fragments = get16(data + 6) & 0x2000;
     p.family = kAfInet;
     p.protocol = data[9];
@@ -66,39 +83,61 @@ std::optional<DnsPacket> decode_ip_packet(const uint8_t* data, size_t len, size_
     l4 = ihl;
     end = get16(data + 2);
   } else if (version == 6) {
-    if (len < 40) return std::nullopt;
+    if (len < 40) return fail(IpDecodeFailure::kUnreadable);
     p.family = kAfInet6;
-    p.protocol = data[6];
     std::memcpy(p.saddr.data(), data + 8, 16);
     std::memcpy(p.daddr.data(), data + 24, 16);
-    l4 = 40;
     end = 40 + static_cast<size_t>(get16(data + 4));
+    // The extension headers, as the cgroup_skb program walks them (dns.bpf.c).
+    uint8_t next = data[6];
+    size_t off = 40;
+    for (int i = 0; i < TC_DNS_MAX_IPV6_EXT && !is_transport(next); ++i) {
+      if (!is_ipv6_extension(next)) return fail(IpDecodeFailure::kNotTransport);
+      cut = IpDecodeFailure::kIpv6ExtHeaders;
+      if (len < off + 8) return fail(cut);  // every extension header has 8 bytes or more
+      const uint8_t* h = data + off;
+      if (next == TC_DNS_NEXTHDR_FRAGMENT) {
+        // Before reassembly, as for IPv4: only a first fragment has the ports.
+        if (get16(h + 2) & 0xfff8) return fail(IpDecodeFailure::kNotTransport);
+        more_fragments = more_fragments || (h[3] & 1);
+        off += 8;
+      } else if (next == TC_DNS_NEXTHDR_AUTH) {
+        off += (static_cast<size_t>(h[1]) + 2) * 4;
+      } else {
+        off += (static_cast<size_t>(h[1]) + 1) * 8;
+      }
+      next = h[0];
+    }
+    if (!is_transport(next)) return fail(IpDecodeFailure::kIpv6ExtHeaders);
+    p.protocol = next;
+    l4 = off;
   } else {
-    return std::nullopt;
+    return fail(IpDecodeFailure::kUnreadable);
   }
-  if (end > wire_len) return std::nullopt;  // claims more than the packet holds
+  if (end > wire_len) return fail(IpDecodeFailure::kUnreadable);  // claims more than it holds
 
   size_t payload_off;
   size_t udp_payload = 0;
   if (p.protocol == TC_DNS_PROTO_UDP) {
-    if (len < l4 + 8) return std::nullopt;
+    if (len < l4 + 8) return fail(cut);
     payload_off = l4 + 8;
     const size_t udp_len = get16(data + l4 + 4);
-    if (udp_len < 8) return std::nullopt;
+    if (udp_len < 8) return fail(IpDecodeFailure::kUnreadable);
     udp_payload = udp_len - 8;
   } else if (p.protocol == TC_DNS_PROTO_TCP) {
-    if (len < l4 + 20 || more_fragments) return std::nullopt;
+    if (len < l4 + 20) return fail(cut);
+    if (more_fragments) return fail(IpDecodeFailure::kUnreadable);
     const size_t doff = (data[l4 + 12] >> 4) * 4u;
-    if (doff < 20) return std::nullopt;
+    if (doff < 20) return fail(IpDecodeFailure::kUnreadable);
     payload_off = l4 + doff;
     p.tcp_seq = get32(data + l4 + 4);
     p.tcp_flags = data[l4 + 13];
   } else {
-    return std::nullopt;
+    return fail(IpDecodeFailure::kNotTransport);
   }
   p.sport = get16(data + l4);
   p.dport = get16(data + l4 + 2);
-  if (end <= payload_off || len < payload_off) return std::nullopt;
+  if (end <= payload_off || len < payload_off) return fail(IpDecodeFailure::kUnreadable);
   const size_t in_packet = end - payload_off;
   // A first fragment holds only part of the datagram; the UDP header knows its size.
   p.payload_len = static_cast<uint32_t>(

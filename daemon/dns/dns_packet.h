@@ -29,11 +29,22 @@ struct DnsPacket {
 // points into `data`. nullopt when the record is inconsistent with its size.
 std::optional<DnsPacket> decode_ring_event(const void* data, size_t size);
 
+// Why decode_ip_packet() found no packet.
+enum class IpDecodeFailure {
+  kUnreadable,      // headers cut short, or inconsistent with the packet's size
+  kIpv6ExtHeaders,  // an IPv6 transport header not reached through its extension headers
+                    // (more than TC_DNS_MAX_IPV6_EXT of them, or cut short)
+  kNotTransport,    // neither UDP nor TCP (ICMPv6 behind hop-by-hop options, ESP...), or a
+                    // fragment after the first, which has no ports
+};
+
 // An IP packet from its network header on, `len` bytes of it delivered out of
 // `wire_len`, as an AF_PACKET SOCK_DGRAM socket hands it over. At most capture_bytes of
-// the payload are taken. nullopt unless it is IPv4 or IPv6 (extension headers not
-// walked), UDP or TCP, unfragmented, with a payload, and its headers were delivered.
+// the payload are taken. nullopt (and why, if `why` is given) unless it is IPv4 or IPv6
+// (up to TC_DNS_MAX_IPV6_EXT extension headers walked, as the cgroup_skb program does),
+// UDP or TCP, not a fragment after the first, with a payload, and its headers were
+// delivered.
 std::optional<DnsPacket> decode_ip_packet(const uint8_t* data, size_t len, size_t wire_len,
-                                          uint32_t capture_bytes);
+                                          uint32_t capture_bytes, IpDecodeFailure* why = nullptr);
 
 }  // namespace tcpconnect

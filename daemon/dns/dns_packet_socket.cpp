@@ -5,7 +5,10 @@
 // A tap sees a loopback packet twice, leaving (PACKET_OUTGOING) and arriving
 // (PACKET_HOST); the filter keeps the arrival only, so each response is parsed once.
 // It sees the daemon's network namespace only, and packets before reassembly (a first
-// UDP fragment is kept: its answers are salvaged like a capture cut short).
+// UDP fragment is kept: its answers are salvaged like a capture cut short). Classic BPF
+// cannot walk IPv6 extension headers: the filter passes every IPv6 packet that has any
+// (rare: hop-by-hop options, routing, fragments), and the poll walks them and checks the
+// source port itself.
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
@@ -16,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -31,8 +35,10 @@
 namespace tcpconnect {
 namespace {
 
-// Room for the network and transport headers in front of the captured payload.
+// Room for the network and transport headers in front of the captured payload, and for
+// IPv6 extension headers besides where there are some.
 constexpr uint32_t kHeaderRoom = 60 + 60;
+constexpr uint32_t kExtHeaderRoom = 256;
 constexpr unsigned kBatch = 32;
 // Packets read per poll at most: a flood cannot keep one poll running forever (the rest
 // waits in the socket buffer for the next).
@@ -82,7 +88,8 @@ class FilterBuilder {
 };
 
 // Incoming (PACKET_HOST) IPv4/IPv6 UDP/TCP from one of the ports, not a later fragment;
-// keeps the headers and capture_bytes of payload. Offsets are from the network header
+// keeps the headers and capture_bytes of payload. IPv6 with extension headers is kept
+// whatever its ports, with room for those headers. Offsets are from the network header
 // (SOCK_DGRAM).
 std::vector<sock_filter> dns_filter(const std::vector<uint16_t>& ports, uint32_t capture_bytes) {
   FilterBuilder b;
@@ -104,7 +111,11 @@ std::vector<sock_filter> dns_filter(const std::vector<uint16_t>& ports, uint32_t
   b.label("v6");
   b.stmt(BPF_LD | BPF_B | BPF_ABS, 6);
   b.jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, "v6_ports", "");
-  b.jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, "v6_ports", "reject");
+  b.jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, "v6_ports", "");
+  for (uint32_t ext : {TC_DNS_NEXTHDR_HOP, TC_DNS_NEXTHDR_ROUTING, TC_DNS_NEXTHDR_FRAGMENT,
+                       TC_DNS_NEXTHDR_AUTH, TC_DNS_NEXTHDR_DEST})
+    b.jump(BPF_JMP | BPF_JEQ | BPF_K, ext, "accept_ext", "");
+  b.ja("reject");
   b.label("v6_ports");
   b.stmt(BPF_LD | BPF_H | BPF_ABS, 40);
   b.label("ports");
@@ -112,6 +123,8 @@ std::vector<sock_filter> dns_filter(const std::vector<uint16_t>& ports, uint32_t
     b.jump(BPF_JMP | BPF_JEQ | BPF_K, ports[i], "accept", i + 1 == ports.size() ? "reject" : "");
   b.label("accept");
   b.stmt(BPF_RET | BPF_K, kHeaderRoom + capture_bytes);
+  b.label("accept_ext");
+  b.stmt(BPF_RET | BPF_K, kHeaderRoom + kExtHeaderRoom + capture_bytes);
   b.label("reject");
   b.stmt(BPF_RET | BPF_K, 0);
   return b.build();
@@ -149,14 +162,16 @@ class PacketSocketCapture final : public DnsCaptureSource {
   }
 
  private:
-  PacketSocketCapture(int fd, Sink sink, uint32_t capture_bytes)
+  PacketSocketCapture(int fd, Sink sink, const DnsCaptureOptions& options)
       : fd_(fd),
         sink_(std::move(sink)),
-        capture_bytes_(capture_bytes),
-        snaplen_(kHeaderRoom + capture_bytes) {}
+        ports_(options.ports),
+        capture_bytes_(options.capture_bytes),
+        snaplen_(kHeaderRoom + kExtHeaderRoom + options.capture_bytes) {}
 
   int fd_;
   Sink sink_;
+  std::vector<uint16_t> ports_;
   uint32_t capture_bytes_;
   uint32_t snaplen_;
   mutable std::mutex mu_;
@@ -168,8 +183,7 @@ Result<std::unique_ptr<DnsCaptureSource>> PacketSocketCapture::open(
   // Protocol 0: nothing is queued until bind(), so no packet slips in before the filter.
   int fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error{errno_text("opening an AF_PACKET socket", errno), errno};
-  std::unique_ptr<PacketSocketCapture> c(
-      new PacketSocketCapture(fd, std::move(sink), options.capture_bytes));
+  std::unique_ptr<PacketSocketCapture> c(new PacketSocketCapture(fd, std::move(sink), options));
 
   std::vector<sock_filter> code = dns_filter(options.ports, options.capture_bytes);
   sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
@@ -245,11 +259,17 @@ Result<size_t> PacketSocketCapture::poll() {
           wire_len = std::max<size_t>(len, aux.tp_len);
         }
       }
-      auto packet = decode_ip_packet(data, len, wire_len, capture_bytes_);
+      IpDecodeFailure why{};
+      auto packet = decode_ip_packet(data, len, wire_len, capture_bytes_, &why);
       if (!packet) {
-        ++counters_.unreadable;
+        if (why == IpDecodeFailure::kIpv6ExtHeaders)
+          ++counters_.skipped_ipv6_ext;
+        else if (why == IpDecodeFailure::kUnreadable)
+          ++counters_.unreadable;
         continue;
       }
+      // The filter checked the port of every packet but those with IPv6 extension headers.
+      if (std::find(ports_.begin(), ports_.end(), packet->sport) == ports_.end()) continue;
       packet->ts_ns = ts ? ts : monotonic_ns();
       ++counters_.captured;
       ++consumed;

@@ -158,6 +158,95 @@ TEST(DnsPacketTest, Ipv6TcpWithOptions) {
   EXPECT_EQ(std::memcmp(p->payload, r.data(), r.size()), 0);
 }
 
+// An IPv6 UDP response from port 53 behind the given extension headers: each is
+// {type, bytes}, the bytes after its next-header byte (the length byte first).
+Bytes ipv6_behind(const std::vector<std::pair<uint8_t, Bytes>>& exts, uint8_t last,
+                  const Bytes& payload) {
+  Bytes rest;
+  for (size_t i = 0; i < exts.size(); ++i) {
+    rest.push_back(i + 1 < exts.size() ? exts[i + 1].first : last);
+    rest.insert(rest.end(), exts[i].second.begin(), exts[i].second.end());
+  }
+  const size_t udp_len = 8 + payload.size();
+  Bytes udp = {0, 53, 0x9c, 0x40, static_cast<uint8_t>(udp_len >> 8), static_cast<uint8_t>(udp_len),
+               0, 0};
+  rest.insert(rest.end(), udp.begin(), udp.end());
+  rest.insert(rest.end(), payload.begin(), payload.end());
+  Bytes ip(8, 0);  // version 6, payload length, next header, hop limit
+  ip[0] = 0x60;
+  ip[4] = static_cast<uint8_t>(rest.size() >> 8);
+  ip[5] = static_cast<uint8_t>(rest.size());
+  ip[6] = exts.empty() ? last : exts[0].first;
+  ip[7] = 64;
+  Bytes lo(16, 0);
+  lo[15] = 1;
+  ip.insert(ip.end(), lo.begin(), lo.end());
+  ip.insert(ip.end(), lo.begin(), lo.end());
+  ip.insert(ip.end(), rest.begin(), rest.end());
+  return ip;
+}
+
+TEST(DnsPacketTest, Ipv6ExtensionHeadersAreWalked) {
+  const Bytes r = fixture("aaaa_udp.bin");
+  const Bytes pad8 = {0, 1, 4, 0, 0, 0, 0};                            // 8 bytes: PadN
+  const Bytes pad16 = {1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};  // 16 bytes
+  const Bytes auth = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};                // AH: (1 + 2) * 4 = 12 bytes
+  const Bytes first_fragment = {0, 0, 1, 0, 0, 0, 7};                  // offset 0, more fragments
+  IpDecodeFailure why{};
+
+  Bytes pkt = ipv6_behind({{TC_DNS_NEXTHDR_HOP, pad8},
+                           {TC_DNS_NEXTHDR_DEST, pad16},
+                           {TC_DNS_NEXTHDR_ROUTING, pad8},
+                           {TC_DNS_NEXTHDR_AUTH, auth}},
+                          TC_DNS_PROTO_UDP, r);
+  auto p = decode_ip_packet(pkt.data(), pkt.size(), pkt.size(), 512, &why);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->family, 10);
+  EXPECT_EQ(p->protocol, TC_DNS_PROTO_UDP);
+  EXPECT_EQ(p->sport, 53);
+  EXPECT_EQ(p->dport, 40000);
+  EXPECT_EQ(p->payload_len, r.size());
+  EXPECT_EQ(p->captured, r.size());
+  EXPECT_EQ(std::memcmp(p->payload, r.data(), r.size()), 0);
+
+  // A first fragment keeps its ports; the UDP length says how big the datagram is.
+  pkt = ipv6_behind({{TC_DNS_NEXTHDR_FRAGMENT, first_fragment}}, TC_DNS_PROTO_UDP, r);
+  p = decode_ip_packet(pkt.data(), pkt.size(), pkt.size(), 512, &why);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->sport, 53);
+  // A later fragment has no ports: not a transport packet, not an unreadable one.
+  const Bytes later_fragment = {0, 0, 0x08, 0, 0, 0, 7};  // offset 1 (8 bytes)
+  pkt = ipv6_behind({{TC_DNS_NEXTHDR_FRAGMENT, later_fragment}}, TC_DNS_PROTO_UDP, r);
+  EXPECT_FALSE(decode_ip_packet(pkt.data(), pkt.size(), pkt.size(), 512, &why));
+  EXPECT_EQ(why, IpDecodeFailure::kNotTransport);
+
+  // ICMPv6 behind hop-by-hop options (an MLD report): not ours, not counted.
+  pkt = ipv6_behind({{TC_DNS_NEXTHDR_HOP, pad8}}, 58, r);
+  EXPECT_FALSE(decode_ip_packet(pkt.data(), pkt.size(), pkt.size(), 512, &why));
+  EXPECT_EQ(why, IpDecodeFailure::kNotTransport);
+
+  // As many as the BPF program walks, and one more.
+  std::vector<std::pair<uint8_t, Bytes>> chain(TC_DNS_MAX_IPV6_EXT, {TC_DNS_NEXTHDR_DEST, pad8});
+  pkt = ipv6_behind(chain, TC_DNS_PROTO_UDP, r);
+  EXPECT_TRUE(decode_ip_packet(pkt.data(), pkt.size(), pkt.size(), 512, &why));
+  chain.push_back({TC_DNS_NEXTHDR_DEST, pad8});
+  pkt = ipv6_behind(chain, TC_DNS_PROTO_UDP, r);
+  EXPECT_FALSE(decode_ip_packet(pkt.data(), pkt.size(), pkt.size(), 512, &why));
+  EXPECT_EQ(why, IpDecodeFailure::kIpv6ExtHeaders);
+
+  // Cut inside the extension headers, or before the UDP header behind them.
+  pkt =
+      ipv6_behind({{TC_DNS_NEXTHDR_HOP, pad8}, {TC_DNS_NEXTHDR_DEST, pad16}}, TC_DNS_PROTO_UDP, r);
+  for (size_t n : {44u, 55u, 60u, 71u}) {
+    EXPECT_FALSE(decode_ip_packet(pkt.data(), n, pkt.size(), 512, &why)) << n;
+    EXPECT_EQ(why, IpDecodeFailure::kIpv6ExtHeaders) << n;
+  }
+  // Without extension headers a cut header is just unreadable.
+  pkt = ipv6_behind({}, TC_DNS_PROTO_UDP, r);
+  EXPECT_FALSE(decode_ip_packet(pkt.data(), 44, pkt.size(), 512, &why));
+  EXPECT_EQ(why, IpDecodeFailure::kUnreadable);
+}
+
 TEST(DnsPacketTest, FindsTheCgroup2Mount) {
   const char* hybrid =
       "25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw\n"

@@ -1,5 +1,6 @@
 #include "app/drain_loop.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 namespace tcpconnect {
@@ -13,6 +14,8 @@ DrainLoop::DrainLoop(Drain& drain, SelfMetrics& self, std::chrono::milliseconds 
       last_periodic_(std::chrono::steady_clock::now()),
       last_drain_(last_periodic_) {
   thread_ = std::thread([this] { run(); });
+  // What `top -H` and /proc/PID/task/*/comm show (and the watchdog test finds it by).
+  pthread_setname_np(thread_.native_handle(), "drain");
 }
 
 DrainLoop::~DrainLoop() {

@@ -7,7 +7,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,8 +110,8 @@ bool program_loaded(uint32_t id) {
 class FakeServiceManager {
  public:
   FakeServiceManager() {
-    path_ = "/tmp/tcpconnect_fdstore_" + std::to_string(getpid()) + "_" +
-            std::to_string(counter_++);
+    path_ =
+        "/tmp/tcpconnect_fdstore_" + std::to_string(getpid()) + "_" + std::to_string(counter_++);
     unlink(path_.c_str());
     sock_ = Fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
@@ -239,7 +241,7 @@ class FakeServiceManager {
 
 std::vector<std::string> daemon_args(uint16_t port, const std::string& config) {
   return {"--config.file", config, "--web.listen-address", "127.0.0.1:" + std::to_string(port),
-          "--log.level", "debug"};
+          "--log.level",   "debug"};
 }
 
 const char* kDefaults = "probes:\n  max_entries: 16384\n";
@@ -254,8 +256,8 @@ TEST(Privileges, OnlyCapBpfIsLeftOnEveryThreadAndCountingGoesOn) {
   ASSERT_TRUE(d.wait_serving(port, 20s)) << d.stderr_text();
 
   int threads = 0;
-  for (const auto& task : std::filesystem::directory_iterator(
-           "/proc/" + std::to_string(d.pid()) + "/task")) {
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(d.pid()) + "/task")) {
     std::string status = read_file(task.path().string() + "/status");
     SCOPED_TRACE(task.path().string());
     EXPECT_EQ(status_hex(status, "CapEff"), kCapBpf);
@@ -302,6 +304,89 @@ TEST(ServiceNotify, WatchdogPingsOnceReadyAndReloadIsAnnounced) {
   unlink(config.c_str());
 }
 
+// The daemon's thread named `name` (/proc/PID/task/TID/comm), or 0.
+pid_t thread_named(pid_t pid, const std::string& name) {
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::string comm = read_file(task.path().string() + "/comm");
+    if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    if (comm == name) return std::stoi(task.path().filename().string());
+  }
+  return 0;
+}
+
+// Halts one thread of another process alone, through ptrace (the process's other threads
+// run on), at a moment it waits in futex(2): for the drain loop, between two drains,
+// holding no lock. Detaching, or the destructor, lets it go on.
+class HaltedThread {
+ public:
+  explicit HaltedThread(pid_t tid) : tid_(tid) {}
+  ~HaltedThread() { resume(); }
+
+  bool halt_while_waiting(std::chrono::milliseconds timeout) {
+    const std::string futex = std::to_string(SYS_futex) + " ";
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (ptrace(PTRACE_SEIZE, tid_, nullptr, nullptr) != 0) return false;
+      int status = 0;
+      if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0 ||
+          waitpid(tid_, &status, __WALL) != tid_) {
+        ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
+        return false;
+      }
+      halted_ = true;
+      // The call it was in: "202 ..." for futex, "-1 ..." in user space.
+      if (read_file("/proc/" + std::to_string(tid_) + "/syscall").rfind(futex, 0) == 0) return true;
+      resume();
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  void resume() {
+    if (halted_) ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
+    halted_ = false;
+  }
+
+ private:
+  pid_t tid_;
+  bool halted_ = false;
+};
+
+// A drain loop that stops draining must stop the watchdog pings, so that systemd
+// (WatchdogSec=) kills and restarts a daemon whose counts went stale, even though its
+// main thread is well; /metrics keeps answering meanwhile (a scrape waits at most
+// 200 ms for a drain), and the pings come back once it drains again. The drain thread is
+// halted alone, from outside, as a drain stuck in the kernel would be.
+TEST(ServiceNotify, WatchdogStopsWhileTheDrainLoopIsStalled) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string config = temp_config(kDefaults);  // drain_interval 1 s: stale after 4 s
+  FakeServiceManager manager;
+  uint16_t port = free_tcp_port();
+  manager.start_daemon(daemon_args(port, config), {{"WATCHDOG_USEC", "2000000"}});
+  ASSERT_TRUE(manager.wait_for("READY=1", 20s)) << manager.daemon_log();
+  ASSERT_TRUE(manager.wait_for("WATCHDOG=1", 30s)) << manager.daemon_log();
+  const pid_t drain = thread_named(manager.pid(), "drain");
+  ASSERT_GT(drain, 0) << "no thread named drain";
+
+  {
+    HaltedThread halted(drain);
+    ASSERT_TRUE(halted.halt_while_waiting(10s)) << "cannot halt the drain thread between drains";
+    // Pings may go on while the last drain is recent (3 intervals + 1 s).
+    manager.wait_for("no such message", 5s);
+    manager.messages.clear();
+    EXPECT_FALSE(manager.wait_for("WATCHDOG=1", 3s)) << "pings while nothing drains";
+    EXPECT_TRUE(manager.running()) << manager.daemon_log();
+    auto body = scrape(port);
+    ASSERT_TRUE(body) << "no answer on /metrics while the drain loop is stalled";
+    EXPECT_THAT(*body, HasSubstr("tcpconnect_exporter_build_info"));
+  }
+  ASSERT_TRUE(manager.wait_for("WATCHDOG=1", 10s)) << "no ping once draining again\n"
+                                                   << manager.daemon_log();
+  EXPECT_EQ(manager.stop_daemon(SIGTERM), 0);
+  unlink(config.c_str());
+}
+
 // What a restart by the service manager looks like to the daemon: the previous process
 // ended (crashed, or stopped by SIGTERM), the store passed to the next one.
 class FdStoreHandover : public ::testing::TestWithParam<std::pair<int, std::string>> {};
@@ -318,10 +403,10 @@ TEST_P(FdStoreHandover, NextProcessAdoptsTheProbeAndNoConnectIsLost) {
   ASSERT_TRUE(manager.wait_for("READY=1", 20s)) << manager.daemon_log();
   EXPECT_THAT(manager.removed, ::testing::ElementsAre("other.leftover"));
   std::vector<std::string> names = manager.names();
-  EXPECT_THAT(names, ::testing::IsSupersetOf({"connect.link", "connect.prog",
-                                              "connect.map.connects", "connect.map.latency",
-                                              "connect.map.pending", "connect.map.stash",
-                                              "connect.map.errors"}));
+  EXPECT_THAT(names,
+              ::testing::IsSupersetOf({"connect.link", "connect.prog", "connect.map.connects",
+                                       "connect.map.latency", "connect.map.pending",
+                                       "connect.map.stash", "connect.map.errors"}));
   std::string first_id = probe_id(port);
   ASSERT_FALSE(first_id.empty());
 
@@ -346,16 +431,15 @@ TEST_P(FdStoreHandover, NextProcessAdoptsTheProbeAndNoConnectIsLost) {
   unlink(config.c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EndingAndBackend, FdStoreHandover,
-    ::testing::Values(std::make_pair(SIGKILL, std::string("tp_btf")),
-                      std::make_pair(SIGTERM, std::string("tp_btf")),
-                      std::make_pair(SIGTERM, std::string("raw_tp")),
-                      std::make_pair(SIGTERM, std::string("tracepoint"))),
-    [](const auto& info) {
-      return std::string(info.param.first == SIGKILL ? "Crash" : "Sigterm") + "_" +
-             info.param.second;
-    });
+INSTANTIATE_TEST_SUITE_P(EndingAndBackend, FdStoreHandover,
+                         ::testing::Values(std::make_pair(SIGKILL, std::string("tp_btf")),
+                                           std::make_pair(SIGTERM, std::string("tp_btf")),
+                                           std::make_pair(SIGTERM, std::string("raw_tp")),
+                                           std::make_pair(SIGTERM, std::string("tracepoint"))),
+                         [](const auto& info) {
+                           return std::string(info.param.first == SIGKILL ? "Crash" : "Sigterm") +
+                                  "_" + info.param.second;
+                         });
 
 // A probe the next process cannot continue with (here: a different map size) is
 // detached, removed from the store and replaced; counting starts again from zero.

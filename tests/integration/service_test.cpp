@@ -110,8 +110,8 @@ bool program_loaded(uint32_t id) {
 class FakeServiceManager {
  public:
   FakeServiceManager() {
-    path_ =
-        "/tmp/tcpconnect_fdstore_" + std::to_string(getpid()) + "_" + std::to_string(counter_++);
+    path_ = "/tmp/tcpconnect_fdstore_" + std::to_string(getpid()) + "_" +
+            std::to_string(counter_++);
     unlink(path_.c_str());
     sock_ = Fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
@@ -241,7 +241,7 @@ class FakeServiceManager {
 
 std::vector<std::string> daemon_args(uint16_t port, const std::string& config) {
   return {"--config.file", config, "--web.listen-address", "127.0.0.1:" + std::to_string(port),
-          "--log.level",   "debug"};
+          "--log.level", "debug"};
 }
 
 const char* kDefaults = "probes:\n  max_entries: 16384\n";
@@ -256,8 +256,8 @@ TEST(Privileges, OnlyCapBpfIsLeftOnEveryThreadAndCountingGoesOn) {
   ASSERT_TRUE(d.wait_serving(port, 20s)) << d.stderr_text();
 
   int threads = 0;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(d.pid()) + "/task")) {
+  for (const auto& task : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(d.pid()) + "/task")) {
     std::string status = read_file(task.path().string() + "/status");
     SCOPED_TRACE(task.path().string());
     EXPECT_EQ(status_hex(status, "CapEff"), kCapBpf);
@@ -403,10 +403,10 @@ TEST_P(FdStoreHandover, NextProcessAdoptsTheProbeAndNoConnectIsLost) {
   ASSERT_TRUE(manager.wait_for("READY=1", 20s)) << manager.daemon_log();
   EXPECT_THAT(manager.removed, ::testing::ElementsAre("other.leftover"));
   std::vector<std::string> names = manager.names();
-  EXPECT_THAT(names,
-              ::testing::IsSupersetOf({"connect.link", "connect.prog", "connect.map.connects",
-                                       "connect.map.latency", "connect.map.pending",
-                                       "connect.map.stash", "connect.map.errors"}));
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"connect.link", "connect.prog",
+                                              "connect.map.connects", "connect.map.latency",
+                                              "connect.map.pending", "connect.map.stash",
+                                              "connect.map.errors"}));
   std::string first_id = probe_id(port);
   ASSERT_FALSE(first_id.empty());
 
@@ -431,15 +431,16 @@ TEST_P(FdStoreHandover, NextProcessAdoptsTheProbeAndNoConnectIsLost) {
   unlink(config.c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(EndingAndBackend, FdStoreHandover,
-                         ::testing::Values(std::make_pair(SIGKILL, std::string("tp_btf")),
-                                           std::make_pair(SIGTERM, std::string("tp_btf")),
-                                           std::make_pair(SIGTERM, std::string("raw_tp")),
-                                           std::make_pair(SIGTERM, std::string("tracepoint"))),
-                         [](const auto& info) {
-                           return std::string(info.param.first == SIGKILL ? "Crash" : "Sigterm") +
-                                  "_" + info.param.second;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    EndingAndBackend, FdStoreHandover,
+    ::testing::Values(std::make_pair(SIGKILL, std::string("tp_btf")),
+                      std::make_pair(SIGTERM, std::string("tp_btf")),
+                      std::make_pair(SIGTERM, std::string("raw_tp")),
+                      std::make_pair(SIGTERM, std::string("tracepoint"))),
+    [](const auto& info) {
+      return std::string(info.param.first == SIGKILL ? "Crash" : "Sigterm") + "_" +
+             info.param.second;
+    });
 
 // A probe the next process cannot continue with (here: a different map size) is
 // detached, removed from the store and replaced; counting starts again from zero.

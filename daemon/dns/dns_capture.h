@@ -23,7 +23,7 @@ struct DnsCaptureOptions {
   std::vector<uint16_t> ports = {53};     // source ports of responses, 1..TC_DNS_MAX_PORTS
   uint32_t capture_bytes = 512;           // TC_DNS_MIN_CAPTURE..TC_DNS_MAX_CAPTURE
   uint32_t ring_bytes = 1u << 20;  // the ring (cgroup_skb); the socket buffer is 4x (packet_socket)
-  std::string cgroup_path;         // "" = the cgroup2 mount found in /proc/self/mountinfo
+  std::string cgroup_path;                // "" = the cgroup2 mount found in /proc/self/mountinfo
 };
 
 // Cumulative, as of the last poll.

@@ -134,11 +134,8 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb,
 
 		if (next == TC_DNS_PROTO_TCP || next == TC_DNS_PROTO_UDP)
 			break;
-		if (next != TC_DNS_NEXTHDR_HOP && next != TC_DNS_NEXTHDR_ROUTING &&
-		    next != TC_DNS_NEXTHDR_DEST && next != TC_DNS_NEXTHDR_AUTH &&
-		    next != TC_DNS_NEXTHDR_FRAGMENT)
-			return -1; /* ICMPv6, ESP, no next header...: not ours
-				    */
+		if (!tc_dns_is_ipv6_ext(next))
+			return -1; /* ICMPv6, ESP, no next header: not ours */
 		if (bpf_skb_load_bytes(skb, off, opt, sizeof(opt))) {
 			count(TC_DNS_SKIP_IPV6_EXT);
 			return -1;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Structures shared by dns.bpf.c and the daemon. Fixed-width types and explicit
- * padding only, no includes: both the BPF object (vmlinux.h) and the daemon
- * (<linux/types.h>) provide the __u* types before including this file.
+ * Structures shared by dns.bpf.c and the daemon, and the one test both make of IPv6
+ * extension headers. Fixed-width types and explicit padding only, no includes: both
+ * the BPF object (vmlinux.h) and the daemon (<linux/types.h>) provide the __u* types
+ * before including this file.
  */
 #ifndef TCPCONNECT_SHARED_DNS_H
 #define TCPCONNECT_SHARED_DNS_H
@@ -21,6 +22,14 @@
 #define TC_DNS_NEXTHDR_FRAGMENT 44
 #define TC_DNS_NEXTHDR_AUTH 51
 #define TC_DNS_NEXTHDR_DEST 60
+
+/* Whether `next` names one of those (dns.bpf.c, and the packet socket's decoder). */
+static inline int tc_dns_is_ipv6_ext(__u8 next)
+{
+	return next == TC_DNS_NEXTHDR_HOP || next == TC_DNS_NEXTHDR_ROUTING ||
+	       next == TC_DNS_NEXTHDR_FRAGMENT || next == TC_DNS_NEXTHDR_AUTH ||
+	       next == TC_DNS_NEXTHDR_DEST;
+}
 
 #define TC_DNS_PROTO_TCP 6
 #define TC_DNS_PROTO_UDP 17

@@ -21,12 +21,6 @@ uint32_t get32(const uint8_t* p) {
 
 bool is_transport(uint8_t proto) { return proto == TC_DNS_PROTO_UDP || proto == TC_DNS_PROTO_TCP; }
 
-bool is_ipv6_extension(uint8_t next) {
-  return next == TC_DNS_NEXTHDR_HOP || next == TC_DNS_NEXTHDR_ROUTING ||
-         next == TC_DNS_NEXTHDR_FRAGMENT || next == TC_DNS_NEXTHDR_AUTH ||
-         next == TC_DNS_NEXTHDR_DEST;
-}
-
 }  // namespace
 
 std::optional<DnsPacket> decode_ring_event(const void* data, size_t size) {
@@ -92,7 +86,7 @@ std::optional<DnsPacket> decode_ip_packet(const uint8_t* data, size_t len, size_
     uint8_t next = data[6];
     size_t off = 40;
     for (int i = 0; i < TC_DNS_MAX_IPV6_EXT && !is_transport(next); ++i) {
-      if (!is_ipv6_extension(next)) return fail(IpDecodeFailure::kNotTransport);
+      if (!tc_dns_is_ipv6_ext(next)) return fail(IpDecodeFailure::kNotTransport);
       cut = IpDecodeFailure::kIpv6ExtHeaders;
       if (len < off + 8) return fail(cut);  // every extension header has 8 bytes or more
       const uint8_t* h = data + off;

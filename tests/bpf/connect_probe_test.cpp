@@ -522,8 +522,9 @@ TEST(ConnectProbeMapFullTest, DestinationsMapFullIsCountedAndForgettingMakesRoom
   ASSERT_TRUE(after) << after.error().message;
 
   std::vector<tc_latency_key> held;
-  ASSERT_TRUE(probe.read_destinations(
-      [&](const tc_latency_key& k, const tc_dest_activity&) { held.push_back(k); }));
+  ASSERT_TRUE(probe.read_destinations([&](const tc_latency_key& k, const tc_dest_activity&) {
+    held.push_back(k);
+  }));
   EXPECT_EQ(held.size(), kMaxEntries);
   // Ours that found no room, plus any other process's: at least the difference.
   const uint64_t full =
@@ -560,8 +561,8 @@ std::vector<testing::Fd> hold_in_flight(testing::BlackholeNetns& ns, uint16_t po
   for (int i = 0; i < n; ++i) {
     int rc = ns.run([&] {
       int err = 0;
-      testing::Fd fd =
-          testing::start_connect(AF_INET, testing::BlackholeNetns::kBlackhole, port, &err);
+      testing::Fd fd = testing::start_connect(AF_INET, testing::BlackholeNetns::kBlackhole,
+                                              port, &err);
       std::lock_guard<std::mutex> lock(mu);
       held.push_back(std::move(fd));
       return err;

@@ -122,6 +122,7 @@ static __always_inline void record_destination(const struct tc_connect_key *key,
 
 	__builtin_memcpy(dk.daddr, key->daddr, sizeof(dk.daddr));
 	dk.family = key->family;
+	dk.netns = key->netns;
 	a = lookup_or_init(&destinations, &dk, &zero);
 	if (!a) {
 		count_error(TC_ERR_DESTINATIONS_FULL);
@@ -163,6 +164,8 @@ static __always_inline void fill_key(struct tc_connect_key *key,
 		__builtin_memset(key->saddr, 0, sizeof(key->saddr));
 	if (fields & TC_KEY_NO_DPORT)
 		key->dport = 0;
+	if (fields & TC_KEY_NETNS)
+		key->netns = read_netns(sk, btf);
 	key->fields = fields;
 }
 
@@ -312,6 +315,7 @@ static __always_inline void observe_latency(const struct tc_connect_key *key,
 
 	__builtin_memcpy(lk.daddr, key->daddr, sizeof(lk.daddr));
 	lk.family = key->family;
+	lk.netns = key->netns;
 	h = lookup_or_init(&latency, &lk, &zero);
 	if (!h) {
 		count_error(TC_ERR_LATENCY_FULL);

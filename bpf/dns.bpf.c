@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * DNS responses, captured where they are delivered.
+ * DNS queries and their answers, captured where sockets send and receive them.
  *
- * cgroup_skb/ingress on the cgroup2 root runs for every packet delivered to a
- * local socket of any cgroup and any network namespace (loopback included),
- * after IP reassembly, before the socket sees it. Packets from a configured DNS
- * source port, UDP or TCP, IPv4 or IPv6, are copied (headers' facts plus up to
- * capture_bytes of the L4 payload) into a ring buffer that the daemon polls.
- * Parsing happens in the daemon.
+ * cgroup/connect4|6 and cgroup/sendmsg4|6 on the cgroup2 root run when any
+ * socket of any network namespace connects or sends a datagram to an address:
+ * those aimed at a DNS port get a mark in socket-local storage, with their
+ * network namespace. cgroup_skb/egress and cgroup_skb/ingress on the same root
+ * run for every packet a local socket sends or is delivered (loopback
+ * included), after IP reassembly; the packets of marked sockets to (egress) or
+ * from (ingress) a DNS port, UDP or TCP, IPv4 or IPv6, are copied (headers'
+ * facts plus up to capture_bytes of the L4 payload) into a ring buffer that the
+ * daemon polls. The daemon uses a response only when it answers a query the
+ * same socket sent (addresses, ports, id and question). A packet from a DNS
+ * port to a socket that never sent to one is only counted: a spoofed "answer"
+ * to a syslog listener never reaches the daemon.
  *
- * The program never drops traffic (it always returns 1), and a full ring only
+ * The programs never drop traffic (they always return 1), and a full ring only
  * costs the event, which is counted. No wakeup per event: the consumer is woken
  * only when the ring's fill crosses a multiple of wakeup_bytes, so that a flood
  * cannot fill it between two polls and a slow consumer costs no wakeup storm.
@@ -37,6 +43,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } dns_events SEC(".maps");
+
+/* Sockets that connected or sent to a DNS port (struct tc_dns_sock). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tc_dns_sock);
+} dns_socks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -162,11 +176,13 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb,
 }
 
 /*
- * Every packet delivered to a local socket runs this program; nearly none is DNS. This
- * answers "certainly not from a DNS port" from the linear header bytes alone, without
- * a helper call. 0 means "look closer" (headers not linear, IPv6 extension headers).
+ * Every packet a local socket sends or is delivered runs these programs; nearly
+ * none is DNS. This answers "certainly not to (query) / from (answer) a DNS
+ * port" from the linear header bytes alone, without a helper call. 0 means
+ * "look closer" (headers not linear, IPv6 extension headers).
  */
-static __always_inline int surely_not_dns(struct __sk_buff *skb)
+static __always_inline int surely_not_dns(struct __sk_buff *skb,
+					  const bool query)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
@@ -195,13 +211,24 @@ static __always_inline int surely_not_dns(struct __sk_buff *skb)
 	} else {
 		return 1;
 	}
-	if ((void *)(pp + 1) > end)
+	if ((void *)(pp + 2) > end)
 		return 0;
-	return !is_dns_port(bpf_ntohs(*pp));
+	return !is_dns_port(bpf_ntohs(pp[query ? 1 : 0]));
 }
 
-static __always_inline void capture(struct __sk_buff *skb)
+/* The mark of a socket that asked DNS (NULL for any other). */
+static __always_inline struct tc_dns_sock *asker(struct __sk_buff *skb)
 {
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return NULL;
+	return bpf_sk_storage_get(&dns_socks, sk, 0, 0);
+}
+
+static __always_inline void capture(struct __sk_buff *skb, const bool query)
+{
+	struct tc_dns_sock *mark;
 	struct tc_dns_event *e;
 	struct scratch *s;
 	struct l3 l3 = {};
@@ -209,7 +236,7 @@ static __always_inline void capture(struct __sk_buff *skb)
 	__u16 pp[2];
 	__u64 size, flags = BPF_RB_NO_WAKEUP;
 
-	if (surely_not_dns(skb))
+	if (surely_not_dns(skb, query))
 		return;
 	s = bpf_map_lookup_elem(&dns_scratch, &zero);
 	if (!s)
@@ -229,13 +256,20 @@ static __always_inline void capture(struct __sk_buff *skb)
 	/* Source and destination port: the one test every packet pays for. */
 	if (bpf_skb_load_bytes(skb, l3.l4_off, pp, sizeof(pp)))
 		return;
-	if (!is_dns_port(bpf_ntohs(pp[0])))
+	if (!is_dns_port(bpf_ntohs(pp[query ? 1 : 0])))
 		return;
+	mark = asker(skb);
+	if (!mark) {
+		if (!query)
+			count(TC_DNS_UNSOLICITED);
+		return;
+	}
+	e->netns = mark->netns;
+	e->flags = query ? TC_DNS_EV_QUERY : 0;
 
 	e->sport = bpf_ntohs(pp[0]);
 	e->dport = bpf_ntohs(pp[1]);
 	e->protocol = l3.protocol;
-	e->pad = 0;
 	if (l3.protocol == TC_DNS_PROTO_UDP) {
 		payload_off = l3.l4_off + 8;
 		e->tcp_flags = 0;
@@ -307,6 +341,55 @@ static __always_inline void capture(struct __sk_buff *skb)
 SEC("cgroup_skb/ingress")
 int tc_dns_ingress(struct __sk_buff *skb)
 {
-	capture(skb);
-	return 1; /* never drop: this program only watches */
+	capture(skb, false);
+	return 1; /* never drop: these programs only watch */
+}
+
+SEC("cgroup_skb/egress")
+int tc_dns_egress(struct __sk_buff *skb)
+{
+	capture(skb, true);
+	return 1;
+}
+
+/* A socket about to connect or send to a DNS port: marked, with its namespace.
+ * The port is in network byte order in the low 16 bits of user_port. */
+static __always_inline void mark_asker(struct bpf_sock_addr *ctx)
+{
+	struct tc_dns_sock *mark;
+
+	if (!is_dns_port(bpf_ntohs((__u16)ctx->user_port)))
+		return;
+	mark = bpf_sk_storage_get(&dns_socks, ctx->sk, 0,
+				  BPF_SK_STORAGE_GET_F_CREATE);
+	if (mark)
+		mark->netns = bpf_get_netns_cookie(ctx);
+}
+
+SEC("cgroup/connect4")
+int tc_dns_connect4(struct bpf_sock_addr *ctx)
+{
+	mark_asker(ctx);
+	return 1; /* never refuse: these programs only watch */
+}
+
+SEC("cgroup/connect6")
+int tc_dns_connect6(struct bpf_sock_addr *ctx)
+{
+	mark_asker(ctx);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int tc_dns_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	mark_asker(ctx);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int tc_dns_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	mark_asker(ctx);
+	return 1;
 }

@@ -97,6 +97,15 @@ static __always_inline int read_addresses(const struct sock *sk,
 	return 0;
 }
 
+/* The cookie of the socket's network namespace (what bpf_get_netns_cookie
+ * gives). */
+static __always_inline __u64 read_netns(const struct sock *sk, const bool btf)
+{
+	if (btf)
+		return sk->__sk_common.skc_net.net->net_cookie;
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie);
+}
+
 static __always_inline __u16 read_dport(const struct sock *sk, const bool btf)
 {
 	return bpf_ntohs(TC_SK_READ(btf, sk, __sk_common.skc_dport));

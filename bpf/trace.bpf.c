@@ -75,6 +75,8 @@ counts_of(const struct tc_connect_key *key)
 	__builtin_memcpy(k.daddr, key->daddr, sizeof(k.daddr));
 	k.family = key->family;
 	k.dport = key->dport;
+	k.netns =
+	    key->netns; /* -d names each namespace's row by its own lookups */
 	return lookup_or_init(&counts, &k, &zero);
 }
 
@@ -105,6 +107,9 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 	ev.key.tgid = bpf_get_current_pid_tgid() >> 32;
 	ev.key.uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(ev.key.comm, sizeof(ev.key.comm));
+	/* -d names a connect only by lookups made in its own network namespace.
+	 */
+	ev.key.netns = read_netns(sk, btf);
 	if (!tc_filters_pass(&ev.key))
 		return;
 	ev.ts_ns = bpf_ktime_get_ns();

@@ -27,6 +27,7 @@ struct tc_connect_key {
 	__u16 fields; /* TC_KEY_* as the probe filled the key */
 	__u64 cgroup_id; /* cgroup v2 id (bpf_get_current_cgroup_id) */
 	char comm[16];
+	__u64 netns; /* its network namespace cookie (TC_KEY_NETNS) */
 };
 
 /*
@@ -47,6 +48,13 @@ struct tc_connect_key {
 #define TC_KEY_LPORT (1u << 4)
 #define TC_KEY_NO_SADDR (1u << 5) /* saddr left zero */
 #define TC_KEY_NO_DPORT (1u << 6) /* dport left zero (filters still see it) */
+/*
+ * The network namespace (its cookie, as bpf_get_netns_cookie gives it) of the
+ * socket: DNS names are scoped to the namespace whose lookup learnt them, so
+ * connects keep it when names are on. Not a label: series of several namespaces
+ * fold together.
+ */
+#define TC_KEY_NETNS (1u << 7)
 
 /* The one value of the connect probe's `settings` array, written by the daemon. */
 struct tc_connect_settings {
@@ -88,6 +96,7 @@ struct tc_latency_key {
 	__u8 daddr[16];
 	__u16 family;
 	__u16 pad[3];
+	__u64 netns; /* as in tc_connect_key (0 unless TC_KEY_NETNS) */
 };
 
 struct tc_latency_hist {

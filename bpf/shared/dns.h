@@ -40,10 +40,12 @@ static inline int tc_dns_is_ipv6_ext(__u8 next)
 #define TC_DNS_TCP_RST 0x04
 
 /*
- * One packet from a DNS port delivered to a local socket, as the ring carries
- * it: this header, then `captured` bytes of the L4 payload (for TCP, the
- * segment's payload, which may hold a 2-byte DNS length prefix, part of a
- * message, or several messages).
+ * One DNS packet of a socket that asked DNS a question, as the ring carries it:
+ * a query it sent (TC_DNS_EV_QUERY: to a DNS port) or a packet delivered to it
+ * from a DNS port; this header, then `captured` bytes of the L4 payload (for
+ * TCP, the segment's payload, which may hold a 2-byte DNS length prefix, part
+ * of a message, or several messages). Addresses and ports are as on the wire:
+ * for a query, saddr/sport are the local socket's and daddr/dport the server's.
  */
 struct tc_dns_event {
 	__u64 ts_ns;	/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at delivery */
@@ -58,7 +60,21 @@ struct tc_dns_event {
 			   byte */
 	__u32 payload_len; /* L4 payload bytes in the packet */
 	__u32 captured; /* bytes that follow: min(payload_len, capture_bytes) */
-	__u32 pad;
+	__u32 flags;	/* TC_DNS_EV_* */
+	__u64 netns;	/* cookie of the socket's network namespace */
+};
+
+#define TC_DNS_EV_QUERY                                                        \
+	(1u << 0) /* sent by the local socket, not delivered to it */
+
+/*
+ * Per socket (BPF_MAP_TYPE_SK_STORAGE), made when the socket connects or sends
+ * to a DNS port (cgroup/connect4|6, cgroup/sendmsg4|6): only such sockets'
+ * packets are captured, so a datagram from port 53 to any other socket never
+ * reaches the daemon.
+ */
+struct tc_dns_sock {
+	__u64 netns; /* bpf_get_netns_cookie() of the socket */
 };
 
 /* Indexes of the per-CPU counters of dns.bpf.c. */
@@ -72,8 +88,10 @@ enum tc_dns_counter {
 		* packet: its ports are unknown. */
 	TC_DNS_SKIP_UNREADABLE =
 	    2, /* headers of a packet from a DNS port unreadable */
-	TC_DNS_CAPTURED = 3, /* events written to the ring */
-	TC_DNS_COUNTER_MAX = 4,
+	TC_DNS_CAPTURED = 3,	/* events written to the ring */
+	TC_DNS_UNSOLICITED = 4, /* from a DNS port to a socket that never sent
+				 * to one: not captured */
+	TC_DNS_COUNTER_MAX = 5,
 };
 
 #endif

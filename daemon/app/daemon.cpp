@@ -94,9 +94,13 @@ int run_daemon(const DaemonOptions& options) {
     spdlog::error("{}", checked.error().message);
     return 1;
   }
-  probe_options.before_attach = [&config](ConnectProbe& unattached) -> Status {
+  // DNS names are scoped to the network namespace that looked them up: connects keep
+  // theirs in the kernel's key (dns.scope: host trusts every tenant and keeps none).
+  const bool names_by_netns = dns != nullptr && config.dns.scope == DnsScope::kNetns;
+  probe_options.before_attach = [&config, names_by_netns](ConnectProbe& unattached) -> Status {
     if (Status s = unattached.filters().apply(config.filters); !s) return s;
-    return unattached.set_key_fields(kernel_key_fields(config.labels, config.allowlist));
+    return unattached.set_key_fields(
+        kernel_key_fields(config.labels, config.allowlist, names_by_netns));
   };
   // Under systemd the probe outlives restarts in the fd store (app/fd_store.h).
   FdStore fd_store = FdStore::from_environment();
@@ -122,11 +126,12 @@ int run_daemon(const DaemonOptions& options) {
   auto store = std::make_shared<SeriesStore>(config.limits.max_series);
   DestinationNamer namer;
   if (dns) {
-    namer = [&dns](uint16_t family, const uint8_t (&addr)[16]) {
-      return dns->name_of(family, addr);
+    namer = [&dns](uint64_t netns, uint16_t family, const uint8_t(&addr)[16]) {
+      return dns->name_of(netns, family, addr);
     };
   }
   Drain drain(connect_probe, store, config.labels, namer);
+  drain.set_key_netns(names_by_netns);
   if (dns) {
     // Every drain consumes the DNS ring before it reads a count (app/drain.h); only the
     // periodic ones walk the destinations map for the attribution metrics, which a

@@ -84,8 +84,8 @@ Drain::Drain(ConnectSource& source, std::shared_ptr<SeriesStore> store, LabelsCo
       renderer_(std::move(labels), namer),
       namer_(std::move(namer)) {}
 
-std::string Drain::name_of(uint16_t family, const uint8_t (&addr)[16]) const {
-  return renderer_.name_of(family, addr);
+std::string Drain::name_of(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]) const {
+  return renderer_.name_of(netns, family, addr);
 }
 
 LabelValues Drain::connect_labels(const tc_connect_key& key) const {
@@ -151,7 +151,7 @@ void Drain::fold_connect(const tc_connect_key& key, const tc_connect_counts& del
                          SteadyTime now) {
   ConnectCounts c = to_counts(delta);
   if (c.empty()) return;
-  const std::string name = name_of(key.family, key.daddr);
+  const std::string name = name_of(key.netns, key.family, key.daddr);
   LabelValues labels = renderer_.connect_labels(key, name);
   if (allowlist_.enabled && c.attempts > 0 &&
       !allowlist_.allows(family_of(key.family), key.daddr, key.dport, name)) {
@@ -163,8 +163,9 @@ void Drain::fold_connect(const tc_connect_key& key, const tc_connect_counts& del
 void Drain::fold_latency(const tc_latency_key& key, const tc_latency_hist& delta,
                          SteadyTime now) {
   if (delta.count == 0) return;
-  store_->add_latency(renderer_.latency_labels(key.family, key.daddr, name_of(key.family, key.daddr)),
-                      to_latency(delta), now);
+  store_->add_latency(
+      renderer_.latency_labels(key.family, key.daddr, name_of(key.netns, key.family, key.daddr)),
+      to_latency(delta), now);
 }
 
 Status Drain::drain_connects(SteadyTime now) {
@@ -246,7 +247,7 @@ SeriesStore::Contents Drain::refold() const {
   std::unordered_map<LabelValues, UnexpectedCounts, LabelValuesHash> unexpected;
   auto add = [&](const tc_connect_key& key, const ConnectCounts& counts) {
     if (counts.empty()) return;
-    const std::string name = name_of(key.family, key.daddr);
+    const std::string name = name_of(key.netns, key.family, key.daddr);
     LabelValues labels = renderer_.connect_labels(key, name);
     if (allowlist_.enabled && counts.attempts > 0 &&
         !allowlist_.allows(family_of(key.family), key.daddr, key.dport, name))
@@ -269,8 +270,8 @@ SeriesStore::Contents Drain::refold() const {
   std::unordered_map<LabelValues, LatencyCounts, LabelValuesHash> latency;
   for (const auto& [key, t] : latency_.entries()) {
     if (t.value.count == 0) continue;
-    latency[renderer_.latency_labels(key.family, key.daddr, name_of(key.family, key.daddr))] +=
-        to_latency(t.value);
+    latency[renderer_.latency_labels(
+        key.family, key.daddr, name_of(key.netns, key.family, key.daddr))] += to_latency(t.value);
   }
   for (auto& [labels, l] : latency) c.latency.emplace_back(labels, l);
   return c;
@@ -285,7 +286,8 @@ Status Drain::configure(const LabelsConfig& labels, const AllowlistConfig& allow
   if (!first && labels_changed) {
     if (Status s = run_locked(DrainKind::kPeriodic); !s) return s;
   }
-  if (Status s = source_.set_key_fields(kernel_key_fields(labels, allowlist)); !s) return s;
+  if (Status s = source_.set_key_fields(kernel_key_fields(labels, allowlist, key_netns_)); !s)
+    return s;
   const bool survive = !first && labels.keep == renderer_.config().keep;
   renderer_ = LabelRenderer(labels, namer_, units_);
   allowlist_ = allowlist;

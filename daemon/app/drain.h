@@ -56,6 +56,9 @@ class Drain {
   // that no longer occur disappear. With other label names every label set is new. An
   // allowlist change alone applies to what is counted from now on. Call once at start.
   Status configure(const LabelsConfig& labels, const AllowlistConfig& allowlist);
+  // Whether the kernel keys connects with their network namespace (DNS names scoped to
+  // it: TC_KEY_NETNS). Set before configure().
+  void set_key_netns(bool on) { key_netns_ = on; }
   // The unit label of a cgroup id; begin_round runs once per drain before any key is
   // named (CgroupUnits::begin_round).
   void set_unit_namer(UnitNamer units, std::function<void()> begin_round = {});
@@ -94,7 +97,7 @@ class Drain {
   void fold_latency(const tc_latency_key& key, const tc_latency_hist& delta, SteadyTime now);
   void expire(SteadyTime now);
   SeriesStore::Contents refold() const;
-  std::string name_of(uint16_t family, const uint8_t (&addr)[16]) const;
+  std::string name_of(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]) const;
 
   mutable std::mutex mu_;  // run_once, configure, add_settled_attempts
   ConnectSource& source_;
@@ -108,6 +111,7 @@ class Drain {
   std::function<SteadyTime()> clock_ = [] { return std::chrono::steady_clock::now(); };
   std::chrono::milliseconds idle_expiry_{0};
   bool configured_ = false;
+  bool key_netns_ = false;
   // Updated in place by every walk (bpf/walked_map.h: no copy of the state and, while
   // the map does not change, no hash lookup per key and drain); after a complete walk,
   // keys it did not return are gone from the kernel and are dropped.

@@ -32,6 +32,7 @@ constexpr std::array<std::string_view, 10> kLabelNames = {
     "family", "saddr", "daddr", "dport", "dns_name", "uid", "comm", "unit", "lport", "pid"};
 constexpr std::array<std::string_view, 2> kFamilyNames = {"ipv4", "ipv6"};
 constexpr std::array<std::string_view, 3> kCaptureNames = {"auto", "cgroup_skb", "packet_socket"};
+constexpr std::array<std::string_view, 2> kDnsScopeNames = {"netns", "host"};
 constexpr std::array<std::string_view, 2> kTlsVersionNames = {"TLS12", "TLS13"};
 constexpr std::array<std::string_view, 7> kSectionNames = {
     "web", "probes", "labels", "limits", "filters", "dns", "allowlist"};
@@ -1293,7 +1294,8 @@ class Parser {
   Status parse_dns(const Entry& section, DnsConfig* dns) {
     return for_each_entry(
         section.value, section.path,
-        {"enabled", "ports", "capture_bytes", "cache_entries", "max_age", "capture", "ring_bytes"},
+        {"enabled", "ports", "capture_bytes", "cache_entries", "max_age", "capture", "ring_bytes",
+         "scope"},
         [&](const Entry& entry) -> Status {
           const std::string& key = entry.key.Scalar();
           if (key == "enabled") return parse_bool(entry, &dns->enabled);
@@ -1312,6 +1314,7 @@ class Parser {
           if (key == "max_age") return parse_duration_value(entry, &dns->max_age);
           if (key == "capture")
             return parse_enum(entry, "capture method", kCaptureNames, &dns->capture);
+          if (key == "scope") return parse_enum(entry, "name scope", kDnsScopeNames, &dns->scope);
           return parse_unsigned(entry, kMinRingBytes, kMaxRingBytes, &dns->ring_bytes);
         });
   }
@@ -1432,6 +1435,11 @@ std::string_view to_string(DnsCapture capture) {
   return index < kCaptureNames.size() ? kCaptureNames[index] : "unknown";
 }
 
+std::string_view to_string(DnsScope scope) {
+  const auto index = static_cast<size_t>(scope);
+  return index < kDnsScopeNames.size() ? kDnsScopeNames[index] : "unknown";
+}
+
 bool PortRange::operator==(const PortRange& other) const {
   return first == other.first && last == other.last;
 }
@@ -1511,7 +1519,7 @@ bool FiltersConfig::operator==(const FiltersConfig& other) const {
 bool DnsConfig::operator==(const DnsConfig& other) const {
   return enabled == other.enabled && ports == other.ports && capture_bytes == other.capture_bytes &&
          cache_entries == other.cache_entries && max_age == other.max_age &&
-         capture == other.capture && ring_bytes == other.ring_bytes;
+         capture == other.capture && ring_bytes == other.ring_bytes && scope == other.scope;
 }
 
 bool AllowRule::matches(Family f, const uint8_t* daddr16, uint16_t dport,

@@ -36,6 +36,11 @@ std::string_view to_string(Label label);
 enum class DnsCapture { kAuto, kCgroupSkb, kPacketSocket };
 std::string_view to_string(DnsCapture capture);  // "auto", "cgroup_skb", "packet_socket"
 
+// Which connects a DNS answer names: those of the network namespace whose lookup it
+// answered (kNetns), or every connect on the host (kHost: trusts every tenant).
+enum class DnsScope { kNetns, kHost };
+std::string_view to_string(DnsScope scope);  // "netns", "host"
+
 // Lowest TLS version the endpoint accepts, spelled as in the exporter-toolkit web config.
 enum class TlsVersion { kTls12, kTls13 };
 std::string_view to_string(TlsVersion version);  // "TLS12", "TLS13"
@@ -159,6 +164,7 @@ struct DnsConfig {
   std::chrono::milliseconds max_age{std::chrono::hours(24)};  // 1s..30d
   DnsCapture capture = DnsCapture::kAuto;
   uint32_t ring_bytes = 1u << 20;  // BPF ringbuf size: a power of two, 4096..268435456
+  DnsScope scope = DnsScope::kNetns;
 
   bool operator==(const DnsConfig& other) const;
   bool operator!=(const DnsConfig& other) const { return !(*this == other); }

@@ -43,7 +43,7 @@ Status DnsAttribution::run(uint64_t now_ns) {
 
     std::array<uint8_t, 16> addr;
     std::memcpy(addr.data(), key.daddr, sizeof(key.daddr));
-    auto answer = cache_.lookup(key.family, addr, now_ns);
+    auto answer = cache_.lookup(key.family, addr, now_ns, key.netns);
     if (answer || is_loopback(key.family, addr))
       hits_.fetch_add(grown, std::memory_order_relaxed);
     else

@@ -19,6 +19,7 @@ size_t DnsAddressKeyHash::operator()(const DnsAddressKey& k) const noexcept {
   // FNV-1a over the address: cheap, and the low bits pick the shard as well as the bucket.
   uint64_t h = 1469598103934665603ull ^ k.family;
   for (uint8_t b : k.addr) h = (h ^ b) * 1099511628211ull;
+  h = (h ^ k.scope) * 1099511628211ull;
   return static_cast<size_t>(h ^ (h >> 32));
 }
 
@@ -50,8 +51,8 @@ void DnsCache::erase(Shard& shard, std::list<Node>::iterator it) {
 }
 
 void DnsCache::insert(uint16_t family, const std::array<uint8_t, 16>& addr, std::string_view name,
-                      std::string_view canonical, uint64_t response_ns) {
-  Key key{family, addr};
+                      std::string_view canonical, uint64_t response_ns, uint64_t scope) {
+  Key key{family, addr, scope};
   Shard& s = shard_of(key);
   std::lock_guard<std::mutex> lock(s.mu);
   if (auto it = s.index.find(key); it != s.index.end()) {
@@ -74,8 +75,8 @@ void DnsCache::insert(uint16_t family, const std::array<uint8_t, 16>& addr, std:
 }
 
 std::optional<DnsCacheEntry> DnsCache::lookup(uint16_t family, const std::array<uint8_t, 16>& addr,
-                                              uint64_t now_ns) {
-  Key key{family, addr};
+                                              uint64_t now_ns, uint64_t scope) {
+  Key key{family, addr, scope};
   Shard& s = shard_of(key);
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.index.find(key);
@@ -89,9 +90,9 @@ std::optional<DnsCacheEntry> DnsCache::lookup(uint16_t family, const std::array<
   return it->second->entry;
 }
 
-std::string DnsCache::name_of(uint16_t family, const std::array<uint8_t, 16>& addr,
-                              uint64_t now_ns) {
-  if (auto e = lookup(family, addr, now_ns)) return std::move(e->name);
+std::string DnsCache::name_of(uint16_t family, const std::array<uint8_t, 16>& addr, uint64_t now_ns,
+                              uint64_t scope) {
+  if (auto e = lookup(family, addr, now_ns, scope)) return std::move(e->name);
   if (is_loopback(family, addr)) return "localhost";
   return "";
 }

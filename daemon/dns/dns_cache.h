@@ -26,12 +26,15 @@ struct DnsCacheEntry {
   uint64_t response_ns = 0;  // CLOCK_MONOTONIC of the answer
 };
 
-// An address as the kernel keys it (family, 16 bytes, IPv4 in the first 4): the cache's
-// key. (DnsAttribution keeps its per-destination state under the kernel's own key.)
+// An address as the kernel keys it (family, 16 bytes, IPv4 in the first 4) in a scope:
+// the cache's key. The scope is the network namespace (cookie) whose lookup learnt the
+// answer, and the only one it names connects for; 0 when names are host-wide (dns.scope:
+// host). (DnsAttribution keeps its per-destination state under the kernel's own key.)
 struct DnsAddressKey {
   uint16_t family;
   std::array<uint8_t, 16> addr;
-  bool operator==(const DnsAddressKey& o) const { return family == o.family && addr == o.addr; }
+  uint64_t scope = 0;
+  bool operator==(const DnsAddressKey& o) const = default;
 };
 struct DnsAddressKeyHash {
   size_t operator()(const DnsAddressKey& k) const noexcept;
@@ -45,19 +48,21 @@ class DnsCache {
   };
   explicit DnsCache(const Options& options);
 
-  // `addr` was named by an answer at response_ns (CLOCK_MONOTONIC). The most recent answer
-  // wins: one older than what is held (answers can reach the consumer out of order
-  // across CPUs) changes nothing.
+  // `addr` was named in `scope` by an answer at response_ns (CLOCK_MONOTONIC). The most
+  // recent answer wins: one older than what is held (answers can reach the consumer out
+  // of order across CPUs) changes nothing.
   void insert(uint16_t family, const std::array<uint8_t, 16>& addr, std::string_view name,
-              std::string_view canonical, uint64_t response_ns);
+              std::string_view canonical, uint64_t response_ns, uint64_t scope = 0);
 
-  // The answer that names addr, unless none is held or it is older than max_age at now_ns.
+  // The answer that names addr in `scope`, unless none is held or it is older than max_age
+  // at now_ns.
   std::optional<DnsCacheEntry> lookup(uint16_t family, const std::array<uint8_t, 16>& addr,
-                                      uint64_t now_ns);
+                                      uint64_t now_ns, uint64_t scope = 0);
 
-  // The dns_name label value: the question name of the answer held; for a loopback
-  // address no answer names, "localhost" (as the seed tool prints it); else "".
-  std::string name_of(uint16_t family, const std::array<uint8_t, 16>& addr, uint64_t now_ns);
+  // The dns_name label value: the question name of the answer held in `scope`; for a
+  // loopback address no answer names, "localhost" (as the seed tool prints it); else "".
+  std::string name_of(uint16_t family, const std::array<uint8_t, 16>& addr, uint64_t now_ns,
+                      uint64_t scope = 0);
 
   // Drops every answer older than max_age at now_ns. Visits each shard's oldest-used
   // entries only, so it costs what it removes.

@@ -67,7 +67,8 @@ class CgroupSkbCapture final : public DnsCaptureSource {
     return counters_;
   }
   std::string describe() const override {
-    return "cgroup_skb/ingress on " + cgroup_ + " (program id " + std::to_string(prog_id_) + ")";
+    return "cgroup_skb/ingress+egress and cgroup/connect+sendmsg on " + cgroup_ +
+           " (ingress program id " + std::to_string(prog_id_) + ")";
   }
 
  private:
@@ -115,6 +116,7 @@ Result<size_t> CgroupSkbCapture::poll() {
   counters_.lost = v.value()[TC_DNS_LOST];
   counters_.skipped_ipv6_ext = v.value()[TC_DNS_SKIP_IPV6_EXT];
   counters_.unreadable = v.value()[TC_DNS_SKIP_UNREADABLE] + malformed_;
+  counters_.unsolicited = v.value()[TC_DNS_UNSOLICITED];
   counters_.captured += consumed_;
   return consumed_;
 }
@@ -151,15 +153,30 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
   if (int err = dns_bpf::load(skel.get()))
     return Error{explain("loading the DNS program", err), -err};
 
-  // Attach to the cgroup2 root: every socket of every cgroup below it.
+  // Attach to the cgroup2 root: every socket of every cgroup below it. The marks first,
+  // so that no query is sent unmarked once the packet programs run.
   int cg = ::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cg < 0) return Error{explain("opening " + cgroup, errno), errno};
-  bpf_link* link = bpf_program__attach_cgroup(skel->progs.tc_dns_ingress, cg);
-  int attach_err = errno;
+  const std::pair<bpf_program*, bpf_link**> programs[] = {
+      {skel->progs.tc_dns_connect4, &skel->links.tc_dns_connect4},
+      {skel->progs.tc_dns_connect6, &skel->links.tc_dns_connect6},
+      {skel->progs.tc_dns_sendmsg4, &skel->links.tc_dns_sendmsg4},
+      {skel->progs.tc_dns_sendmsg6, &skel->links.tc_dns_sendmsg6},
+      {skel->progs.tc_dns_egress, &skel->links.tc_dns_egress},
+      {skel->progs.tc_dns_ingress, &skel->links.tc_dns_ingress},
+  };
+  for (const auto& [prog, link] : programs) {
+    *link = bpf_program__attach_cgroup(prog, cg);
+    if (!*link) {
+      int attach_err = errno;
+      ::close(cg);
+      return Error{
+          explain(std::string("attaching ") + bpf_program__section_name(prog) + " to " + cgroup,
+                  attach_err),
+          attach_err};
+    }
+  }
   ::close(cg);
-  if (!link)
-    return Error{explain("attaching cgroup_skb/ingress to " + cgroup, attach_err), attach_err};
-  skel->links.tc_dns_ingress = link;
 
   std::unique_ptr<CgroupSkbCapture> c(
       new CgroupSkbCapture(std::move(skel), std::move(sink), cgroup));

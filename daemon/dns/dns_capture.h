@@ -32,6 +32,8 @@ struct DnsCaptureCounters {
   uint64_t lost = 0;              // packets from a DNS port the capture had no room for
   uint64_t skipped_ipv6_ext = 0;  // IPv6 packets whose transport header was not reached
   uint64_t unreadable = 0;        // packets from a DNS port whose headers could not be read
+  uint64_t unsolicited = 0;       // from a DNS port to a socket that never sent to one: not
+                                  // captured (cgroup_skb only; the packet socket cannot tell)
 };
 
 class DnsCaptureSource {

@@ -74,9 +74,52 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   }
   out.push_back(std::move(errors));
 
+  MetricFamily rejected =
+      family("tcpconnect_dns_responses_rejected_total",
+             "DNS responses that name nothing because they answer no question the receiving "
+             "socket asked: unsolicited (no question outstanding from that socket to that "
+             "server, or the socket never asked DNS at all), mismatch (questions outstanding, "
+             "none with this id and question).",
+             MetricType::Counter);
+  rejected.metric.push_back(
+      counter(static_cast<double>(s.stats.rejected_of(DnsRejection::kUnsolicited) +
+                                  s.unsolicited_in_kernel.load(std::memory_order_relaxed)),
+              {{"reason", std::string(to_string(DnsRejection::kUnsolicited))}}));
+  rejected.metric.push_back(
+      counter(static_cast<double>(s.stats.rejected_of(DnsRejection::kMismatch)),
+              {{"reason", std::string(to_string(DnsRejection::kMismatch))}}));
+  out.push_back(std::move(rejected));
+
+  MetricFamily queries = family("tcpconnect_dns_queries_total",
+                                "DNS queries sent by local sockets and remembered for their "
+                                "answer.",
+                                MetricType::Counter);
+  queries.metric.push_back(counter(load(s.stats.queries)));
+  out.push_back(std::move(queries));
+
+  MetricFamily pending = family("tcpconnect_dns_queries_pending",
+                                "DNS questions asked and not yet answered (at most "
+                                "the query table's size).",
+                                MetricType::Gauge);
+  pending.metric.push_back(gauge(static_cast<double>(s.queries.pending())));
+  out.push_back(std::move(pending));
+
+  MetricFamily dropped = family("tcpconnect_dns_queries_dropped_total",
+                                "DNS questions forgotten unanswered: after the lookup timeout "
+                                "(timeout), or pushed out of a full query table (capacity), "
+                                "whose late answers then name nothing.",
+                                MetricType::Counter);
+  dropped.metric.push_back(
+      counter(static_cast<double>(s.queries.timed_out()), {{"reason", "timeout"}}));
+  dropped.metric.push_back(
+      counter(static_cast<double>(s.queries.pushed_out()), {{"reason", "capacity"}}));
+  out.push_back(std::move(dropped));
+
   MetricFamily captured =
       family("tcpconnect_dns_packets_captured_total",
-             "Packets from a DNS source port handed to the parser.", MetricType::Counter);
+             "DNS packets (queries sent, and packets from a DNS port to sockets that asked) "
+             "handed to the parser.",
+             MetricType::Counter);
   captured.metric.push_back(counter(load(s.captured)));
   out.push_back(std::move(captured));
 

@@ -13,6 +13,22 @@ namespace {
 // Signed distance between two sequence numbers, modulo 2^32 (RFC 1982).
 int32_t seq_diff(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b); }
 
+// The socket pair a packet belongs to, as its query travelled (local socket -> server).
+DnsExchange exchange_of(const DnsPacket& p) {
+  DnsExchange e;
+  e.netns = p.netns;
+  e.family = p.family;
+  e.protocol = p.protocol;
+  if (p.query) {
+    e.local = p.saddr, e.local_port = p.sport;
+    e.server = p.daddr, e.server_port = p.dport;
+  } else {
+    e.local = p.daddr, e.local_port = p.dport;
+    e.server = p.saddr, e.server_port = p.sport;
+  }
+  return e;
+}
+
 }  // namespace
 
 size_t DnsIngest::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
@@ -23,6 +39,8 @@ size_t DnsIngest::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
   mix(static_cast<uint8_t>(k.sport)), mix(static_cast<uint8_t>(k.sport >> 8));
   mix(static_cast<uint8_t>(k.dport)), mix(static_cast<uint8_t>(k.dport >> 8));
   mix(static_cast<uint8_t>(k.family));
+  for (int i = 0; i < 8; ++i) mix(static_cast<uint8_t>(k.netns >> (8 * i)));
+  mix(k.query ? 1 : 0);
   return static_cast<size_t>(h);
 }
 
@@ -34,23 +52,37 @@ void DnsIngest::ingest(const DnsPacket& packet) {
     tcp(packet);
 }
 
-void DnsIngest::message(const uint8_t* msg, size_t captured, size_t full_len, uint64_t ts_ns) {
+void DnsIngest::message(const DnsPacket& p, const uint8_t* msg, size_t captured, size_t full_len) {
+  const uint64_t ts_ns = p.ts_ns;
+  if (p.query) {
+    // Anything sent to a DNS port that is no query asks nothing.
+    if (auto q = parse_dns_query(msg, captured)) {
+      queries_.asked(exchange_of(p), *q, ts_ns);
+      stats_.queries.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
   DnsParseOutcome o = parse_dns_message(msg, captured, full_len);
   if (!o.ok) {
     stats_.count(o.error);
     return;
   }
   const DnsResponse& r = o.response;
+  if (auto why =
+          queries_.answer(exchange_of(p), DnsQuestion{r.id, r.qtype, r.qclass, r.qname}, ts_ns)) {
+    stats_.reject(*why);
+    return;
+  }
   if (r.capture_truncated) stats_.count(DnsParseError::kCaptureTruncated);
   stats_.responses[r.rcode % kDnsRcodeSlots][dns_qtype_slot(r.qtype)].fetch_add(
       1, std::memory_order_relaxed);
   for (const DnsAddress& a : r.addresses) {
-    cache_.insert(a.family, a.addr, r.qname, r.canonical, ts_ns);
+    cache_.insert(a.family, a.addr, r.qname, r.canonical, ts_ns, scoped_ ? p.netns : 0);
     stats_.addresses.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
-void DnsIngest::udp(const DnsPacket& p) { message(p.payload, p.captured, p.payload_len, p.ts_ns); }
+void DnsIngest::udp(const DnsPacket& p) { message(p, p.payload, p.captured, p.payload_len); }
 
 DnsIngest::Flow& DnsIngest::track(const FlowKey& key, uint64_t now_ns) {
   if (auto it = flows_.find(key); it != flows_.end()) return it->second;
@@ -73,7 +105,7 @@ DnsIngest::Flow& DnsIngest::track(const FlowKey& key, uint64_t now_ns) {
 }
 
 void DnsIngest::tcp(const DnsPacket& p) {
-  const FlowKey key{p.family, p.sport, p.dport, p.saddr, p.daddr};
+  const FlowKey key{p.family, p.sport, p.dport, p.saddr, p.daddr, p.netns, p.query};
   const uint32_t len = p.payload_len;
   const uint32_t end_seq = p.tcp_seq + len;
   const bool closing = p.tcp_flags & (TC_DNS_TCP_FIN | TC_DNS_TCP_RST);
@@ -130,7 +162,7 @@ void DnsIngest::tcp(const DnsPacket& p) {
       break;
     }
     const uint32_t have = p.captured > start ? std::min(p.captured - start, msg_len) : 0;
-    message(p.payload + start, have, msg_len, p.ts_ns);
+    message(p, p.payload + start, have, msg_len);
     off = start + msg_len;
   }
   if (closing) flows_.erase(key);

@@ -1,4 +1,7 @@
-// Captured packets -> DNS messages -> the cache. UDP: the payload is one message. TCP:
+// Captured packets -> DNS messages -> the cache. A query is remembered (DnsQueries); a
+// response fills the cache only when it answers a query the same socket asked, and then
+// names its addresses in that socket's network namespace only (or host-wide when the
+// configuration trusts every tenant: `scoped` false). UDP: the payload is one message. TCP:
 // each message has a 2-byte length prefix and a segment may hold several, or part of
 // one; a message spread over several segments is counted (tcp_split) and skipped, and
 // the segments that continue it are recognised by sequence number and skipped too, so
@@ -16,13 +19,15 @@
 #include "dns/dns_cache.h"
 #include "dns/dns_packet.h"
 #include "dns/dns_parser.h"
+#include "dns/dns_queries.h"
 #include "dns/dns_stats.h"
 
 namespace tcpconnect {
 
 class DnsIngest {
  public:
-  DnsIngest(DnsCache& cache, DnsStats& stats) : cache_(cache), stats_(stats) {}
+  DnsIngest(DnsCache& cache, DnsStats& stats, DnsQueries& queries, bool scoped = true)
+      : cache_(cache), stats_(stats), queries_(queries), scoped_(scoped) {}
 
   void ingest(const DnsPacket& packet);
 
@@ -41,10 +46,9 @@ class DnsIngest {
     uint16_t dport;
     std::array<uint8_t, 16> saddr;
     std::array<uint8_t, 16> daddr;
-    bool operator==(const FlowKey& o) const {
-      return family == o.family && sport == o.sport && dport == o.dport && saddr == o.saddr &&
-             daddr == o.daddr;
-    }
+    uint64_t netns;
+    bool query;
+    bool operator==(const FlowKey& o) const = default;
   };
   struct FlowKeyHash {
     size_t operator()(const FlowKey& k) const noexcept;
@@ -58,11 +62,13 @@ class DnsIngest {
 
   void udp(const DnsPacket& p);
   void tcp(const DnsPacket& p);
-  void message(const uint8_t* msg, size_t captured, size_t full_len, uint64_t ts_ns);
+  void message(const DnsPacket& p, const uint8_t* msg, size_t captured, size_t full_len);
   Flow& track(const FlowKey& key, uint64_t now_ns);
 
   DnsCache& cache_;
   DnsStats& stats_;
+  DnsQueries& queries_;
+  bool scoped_;
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
 };
 

@@ -20,12 +20,13 @@ DnsLayer::Options DnsLayer::options_from(const DnsConfig& config) {
   o.capture.ring_bytes = config.ring_bytes;
   o.cache.max_entries = config.cache_entries;
   o.cache.max_age = config.max_age;
+  o.scoped = config.scope == DnsScope::kNetns;
   return o;
 }
 
 DnsLayer::DnsLayer(const Options& options)
     : state_(std::make_shared<DnsLayerState>(options.cache)),
-      ingest_(state_->cache, state_->stats),
+      ingest_(state_->cache, state_->stats, state_->queries, options.scoped),
       destination_idle_(options.cache.max_age),
       poll_interval_(options.poll_interval) {
   state_->attribution = std::make_unique<DnsAttribution>(
@@ -100,6 +101,7 @@ void DnsLayer::poll_now() {
   state_->lost.store(c.lost, std::memory_order_relaxed);
   state_->skipped_ipv6_ext.store(c.skipped_ipv6_ext, std::memory_order_relaxed);
   state_->unreadable.store(c.unreadable, std::memory_order_relaxed);
+  state_->unsolicited_in_kernel.store(c.unsolicited, std::memory_order_relaxed);
 }
 
 void DnsLayer::before_drain(bool attribute) {
@@ -111,10 +113,10 @@ void DnsLayer::before_drain(bool attribute) {
     spdlog::warn("DNS attribution: {}", s.error().message);
 }
 
-std::string DnsLayer::name_of(uint16_t family, const uint8_t (&addr)[16]) {
+std::string DnsLayer::name_of(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]) {
   std::array<uint8_t, 16> a;
   std::memcpy(a.data(), addr, sizeof(addr));
-  return state_->cache.name_of(family, a, monotonic_ns());
+  return state_->cache.name_of(family, a, monotonic_ns(), netns);
 }
 
 std::shared_ptr<prometheus::Collectable> DnsLayer::collector() const {

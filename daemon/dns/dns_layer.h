@@ -33,11 +33,13 @@ struct DnsLayerState {
   DnsCapture method = DnsCapture::kAuto;
   DnsStats stats;
   DnsCache cache;
+  DnsQueries queries;
   std::unique_ptr<DnsAttribution> attribution;
   std::atomic<uint64_t> captured{0};
   std::atomic<uint64_t> lost{0};
   std::atomic<uint64_t> skipped_ipv6_ext{0};
   std::atomic<uint64_t> unreadable{0};
+  std::atomic<uint64_t> unsolicited_in_kernel{0};  // DnsCaptureCounters::unsolicited
 };
 
 class DnsLayer {
@@ -45,6 +47,9 @@ class DnsLayer {
   struct Options {
     DnsCaptureOptions capture;
     DnsCache::Options cache;
+    // Answers name connects of the asking socket's network namespace only (dns.scope:
+    // netns), or every connect (host).
+    bool scoped = true;
     // The poller's longest sleep; it wakes sooner when the capture signals.
     std::chrono::milliseconds poll_interval{100};
     bool poller_thread = true;  // off: only before_drain()/poll_now() consume, until
@@ -77,8 +82,10 @@ class DnsLayer {
   // Consumes what has been captured so far.
   void poll_now();
 
-  // The dns_name label of a destination (the drain's DestinationNamer).
-  std::string name_of(uint16_t family, const uint8_t (&addr)[16]);
+  // The dns_name label of a destination connected to from network namespace `netns`
+  // (the drain's DestinationNamer). The kernel keys connects with their namespace only
+  // when names are scoped (TC_KEY_NETNS): 0 is the host-wide scope.
+  std::string name_of(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]);
 
   std::shared_ptr<prometheus::Collectable> collector() const;
   DnsCapture method() const { return state_->method; }

@@ -44,6 +44,8 @@ std::optional<DnsPacket> decode_ring_event(const void* data, size_t size) {
   p.payload_len = e.payload_len;
   p.payload = static_cast<const uint8_t*>(data) + sizeof(e);
   p.captured = e.captured;
+  p.netns = e.netns;
+  p.query = (e.flags & TC_DNS_EV_QUERY) != 0;
   return p;
 }
 

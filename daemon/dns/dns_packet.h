@@ -1,5 +1,6 @@
-// A packet from a DNS source port, as both captures deliver it (the cgroup_skb ring and
-// the packet socket), and the decoders that turn their bytes into one. Depends on the C
+// A DNS packet, as both captures deliver it (the cgroup_skb ring and the packet socket):
+// a query a local socket sent to a DNS port, or a packet from a DNS port delivered to a
+// local socket; and the decoders that turn their bytes into one. Depends on the C
 // library only: the fuzz target compiles it on its own.
 #pragma once
 
@@ -15,8 +16,10 @@ struct DnsPacket {
   uint16_t family = 0;   // 2 (AF_INET) or 10 (AF_INET6); IPv4 uses the first 4 bytes
   uint8_t protocol = 0;  // 17 (UDP) or 6 (TCP)
   uint8_t tcp_flags = 0;
-  std::array<uint8_t, 16> saddr{};  // the DNS server
-  std::array<uint8_t, 16> daddr{};  // the local address the response went to
+  bool query = false;               // sent by the local socket (to a DNS port), not delivered to it
+  uint64_t netns = 0;               // cookie of the local socket's network namespace
+  std::array<uint8_t, 16> saddr{};  // the sender: the DNS server, or for a query the socket
+  std::array<uint8_t, 16> daddr{};  // the receiver: the local socket, or for a query the server
   uint16_t sport = 0;
   uint16_t dport = 0;
   uint32_t tcp_seq = 0;              // sequence number of the first payload byte

@@ -3,10 +3,12 @@
 // permission and no verifier, so this works wherever a raw socket can be opened.
 //
 // A tap sees a loopback packet twice, leaving (PACKET_OUTGOING) and arriving
-// (PACKET_HOST); the filter keeps the arrival only, so each response is parsed once.
-// It sees the daemon's network namespace only, and packets before reassembly (a first
-// UDP fragment is kept: its answers are salvaged like a capture cut short). Classic BPF
-// cannot walk IPv6 extension headers: the filter passes every IPv6 packet that has any
+// (PACKET_HOST); the filter keeps queries leaving (to a DNS port) and responses
+// arriving (from one), so each is parsed once. Every DNS packet of the namespace is
+// read, not only those of sockets that asked: the daemon's matching of responses to
+// queries is the only check here. It sees the daemon's network namespace only, and packets before
+// reassembly (a first UDP fragment is kept: its answers are salvaged like a capture cut short).
+// Classic BPF cannot walk IPv6 extension headers: the filter passes every IPv6 packet that has any
 // (rare: hop-by-hop options, routing, fragments), and the poll walks them and checks the
 // source port itself.
 #include <arpa/inet.h>
@@ -87,14 +89,22 @@ class FilterBuilder {
   std::map<std::string, size_t> labels_;
 };
 
-// Incoming (PACKET_HOST) IPv4/IPv6 UDP/TCP from one of the ports, not a later fragment;
-// keeps the headers and capture_bytes of payload. IPv6 with extension headers is kept
-// whatever its ports, with room for those headers. Offsets are from the network header
-// (SOCK_DGRAM).
+// IPv4/IPv6 UDP/TCP, not a later fragment: incoming (PACKET_HOST) from one of the ports,
+// or outgoing (PACKET_OUTGOING) to one; keeps the headers and capture_bytes of payload.
+// IPv6 with extension headers is kept whatever its ports, with room for those headers.
+// Offsets are from the network header (SOCK_DGRAM). M[0] holds where the port checked
+// sits in the transport header: 0 (source) arriving, 2 (destination) leaving.
 std::vector<sock_filter> dns_filter(const std::vector<uint16_t>& ports, uint32_t capture_bytes) {
   FilterBuilder b;
   b.stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
-  b.jump(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, "", "reject");
+  b.jump(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, "arriving", "");
+  b.jump(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, "", "reject");
+  b.stmt(BPF_LD | BPF_IMM, 2);
+  b.ja("direction");
+  b.label("arriving");
+  b.stmt(BPF_LD | BPF_IMM, 0);
+  b.label("direction");
+  b.stmt(BPF_ST, 0);
   b.stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL);
   b.jump(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, "v4", "");
   b.jump(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, "v6", "reject");
@@ -106,6 +116,10 @@ std::vector<sock_filter> dns_filter(const std::vector<uint16_t>& ports, uint32_t
   b.stmt(BPF_LD | BPF_H | BPF_ABS, 6);
   b.jump(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, "reject", "");
   b.stmt(BPF_LDX | BPF_B | BPF_MSH, 0);
+  b.stmt(BPF_MISC | BPF_TXA, 0);
+  b.stmt(BPF_LDX | BPF_MEM, 0);
+  b.stmt(BPF_ALU | BPF_ADD | BPF_X, 0);
+  b.stmt(BPF_MISC | BPF_TAX, 0);
   b.stmt(BPF_LD | BPF_H | BPF_IND, 0);
   b.ja("ports");
   b.label("v6");
@@ -117,7 +131,8 @@ std::vector<sock_filter> dns_filter(const std::vector<uint16_t>& ports, uint32_t
     b.jump(BPF_JMP | BPF_JEQ | BPF_K, ext, "accept_ext", "");
   b.ja("reject");
   b.label("v6_ports");
-  b.stmt(BPF_LD | BPF_H | BPF_ABS, 40);
+  b.stmt(BPF_LDX | BPF_MEM, 0);
+  b.stmt(BPF_LD | BPF_H | BPF_IND, 40);
   b.label("ports");
   for (size_t i = 0; i < ports.size(); ++i)
     b.jump(BPF_JMP | BPF_JEQ | BPF_K, ports[i], "accept", i + 1 == ports.size() ? "reject" : "");
@@ -172,6 +187,7 @@ class PacketSocketCapture final : public DnsCaptureSource {
   int fd_;
   Sink sink_;
   std::vector<uint16_t> ports_;
+  uint64_t netns_ = 0;  // the cookie of the one namespace this socket sees
   uint32_t capture_bytes_;
   uint32_t snaplen_;
   mutable std::mutex mu_;
@@ -199,6 +215,17 @@ Result<std::unique_ptr<DnsCaptureSource>> PacketSocketCapture::open(
   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
   if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) != 0)
     return Error{errno_text("PACKET_AUXDATA", errno), errno};
+
+  // Every packet is of the socket's own network namespace (kernel 5.14+ says which; an
+  // older one leaves 0, which names nothing unless dns.scope is host).
+  socklen_t cookie_len = sizeof(c->netns_);
+  if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c->netns_, &cookie_len) != 0) {
+    spdlog::warn(
+        "DNS capture: SO_NETNS_COOKIE: {}; names scoped to the network namespace "
+        "will not match",
+        std::strerror(errno));
+    c->netns_ = 0;
+  }
 
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;
@@ -241,7 +268,9 @@ Result<size_t> PacketSocketCapture::poll() {
       break;
     }
     for (int i = 0; i < n; ++i) {
-      if (from[i].sll_pkttype != PACKET_HOST) continue;  // the filter already says so
+      // The filter already says so.
+      const bool leaving = from[i].sll_pkttype == PACKET_OUTGOING;
+      if (!leaving && from[i].sll_pkttype != PACKET_HOST) continue;
       const uint8_t* data = static_cast<const uint8_t*>(iov[i].iov_base);
       size_t len = msgs[i].msg_len;
       size_t wire_len = len;
@@ -269,7 +298,10 @@ Result<size_t> PacketSocketCapture::poll() {
         continue;
       }
       // The filter checked the port of every packet but those with IPv6 extension headers.
-      if (std::find(ports_.begin(), ports_.end(), packet->sport) == ports_.end()) continue;
+      const uint16_t port = leaving ? packet->dport : packet->sport;
+      if (std::find(ports_.begin(), ports_.end(), port) == ports_.end()) continue;
+      packet->query = leaving;
+      packet->netns = netns_;
       packet->ts_ns = ts ? ts : monotonic_ns();
       ++counters_.captured;
       ++consumed;

@@ -79,6 +79,7 @@ DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_trun
   if (ns_parserr(&handle, ns_s_qd, 0, &rr) != 0) return failure(DnsParseError::kMalformed);
   r.qname = lower(ns_rr_name(rr));
   r.qtype = ns_rr_type(rr);
+  r.qclass = ns_rr_class(rr);
 
   // Gather the answer section: CNAMEs by owner, and addresses with their owner. Few
   // allocations: this runs for every response of a flood. An address owned by the
@@ -181,6 +182,31 @@ DnsParseOutcome parse_dns_message(const uint8_t* msg, size_t captured, size_t fu
   std::vector<uint8_t> prefix = complete_prefix(msg, captured, &lost);
   if (prefix.empty()) return failure(DnsParseError::kCaptureTruncated);
   return parse_complete(prefix.data(), prefix.size(), lost);
+}
+
+std::optional<DnsQuestion> parse_dns_query(const uint8_t* msg, size_t captured) {
+  if (captured < kHeaderBytes || (msg[2] & 0x80) || ((msg[2] >> 3) & 0x0f) != ns_o_query ||
+      ns_get16(msg + 4) != 1)
+    return std::nullopt;
+  // Only the header and the question matter: a query cut after them is still one.
+  const uint8_t* eom = msg + captured;
+  int n = ns_skiprr(msg + kHeaderBytes, eom, ns_s_qd, 1);
+  if (n < 0) return std::nullopt;
+  std::vector<uint8_t> head(msg, msg + kHeaderBytes + n);
+  ns_put16(0, head.data() + 6);
+  ns_put16(0, head.data() + 8);
+  ns_put16(0, head.data() + 10);
+  ns_msg handle;
+  ns_rr rr;
+  if (ns_initparse(head.data(), static_cast<int>(head.size()), &handle) != 0 ||
+      ns_parserr(&handle, ns_s_qd, 0, &rr) != 0)
+    return std::nullopt;
+  DnsQuestion q;
+  q.id = ns_msg_id(handle);
+  q.qname = lower(ns_rr_name(rr));
+  q.qtype = ns_rr_type(rr);
+  q.qclass = ns_rr_class(rr);
+  return q;
 }
 
 }  // namespace tcpconnect

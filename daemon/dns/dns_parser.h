@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,7 @@ struct DnsResponse {
   uint16_t id = 0;
   uint8_t rcode = 0;  // header RCODE, 0..15
   uint16_t qtype = 0;
+  uint16_t qclass = 0;
   bool truncated = false;          // the TC bit: the server cut it (the client retries over TCP)
   bool capture_truncated = false;  // answers beyond dns.capture_bytes were lost
   std::string qname;               // lower case, no trailing dot ("" for the root)
@@ -53,6 +55,18 @@ struct DnsParseOutcome {
 // out of `full_len` (> captured when the capture cut it). Never reads outside
 // msg[0, captured).
 DnsParseOutcome parse_dns_message(const uint8_t* msg, size_t captured, size_t full_len);
+
+// A query's identity: what its answer must repeat (RFC 5452: id and question).
+struct DnsQuestion {
+  uint16_t id = 0;
+  uint16_t qtype = 0;
+  uint16_t qclass = 0;
+  std::string qname;  // lower case, no trailing dot, as DnsResponse::qname
+};
+
+// One query message (QR clear, opcode QUERY, exactly one question), of which `captured`
+// bytes are at hand; nullopt for anything else, or when the question was cut off.
+std::optional<DnsQuestion> parse_dns_query(const uint8_t* msg, size_t captured);
 
 // CNAME hops followed from the question name before the chain is cut.
 inline constexpr int kMaxCnameHops = 16;

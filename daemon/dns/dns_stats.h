@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "dns/dns_parser.h"
+#include "dns/dns_queries.h"
 
 namespace tcpconnect {
 
@@ -43,6 +44,17 @@ struct DnsStats {
   std::array<std::array<std::atomic<uint64_t>, kDnsQtypeSlots>, kDnsRcodeSlots> responses{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(DnsParseError::kCount)> parse_errors{};
   std::atomic<uint64_t> addresses{0};  // A/AAAA answers put into the cache
+  std::atomic<uint64_t> queries{0};    // queries seen (and remembered for their answer)
+  // Responses that answer no question asked, by DnsRejection (the kernel's count of
+  // packets to sockets that never asked is added to "unsolicited" by the collector).
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(DnsRejection::kCount)> rejected{};
+
+  void reject(DnsRejection r) {
+    rejected[static_cast<size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t rejected_of(DnsRejection r) const {
+    return rejected[static_cast<size_t>(r)].load(std::memory_order_relaxed);
+  }
 
   void count(DnsParseError e) {
     parse_errors[static_cast<size_t>(e)].fetch_add(1, std::memory_order_relaxed);

@@ -16,8 +16,9 @@ std::vector<std::string> LabelRenderer::label_names() const {
   return out;
 }
 
-std::string LabelRenderer::name_of(uint16_t family, const uint8_t (&addr)[16]) const {
-  return namer_ ? namer_(family, addr) : std::string();
+std::string LabelRenderer::name_of(uint64_t netns, uint16_t family,
+                                   const uint8_t (&addr)[16]) const {
+  return namer_ ? namer_(netns, family, addr) : std::string();
 }
 
 std::string format_network(uint16_t family, const uint8_t (&addr)[16], unsigned prefix_len) {
@@ -45,7 +46,7 @@ std::string LabelRenderer::dport_value(uint16_t port) const {
 }
 
 LabelValues LabelRenderer::connect_labels(const tc_connect_key& key) const {
-  return connect_labels(key, name_of(key.family, key.daddr));
+  return connect_labels(key, name_of(key.netns, key.family, key.daddr));
 }
 
 LabelValues LabelRenderer::connect_labels(const tc_connect_key& key,
@@ -102,8 +103,9 @@ LabelValues LabelRenderer::latency_labels(uint16_t family, const uint8_t (&daddr
   return {std::move(name), std::move(addr)};
 }
 
-uint32_t kernel_key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist) {
-  uint32_t f = 0;
+uint32_t kernel_key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist,
+                           bool netns) {
+  uint32_t f = netns ? TC_KEY_NETNS : 0;
   if (labels.has(Label::kUid)) f |= TC_KEY_UID;
   if (labels.has(Label::kPid)) f |= TC_KEY_TGID;
   if (labels.has(Label::kUnit)) f |= TC_KEY_CGROUP;

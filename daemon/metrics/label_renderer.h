@@ -19,7 +19,10 @@
 namespace tcpconnect {
 
 // Names a destination address ("" when unknown). Filled in by the DNS layer.
-using DestinationNamer = std::function<std::string(uint16_t family, const uint8_t (&addr)[16])>;
+// The DNS name of a destination connected to from a network namespace (0: the host-wide
+// scope; see TC_KEY_NETNS).
+using DestinationNamer =
+    std::function<std::string(uint64_t netns, uint16_t family, const uint8_t (&addr)[16])>;
 // The unit label of a cgroup id ("" when unknown).
 using UnitNamer = std::function<std::string(uint64_t cgroup_id)>;
 
@@ -34,7 +37,7 @@ class LabelRenderer {
   std::vector<std::string> label_names() const;
 
   // The DNS name of a destination ("" without a namer).
-  std::string name_of(uint16_t family, const uint8_t (&addr)[16]) const;
+  std::string name_of(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]) const;
   // dns_name is name_of(key.family, key.daddr), passed in when the caller has it.
   LabelValues connect_labels(const tc_connect_key& key, const std::string& dns_name) const;
   LabelValues connect_labels(const tc_connect_key& key) const;
@@ -60,7 +63,9 @@ class LabelRenderer {
 // The key fields (TC_KEY_*) the kernel must fill for these labels: only what is kept,
 // so that dropped labels aggregate in the kernel map. dport stays while an allowlist
 // needs it.
-uint32_t kernel_key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist);
+// `netns`: DNS names are scoped to network namespaces, so keys keep the connect's.
+uint32_t kernel_key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist,
+                           bool netns = false);
 
 // "10.1.2.0/24" for an address and a prefix length (the full width: the address).
 std::string format_network(uint16_t family, const uint8_t (&addr)[16], unsigned prefix_len);

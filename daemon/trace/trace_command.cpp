@@ -270,7 +270,7 @@ class Tracer {
 
  private:
   void print_event(const tc_trace_event& ev);
-  std::string query_for(uint16_t family, const uint8_t (&addr)[16], uint64_t connect_ns);
+  std::string query_for(const tc_connect_key& key, uint64_t connect_ns);
   void print_counts();
   void report_losses();
 
@@ -283,7 +283,8 @@ class Tracer {
   uint64_t dns_lost_reported_ = 0;
 };
 
-std::string Tracer::query_for(uint16_t family, const uint8_t (&addr)[16], uint64_t connect_ns) {
+// Named only by a lookup made in the connect's own network namespace.
+std::string Tracer::query_for(const tc_connect_key& key, uint64_t connect_ns) {
   // The answer that named a destination reached the DNS ring before the connect that
   // used it: poll it once more for any connect made since the last poll.
   if (connect_ns == 0 || connect_ns >= dns_polled_ns_) {
@@ -291,9 +292,9 @@ std::string Tracer::query_for(uint16_t family, const uint8_t (&addr)[16], uint64
     dns_->poll_now();
   }
   std::array<uint8_t, 16> a;
-  std::memcpy(a.data(), addr, a.size());
-  auto answer = dns_->cache().lookup(family, a, monotonic_ns());
-  return dns_query_text(answer, is_loopback(family, a), connect_ns);
+  std::memcpy(a.data(), key.daddr, a.size());
+  auto answer = dns_->cache().lookup(key.family, a, monotonic_ns(), key.netns);
+  return dns_query_text(answer, is_loopback(key.family, a), connect_ns);
 }
 
 void Tracer::print_event(const tc_trace_event& ev) {
@@ -308,7 +309,7 @@ void Tracer::print_event(const tc_trace_event& ev) {
   line.daddr = format_address(ev.key.family, ev.key.daddr);
   line.dport = ev.key.dport;
   line.outcome = ev.outcome;
-  if (dns_) line.query = query_for(ev.key.family, ev.key.daddr, ev.ts_ns);
+  if (dns_) line.query = query_for(ev.key, ev.ts_ns);
   std::string text = trace_line(options_.columns, line);
   text += '\n';
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -323,7 +324,7 @@ void Tracer::print_counts() {
     row.raddr = format_address(k.family, k.daddr);
     row.rport = k.dport;
     row.counts = c;
-    if (dns_) row.query = query_for(k.family, k.daddr, 0);
+    if (dns_) row.query = query_for(k, 0);
     rows.push_back(std::move(row));
   });
   if (!s)

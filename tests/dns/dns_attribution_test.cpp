@@ -144,11 +144,12 @@ TEST(DrainOrderTest, DnsIsConsumedBeforeTheCountsAreNamed) {
   DnsCache cache{DnsCache::Options{}};
   LabelsConfig labels;
   labels.keep = {Label::kDaddr, Label::kDnsName};
-  Drain drain(source, store, labels, [&](uint16_t family, const uint8_t(&addr)[16]) {
-    std::array<uint8_t, 16> a;
-    std::memcpy(a.data(), addr, 16);
-    return cache.name_of(family, a, 1);
-  });
+  Drain drain(source, store, labels,
+              [&](uint64_t netns, uint16_t family, const uint8_t(&addr)[16]) {
+                std::array<uint8_t, 16> a;
+                std::memcpy(a.data(), addr, 16);
+                return cache.name_of(family, a, 1, netns);
+              });
   std::vector<std::string> order;
   // The "ring" holds the answer; it reaches the cache only when the hook runs.
   drain.set_before_read([&](DrainKind) {

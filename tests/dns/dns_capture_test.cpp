@@ -86,6 +86,8 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     auto probe = ConnectProbe::attach(po);
     ASSERT_TRUE(probe) << probe.error().message;
     probe_ = std::move(probe).value();
+    // Names are scoped to the network namespace of the lookup: connects keep theirs.
+    ASSERT_TRUE(probe_->set_key_fields(TC_KEY_NETNS).ok());
 
     DnsLayer::Options o;
     o.capture.method = GetParam();
@@ -101,7 +103,7 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     labels.keep = {Label::kDaddr, Label::kDport, Label::kDnsName};
     drain_ = std::make_unique<Drain>(
         *probe_, store_, labels,
-        [this](uint16_t f, const uint8_t(&a)[16]) { return dns_->name_of(f, a); });
+        [this](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns_->name_of(n, f, a); });
     drain_->set_before_read([this](DrainKind) { dns_->before_drain(); });
     ASSERT_TRUE(drain_->run_once().ok());  // what happened before this test is folded
   }
@@ -153,7 +155,7 @@ TEST_P(DnsCaptureTest, CnameChainNamesTheQuestion) {
   EXPECT_EQ(got.size(), 1u);
   std::array<uint8_t, 16> a{};
   inet_pton(AF_INET, answer_v4(3).c_str(), a.data());
-  auto entry = dns_->cache().lookup(2, a, monotonic_ns());
+  auto entry = dns_->cache().lookup(2, a, monotonic_ns(), testing::own_netns_cookie());
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->canonical, "edge.tcx.test");
 }
@@ -264,6 +266,13 @@ TEST_P(DnsCaptureTest, Ipv6ExtensionHeadersAndIpv4OptionsAreWalked) {
     sockaddr_storage from = testing::make_addr(family, ip, sport, &len);
     ASSERT_EQ(bind(tx.get(), reinterpret_cast<sockaddr*>(&from), len), 0);
     set_options(tx.get());
+    // The receiving socket asks the question first: only answers to questions are taken.
+    const std::vector<uint8_t> question = testing::query_for(payload);
+    ASSERT_EQ(sendto(rx.get(), question.data(), question.size(), 0,
+                     reinterpret_cast<sockaddr*>(&from), len),
+              static_cast<ssize_t>(question.size()));
+    uint8_t asked[512];
+    ASSERT_EQ(recv(tx.get(), asked, sizeof(asked), 0), static_cast<ssize_t>(question.size()));
     ASSERT_EQ(
         sendto(tx.get(), payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), len),
         static_cast<ssize_t>(payload.size()));
@@ -291,9 +300,10 @@ TEST_P(DnsCaptureTest, Ipv6ExtensionHeadersAndIpv4OptionsAreWalked) {
   std::array<uint8_t, 16> v6{}, v4{};
   inet_pton(AF_INET6, "2001:db8::10", v6.data());
   inet_pton(AF_INET, "192.0.2.10", v4.data());
-  EXPECT_EQ(layer.value()->cache().name_of(10, v6, monotonic_ns()), "web.example.test");
-  EXPECT_EQ(layer.value()->cache().name_of(2, v4, monotonic_ns()), "web.example.test");
-  EXPECT_EQ(layer.value()->state().captured.load(), 2u);
+  const uint64_t here = testing::own_netns_cookie();
+  EXPECT_EQ(layer.value()->cache().name_of(10, v6, monotonic_ns(), here), "web.example.test");
+  EXPECT_EQ(layer.value()->cache().name_of(2, v4, monotonic_ns(), here), "web.example.test");
+  EXPECT_EQ(layer.value()->state().captured.load(), 4u);  // two queries, two answers
   EXPECT_EQ(layer.value()->state().skipped_ipv6_ext.load(), 0u);
   EXPECT_EQ(layer.value()->state().unreadable.load(), 0u);
 }

@@ -140,6 +140,30 @@ TEST_P(DnsDaemonTest, NamesConnectsOnMetrics) {
       << body_;
 }
 
+// Whoever can send a datagram from port 53 cannot satisfy a name rule: a forged answer
+// naming an address with a name the allowlist expects, sent to a socket that never asked,
+// names nothing, and connects there stay unexpected.
+TEST_P(DnsDaemonTest, ForgedAnswerDoesNotSatisfyANameRule) {
+  testing::Listener l = testing::listen_tcp(AF_INET, answer_v4(3));
+  ASSERT_TRUE(
+      testing::send_unsolicited(testing::a_answer(0x4242, "trusted.daemon.tcx.test", answer_v4(3)),
+                                testing::unique_loopback_v4(8)));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(testing::connect_once(AF_INET, answer_v4(3), l.port), 0);
+  const std::string dport = "dport=\"" + std::to_string(l.port) + "\"";
+  auto unexpected =
+      scrape("tcpconnect_unexpected_connects_total", {dport, "dns_name=\"localhost\""}, 3);
+  ASSERT_TRUE(unexpected) << body_;
+  EXPECT_EQ(*unexpected, 3);
+  EXPECT_EQ(testing::metric_value(body_, "tcpconnect_connects_total",
+                                  {dport, "dns_name=\"trusted.daemon.tcx.test\""}),
+            std::nullopt)
+      << body_;
+  auto rejected = testing::metric_value(body_, "tcpconnect_dns_responses_rejected_total",
+                                        {"reason=\"unsolicited\""});
+  ASSERT_TRUE(rejected) << body_;
+  EXPECT_GE(*rejected, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Methods, DnsDaemonTest, ::testing::Values("cgroup_skb", "packet_socket"),
                          [](const auto& info) { return info.param; });
 

@@ -47,6 +47,16 @@ DnsResponseFlood::DnsResponseFlood(uint16_t source_port,
       connect(tx_.get(), reinterpret_cast<sockaddr*>(&to), len) != 0)
     throw std::runtime_error("flood sender on 127.0.0.1:" + std::to_string(source_port) + ": " +
                              std::strerror(errno));
+  // The reader asks the "server" a question first, as a resolver's socket does: a capture
+  // takes packets only to sockets that sent to a DNS port (the rest of the flood answers
+  // nothing it asked, and is counted as such).
+  const std::vector<uint8_t> question = query_for(responses_.front());
+  if (connect(rx_.get(), reinterpret_cast<sockaddr*>(&from), len) != 0 ||
+      ::send(rx_.get(), question.data(), question.size(), 0) !=
+          static_cast<ssize_t>(question.size()))
+    throw std::runtime_error(std::string("flood reader's query: ") + std::strerror(errno));
+  std::vector<uint8_t> drop(2048);
+  recv(tx_.get(), drop.data(), drop.size(), MSG_DONTWAIT);
 
   // Reads in batches (recvmmsg, waiting for the first only): one wakeup and one syscall
   // per batch, not per response, so that the reader does not take the CPU that the

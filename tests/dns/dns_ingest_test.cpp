@@ -30,7 +30,25 @@ class DnsIngestTest : public ::testing::Test {
  protected:
   DnsCache cache{DnsCache::Options{}};
   DnsStats stats;
-  DnsIngest ingest{cache, stats};
+  DnsQueries queries;
+  DnsIngest ingest{cache, stats, queries};
+
+  // The local socket sends the query that `response` (one message; for TCP with its
+  // length prefix) answers, so that the response is used.
+  void ask(const Bytes& response, bool tcp, uint16_t local_port = 40000) {
+    Bytes q = testing::query_for(tcp ? Bytes(response.begin() + 2, response.end()) : response);
+    ASSERT_FALSE(q.empty());
+    if (tcp) {
+      const auto n = q.size();
+      q.insert(q.begin(), {static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)});
+    }
+    DnsPacket p = packet(q, tcp, 77);
+    p.query = true;
+    std::swap(p.saddr, p.daddr);
+    p.sport = local_port;
+    p.dport = 53;
+    ingest.ingest(p);
+  }
 
   DnsPacket packet(const Bytes& payload, bool tcp, uint32_t seq = 0, uint32_t payload_len = 0) {
     DnsPacket p;
@@ -60,6 +78,7 @@ class DnsIngestTest : public ::testing::Test {
 
 TEST_F(DnsIngestTest, UdpResponseFillsTheCacheAndTheCounters) {
   Bytes r = fixture("cname_chain_udp.bin");
+  ask(r, false);
   ingest.ingest(packet(r, false));
   EXPECT_EQ(name("192.0.2.10"), "alias.example.test");
   EXPECT_EQ(cache.lookup(2, v4("192.0.2.10"), 2000)->canonical, "web.example.test");
@@ -67,12 +86,14 @@ TEST_F(DnsIngestTest, UdpResponseFillsTheCacheAndTheCounters) {
   EXPECT_EQ(stats.total_responses(), 1u);
   EXPECT_EQ(all_errors(), 0u);
 
+  ask(fixture("nxdomain_udp.bin"), false);
   ingest.ingest(packet(fixture("nxdomain_udp.bin"), false));
   EXPECT_EQ(stats.responses[ns_r_nxdomain][dns_qtype_slot(ns_t_a)].load(), 1u);
 }
 
 TEST_F(DnsIngestTest, TcpSegmentWithOneMessage) {
   Bytes r = fixture("a_tcp.bin");
+  ask(r, true);
   ingest.ingest(packet(r, true, 1000));
   EXPECT_EQ(name("192.0.2.10"), "web.example.test");
   EXPECT_EQ(stats.total_responses(), 1u);
@@ -85,6 +106,8 @@ TEST_F(DnsIngestTest, TcpSegmentWithTwoMessages) {
   both.push_back(static_cast<uint8_t>(c.size() >> 8));
   both.push_back(static_cast<uint8_t>(c.size()));
   both.insert(both.end(), c.begin(), c.end());
+  ask(a, true);
+  ask(Bytes(both.begin() + static_cast<std::ptrdiff_t>(a.size()), both.end()), true);
   ingest.ingest(packet(both, true, 1000));
   EXPECT_EQ(stats.total_responses(), 2u);
   EXPECT_EQ(name("192.0.2.10"), "web.example.test");
@@ -109,6 +132,7 @@ TEST_F(DnsIngestTest, SplitMessageIsCountedAndItsContinuationNeverParsed) {
 
   // The next response on the same stream is read again.
   Bytes next = fixture("a_tcp.bin");
+  ask(next, true);
   ingest.ingest(packet(next, true, 1000 + static_cast<uint32_t>(r.size())));
   EXPECT_EQ(stats.total_responses(), 1u);
   EXPECT_EQ(name("192.0.2.10"), "web.example.test");
@@ -119,6 +143,7 @@ TEST_F(DnsIngestTest, ContinuationFollowedByAMessageInOneSegment) {
   Bytes first(r.begin(), r.begin() + 100);
   Bytes second(r.begin() + 100, r.end());
   second.insert(second.end(), a.begin(), a.end());
+  ask(a, true);
   ingest.ingest(packet(first, true, 7));
   ingest.ingest(packet(second, true, 107));
   EXPECT_EQ(stats.total_responses(), 1u);
@@ -137,6 +162,7 @@ TEST_F(DnsIngestTest, SplitAcrossThreeSegmentsAndSequenceWrap) {
   ingest.ingest(packet(s3, true, start + 600));
   EXPECT_EQ(all_errors(), 1u);
   Bytes a = fixture("a_tcp.bin");
+  ask(a, true);
   ingest.ingest(packet(a, true, start + static_cast<uint32_t>(r.size())));
   EXPECT_EQ(stats.total_responses(), 1u);
 }
@@ -189,6 +215,7 @@ TEST_F(DnsIngestTest, TrackedStreamsAreBounded) {
 TEST_F(DnsIngestTest, CaptureCutTcpSegmentKeepsWhatFits) {
   Bytes r = fixture("big_a_tcp.bin");
   Bytes captured(r.begin(), r.begin() + 512);
+  ask(r, true);
   ingest.ingest(packet(captured, true, 1, static_cast<uint32_t>(r.size())));
   EXPECT_EQ(stats.total_responses(), 1u);
   EXPECT_EQ(errors(DnsParseError::kCaptureTruncated), 1u);
@@ -216,6 +243,7 @@ TEST_F(DnsIngestTest, SixtyFourKilobyteTcpMessage) {
   m.resize(26 + records * 16);
   seg = {static_cast<uint8_t>(m.size() >> 8), static_cast<uint8_t>(m.size())};
   seg.insert(seg.end(), m.begin(), m.end());
+  ask(seg, true);
   ingest.ingest(packet(seg, true, 1));
   EXPECT_EQ(stats.total_responses(), 1u);
   EXPECT_EQ(cache.size(), std::min<size_t>(records, DnsCache::Options{}.max_entries));
@@ -241,6 +269,112 @@ TEST_F(DnsIngestTest, InconsistentPacketIsIgnored) {
   ingest.ingest(p);
   EXPECT_EQ(stats.total_responses(), 0u);
   EXPECT_EQ(all_errors(), 0u);
+}
+
+// A response names nothing unless it answers a question the receiving socket asked.
+TEST_F(DnsIngestTest, UnsolicitedResponseNamesNothing) {
+  Bytes r = fixture("a_udp.bin");
+  ingest.ingest(packet(r, false));
+  EXPECT_EQ(name("192.0.2.10"), "");
+  EXPECT_EQ(stats.rejected_of(DnsRejection::kUnsolicited), 1u);
+  EXPECT_EQ(stats.total_responses(), 0u);
+}
+
+TEST_F(DnsIngestTest, ResponseMustComeBackFromWhereTheQueryWent) {
+  Bytes r = fixture("a_udp.bin");
+  ask(r, false);
+  DnsPacket p = packet(r, false);
+  p.saddr = v4("127.0.0.54");  // another server
+  ingest.ingest(p);
+  p = packet(r, false);
+  p.sport = 5353;  // another port of the server
+  ingest.ingest(p);
+  p = packet(r, false);
+  p.dport = 40001;  // another local socket
+  ingest.ingest(p);
+  EXPECT_EQ(name("192.0.2.10"), "");
+  EXPECT_EQ(stats.rejected_of(DnsRejection::kUnsolicited), 3u);
+  ingest.ingest(packet(r, false));
+  EXPECT_EQ(name("192.0.2.10"), "web.example.test");
+}
+
+TEST_F(DnsIngestTest, IdAndQuestionMustMatch) {
+  Bytes r = fixture("a_udp.bin");
+  ask(r, false);
+  Bytes other_id = r;
+  other_id[1] ^= 1;
+  ingest.ingest(packet(other_id, false));
+  Bytes other_type = r;
+  const size_t qtype_at = testing::query_for(r).size() - 3;  // low byte of the type
+  other_type[qtype_at] = 28;                                 // AAAA, not A
+  ingest.ingest(packet(other_type, false));
+  EXPECT_EQ(stats.rejected_of(DnsRejection::kMismatch), 2u);
+  EXPECT_EQ(name("192.0.2.10"), "");
+  // The name compares without regard to case (resolvers randomise it: 0x20).
+  Bytes upper = r;
+  for (size_t i = 12; i < qtype_at - 1; ++i)
+    if (upper[i] >= 'a' && upper[i] <= 'z') upper[i] = static_cast<uint8_t>(upper[i] - 32);
+  ingest.ingest(packet(upper, false));
+  EXPECT_EQ(name("192.0.2.10"), "web.example.test");
+  // Answered once: the same answer again is unsolicited.
+  ingest.ingest(packet(r, false));
+  EXPECT_EQ(stats.rejected_of(DnsRejection::kUnsolicited), 1u);
+}
+
+// A name learnt in one network namespace names connects of that namespace only.
+TEST_F(DnsIngestTest, NamesAreScopedToTheAskingNamespace) {
+  Bytes r = fixture("a_udp.bin");
+  Bytes q = testing::query_for(r);
+  DnsPacket ask_p = packet(q, false);
+  ask_p.query = true;
+  std::swap(ask_p.saddr, ask_p.daddr);
+  std::swap(ask_p.sport, ask_p.dport);
+  ask_p.netns = 4096;
+  ingest.ingest(ask_p);
+  DnsPacket answer = packet(r, false);
+  answer.netns = 4097;  // the same addresses and ports in another namespace
+  ingest.ingest(answer);
+  EXPECT_EQ(stats.rejected_of(DnsRejection::kUnsolicited), 1u);
+  answer.netns = 4096;
+  ingest.ingest(answer);
+  EXPECT_EQ(cache.name_of(2, v4("192.0.2.10"), 2000, 4096), "web.example.test");
+  EXPECT_EQ(cache.name_of(2, v4("192.0.2.10"), 2000, 4097), "");
+  EXPECT_EQ(cache.name_of(2, v4("192.0.2.10"), 2000, 0), "");  // the host's own scope
+
+  // dns.scope: host trusts every tenant: the same answer names every connect.
+  DnsCache host_cache{DnsCache::Options{}};
+  DnsIngest host_wide{host_cache, stats, queries, false};
+  host_wide.ingest(ask_p);
+  host_wide.ingest(answer);
+  EXPECT_EQ(host_cache.name_of(2, v4("192.0.2.10"), 2000, 0), "web.example.test");
+}
+
+TEST(DnsQueriesTest, BoundedByCountAndTime) {
+  DnsQueries::Options o;
+  o.max_pending = 8;
+  o.timeout = std::chrono::seconds(5);
+  DnsQueries q(o);
+  DnsExchange e;
+  e.family = 2;
+  e.protocol = 17;
+  e.server_port = 53;
+  for (uint16_t i = 0; i < 1000; ++i) {
+    e.local_port = i;
+    q.asked(e, DnsQuestion{i, 1, 1, "flood.test"}, 1000);
+    ASSERT_LE(q.pending(), 8u);
+  }
+  EXPECT_EQ(q.pushed_out(), 992u);
+  // The newest are kept: the oldest answer comes too late.
+  e.local_port = 999;
+  EXPECT_EQ(q.answer(e, DnsQuestion{999, 1, 1, "flood.test"}, 1000), std::nullopt);
+  e.local_port = 0;
+  EXPECT_EQ(q.answer(e, DnsQuestion{0, 1, 1, "flood.test"}, 1000), DnsRejection::kUnsolicited);
+  // Past the timeout every question is gone, counted.
+  e.local_port = 998;
+  EXPECT_EQ(q.answer(e, DnsQuestion{998, 1, 1, "flood.test"}, 1000 + 6'000'000'000ull),
+            DnsRejection::kUnsolicited);
+  EXPECT_EQ(q.pending(), 0u);
+  EXPECT_EQ(q.timed_out(), 7u);
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <resolv.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +72,73 @@ void write_binary(const std::string& path, const std::vector<uint8_t>& bytes) {
   out.write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
   if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+std::vector<uint8_t> a_answer(uint16_t id, const std::string& name, const std::string& ipv4) {
+  std::vector<uint8_t> m = {
+      static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0};
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    m.push_back(static_cast<uint8_t>(dot - start));
+    m.insert(m.end(), name.begin() + static_cast<std::ptrdiff_t>(start),
+             name.begin() + static_cast<std::ptrdiff_t>(dot));
+    start = dot + 1;
+  }
+  m.push_back(0);
+  m.insert(m.end(), {0, 1, 0, 1, 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4});
+  uint8_t a[4] = {};
+  inet_pton(AF_INET, ipv4.c_str(), a);
+  m.insert(m.end(), a, a + 4);
+  return m;
+}
+
+bool send_unsolicited(const std::vector<uint8_t>& message, const std::string& ip) {
+  socklen_t len;
+  Fd victim(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_storage to = make_addr(AF_INET, "127.0.0.1", 0, &len);
+  if (!victim || bind(victim.get(), reinterpret_cast<sockaddr*>(&to), len) != 0 ||
+      getsockname(victim.get(), reinterpret_cast<sockaddr*>(&to), &len) != 0)
+    return false;
+  timeval tv{2, 0};
+  setsockopt(victim.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  Fd forger(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  const int one = 1;
+  setsockopt(forger.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_storage from = make_addr(AF_INET, ip, 53, &len);
+  if (!forger || bind(forger.get(), reinterpret_cast<sockaddr*>(&from), len) != 0) return false;
+  if (sendto(forger.get(), message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&to),
+             len) != static_cast<ssize_t>(message.size()))
+    return false;
+  uint8_t buf[2048];
+  return recv(victim.get(), buf, sizeof(buf), 0) == static_cast<ssize_t>(message.size());
+}
+
+std::vector<uint8_t> query_for(const std::vector<uint8_t>& response) {
+  if (response.size() < 12 || response[4] != 0 || response[5] != 1) return {};
+  size_t off = 12;
+  while (off < response.size() && response[off] != 0) {
+    if (response[off] & 0xc0) return {};  // a question name is never compressed
+    off += 1 + response[off];
+  }
+  off += 1 + 4;  // the root label, type and class
+  if (off > response.size()) return {};
+  std::vector<uint8_t> q(response.begin(), response.begin() + static_cast<std::ptrdiff_t>(off));
+  q[2] &= 0x7f;  // QR: a query
+  q[3] = 0;      // RA, Z, RCODE: a client's
+  for (size_t i = 6; i < 12; ++i) q[i] = 0;
+  return q;
+}
+
+uint64_t own_netns_cookie() {
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) cookie = 0;
+  close(fd);
+  return cookie;
 }
 
 std::string dns_client_binary() {
@@ -153,6 +222,10 @@ std::unique_ptr<Dnsmasq> Dnsmasq::start(const Options& options, std::string* err
     return nullptr;
   }
   if (pid == 0) {
+    if (!options.netns.empty()) {
+      int ns = open(("/run/netns/" + options.netns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) _exit(126);
+    }
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -175,8 +248,21 @@ std::unique_ptr<Dnsmasq> Dnsmasq::start(const Options& options, std::string* err
       *error = "dnsmasq exited: " + d->log();
       return nullptr;
     }
-    if (!d->address_.empty() && dns_query(d->address_, d->port_, probe, ns_t_a, false, 100))
+    if (!d->address_.empty() && options.netns.empty() &&
+        dns_query(d->address_, d->port_, probe, ns_t_a, false, 100))
       return d;
+    if (!d->address_.empty() && !options.netns.empty()) {
+      // Asked from inside its namespace, by a child that joins it.
+      pid_t asker = fork();
+      if (asker == 0) {
+        int ns = open(("/run/netns/" + options.netns).c_str(), O_RDONLY | O_CLOEXEC);
+        if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) _exit(2);
+        _exit(dns_query(d->address_, d->port_, probe, ns_t_a, false, 100) ? 0 : 1);
+      }
+      int st = 0;
+      if (asker > 0 && waitpid(asker, &st, 0) == asker && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return d;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   *error = "dnsmasq did not answer: " + d->log();

@@ -28,6 +28,7 @@ class Dnsmasq {
     std::vector<std::string> records;  // --host-record=..., --cname=..., --address=...
     std::string hosts;                 // contents of an --addn-hosts file ("" = none)
     std::string ready_name;            // a name it answers, queried until it does
+    std::string netns;  // a namespace made with `ip netns add` to run in ("" = this one)
   };
   // nullptr with *error set when it does not start or does not answer within ~5 s.
   static std::unique_ptr<Dnsmasq> start(const Options& options, std::string* error);
@@ -52,6 +53,23 @@ class Dnsmasq {
 std::optional<std::vector<uint8_t>> dns_query(const std::string& server, uint16_t port,
                                               const std::string& name, int type, bool tcp,
                                               int timeout_ms = 2000);
+
+// A well-formed response with the given id: `name` A `ipv4`, TTL 60.
+std::vector<uint8_t> a_answer(uint16_t id, const std::string& name, const std::string& ipv4);
+
+// Sends `message` from ip:53 (a socket of its own, SO_REUSEADDR) to a UDP socket that
+// never asked anything and waits until that socket received it: an off-path forger's
+// "answer". Returns false when a socket could not be set up or nothing arrived.
+bool send_unsolicited(const std::vector<uint8_t>& message, const std::string& ip);
+
+// The query a DNS response answers: its header (id, opcode, RD) with QR clear and only
+// the question section, which is copied. Empty when the response has no readable
+// question. (A DNS message without TCP's length prefix.)
+std::vector<uint8_t> query_for(const std::vector<uint8_t>& response);
+
+// The cookie of this process's network namespace (SO_NETNS_COOKIE): the scope its
+// lookups name connects in. 0 when the kernel cannot say.
+uint64_t own_netns_cookie();
 
 // The `dns_client` helper built with the tests (see dns_client.cpp).
 std::string dns_client_binary();

@@ -55,6 +55,7 @@ void one_chunk(tcpconnect::DnsIngest& ingest, tcpconnect::DnsCache& cache, uint8
     }
     default: {
       const size_t captured = kind % 4 == 2 ? n : n / 2;
+      if (auto q = parse_dns_query(b, captured)) check(q->qname.size() < 1100);
       DnsParseOutcome o = parse_dns_message(b, captured, n);
       if (o.ok) {
         check(o.response.rcode < 16);
@@ -78,7 +79,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.max_entries = 64;  // small: eviction runs too
   DnsCache cache(options);
   DnsStats stats;
-  DnsIngest ingest(cache, stats);
+  DnsQueries::Options query_options;
+  query_options.max_pending = 16;  // small: pushing out runs too
+  DnsQueries queries(query_options);
+  DnsIngest ingest(cache, stats, queries);
   size_t off = 0;
   // Each turn consumes at least the 3-byte chunk header: bounded by size / 3.
   while (off < size) {
@@ -95,5 +99,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   check(cache.size() <= cache.max_entries());
   check(ingest.tcp_flows() <= DnsIngest::kMaxTcpFlows);
+  check(queries.pending() <= queries.max_pending());
   return 0;
 }

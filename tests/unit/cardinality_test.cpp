@@ -203,9 +203,10 @@ TEST_F(CardinalityDrainTest, UnexpectedConnectsMatchNoRule) {
   AllowRule named;
   named.name = "*.example.com";
   allow.rules = {web, named};
-  Drain named_drain(source, store, labels, [](uint16_t, const uint8_t(&a)[16]) -> std::string {
-    return a[3] == 7 ? "api.example.com" : "";
-  });
+  Drain named_drain(source, store, labels,
+                    [](uint64_t, uint16_t, const uint8_t(&a)[16]) -> std::string {
+                      return a[3] == 7 ? "api.example.com" : "";
+                    });
   ASSERT_TRUE(named_drain.configure(labels, allow).ok());
   EXPECT_TRUE(store->unexpected_enabled());
   source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), counts(3)},        // cidr + port

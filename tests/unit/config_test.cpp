@@ -516,8 +516,10 @@ TEST(ConfigParse, GoodFilesNewSections) {
        "  cache_entries: 10000000\n"
        "  max_age: 30d\n"
        "  capture: packet_socket\n"
-       "  ring_bytes: 268435456\n",
+       "  ring_bytes: 268435456\n"
+       "  scope: host\n",
        [](Config& c) {
+         c.dns.scope = DnsScope::kHost;
          c.dns.enabled = false;
          c.dns.ports = {53, 5353, 5355};
          c.dns.capture_bytes = 8192;
@@ -664,7 +666,7 @@ TEST(ConfigErrors, UnknownKeys) {
       {"filters:\n  exclude_cidr: []\n", "2:3", "did you mean \"exclude_cidrs\"?"},
       {"dns:\n  enable: true\n", "2:3",
        "unknown key \"enable\" in dns (known: enabled, ports, capture_bytes, cache_entries, "
-       "max_age, capture, ring_bytes); did you mean \"enabled\"?"},
+       "max_age, capture, ring_bytes, scope); did you mean \"enabled\"?"},
       {"allowlist:\n  - cidr: 10.0.0.0/8\n    port: [443]\n", "3:5",
        "unknown key \"port\" in allowlist[0] (known: cidr, name, ports); did you mean "
        "\"ports\"?"},
@@ -1084,6 +1086,8 @@ TEST(ConfigErrors, Dns) {
       {"dns:\n  capture: cgroupskb\n", "2:12", "did you mean \"cgroup_skb\"?"},
       {"dns:\n  capture: [auto]\n", "2:12",
        "dns.capture: expected a capture method name, got a list"},
+      {"dns:\n  scope: global\n", "2:10",
+       "dns.scope: unknown name scope \"global\" (valid: netns, host)"},
       {"dns:\n  ring_bytes: 5000\n", "2:15",
        "dns.ring_bytes: 5000 is not a power of two (the kernel requires one); the nearest are "
        "4096 and 8192"},

@@ -104,7 +104,7 @@ TEST_F(DrainTest, KernelMapFullGoesToOverflowSoTotalsStayExact) {
 
 TEST_F(DrainTest, NamerFillsDnsNameAndLatencyUsesNameOverAddress) {
   Drain drain(source, store, LabelsConfig{},
-              [](uint16_t, const uint8_t (&a)[16]) -> std::string {
+              [](uint64_t, uint16_t, const uint8_t(&a)[16]) -> std::string {
                 return a[3] == 2 ? "db.example" : "";
               });
   tc_latency_key named{}, unnamed{};

@@ -63,7 +63,7 @@ TEST(LabelRendererTest, UnnamedDestinationsAreBucketedNamedOnesAreNot) {
   labels.keep = {Label::kDaddr, Label::kDnsName};
   labels.daddr_prefix_v4 = 24;
   labels.daddr_prefix_v6 = 64;
-  LabelRenderer r(labels, [](uint16_t, const uint8_t(&a)[16]) -> std::string {
+  LabelRenderer r(labels, [](uint64_t, uint16_t, const uint8_t(&a)[16]) -> std::string {
     return a[3] == 9 ? "db.example" : "";
   });
   EXPECT_THAT(r.connect_labels(v4_key("10.0.0.1", "10.1.2.3", 80)), ElementsAre("10.1.2.0/24", ""));
@@ -86,7 +86,8 @@ TEST(LabelRendererTest, NamedDestinationWithoutDnsNameLabelKeepsItsAddressInTheH
   LabelsConfig labels;
   labels.keep = {Label::kDaddr};
   labels.daddr_prefix_v4 = 8;
-  LabelRenderer r(labels, [](uint16_t, const uint8_t(&)[16]) -> std::string { return "x.test"; });
+  LabelRenderer r(labels,
+                  [](uint64_t, uint16_t, const uint8_t(&)[16]) -> std::string { return "x.test"; });
   tc_connect_key k = v4_key("10.0.0.1", "10.1.2.3", 80);
   EXPECT_THAT(r.latency_labels(k.family, k.daddr, "x.test"), ElementsAre("", "10.1.2.3"));
 }

@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
   labels.keep = {Label::kDaddr, Label::kDport, Label::kDnsName};
   auto store = std::make_shared<SeriesStore>(1000000);
   Drain drain(cp, store, labels,
-              [&](uint16_t f, const uint8_t (&a)[16]) { return dns.name_of(f, a); });
+              [&](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns.name_of(n, f, a); });
   drain.set_before_read([&](DrainKind) { dns.before_drain(); });
   (void)drain.run_once();  // earlier traffic is folded before ours
   SelfMetrics self;

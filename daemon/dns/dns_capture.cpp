@@ -67,8 +67,9 @@ class CgroupSkbCapture final : public DnsCaptureSource {
     return counters_;
   }
   std::string describe() const override {
-    return "cgroup_skb/ingress+egress and cgroup/connect+sendmsg on " + cgroup_ +
-           " (ingress program id " + std::to_string(prog_id_) + ")";
+    return "cgroup_skb/ingress+egress and cgroup/connect4|6+sendmsg4|6 on " + cgroup_ +
+           " (ingress program id " + std::to_string(prog_id_) + ", egress program id " +
+           std::to_string(egress_prog_id_) + ")";
   }
 
  private:
@@ -81,6 +82,7 @@ class CgroupSkbCapture final : public DnsCaptureSource {
   Sink sink_;
   std::string cgroup_;
   uint32_t prog_id_ = 0;
+  uint32_t egress_prog_id_ = 0;
   mutable std::mutex mu_;  // one poll at a time; guards counters_
   size_t consumed_ = 0;
   uint64_t malformed_ = 0;
@@ -183,10 +185,13 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
   c->ring_.reset(ring_buffer__new(bpf_map__fd(c->skel_->maps.dns_events),
                                   &CgroupSkbCapture::on_event, c.get(), nullptr));
   if (!c->ring_) return Error{explain("opening the DNS ring", errno), errno};
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(bpf_program__fd(c->skel_->progs.tc_dns_ingress), &info, &len) == 0)
-    c->prog_id_ = info.id;
+  auto id_of = [](const bpf_program* prog) -> uint32_t {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    return bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0 ? info.id : 0;
+  };
+  c->prog_id_ = id_of(c->skel_->progs.tc_dns_ingress);
+  c->egress_prog_id_ = id_of(c->skel_->progs.tc_dns_egress);
   return std::unique_ptr<DnsCaptureSource>(std::move(c));
 }
 

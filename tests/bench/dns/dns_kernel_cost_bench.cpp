@@ -3,14 +3,14 @@
 //   off:     the connect probe alone;
 //   track:   the connect probe with per-destination activity (what dns.enabled adds to
 //            every connect);
-//   capture: the same plus the cgroup_skb DNS capture, which runs for every packet
-//            delivered to a local socket (here: the storm's own SYN, ACK, FIN... packets,
-//            none from a DNS port).
+//   capture: the same plus the cgroup_skb DNS capture, whose ingress and egress programs
+//            run for every packet delivered to or sent by a local socket (here: the
+//            storm's own SYN, ACK, FIN... packets, none to or from a DNS port).
 // Prints, per phase, connects per second, the connect program's ns per run and the DNS
-// program's ns per packet. Root only; loopback only; bounded by count. Asserts nothing.
+// programs' ns per packet. Root only; loopback only; bounded by count. Asserts nothing.
 //
 //   result phase=P connects=N seconds=S connects_per_second=R connect_prog_ns=C
-//          dns_prog_ns=D dns_prog_runs=K
+//          dns_prog_ns=D dns_prog_runs=K dns_egress_ns=E dns_egress_runs=J
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <netinet/in.h>
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       std::unique_ptr<DnsLayer> dns;
-      uint32_t dns_id = 0;
+      uint32_t dns_id = 0, egress_id = 0;
       if (p == "capture") {
         DnsLayer::Options o;
         o.capture.method = DnsCapture::kCgroupSkb;
@@ -69,25 +69,33 @@ int main(int argc, char** argv) {
           return 1;
         }
         dns = std::move(layer).value();
-        dns_id = prog_id_in(dns->describe());
+        dns_id = prog_id_in(dns->describe(), "ingress ");
+        egress_id = prog_id_in(dns->describe(), "egress ");
       }
       const ProgramStats before = probe.value()->program_stats();
       const ProgRun dns_before = prog_run(dns_id);
+      const ProgRun egress_before = prog_run(egress_id);
       const auto start = std::chrono::steady_clock::now();
       const int ok = connect_and_accept(l, AF_INET, "127.0.0.1", connects);
       const double s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const ProgramStats after = probe.value()->program_stats();
       const ProgRun dns_after = prog_run(dns_id);
+      const ProgRun egress_after = prog_run(egress_id);
       const uint64_t runs = after.run_count - before.run_count;
       const uint64_t dns_runs = dns_after.runs - dns_before.runs;
+      const uint64_t egress_runs = egress_after.runs - egress_before.runs;
       std::printf(
           "result phase=%s connects=%d seconds=%.3f connects_per_second=%.0f "
-          "connect_prog_ns=%.1f dns_prog_ns=%.1f dns_prog_runs=%llu\n",
+          "connect_prog_ns=%.1f dns_prog_ns=%.1f dns_prog_runs=%llu dns_egress_ns=%.1f "
+          "dns_egress_runs=%llu\n",
           phase, ok, s, ok / s,
           runs ? static_cast<double>(after.run_time_ns - before.run_time_ns) / runs : 0.0,
           dns_runs ? static_cast<double>(dns_after.ns - dns_before.ns) / dns_runs : 0.0,
-          static_cast<unsigned long long>(dns_runs));
+          static_cast<unsigned long long>(dns_runs),
+          egress_runs ? static_cast<double>(egress_after.ns - egress_before.ns) / egress_runs
+                      : 0.0,
+          static_cast<unsigned long long>(egress_runs));
     }
   }
   std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << was;  // as it was

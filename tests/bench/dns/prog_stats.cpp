@@ -17,10 +17,12 @@ ProgRun prog_run(uint32_t prog_id) {
   return r;
 }
 
-uint32_t prog_id_in(const std::string& describe) {
-  const auto at = describe.find("program id ");
-  return at == std::string::npos ? 0
-                                 : static_cast<uint32_t>(std::stoul(describe.substr(at + 11)));
+uint32_t prog_id_in(const std::string& describe, const std::string& which) {
+  const std::string key = which + "program id ";
+  const auto at = describe.find(key);
+  return at == std::string::npos
+             ? 0
+             : static_cast<uint32_t>(std::stoul(describe.substr(at + key.size())));
 }
 
 }  // namespace tcpconnect::bench

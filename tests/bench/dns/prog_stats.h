@@ -14,7 +14,8 @@ struct ProgRun {
 // run_time_ns and run_cnt of the program with this id (zeros when it is gone or id 0).
 ProgRun prog_run(uint32_t prog_id);
 
-// The id in a DnsLayer::describe() text ("... program id N ..."); 0 when there is none.
-uint32_t prog_id_in(const std::string& describe);
+// The id in a DnsLayer::describe() text ("... ingress program id N, egress program id
+// M"): of the first program, or of the one `which` names ("egress "); 0 when there is none.
+uint32_t prog_id_in(const std::string& describe, const std::string& which = "");
 
 }  // namespace tcpconnect::bench

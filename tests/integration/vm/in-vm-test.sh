@@ -124,9 +124,11 @@ check count-refused "7 connects to a closed port: /metrics says $got, refused $r
 # --- DNS: the cgroup_skb capture on this kernel names the connects ----------------------
 # Real responses (dnsmasq's, recorded in tests/dns/fixtures) with their last A record
 # pointed at a loopback address of the VM, sent from port 53 to local sockets over UDP
-# and TCP; then connects to those addresses must carry the question's name.
+# and TCP, each after its client asked the question it answers; then connects to those
+# addresses must carry the question's name. The same answer sent to a socket that asked
+# nothing must name nothing.
 fixtures=$share/fixtures
-udp_addr=127.0.53.10 tcp_addr=127.0.53.11 named_port=7303
+udp_addr=127.0.53.10 tcp_addr=127.0.53.11 forged_addr=127.0.53.12 named_port=7303
 # with_a IN OUT ADDR: the response IN with its last 4 bytes (the A record's data) = ADDR.
 with_a() {
   local size
@@ -134,26 +136,37 @@ with_a() {
   { head -c $((size - 4)) "$1"; printf "$(printf '\\x%02x' ${3//./ })"; } >"$2"
 }
 with_a "$fixtures/a_udp.bin" /run/tcpx-a-udp.bin $udp_addr
+with_a "$fixtures/a_udp.bin" /run/tcpx-forged-udp.bin $forged_addr
 with_a "$fixtures/cname_chain_tcp.bin" /run/tcpx-cname-tcp.bin $tcp_addr
 nc -lk $udp_addr $named_port >/dev/null 2>&1 &
 nc -lk $tcp_addr $named_port >/dev/null 2>&1 &
+nc -lk $forged_addr $named_port >/dev/null 2>&1 &
 dns_method=$(scrape | sed -n 's/^tcpconnect_dns_capture_info{method="\([a-z_]*\)"}.*/\1/p')
 check dns-capture "tcpconnect_dns_capture_info method=${dns_method:-absent} (kernel $(uname -r))" \
   test "$dns_method" = cgroup_skb
-# UDP: a client socket on 127.0.0.1:5353 receives the answer from 127.0.0.1:53.
-nc -lu 127.0.0.1 5353 >/dev/null 2>&1 &
-udp_client=$!
+# A forged answer: from port 53 to a socket that never asked (a listener on 5354).
+nc -lu 127.0.0.1 5354 >/dev/null 2>&1 &
+forged_victim=$!
 sleep 0.5
-nc -u -w1 -p 53 127.0.0.1 5353 </run/tcpx-a-udp.bin
-# TCP: a server on 127.0.0.1:53 writes the answer (with its length prefix) to a client.
-nc -N -l 127.0.0.1 53 </run/tcpx-cname-tcp.bin >/dev/null 2>&1 &
-tcp_server=$!
+nc -u -w1 -p 53 127.0.0.1 5354 </run/tcpx-forged-udp.bin
+# UDP: a client on 127.0.0.1:5353 asks 127.0.0.1:53, which answers once asked (netcat's
+# UDP listener sends its input only after the first datagram arrives).
+nc -u -l 127.0.0.1 53 </run/tcpx-a-udp.bin >/dev/null 2>&1 &
+udp_server=$!
+sleep 0.5
+nc -u -w1 -p 5353 127.0.0.1 53 <"$fixtures/a_udp.query" >/dev/null
+# TCP: a server on 127.0.0.1:53 reads the question, then writes the answer (with its
+# length prefix) to the client.
+tcp_query=$(stat -c %s "$fixtures/cname_chain_tcp.query")
 tcp_answer=$(stat -c %s /run/tcpx-cname-tcp.bin)
-wait_until 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/53 && timeout 5 head -c $tcp_answer <&3 >/dev/null" 2>/dev/null
+rm -f /run/tcpx-fifo && mkfifo /run/tcpx-fifo
+nc -N -l 127.0.0.1 53 </run/tcpx-fifo | { head -c "$tcp_query" >/dev/null; cat /run/tcpx-cname-tcp.bin; } >/run/tcpx-fifo &
+tcp_server=$!
+wait_until 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/53 && cat '$fixtures/cname_chain_tcp.query' >&3 && timeout 5 head -c $tcp_answer <&3 >/dev/null" 2>/dev/null
 dns_parsed() { [[ $(sample tcpconnect_dns_responses_total 'rcode="NOERROR"' 'qtype="A"') -ge 2 ]]; }
 wait_until 20 dns_parsed
 check dns-responses "responses parsed: $(scrape | grep '^tcpconnect_dns_responses_total' | tr '\n' ' ')" dns_parsed
-kill $udp_client $tcp_server 2>/dev/null
+kill $forged_victim $udp_server $tcp_server 2>/dev/null
 # tcp_connect_n ADDR PORT N
 tcp_connect_n() { for ((i = 0; i < $3; i++)); do (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; done; }
 tcp_connect_n $udp_addr $named_port 5
@@ -164,6 +177,12 @@ check dns-named-udp "5 connects to $udp_addr, answered over UDP for web.example.
 got=$(sample tcpconnect_connects_total "daddr=\"$tcp_addr\"" 'dns_name="alias.example.test"')
 check dns-named-tcp "3 connects to $tcp_addr, answered over TCP for alias.example.test (CNAME chain): /metrics says $got" \
   test "$got" = 3
+tcp_connect_n $forged_addr $named_port 2
+got=$(sample tcpconnect_connects_total "daddr=\"$forged_addr\"" 'dns_name="localhost"')
+check dns-forged-unnamed "2 connects to $forged_addr, which only a forged answer named: dns_name=localhost on $got" \
+  test "$got" = 2
+rejected=$(sample tcpconnect_dns_responses_rejected_total 'reason="unsolicited"')
+check dns-forged-rejected "unsolicited responses rejected: $rejected" test "${rejected:-0}" -ge 1
 lost=$(sample tcpconnect_dns_events_lost_total)
 check dns-lost "DNS events lost: $lost" test "$lost" = 0
 

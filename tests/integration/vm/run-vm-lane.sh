@@ -67,9 +67,27 @@ share=$work/share
 rm -rf "$share"
 mkdir -p "$share/results"
 cp "$deb" "$here/in-vm-test.sh" "$share/"
-# The recorded DNS responses the in-VM test replays from port 53.
+# The recorded DNS responses the in-VM test replays from port 53, and the queries they
+# answer (header with QR clear and the question section; over TCP with its length).
 mkdir -p "$share/fixtures"
 cp "$repo/tests/dns/fixtures/a_udp.bin" "$repo/tests/dns/fixtures/cname_chain_tcp.bin" "$share/fixtures/"
+python3 - "$share/fixtures" <<'PY'
+import sys
+d = sys.argv[1]
+def query(r):
+    off = 12
+    while r[off]:
+        off += 1 + r[off]
+    q = bytearray(r[:off + 5])
+    q[2] &= 0x7F
+    q[3] = 0
+    q[6:12] = bytes(6)
+    return bytes(q)
+udp = open(d + "/a_udp.bin", "rb").read()
+open(d + "/a_udp.query", "wb").write(query(udp))
+tcp = query(open(d + "/cname_chain_tcp.bin", "rb").read()[2:])
+open(d + "/cname_chain_tcp.query", "wb").write(len(tcp).to_bytes(2, "big") + tcp)
+PY
 
 log "booting Debian $(cat "$image/kernel-release" 2>/dev/null) under qemu (TCG, timeout ${vm_timeout} s)"
 set +e

@@ -1,7 +1,9 @@
 #include "dns/dns_flood.h"
 
+#include <arpa/nameser.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <resolv.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -27,7 +29,8 @@ std::vector<std::vector<uint8_t>> load_flood_responses(const std::string& fixtur
 }
 
 DnsResponseFlood::DnsResponseFlood(uint16_t source_port,
-                                   std::vector<std::vector<uint8_t>> responses)
+                                   std::vector<std::vector<uint8_t>> responses,
+                                   const std::string& source_ip)
     : responses_(std::move(responses)) {
   if (responses_.empty()) throw std::runtime_error("DnsResponseFlood: no responses to send");
   rx_ = Fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -42,11 +45,20 @@ DnsResponseFlood::DnsResponseFlood(uint16_t source_port,
   setsockopt(rx_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
   tx_ = Fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_storage from = make_addr(AF_INET, "127.0.0.1", source_port, &len);
+  sockaddr_storage from = make_addr(AF_INET, source_ip, source_port, &len);
   if (!tx_ || bind(tx_.get(), reinterpret_cast<sockaddr*>(&from), len) != 0 ||
       connect(tx_.get(), reinterpret_cast<sockaddr*>(&to), len) != 0)
-    throw std::runtime_error("flood sender on 127.0.0.1:" + std::to_string(source_port) + ": " +
-                             std::strerror(errno));
+    throw std::runtime_error("flood sender on " + source_ip + ":" + std::to_string(source_port) +
+                             ": " + std::strerror(errno));
+
+  // The reader asks first, as a resolver's client does: the responses answer a socket
+  // that sent a query to their source.
+  uint8_t query[NS_PACKETSZ];
+  int qlen = res_mkquery(ns_o_query, "example.com", ns_c_in, ns_t_a, nullptr, 0, nullptr, query,
+                         sizeof(query));
+  if (qlen <= 0 || sendto(rx_.get(), query, static_cast<size_t>(qlen), 0,
+                          reinterpret_cast<sockaddr*>(&from), len) != qlen)
+    throw std::runtime_error(std::string("flood reader's query: ") + std::strerror(errno));
 
   // Reads in batches (recvmmsg, waiting for the first only): one wakeup and one syscall
   // per batch, not per response, so that the reader does not take the CPU that the

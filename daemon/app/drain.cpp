@@ -142,6 +142,8 @@ Status Drain::drain_errors() {
     ConnectCounts lost;
     lost.attempts = e[TC_ERR_CONNECTS_FULL] - errors_[TC_ERR_CONNECTS_FULL];
     store_->add_connects_overflow(lost);
+    // Without a key there is no destination to check: fail closed.
+    if (allowlist_.enabled) store_->add_unexpected_overflow(UnexpectedCounts{lost.attempts});
   }
   errors_ = e;
   return Ok{};
@@ -266,6 +268,7 @@ SeriesStore::Contents Drain::refold() const {
     ConnectCounts lost;
     lost.attempts = errors_[TC_ERR_CONNECTS_FULL];
     c.connects_overflow = lost;
+    if (allowlist_.enabled) c.unexpected_overflow = UnexpectedCounts{lost.attempts};
   }
   std::unordered_map<LabelValues, LatencyCounts, LabelValuesHash> latency;
   for (const auto& [key, t] : latency_.entries()) {

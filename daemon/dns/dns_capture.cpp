@@ -60,7 +60,7 @@ class CgroupSkbCapture final : public DnsCaptureSource {
   ~CgroupSkbCapture() override { spdlog::debug("detaching the DNS capture from {}", cgroup_); }
 
   DnsCapture method() const override { return DnsCapture::kCgroupSkb; }
-  Result<size_t> poll() override;
+  Result<size_t> poll(size_t max_packets) override;
   int wait_fd() const override { return ring_buffer__epoll_fd(ring_.get()); }
   DnsCaptureCounters counters() const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -76,6 +76,9 @@ class CgroupSkbCapture final : public DnsCaptureSource {
   CgroupSkbCapture(Skel skel, Sink sink, std::string cgroup)
       : skel_(std::move(skel)), sink_(std::move(sink)), cgroup_(std::move(cgroup)) {}
   static int on_event(void* ctx, void* data, size_t size);
+  // What on_event returns once a poll's budget is spent: libbpf then stores the consumer
+  // position past that event and returns this from ring_buffer__consume().
+  static constexpr int kBudgetSpent = -ECANCELED;
 
   Skel skel_;
   Ring ring_;
@@ -85,6 +88,8 @@ class CgroupSkbCapture final : public DnsCaptureSource {
   uint32_t egress_prog_id_ = 0;
   mutable std::mutex mu_;  // one poll at a time; guards counters_
   size_t consumed_ = 0;
+  size_t read_ = 0;    // events taken off the ring in this poll, malformed ones included
+  size_t budget_ = 0;  // at most this many per poll
   uint64_t malformed_ = 0;
   DnsCaptureCounters counters_;
 };
@@ -96,23 +101,26 @@ int CgroupSkbCapture::on_event(void* ctx, void* data, size_t size) {
     auto packet = decode_ring_event(data, size);
     if (!packet) {
       ++self->malformed_;
-      return 0;
+    } else {
+      ++self->consumed_;
+      self->sink_(*packet);
     }
-    ++self->consumed_;
-    self->sink_(*packet);
   } catch (const std::exception& e) {
     spdlog::warn("DNS capture: dropping an event: {}", e.what());
   } catch (...) {
     spdlog::warn("DNS capture: dropping an event");
   }
-  return 0;
+  return ++self->read_ >= self->budget_ ? kBudgetSpent : 0;
 }
 
-Result<size_t> CgroupSkbCapture::poll() {
+Result<size_t> CgroupSkbCapture::poll(size_t max_packets) {
   std::lock_guard<std::mutex> lock(mu_);
   consumed_ = 0;
-  int n = ring_buffer__consume(ring_.get());
-  if (n < 0) return Error{explain("consuming the DNS ring", n), -n};
+  read_ = 0;
+  budget_ = max_packets;
+  // libbpf 1.1 has no ring_buffer__consume_n(): the budget is on_event's to enforce.
+  int n = max_packets > 0 ? ring_buffer__consume(ring_.get()) : 0;
+  if (n < 0 && n != kBudgetSpent) return Error{explain("consuming the DNS ring", n), -n};
   auto v = PercpuMapReader::read_array(bpf_map__fd(skel_->maps.dns_counters), TC_DNS_COUNTER_MAX);
   if (!v) return v.error();
   counters_.lost = v.value()[TC_DNS_LOST];
@@ -120,7 +128,7 @@ Result<size_t> CgroupSkbCapture::poll() {
   counters_.unreadable = v.value()[TC_DNS_SKIP_UNREADABLE] + malformed_;
   counters_.unsolicited = v.value()[TC_DNS_UNSOLICITED];
   counters_.captured += consumed_;
-  return consumed_;
+  return read_;
 }
 
 Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptureOptions& options,

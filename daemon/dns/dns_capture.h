@@ -42,10 +42,12 @@ class DnsCaptureSource {
   virtual ~DnsCaptureSource() = default;
 
   virtual DnsCapture method() const = 0;
-  // Hands every packet captured so far to the sink and returns how many. Never waits for
-  // traffic; it only waits for a poll running on another thread to finish, so that when
-  // it returns everything captured before the call has reached the sink.
-  virtual Result<size_t> poll() = 0;
+  // Hands the packets captured so far to the sink, oldest first: reads at most
+  // `max_packets` (those it discards included) and returns how many it read, so that
+  // fewer than `max_packets` means it caught up (counters() says how many reached the
+  // sink). Never waits for traffic; it only waits for a poll running on another thread
+  // to finish.
+  virtual Result<size_t> poll(size_t max_packets) = 0;
   // Readable when a poll is due (the ring passed its wakeup mark, or the socket has data).
   virtual int wait_fd() const = 0;
   virtual DnsCaptureCounters counters() const = 0;

@@ -6,11 +6,19 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "dns/dns_collector.h"
+#include "shared/dns.h"
 
 namespace tcpconnect {
+namespace {
+
+// The smallest record a ring holds: the kernel's 8-byte header and the event.
+constexpr size_t kMinRingRecord = 8 + sizeof(tc_dns_event);
+
+}  // namespace
 
 DnsLayer::Options DnsLayer::options_from(const DnsConfig& config) {
   Options o;
@@ -28,7 +36,9 @@ DnsLayer::DnsLayer(const Options& options)
     : state_(std::make_shared<DnsLayerState>(options.cache)),
       ingest_(state_->cache, state_->stats, state_->queries, options.scoped),
       destination_idle_(options.cache.max_age),
-      poll_interval_(options.poll_interval) {
+      poll_interval_(options.poll_interval),
+      drain_budget_(
+          std::clamp<size_t>(options.capture.ring_bytes / kMinRingRecord, 1, kMaxDrainBudget)) {
   state_->attribution = std::make_unique<DnsAttribution>(
       state_->cache, [this](const DestinationVisitor& visit) -> Status {
         return reader_ ? reader_(visit) : Status(Ok{});
@@ -74,6 +84,11 @@ std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config) {
 }
 
 DnsLayer::~DnsLayer() {
+  {
+    std::lock_guard<std::mutex> lock(turn_mu_);
+    stopping_ = true;
+  }
+  turn_cv_.notify_all();
   if (thread_.joinable()) {
     uint64_t one = 1;
     if (write(stop_fd_, &one, sizeof(one)) < 0) spdlog::debug("DNS poller: stop write failed");
@@ -88,13 +103,27 @@ void DnsLayer::set_destination_forgetter(DestinationForgetter forget) {
   state_->attribution->set_forgetter(std::move(forget), destination_idle_);
 }
 
-void DnsLayer::poll_now() {
-  auto n = capture_->poll();
-  if (!n) {
-    // Once per failing streak: a broken capture must not flood the log every 100 ms.
-    if (!poll_failing_.exchange(true)) spdlog::warn("DNS capture: {}", n.error().message);
-  } else if (poll_failing_.exchange(false)) {
-    spdlog::info("DNS capture: polling again");
+bool DnsLayer::poll_for(size_t max, std::chrono::milliseconds time, bool yield_to_drains) {
+  const auto deadline = std::chrono::steady_clock::now() + time;
+  size_t read = 0;
+  bool caught_up = false;
+  while (read < max) {
+    const size_t want = std::min(kChunk, max - read);
+    auto n = capture_->poll(want);
+    if (!n) {
+      // Once per failing streak: a broken capture must not flood the log every 100 ms.
+      if (!poll_failing_.exchange(true)) spdlog::warn("DNS capture: {}", n.error().message);
+      caught_up = true;
+      break;
+    }
+    if (poll_failing_.exchange(false)) spdlog::info("DNS capture: polling again");
+    read += n.value();
+    if (n.value() < want) {
+      caught_up = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    if (yield_to_drains && drains_waiting_.load(std::memory_order_relaxed) > 0) break;
   }
   DnsCaptureCounters c = capture_->counters();
   state_->captured.store(c.captured, std::memory_order_relaxed);
@@ -102,6 +131,20 @@ void DnsLayer::poll_now() {
   state_->skipped_ipv6_ext.store(c.skipped_ipv6_ext, std::memory_order_relaxed);
   state_->unreadable.store(c.unreadable, std::memory_order_relaxed);
   state_->unsolicited_in_kernel.store(c.unsolicited, std::memory_order_relaxed);
+  return caught_up;
+}
+
+void DnsLayer::poll_now() {
+  {
+    std::lock_guard<std::mutex> lock(turn_mu_);
+    ++drains_waiting_;
+  }
+  poll_for(drain_budget_, kDrainTime, false);
+  {
+    std::lock_guard<std::mutex> lock(turn_mu_);
+    --drains_waiting_;
+  }
+  turn_cv_.notify_all();
 }
 
 void DnsLayer::before_drain(bool attribute) {
@@ -134,7 +177,15 @@ void DnsLayer::poller() {
       return;
     }
     if (r > 0 && (fds[1].revents & POLLIN)) return;
-    poll_now();
+    // Batch by batch until caught up; a drain that waits for the capture goes first.
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(turn_mu_);
+        turn_cv_.wait(lock, [this] { return drains_waiting_ == 0 || stopping_; });
+        if (stopping_) return;
+      }
+      if (poll_for(kPollerBatch, kPollerTime, true)) break;
+    }
   }
 }
 

@@ -3,16 +3,30 @@
 // fill the ring between two drains), the attribution of connects, and the collector of
 // the tcpconnect_dns_* metrics.
 //
+// Bounded work: packets are consumed in chunks of kChunk, and a poll stops after a
+// number of packets or a time, whichever comes first. The poller thread polls in batches
+// (kPollerBatch packets, kPollerTime) and lets a waiting drain go first between two
+// batches; the drain's own poll (before_drain()) reads at most drain_budget() packets
+// for at most kDrainTime. So a flood delays a drain by at most one chunk of the poller
+// plus kDrainTime, however fast responses arrive and however long each takes to parse.
+//
 // Ordering: the drain calls before_drain() before it reads any connect count. That poll
-// waits for one in progress on the poller thread, so every response delivered before
-// the drain started is in the cache when the connects it enabled are named.
+// waits for the poller's chunk in progress, then reads up to drain_budget() packets: the
+// ring's capacity in events (capped), so every response in the ring when the drain
+// started is in the cache when the connects it enabled are named, unless reading them
+// takes longer than kDrainTime (tens of thousands of ordinary responses fit in it: a
+// flood), or the ring holds more than kMaxDrainBudget events, or the packet socket's
+// buffer more than the budget. Then the oldest are read first, and the rest name the
+// connects of a later drain.
 #pragma once
 
 #include <prometheus/collectable.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -79,8 +93,23 @@ class DnsLayer {
   // kernel's destinations map: the daemon does it in periodic drains only, so the
   // attribution metrics trail the connect counts by up to a drain interval).
   void before_drain(bool attribute = true);
-  // Consumes what has been captured so far.
+  // Consumes what has been captured so far, at most drain_budget() packets and for at
+  // most kDrainTime.
   void poll_now();
+
+  // Packets per capture poll: the longest the poller holds the capture at a time (ordinary
+  // responses parse in about 0.5 us, the largest in tens).
+  static constexpr size_t kChunk = 64;
+  // One batch of the poller thread; a drain that waits goes first after the chunk in
+  // progress.
+  static constexpr size_t kPollerBatch = 1024;
+  static constexpr std::chrono::milliseconds kPollerTime{5};
+  // The drain's poll.
+  static constexpr size_t kMaxDrainBudget = 65536;
+  static constexpr std::chrono::milliseconds kDrainTime{20};
+  // Packets the drain's poll reads at most: as many events as the ring can hold (the
+  // smallest event: the ring's header and tc_dns_event), at most kMaxDrainBudget.
+  size_t drain_budget() const { return drain_budget_; }
 
   // The dns_name label of a destination connected to from network namespace `netns`
   // (the drain's DestinationNamer). The kernel keys connects with their namespace only
@@ -97,6 +126,11 @@ class DnsLayer {
  private:
   explicit DnsLayer(const Options& options);
   void poller();
+  // Capture polls of kChunk packets until `max` packets were read, it caught up, or
+  // `time` passed (or, for the poller, a drain waits); the counters published. Returns
+  // whether it caught up (an error, logged once per failing streak, counts as caught up:
+  // retried at the next wakeup).
+  bool poll_for(size_t max, std::chrono::milliseconds time, bool yield_to_drains);
 
   std::shared_ptr<DnsLayerState> state_;
   DnsIngest ingest_;
@@ -104,6 +138,12 @@ class DnsLayer {
   std::chrono::nanoseconds destination_idle_;
   std::unique_ptr<DnsCaptureSource> capture_;
   std::chrono::milliseconds poll_interval_;
+  size_t drain_budget_;
+  // A drain waiting for the capture: the poller starts no batch meanwhile.
+  std::mutex turn_mu_;
+  std::condition_variable turn_cv_;
+  std::atomic<int> drains_waiting_{0};  // changed under turn_mu_
+  bool stopping_ = false;               // under turn_mu_
   int stop_fd_ = -1;
   std::atomic<bool> poll_failing_{false};
   std::thread thread_;

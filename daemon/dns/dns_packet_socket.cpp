@@ -42,9 +42,6 @@ namespace {
 constexpr uint32_t kHeaderRoom = 60 + 60;
 constexpr uint32_t kExtHeaderRoom = 256;
 constexpr unsigned kBatch = 32;
-// Packets read per poll at most: a flood cannot keep one poll running forever (the rest
-// waits in the socket buffer for the next).
-constexpr size_t kMaxPerPoll = 1 << 16;
 
 // A few lines of classic BPF with symbolic jump targets.
 class FilterBuilder {
@@ -166,7 +163,7 @@ class PacketSocketCapture final : public DnsCaptureSource {
   }
 
   DnsCapture method() const override { return DnsCapture::kPacketSocket; }
-  Result<size_t> poll() override;
+  Result<size_t> poll(size_t max_packets) override;
   int wait_fd() const override { return fd_; }
   DnsCaptureCounters counters() const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -236,7 +233,7 @@ Result<std::unique_ptr<DnsCaptureSource>> PacketSocketCapture::open(
   return std::unique_ptr<DnsCaptureSource>(std::move(c));
 }
 
-Result<size_t> PacketSocketCapture::poll() {
+Result<size_t> PacketSocketCapture::poll(size_t max_packets) {
   std::lock_guard<std::mutex> lock(mu_);
   // Socket timestamps are CLOCK_REALTIME; the cache and the kernel's connects use
   // CLOCK_MONOTONIC.
@@ -249,9 +246,11 @@ Result<size_t> PacketSocketCapture::poll() {
   std::array<iovec, kBatch> iov{};
   std::array<mmsghdr, kBatch> msgs{};
 
-  size_t consumed = 0;
+  size_t read = 0;
   int err = 0;
-  while (consumed < kMaxPerPoll) {
+  // A flood cannot keep one poll running: the rest waits in the socket buffer.
+  while (read < max_packets) {
+    const unsigned want = static_cast<unsigned>(std::min<size_t>(kBatch, max_packets - read));
     for (unsigned i = 0; i < kBatch; ++i) {
       iov[i] = {bufs.data() + static_cast<size_t>(i) * snaplen_, snaplen_};
       msgs[i].msg_hdr = {};
@@ -262,11 +261,12 @@ Result<size_t> PacketSocketCapture::poll() {
       msgs[i].msg_hdr.msg_control = control[i].data();
       msgs[i].msg_hdr.msg_controllen = control[i].size();
     }
-    int n = recvmmsg(fd_, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    int n = recvmmsg(fd_, msgs.data(), want, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) err = errno;
       break;
     }
+    read += static_cast<size_t>(n);
     for (int i = 0; i < n; ++i) {
       // The filter already says so.
       const bool leaving = from[i].sll_pkttype == PACKET_OUTGOING;
@@ -304,14 +304,13 @@ Result<size_t> PacketSocketCapture::poll() {
       packet->netns = netns_;
       packet->ts_ns = ts ? ts : monotonic_ns();
       ++counters_.captured;
-      ++consumed;
       try {
         sink_(*packet);
       } catch (const std::exception& e) {
         spdlog::warn("DNS capture: dropping a packet: {}", e.what());
       }
     }
-    if (static_cast<unsigned>(n) < kBatch) break;
+    if (static_cast<unsigned>(n) < want) break;
   }
 
   // Drops since the last read (the kernel resets the statistics on read).
@@ -319,7 +318,7 @@ Result<size_t> PacketSocketCapture::poll() {
   socklen_t sl = sizeof(st);
   if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) counters_.lost += st.tp_drops;
   if (err) return Error{errno_text("reading the AF_PACKET socket", err), err};
-  return consumed;
+  return read;
 }
 
 }  // namespace

@@ -180,6 +180,11 @@ void SeriesStore::add_unexpected(const LabelValues& labels, const UnexpectedCoun
   if (!unexpected_.add(labels, delta, now)) dropped_.unexpected += delta.attempts;
 }
 
+void SeriesStore::add_unexpected_overflow(const UnexpectedCounts& delta) {
+  std::shared_lock<std::shared_mutex> lock(replace_mu_);
+  unexpected_.add_overflow(delta);
+}
+
 void SeriesStore::set_max_series(size_t n) {
   connects_.set_max_series(n);
   latency_.set_max_series(n);
@@ -206,7 +211,7 @@ void SeriesStore::replace(Contents c, bool survive, SteadyTime now) {
   connects_.replace(std::move(c.connects), std::move(c.connects_overflow), survive, now);
   // The histogram's labels (dns_name, daddr) never change names.
   latency_.replace(std::move(c.latency), std::nullopt, true, now);
-  unexpected_.replace(std::move(c.unexpected), std::nullopt, survive, now);
+  unexpected_.replace(std::move(c.unexpected), std::move(c.unexpected_overflow), survive, now);
   std::lock_guard<std::mutex> meta(meta_mu_);
   label_names_ = std::move(c.label_names);
   unexpected_enabled_ = c.unexpected_enabled;

@@ -136,6 +136,9 @@ class SeriesStore {
   // labels: as add_connects.
   void add_unexpected(const LabelValues& labels, const UnexpectedCounts& delta,
                       SteadyTime now = std::chrono::steady_clock::now());
+  // Connects that could not be checked against the allowlist (the kernel kept no key for
+  // them): unexpected, in the overflow series.
+  void add_unexpected_overflow(const UnexpectedCounts& delta);
 
   const CappedSeries<ConnectCounts>& connects() const { return connects_; }
   const CappedSeries<LatencyCounts>& latency() const { return latency_; }
@@ -180,6 +183,7 @@ class SeriesStore {
     std::optional<ConnectCounts> connects_overflow;
     std::vector<std::pair<LabelValues, LatencyCounts>> latency;
     std::vector<std::pair<LabelValues, UnexpectedCounts>> unexpected;
+    std::optional<UnexpectedCounts> unexpected_overflow;
     bool unexpected_enabled = false;
   };
   void replace(Contents contents, bool survive, SteadyTime now = std::chrono::steady_clock::now());

@@ -27,7 +27,8 @@ std::vector<std::vector<uint8_t>> load_flood_responses(const std::string& fixtur
 }
 
 DnsResponseFlood::DnsResponseFlood(uint16_t source_port,
-                                   std::vector<std::vector<uint8_t>> responses)
+                                   std::vector<std::vector<uint8_t>> responses,
+                                   const std::string& source_ip)
     : responses_(std::move(responses)) {
   if (responses_.empty()) throw std::runtime_error("DnsResponseFlood: no responses to send");
   rx_ = Fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -42,11 +43,11 @@ DnsResponseFlood::DnsResponseFlood(uint16_t source_port,
   setsockopt(rx_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
   tx_ = Fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_storage from = make_addr(AF_INET, "127.0.0.1", source_port, &len);
+  sockaddr_storage from = make_addr(AF_INET, source_ip, source_port, &len);
   if (!tx_ || bind(tx_.get(), reinterpret_cast<sockaddr*>(&from), len) != 0 ||
       connect(tx_.get(), reinterpret_cast<sockaddr*>(&to), len) != 0)
-    throw std::runtime_error("flood sender on 127.0.0.1:" + std::to_string(source_port) + ": " +
-                             std::strerror(errno));
+    throw std::runtime_error("flood sender on " + source_ip + ":" + std::to_string(source_port) +
+                             ": " + std::strerror(errno));
   // The reader asks the "server" a question first, as a resolver's socket does: a capture
   // takes packets only to sockets that sent to a DNS port (the rest of the flood answers
   // nothing it asked, and is counted as such).

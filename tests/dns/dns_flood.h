@@ -1,6 +1,7 @@
 // A flood of DNS responses over loopback: real responses (recorded fixtures, DNS IDs
-// varied) sent over UDP from 127.0.0.1:<a DNS source port> to a local socket that reads
-// them, as a resolver's answers would arrive. Shared by the flood benchmark and the
+// varied) sent over UDP from 127.0.0.x:<a DNS source port> to a local socket that first
+// sent that address a real query and then reads them, as a resolver's answers would
+// arrive. Shared by the flood benchmark and the
 // overload test. Traffic stays on 127.0.0.1; every send is bounded by count and time.
 #pragma once
 
@@ -20,9 +21,12 @@ std::vector<std::vector<uint8_t>> load_flood_responses(const std::string& fixtur
 
 class DnsResponseFlood {
  public:
-  // Binds the sender to 127.0.0.1:source_port and a reader to an ephemeral port, and
-  // starts reading. Throws std::runtime_error when a socket cannot be set up.
-  DnsResponseFlood(uint16_t source_port, std::vector<std::vector<uint8_t>> responses);
+  // Binds the sender to source_ip:source_port (a 127.0.0.0/8 address) and a reader to
+  // 127.0.0.1 on an ephemeral port, sends one real query (an A query for example.com)
+  // from the reader to the sender, and starts reading. Throws std::runtime_error when a
+  // socket cannot be set up.
+  DnsResponseFlood(uint16_t source_port, std::vector<std::vector<uint8_t>> responses,
+                   const std::string& source_ip = "127.0.0.1");
   ~DnsResponseFlood();  // stops the reader
   DnsResponseFlood(const DnsResponseFlood&) = delete;
   DnsResponseFlood& operator=(const DnsResponseFlood&) = delete;

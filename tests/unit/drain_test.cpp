@@ -10,6 +10,7 @@
 
 #include "app/drain_loop.h"
 #include "fake_connect_source.h"
+#include "metrics/text_renderer.h"
 
 namespace tcpconnect {
 namespace {
@@ -100,6 +101,91 @@ TEST_F(DrainTest, KernelMapFullGoesToOverflowSoTotalsStayExact) {
   auto m = by_labels(*store);
   EXPECT_EQ((m[{"<overflow>"}].attempts), 6u);
   EXPECT_EQ(drain.kernel_errors()[TC_ERR_CONNECTS_FULL], 6u);
+}
+
+std::map<LabelValues, uint64_t> unexpected_by_labels(const SeriesStore& store) {
+  std::map<LabelValues, uint64_t> out;
+  store.unexpected().for_each([&](const LabelValues* l, const UnexpectedCounts& c) {
+    out[l ? *l : LabelValues{"<overflow>"}] = c.attempts;
+  });
+  return out;
+}
+
+// Everything on loopback is allowed: only what cannot be checked is unexpected.
+AllowlistConfig allow_loopback() {
+  AllowlistConfig allow;
+  allow.enabled = true;
+  AllowRule rule;
+  rule.cidr = parse_cidr("127.0.0.0/8").value();
+  allow.rules = {rule};
+  return allow;
+}
+
+TEST_F(DrainTest, KernelMapFullCountsAsUnexpectedInTheOverflowSeries) {
+  Drain drain(source, store, LabelsConfig{});
+  ASSERT_TRUE(drain.configure(LabelsConfig{}, allow_loopback()).ok());
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), counts(3)}};
+  source.errors[TC_ERR_CONNECTS_FULL] = 4;
+  ASSERT_TRUE(drain.run_once().ok());
+  source.errors[TC_ERR_CONNECTS_FULL] = 6;
+  ASSERT_TRUE(drain.run_once().ok());
+  auto u = unexpected_by_labels(*store);
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ((u[{"<overflow>"}]), 6u);
+  // A re-fold under other labels counts them again from the kernel's totals.
+  LabelsConfig daddr_only;
+  daddr_only.keep = {Label::kDaddr};
+  ASSERT_TRUE(drain.configure(daddr_only, allow_loopback()).ok());
+  EXPECT_EQ((unexpected_by_labels(*store)[{"<overflow>"}]), 6u);
+  source.errors[TC_ERR_CONNECTS_FULL] = 7;
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_EQ((unexpected_by_labels(*store)[{"<overflow>"}]), 7u);
+  // Rendered with every label "overflow", like the connects' overflow series.
+  std::string text;
+  render_connect_series(*store, store->label_names(), text);
+  EXPECT_NE(text.find("tcpconnect_unexpected_connects_total{daddr=\"overflow\"} 7\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(DrainTest, KernelMapFullWithoutAllowlistIsNotUnexpected) {
+  Drain drain(source, store, LabelsConfig{});
+  ASSERT_TRUE(drain.configure(LabelsConfig{}, AllowlistConfig{}).ok());
+  source.errors[TC_ERR_CONNECTS_FULL] = 4;
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_FALSE(store->unexpected_enabled());
+  EXPECT_TRUE(unexpected_by_labels(*store).empty());
+}
+
+TEST_F(DrainTest, UnexpectedBeyondTheSeriesCapStaysUnexpected) {
+  store = std::make_shared<SeriesStore>(1);
+  AllowlistConfig allow = allow_loopback();
+  allow.rules[0].cidr = parse_cidr("127.0.0.0/24").value();
+  Drain drain(source, store, LabelsConfig{});
+  ASSERT_TRUE(drain.configure(LabelsConfig{}, allow).ok());
+  source.connects = {{v4_key("127.0.0.1", "127.0.1.2", 80), counts(2)},
+                     {v4_key("127.0.0.1", "127.0.1.3", 80), counts(5)},
+                     {v4_key("127.0.0.1", "127.0.0.4", 80), counts(9)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  uint64_t total = 0;
+  for (const auto& [labels, n] : unexpected_by_labels(*store)) total += n;
+  EXPECT_EQ(total, 7u);
+  EXPECT_EQ(unexpected_by_labels(*store).count({"<overflow>"}), 1u);
+}
+
+TEST_F(DrainTest, NameRuleWithoutAKnownNameIsUnexpected) {
+  AllowlistConfig allow;
+  allow.enabled = true;
+  AllowRule named;
+  named.name = "*.example.com";
+  allow.rules = {named};
+  // The answer that named 127.0.1.7 is gone (evicted, or lost with a full ring).
+  Drain drain(source, store, LabelsConfig{},
+              [](uint64_t, uint16_t, const uint8_t(&)[16]) -> std::string { return ""; });
+  ASSERT_TRUE(drain.configure(LabelsConfig{}, allow).ok());
+  source.connects = {{v4_key("127.0.0.1", "127.0.1.7", 443), counts(3)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_EQ((unexpected_by_labels(*store)[{"ipv4", "127.0.0.1", "127.0.1.7", "443", ""}]), 3u);
 }
 
 TEST_F(DrainTest, NamerFillsDnsNameAndLatencyUsesNameOverAddress) {

@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.h"
@@ -50,8 +51,13 @@ class WebServer {
   struct Gate;  // what the per-request callback needs; defined in web_server.cpp
 
   // Binds now: a taken port, an unreadable certificate or a key that does not match is an
-  // error here, before READY.
-  static Result<std::unique_ptr<WebServer>> start(const WebConfig& web);
+  // error here, before READY. `before_threads`, when given, runs once the port is bound
+  // and the certificate and key are loaded, on the calling thread, before civetweb starts
+  // any thread (so, for instance, a uid or capability change there reaches every worker);
+  // its error stops the server and is returned.
+  using BeforeThreads = std::function<Status()>;
+  static Result<std::unique_ptr<WebServer>> start(const WebConfig& web,
+                                                  BeforeThreads before_threads = {});
   ~WebServer();
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;

@@ -219,7 +219,12 @@ int on_begin_request(mg_connection* conn) {
   if (gate->auth) {
     const char* header = mg_get_header(conn, "Authorization");
     const auto credentials = header != nullptr ? parse_basic_authorization(header) : std::nullopt;
-    if (!credentials || !gate->auth->check(credentials->first, credentials->second)) {
+    const BasicAuth::Verdict verdict =
+        credentials ? gate->auth->verify(credentials->first, credentials->second)
+                    : BasicAuth::Verdict::kDenied;
+    if (verdict == BasicAuth::Verdict::kBusy)
+      return respond(conn, 503, "busy checking passwords\n", {{"Retry-After", "1"}}, head);
+    if (verdict != BasicAuth::Verdict::kAllowed) {
       return respond(
           conn, 401, "unauthorized\n",
           {{"WWW-Authenticate", "Basic realm=\"tcpconnect_exporter\", charset=\"UTF-8\""}}, head);
@@ -438,6 +443,11 @@ void WebServer::add(const std::shared_ptr<prometheus::Collectable>& collectable)
 void WebServer::add(Renderer renderer) {
   std::lock_guard lock(gate_->sources_mutex);
   gate_->sources.push_back(std::move(renderer));
+}
+
+std::optional<BasicAuth::Stats> WebServer::auth_stats() const {
+  if (!gate_->auth) return std::nullopt;
+  return gate_->auth->stats();
 }
 
 int WebServer::port() const {

@@ -11,7 +11,8 @@
 //
 // Every request passes one gate before civetweb dispatches it (its begin_request
 // callback): methods other than GET and HEAD get 405, and with users configured every
-// path needs valid credentials (401 otherwise), so unknown paths say nothing either.
+// path needs valid credentials (401 otherwise; 503 while too many password checks wait,
+// app/web_auth.h), so unknown paths say nothing either.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -22,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "app/web_auth.h"
 #include "config/config.h"
 #include "util/result.h"
 
@@ -72,6 +74,8 @@ class WebServer {
   void add(Renderer renderer);
   // The port actually bound (useful with port 0).
   int port() const;
+  // The bcrypt runs of basic auth so far (app/web_auth.h); nullopt without users.
+  std::optional<BasicAuth::Stats> auth_stats() const;
 
  private:
   WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Gate> gate,

@@ -7,6 +7,8 @@
 // The probe sees every connect on the machine, so each test also filters on its own
 // listener's port (or asserts on keys with that port only).
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -15,8 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <thread>
 
@@ -337,6 +341,122 @@ TEST_F(FiltersTest, ChangingFiltersLiveKeepsCountsExact) {
   ASSERT_EQ(connect_and_accept(a, AF_INET, "127.0.0.1", 1), 1);
   EXPECT_EQ(attempts_to(*probe, a.port), 4u);
   EXPECT_EQ(attempts_to(*probe, b.port), 2u);
+}
+
+// A pinned map that the layout check accepts (a hash, 8-byte keys and values, flags 0)
+// but that the kernel refuses in a pinned-map slot: its value holds a bpf_spin_lock
+// (described in BTF), which the slot's template does not. Unpinned by the destructor.
+class LockedIdSet {
+ public:
+  static std::unique_ptr<LockedIdSet> create(const std::string& name, std::string* error) {
+    std::unique_ptr<btf, void (*)(btf*)> types(btf__new_empty(), btf__free);
+    if (!types) return fail(error, "btf__new_empty");
+    btf* b = types.get();
+    const int u32 = btf__add_int(b, "unsigned int", 4, 0);
+    const int u64 = btf__add_int(b, "unsigned long long", 8, 0);
+    const int lock = btf__add_struct(b, "bpf_spin_lock", 4);
+    if (u32 < 0 || u64 < 0 || lock < 0 || btf__add_field(b, "val", u32, 0, 0) != 0)
+      return fail(error, "building BTF");
+    const int value = btf__add_struct(b, "tcx_locked_value", 8);
+    if (value < 0 || btf__add_field(b, "lock", lock, 0, 0) != 0 ||
+        btf__add_field(b, "n", u32, 32, 0) != 0)
+      return fail(error, "building BTF");
+    if (btf__load_into_kernel(b) != 0) return fail(error, "loading BTF");
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .btf_fd = static_cast<__u32>(btf__fd(b)),
+                .btf_key_type_id = static_cast<__u32>(u64),
+                .btf_value_type_id = static_cast<__u32>(value));
+    const int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "tcx_locked", 8, 8, 16, &opts);
+    if (fd < 0) return fail(error, "bpf_map_create");
+    std::unique_ptr<LockedIdSet> out(new LockedIdSet);
+    out->path_ = "/sys/fs/bpf/" + name;
+    unlink(out->path_.c_str());
+    const int pinned = bpf_obj_pin(fd, out->path_.c_str());
+    close(fd);
+    if (pinned != 0) {
+      out->path_.clear();
+      return fail(error, "bpf_obj_pin");
+    }
+    return out;
+  }
+  ~LockedIdSet() {
+    if (!path_.empty()) unlink(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  LockedIdSet() = default;
+  static std::unique_ptr<LockedIdSet> fail(std::string* error, const std::string& what) {
+    *error = what + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  std::string path_;
+};
+
+// A change that fails after the first maps were written (the kernel refuses the pinned
+// map only when it is put into its slot, after the pid and port maps changed): every map
+// is as before, and so is what is counted.
+TEST_F(FiltersTest, FailedChangeLeavesTheOldFiltersWhole) {
+  Listener a = listen_tcp(AF_INET, "127.0.0.1"), c = listen_tcp(AF_INET, "127.0.0.1");
+  FiltersConfig old_filters = only_port(a.port);
+  old_filters.uids = {0};
+  old_filters.families = {Family::kIpv4};
+  apply(old_filters);
+  auto before = probe->filters().read_maps();
+  ASSERT_TRUE(before) << before.error().message;
+
+  std::string error;
+  auto locked = LockedIdSet::create("tcx_locked_" + std::to_string(getpid()), &error);
+  ASSERT_TRUE(locked) << error;
+  FiltersConfig next = only_port(c.port);
+  next.pids = {static_cast<uint32_t>(getpid())};
+  next.comms = {"tcx-other"};
+  next.cgroupmap = locked->path();
+  Status s = probe->filters().apply(next);
+  ASSERT_FALSE(s) << "the kernel took a map with a spin lock into the slot";
+  EXPECT_THAT(s.error().message, HasSubstr("installing the cgroupmap map"));
+  EXPECT_THAT(s.error().message, HasSubstr("the previous filters are back in place"));
+
+  auto after = probe->filters().read_maps();
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_TRUE(after.value() == before.value());
+  EXPECT_EQ(after.value().slot_ids, (std::array<uint32_t, 4>{}));
+  EXPECT_EQ(probe->filters().applied(), old_filters);
+  // Counted as the old filters count: port a, not port c.
+  ASSERT_EQ(connect_and_accept(a, AF_INET, "127.0.0.1", 3), 3);
+  ASSERT_EQ(connect_and_accept(c, AF_INET, "127.0.0.1", 2), 2);
+  EXPECT_EQ(attempts_to(*probe, a.port), 3u);
+  EXPECT_EQ(attempts_to(*probe, c.port), 0u);
+}
+
+// revert(): a reload whose labels failed takes its filters back, maps and counting.
+TEST_F(FiltersTest, RevertPutsThePreviousFiltersBack) {
+  Listener a = listen_tcp(AF_INET, "127.0.0.1"), c = listen_tcp(AF_INET, "127.0.0.1");
+  std::string error;
+  auto pinned = PinnedIdSet::create("tcx_revert_" + std::to_string(getpid()), 8, 8, &error);
+  ASSERT_TRUE(pinned) << error;
+  FiltersConfig old_filters = only_port(a.port);
+  apply(old_filters);
+  auto before = probe->filters().read_maps();
+  ASSERT_TRUE(before) << before.error().message;
+  FiltersConfig next = only_port(c.port);
+  next.uids = {0, 65534};
+  next.mntnsmap = pinned->path();
+  apply(next);
+  auto changed = probe->filters().read_maps();
+  ASSERT_TRUE(changed);
+  EXPECT_FALSE(changed.value() == before.value());
+  EXPECT_NE(changed.value().slot_ids[2], 0u);
+
+  Status s = probe->filters().revert();
+  ASSERT_TRUE(s) << s.error().message;
+  auto after = probe->filters().read_maps();
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after.value() == before.value());
+  EXPECT_EQ(probe->filters().applied(), old_filters);
+  ASSERT_EQ(connect_and_accept(a, AF_INET, "127.0.0.1", 2), 2);
+  ASSERT_EQ(connect_and_accept(c, AF_INET, "127.0.0.1", 2), 2);
+  EXPECT_EQ(attempts_to(*probe, a.port), 2u);
+  EXPECT_EQ(attempts_to(*probe, c.port), 0u);
 }
 
 }  // namespace

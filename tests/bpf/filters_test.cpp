@@ -7,8 +7,6 @@
 // The probe sees every connect on the machine, so each test also filters on its own
 // listener's port (or asserts on keys with that port only).
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -20,10 +18,10 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <map>
 #include <thread>
 
+#include "common/locked_map.h"
 #include "common/net.h"
 #include "filter_testing.h"
 #include "metrics/labels.h"
@@ -342,55 +340,6 @@ TEST_F(FiltersTest, ChangingFiltersLiveKeepsCountsExact) {
   EXPECT_EQ(attempts_to(*probe, a.port), 4u);
   EXPECT_EQ(attempts_to(*probe, b.port), 2u);
 }
-
-// A pinned map that the layout check accepts (a hash, 8-byte keys and values, flags 0)
-// but that the kernel refuses in a pinned-map slot: its value holds a bpf_spin_lock
-// (described in BTF), which the slot's template does not. Unpinned by the destructor.
-class LockedIdSet {
- public:
-  static std::unique_ptr<LockedIdSet> create(const std::string& name, std::string* error) {
-    std::unique_ptr<btf, void (*)(btf*)> types(btf__new_empty(), btf__free);
-    if (!types) return fail(error, "btf__new_empty");
-    btf* b = types.get();
-    const int u32 = btf__add_int(b, "unsigned int", 4, 0);
-    const int u64 = btf__add_int(b, "unsigned long long", 8, 0);
-    const int lock = btf__add_struct(b, "bpf_spin_lock", 4);
-    if (u32 < 0 || u64 < 0 || lock < 0 || btf__add_field(b, "val", u32, 0, 0) != 0)
-      return fail(error, "building BTF");
-    const int value = btf__add_struct(b, "tcx_locked_value", 8);
-    if (value < 0 || btf__add_field(b, "lock", lock, 0, 0) != 0 ||
-        btf__add_field(b, "n", u32, 32, 0) != 0)
-      return fail(error, "building BTF");
-    if (btf__load_into_kernel(b) != 0) return fail(error, "loading BTF");
-    LIBBPF_OPTS(bpf_map_create_opts, opts, .btf_fd = static_cast<__u32>(btf__fd(b)),
-                .btf_key_type_id = static_cast<__u32>(u64),
-                .btf_value_type_id = static_cast<__u32>(value));
-    const int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "tcx_locked", 8, 8, 16, &opts);
-    if (fd < 0) return fail(error, "bpf_map_create");
-    std::unique_ptr<LockedIdSet> out(new LockedIdSet);
-    out->path_ = "/sys/fs/bpf/" + name;
-    unlink(out->path_.c_str());
-    const int pinned = bpf_obj_pin(fd, out->path_.c_str());
-    close(fd);
-    if (pinned != 0) {
-      out->path_.clear();
-      return fail(error, "bpf_obj_pin");
-    }
-    return out;
-  }
-  ~LockedIdSet() {
-    if (!path_.empty()) unlink(path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  LockedIdSet() = default;
-  static std::unique_ptr<LockedIdSet> fail(std::string* error, const std::string& what) {
-    *error = what + ": " + std::strerror(errno);
-    return nullptr;
-  }
-  std::string path_;
-};
 
 // A change that fails after the first maps were written (the kernel refuses the pinned
 // map only when it is put into its slot, after the pid and port maps changed): every map

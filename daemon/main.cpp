@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
   app.add_option("--log.level", log_level, "Only log messages at or above this level")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
+  std::string runas_user;
+  app.add_option("--runas.user", runas_user,
+                 "When started as root: the user to continue as once the probes are attached "
+                 "and the port is bound (default: tcpconnect-exporter if it exists, else "
+                 "nobody; root keeps uid 0, with a warning)");
   app.add_flag("--check-config", check_config, "Validate the configuration file and exit");
   app.add_flag("--version", version, "Print the version and exit");
   auto trace = tcpconnect::TraceCommand::add_to(app);
@@ -133,5 +138,7 @@ int main(int argc, char** argv) {
     std::printf("%s: configuration is valid\n", config_file.empty() ? "defaults" : config_file.c_str());
     return 0;
   }
-  return tcpconnect::run_daemon({config, config_file, listen_address});
+  tcpconnect::DaemonOptions options{config, config_file, listen_address, std::nullopt};
+  if (app.count("--runas.user") > 0) options.runas_user = runas_user;
+  return tcpconnect::run_daemon(options);
 }

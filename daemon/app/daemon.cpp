@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
 #include <memory>
+#include <optional>
 
 #include "app/drain.h"
 #include "app/drain_loop.h"
@@ -71,6 +73,26 @@ std::string version_string() {
 int run_daemon(const DaemonOptions& options) {
   Notifier notify;
   Config config = options.config;
+
+  // Started as root (not by the unit, which sets User=): the user to continue as, chosen
+  // before anything is attached so that a wrong --runas.user fails at once.
+  std::optional<RunAsUser> runas;
+  if (geteuid() == 0) {
+    auto chosen = choose_runas_user(options.runas_user);
+    if (!chosen) {
+      spdlog::error("{}", chosen.error().message);
+      return 1;
+    }
+    runas = std::move(chosen).value();
+    if (!runas)
+      spdlog::warn(
+          "--runas.user {}: the daemon keeps uid 0 after start-up (it can read and "
+          "write every file root can)",
+          *options.runas_user);
+  } else if (options.runas_user) {
+    spdlog::warn("--runas.user {} ignored: not started as root, running as uid {}",
+                 *options.runas_user, geteuid());
+  }
 
   // Signals are taken synchronously by this thread; every thread started below inherits
   // the mask.
@@ -213,12 +235,27 @@ int run_daemon(const DaemonOptions& options) {
       drain.add_settled_attempts(deferred);
     }
   };
-  // Everything that needs privileges is done above this line (attach here), and threads
-  // start below it: capabilities are per thread.
-  if (auto kept = drop_capabilities_after_attach(
-          needs_privileged_port(config.web.listen_address));
-      !kept) {
-    spdlog::error("dropping capabilities: {}", kept.error().message);
+  // Everything that needs privileges is done above this line (attach) and in the web
+  // server's start (bind, read the certificate and key); the privileges go right after
+  // that, before the web server, the drain loop or the DNS poller starts a thread: uid,
+  // groups and capabilities are then the same in every thread.
+  auto give_up_privileges = [&]() -> Status {
+    if (runas) {
+      if (Status s = switch_user(*runas); !s) return s;
+    }
+    auto kept = drop_capabilities_after_attach(needs_privileged_port(config.web.listen_address));
+    if (!kept) return Error{"dropping capabilities: " + kept.error().message};
+    spdlog::info("running as {} (uid {}, gid {}) with {}",
+                 runas ? runas->name : (getuid() == 0 ? "root" : "uid " + std::to_string(getuid())),
+                 getuid(), getgid(),
+                 kept.value().empty() ? "no capabilities"
+                                      : fmt::format("{}", fmt::join(kept.value(), ", ")));
+    return Ok{};
+  };
+  notify.status("binding " + config.web.listen_address);
+  auto web = WebServer::start(config.web, give_up_privileges);
+  if (!web) {
+    spdlog::error("{}", web.error().message);
     return 1;
   }
   if (dns) {
@@ -226,13 +263,6 @@ int run_daemon(const DaemonOptions& options) {
   }
   DrainLoop loop(drain, *self, config.probes.drain_interval, after_drain);
   DaemonReloadTarget reload_target(connect_probe, drain, *store, loop);
-
-  notify.status("binding " + config.web.listen_address);
-  auto web = WebServer::start(config.web);
-  if (!web) {
-    spdlog::error("{}", web.error().message);
-    return 1;
-  }
   // The connect series, rendered straight from the store after asking the drain loop for
   // fresh counts. web is destroyed before loop and store (declared after them).
   web.value()->add([store, names = label_names(config.labels), &loop](std::string& out) {

@@ -1,6 +1,7 @@
 // The daemon's lifetime: attach, serve, drain, reload on SIGHUP, detach on SIGTERM.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "config/config.h"
@@ -11,6 +12,9 @@ struct DaemonOptions {
   Config config;
   std::string config_path;  // reread on SIGHUP; empty = no file
   std::string listen_override;  // --web.listen-address, kept across reloads
+  // --runas.user: who a daemon started as root continues as (app/privileges.h); nullopt
+  // for the default choice.
+  std::optional<std::string> runas_user;
 };
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code; start-up failures are

@@ -1,11 +1,15 @@
 #include "app/privileges.h"
 
+#include <dirent.h>
+#include <grp.h>
 #include <linux/capability.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace tcpconnect {
@@ -49,7 +53,97 @@ Status set_caps(const CapSets& sets) {
 
 constexpr uint64_t bit(int cap) { return uint64_t{1} << cap; }
 
+// The passwd entry of a name, or of a uid given as digits. nullopt: no such user.
+Result<std::optional<RunAsUser>> lookup_user(const std::string& name) {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buffer(16384);
+  const bool numeric = name.find_first_not_of("0123456789") == std::string::npos;
+  int err = 0;
+  if (numeric) {
+    errno = 0;
+    const unsigned long uid = std::strtoul(name.c_str(), nullptr, 10);
+    if (errno != 0 || uid > 0xfffffffeUL) return Error{"--runas.user: uid out of range: " + name};
+    err = getpwuid_r(static_cast<uid_t>(uid), &pw, buffer.data(), buffer.size(), &found);
+  } else {
+    err = getpwnam_r(name.c_str(), &pw, buffer.data(), buffer.size(), &found);
+  }
+  if (err != 0) return Error::from_errno("--runas.user: looking up " + name, err);
+  if (found == nullptr) return std::optional<RunAsUser>{};
+  RunAsUser user;
+  user.name = pw.pw_name;
+  user.uid = pw.pw_uid;
+  user.gid = pw.pw_gid;
+  int n = 16;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    user.groups.resize(static_cast<size_t>(n));
+    int got = n;
+    if (getgrouplist(pw.pw_name, pw.pw_gid, user.groups.data(), &got) >= 0) {
+      user.groups.resize(static_cast<size_t>(got));
+      return std::optional<RunAsUser>{std::move(user)};
+    }
+    n = got > n ? got : 2 * n;
+  }
+  return Error{"--runas.user: cannot list the groups of " + name};
+}
+
 }  // namespace
+
+Result<std::optional<RunAsUser>> choose_runas_user(const std::optional<std::string>& requested) {
+  if (requested) {
+    if (requested->empty()) return Error{"--runas.user: empty; name a user, or root to keep uid 0"};
+    auto user = lookup_user(*requested);
+    if (!user) return user.error();
+    if (!user.value()) return Error{"--runas.user: no such user: " + *requested};
+    if (user.value()->uid == 0) return std::optional<RunAsUser>{};
+    return user;
+  }
+  for (const char* name : {kServiceUser, kFallbackUser}) {
+    auto user = lookup_user(name);
+    if (!user) return user.error();
+    if (user.value()) return user;
+  }
+  return Error{std::string("--runas.user: neither ") + kServiceUser + " nor " + kFallbackUser +
+               " exists; name the user to run as"};
+}
+
+Result<int> thread_count() {
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return Error::from_errno("listing /proc/self/task", errno);
+  int n = 0;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++n;
+  }
+  closedir(dir);
+  return n;
+}
+
+Status switch_user(const RunAsUser& user) {
+  auto threads = thread_count();
+  if (!threads) return threads.error();
+  if (threads.value() != 1)
+    return Error{"switching to user " + user.name + ": the process already has " +
+                 std::to_string(threads.value()) + " threads"};
+  // Without keep-capabilities a change from uid 0 clears the permitted set, CAP_BPF with it.
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+    return Error::from_errno("setting keep-capabilities", errno);
+  // Without CAP_SETGID/CAP_SETUID (a container that added only the probes' capabilities)
+  // these fail with EPERM.
+  const std::string hint = " (needs CAP_SETUID and CAP_SETGID; --runas.user root keeps uid 0)";
+  if (setgroups(user.groups.size(), user.groups.data()) != 0)
+    return Error::from_errno("setting the groups of " + user.name + hint, errno);
+  if (setresgid(user.gid, user.gid, user.gid) != 0)
+    return Error::from_errno("switching to group " + std::to_string(user.gid) + hint, errno);
+  if (setresuid(user.uid, user.uid, user.uid) != 0)
+    return Error::from_errno("switching to user " + user.name + hint, errno);
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0)
+    return Error::from_errno("clearing keep-capabilities", errno);
+  // The uid change emptied the effective set; the permitted one is intact. Everything is
+  // raised again so that drop_capabilities_after_attach can still trim the bounding set.
+  auto caps = get_caps();
+  if (!caps) return caps.error();
+  return set_caps(CapSets{caps.value().permitted, caps.value().permitted, 0});
+}
 
 uint64_t effective_capabilities() {
   auto caps = get_caps();

@@ -56,18 +56,24 @@ ReloadOutcome reload_config(const std::string& path, const std::string& listen_o
       spdlog::error("reload rejected, the running configuration stays: {}", out.error);
       return out;
     }
-    running.filters = next.filters;
   }
   if (d.labels || d.allowlist) {
     if (Status s = target.apply_labels(next.labels, next.allowlist); !s) {
-      // The filters above are applied; the labels stay as they were.
       out.error = path + ": applying labels: " + s.error().message;
-      spdlog::error("reload failed part-way (filters applied, labels not): {}", out.error);
+      // The filters applied above go back to what they were.
+      if (Status r = d.filters ? target.revert_filters() : Status{Ok{}}; !r) {
+        out.error += "; putting the previous filters back: " + r.error().message;
+        running.filters = next.filters;
+        spdlog::error("reload failed part-way (filters applied, labels not): {}", out.error);
+        return out;
+      }
+      spdlog::error("reload rejected, the running configuration stays: {}", out.error);
       return out;
     }
     running.labels = next.labels;
     running.allowlist = next.allowlist;
   }
+  if (d.filters) running.filters = next.filters;
   if (d.limits) {
     target.apply_limits(next.limits);
     running.limits = next.limits;
@@ -117,6 +123,8 @@ Status DaemonReloadTarget::apply_filters_to(ConnectProbe& probe, const FiltersCo
 Status DaemonReloadTarget::apply_filters(const FiltersConfig& filters) {
   return apply_filters_to(probe_, filters);
 }
+
+Status DaemonReloadTarget::revert_filters() { return probe_.filters().revert(); }
 
 Status DaemonReloadTarget::apply_labels(const LabelsConfig& labels,
                                         const AllowlistConfig& allowlist) {

@@ -2,8 +2,9 @@
 // attached — filters, labels, limits, the allowlist, the drain interval — without
 // resetting or losing any count. What cannot (web, probes.backend, probes.max_entries,
 // dns) is logged as needing a restart and keeps running as it is. An invalid file, or one
-// whose filters cannot be applied (a pinned map that does not exist), is rejected as a
-// whole: the running configuration stays.
+// whose filters or labels cannot be applied (a pinned map that does not exist, or that the
+// kernel refuses), is rejected as a whole: the running configuration stays, the kernel's
+// filter maps included.
 #pragma once
 
 #include <chrono>
@@ -42,6 +43,8 @@ class ReloadTarget {
   // Validates everything the file alone does not show (cgroup paths, pinned maps) and
   // only then changes the kernel's filter maps. On error nothing changed.
   virtual Status apply_filters(const FiltersConfig& filters) = 0;
+  // Takes back the last apply_filters (a later step of the same reload failed).
+  virtual Status revert_filters() = 0;
   virtual Status apply_labels(const LabelsConfig& labels, const AllowlistConfig& allowlist) = 0;
   virtual void apply_limits(const LimitsConfig& limits) = 0;
   virtual void apply_drain_interval(std::chrono::milliseconds interval) = 0;
@@ -66,6 +69,7 @@ class DaemonReloadTarget final : public ReloadTarget {
   DaemonReloadTarget(ConnectProbe& probe, Drain& drain, SeriesStore& store, DrainLoop& loop)
       : probe_(probe), drain_(drain), store_(store), loop_(loop) {}
   Status apply_filters(const FiltersConfig& filters) override;
+  Status revert_filters() override;
   // The same, at start.
   static Status apply_filters_to(ConnectProbe& probe, const FiltersConfig& filters);
   Status apply_labels(const LabelsConfig& labels, const AllowlistConfig& allowlist) override;

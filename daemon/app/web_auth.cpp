@@ -34,7 +34,23 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
 BasicAuth::BasicAuth(std::map<std::string, std::string> users)
     : users_(users.begin(), users.end()), dummy_hash_(pick_dummy_hash(users_)) {}
 
-bool BasicAuth::check(std::string_view user, std::string_view password) {
+bool BasicAuth::remembered(const Digest& digest) {
+  std::lock_guard lock(mutex_);
+  return remembered_.count(digest) != 0;
+}
+
+bool BasicAuth::run_bcrypt(std::string_view password, const std::string& hash) {
+  const int now = running_.fetch_add(1) + 1;
+  for (int most = most_concurrent_.load(); now > most;) {
+    if (most_concurrent_.compare_exchange_weak(most, now)) break;
+  }
+  const bool matches = bcrypt_matches(password, hash);
+  running_.fetch_sub(1);
+  runs_.fetch_add(1);
+  return matches;
+}
+
+BasicAuth::Verdict BasicAuth::verify(std::string_view user, std::string_view password) {
   const auto found = users_.find(user);
   const std::string& hash = found != users_.end() ? found->second : dummy_hash_;
 
@@ -52,12 +68,22 @@ bool BasicAuth::check(std::string_view user, std::string_view password) {
                       digest_len == digest.size();
   OPENSSL_cleanse(material.data(), material.size());
 
-  if (hashed && found != users_.end()) {
-    std::lock_guard lock(mutex_);
-    if (remembered_.count(digest) != 0) return true;
+  const bool known = found != users_.end();
+  if (hashed && known && remembered(digest)) return Verdict::kAllowed;
+
+  // Wait for the one bcrypt run at a time, unless enough checks wait already.
+  if (waiting_.fetch_add(1) >= kMaxWaiting) {
+    waiting_.fetch_sub(1);
+    busy_.fetch_add(1);
+    return Verdict::kBusy;
   }
+  std::unique_lock bcrypt_lock(bcrypt_mutex_);
+  waiting_.fetch_sub(1);
+  // The same credentials may have been remembered while this check waited.
+  if (hashed && known && remembered(digest)) return Verdict::kAllowed;
   // Run bcrypt even for an unknown user; only then decide.
-  const bool matches = bcrypt_matches(password, hash) && found != users_.end();
+  const bool matches = run_bcrypt(password, hash) && known;
+  bcrypt_lock.unlock();
   if (matches && hashed) {
     std::lock_guard lock(mutex_);
     if (remembered_.insert(digest).second) {
@@ -68,7 +94,15 @@ bool BasicAuth::check(std::string_view user, std::string_view password) {
       }
     }
   }
-  return matches;
+  return matches ? Verdict::kAllowed : Verdict::kDenied;
+}
+
+bool BasicAuth::check(std::string_view user, std::string_view password) {
+  return verify(user, password) == Verdict::kAllowed;
+}
+
+BasicAuth::Stats BasicAuth::stats() const {
+  return Stats{runs_.load(), most_concurrent_.load(), busy_.load(), running_.load()};
 }
 
 size_t BasicAuth::remembered() {

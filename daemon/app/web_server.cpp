@@ -21,6 +21,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -38,6 +39,8 @@ struct WebServer::Gate {
   WebTlsConfig tls;
   std::string tls_error;       // why init_ssl failed, for the start-up error
   std::string civetweb_error;  // civetweb's last message while starting
+  WebServer::BeforeThreads before_threads;
+  std::optional<Error> before_threads_error;
   const mg_context* context = nullptr;
 
   // What the telemetry path serves, in order.
@@ -82,8 +85,13 @@ std::shared_ptr<Gate> find_gate(const mg_context* context) {
 void on_init_context(const mg_context* context) {
   if (!t_starting) return;
   t_starting->context = context;
-  std::lock_guard lock(g_gates_mutex);
-  g_gates[context] = t_starting;
+  {
+    std::lock_guard lock(g_gates_mutex);
+    g_gates[context] = t_starting;
+  }
+  if (t_starting->before_threads) {
+    if (Status s = t_starting->before_threads(); !s) t_starting->before_threads_error = s.error();
+  }
 }
 
 int on_init_ssl(void* ssl_ctx, void* /*user_data*/) {
@@ -211,7 +219,12 @@ int on_begin_request(mg_connection* conn) {
   if (gate->auth) {
     const char* header = mg_get_header(conn, "Authorization");
     const auto credentials = header != nullptr ? parse_basic_authorization(header) : std::nullopt;
-    if (!credentials || !gate->auth->check(credentials->first, credentials->second)) {
+    const BasicAuth::Verdict verdict =
+        credentials ? gate->auth->verify(credentials->first, credentials->second)
+                    : BasicAuth::Verdict::kDenied;
+    if (verdict == BasicAuth::Verdict::kBusy)
+      return respond(conn, 503, "busy checking passwords\n", {{"Retry-After", "1"}}, head);
+    if (verdict != BasicAuth::Verdict::kAllowed) {
       return respond(
           conn, 401, "unauthorized\n",
           {{"WWW-Authenticate", "Basic realm=\"tcpconnect_exporter\", charset=\"UTF-8\""}}, head);
@@ -268,6 +281,43 @@ std::string bind_failure_reason(const std::string& address) {
 
 }  // namespace
 
+namespace {
+
+// civetweb 1.15 (Debian 12) polls its listening sockets in 2-second quanta, and mg_stop()
+// waits for that poll to come back: stopping took up to 2 s, every restart. A listening
+// socket shut down for reading leaves LISTEN and polls as readable and hung up at once,
+// so the poll returns and the server stops in milliseconds. civetweb does not hand out its
+// sockets: they are this process's TCP sockets in LISTEN on the ports it reports (the
+// daemon listens on nothing else).
+void wake_listeners(const std::vector<int>& ports) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  while (const dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+        !listening)
+      continue;
+    sockaddr_storage addr{};
+    len = sizeof(addr);
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      continue;
+    int port = -1;
+    if (addr.ss_family == AF_INET)
+      port = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+    else if (addr.ss_family == AF_INET6)
+      port = ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+    if (std::find(ports.begin(), ports.end(), port) != ports.end())
+      shutdown(static_cast<int>(fd), SHUT_RD);
+  }
+  closedir(dir);
+}
+
+}  // namespace
+
 Result<std::string> civetweb_listen_spec(const std::string& listen_address) {
   auto colon = listen_address.rfind(':');
   if (colon == std::string::npos) return Error{"listen address needs a port: " + listen_address};
@@ -278,10 +328,12 @@ Result<std::string> civetweb_listen_spec(const std::string& listen_address) {
   return host + ":" + port;       // civetweb takes "1.2.3.4:p" and "[::1]:p" alike
 }
 
-Result<std::unique_ptr<WebServer>> WebServer::start(const WebConfig& web) {
+Result<std::unique_ptr<WebServer>> WebServer::start(const WebConfig& web,
+                                                    BeforeThreads before_threads) {
   auto spec = civetweb_listen_spec(web.listen_address);
   if (!spec) return spec.error();
   auto gate = std::make_shared<Gate>();
+  gate->before_threads = std::move(before_threads);
   gate->telemetry_path = web.telemetry_path;
   gate->tls = web.tls;
   if (!web.basic_auth_users.empty()) gate->auth = std::make_unique<BasicAuth>(web.basic_auth_users);
@@ -336,6 +388,16 @@ Result<std::unique_ptr<WebServer>> WebServer::start(const WebConfig& web) {
     failure = e.what();
   }
   t_starting.reset();
+  if (exposer && gate->before_threads && !gate->before_threads_error && gate->context == nullptr) {
+    gate->before_threads_error = Error{"civetweb started without calling init_context"};
+  }
+  if (exposer && gate->before_threads_error) {
+    wake_listeners(exposer->GetListeningPorts());
+    exposer.reset();
+    std::lock_guard lock(g_gates_mutex);
+    g_gates.erase(gate->context);
+    return *gate->before_threads_error;
+  }
   if (!exposer) {
     spdlog::debug("civetweb: {}", failure);
     if (gate->context != nullptr) {
@@ -360,43 +422,6 @@ WebServer::WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_p
   add(gate_->exposer_registry);  // first, where prometheus-cpp's handler put them
 }
 
-namespace {
-
-// civetweb 1.15 (Debian 12) polls its listening sockets in 2-second quanta, and mg_stop()
-// waits for that poll to come back: stopping took up to 2 s, every restart. A listening
-// socket shut down for reading leaves LISTEN and polls as readable and hung up at once,
-// so the poll returns and the server stops in milliseconds. civetweb does not hand out its
-// sockets: they are this process's TCP sockets in LISTEN on the ports it reports (the
-// daemon listens on nothing else).
-void wake_listeners(const std::vector<int>& ports) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return;
-  while (const dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;
-    int listening = 0;
-    socklen_t len = sizeof(listening);
-    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
-        !listening)
-      continue;
-    sockaddr_storage addr{};
-    len = sizeof(addr);
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      continue;
-    int port = -1;
-    if (addr.ss_family == AF_INET)
-      port = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
-    else if (addr.ss_family == AF_INET6)
-      port = ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
-    if (std::find(ports.begin(), ports.end(), port) != ports.end())
-      shutdown(static_cast<int>(fd), SHUT_RD);
-  }
-  closedir(dir);
-}
-
-}  // namespace
-
 WebServer::~WebServer() {
   wake_listeners(exposer_->GetListeningPorts());
   exposer_.reset();  // stops civetweb's threads: no callback runs after this
@@ -418,6 +443,11 @@ void WebServer::add(const std::shared_ptr<prometheus::Collectable>& collectable)
 void WebServer::add(Renderer renderer) {
   std::lock_guard lock(gate_->sources_mutex);
   gate_->sources.push_back(std::move(renderer));
+}
+
+std::optional<BasicAuth::Stats> WebServer::auth_stats() const {
+  if (!gate_->auth) return std::nullopt;
+  return gate_->auth->stats();
 }
 
 int WebServer::port() const {

@@ -11,7 +11,8 @@
 //
 // Every request passes one gate before civetweb dispatches it (its begin_request
 // callback): methods other than GET and HEAD get 405, and with users configured every
-// path needs valid credentials (401 otherwise), so unknown paths say nothing either.
+// path needs valid credentials (401 otherwise; 503 while too many password checks wait,
+// app/web_auth.h), so unknown paths say nothing either.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -19,8 +20,10 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "app/web_auth.h"
 #include "config/config.h"
 #include "util/result.h"
 
@@ -50,8 +53,13 @@ class WebServer {
   struct Gate;  // what the per-request callback needs; defined in web_server.cpp
 
   // Binds now: a taken port, an unreadable certificate or a key that does not match is an
-  // error here, before READY.
-  static Result<std::unique_ptr<WebServer>> start(const WebConfig& web);
+  // error here, before READY. `before_threads`, when given, runs once the port is bound
+  // and the certificate and key are loaded, on the calling thread, before civetweb starts
+  // any thread (so, for instance, a uid or capability change there reaches every worker);
+  // its error stops the server and is returned.
+  using BeforeThreads = std::function<Status()>;
+  static Result<std::unique_ptr<WebServer>> start(const WebConfig& web,
+                                                  BeforeThreads before_threads = {});
   ~WebServer();
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;
@@ -66,6 +74,8 @@ class WebServer {
   void add(Renderer renderer);
   // The port actually bound (useful with port 0).
   int port() const;
+  // The bcrypt runs of basic auth so far (app/web_auth.h); nullopt without users.
+  std::optional<BasicAuth::Stats> auth_stats() const;
 
  private:
   WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Gate> gate,

@@ -1647,8 +1647,34 @@ Status validate_config(const Config& config) {
   return Ok{};
 }
 
+bool listen_address_is_loopback(std::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string host(address.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (host.find('%') != std::string::npos) return false;  // a zone: link-local, not lo
+  }
+  if (host == "localhost") return true;  // bound as 127.0.0.1 (app/web_server.h)
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;  // "" (every address), or anything else
+}
+
 std::vector<std::string> config_warnings(const Config& config) {
   std::vector<std::string> out;
+  const WebConfig& web = config.web;
+  if (!web.basic_auth_users.empty() && !web.tls.enabled() &&
+      !listen_address_is_loopback(web.listen_address)) {
+    out.push_back("web.basic_auth_users without web.tls on " + quote(web.listen_address) +
+                  ", which is not a loopback address: passwords cross the network in clear "
+                  "text (base64); configure web.tls, or listen on 127.0.0.1");
+  }
   const LabelsConfig& labels = config.labels;
   if (labels.has(Label::kLport)) {
     out.emplace_back(

@@ -274,4 +274,8 @@ Status validate_config(const Config& config);
 // and on reload. Empty for the defaults.
 std::vector<std::string> config_warnings(const Config& config);
 
+// Whether a valid listen address binds loopback only (127.0.0.0/8, ::1, localhost); false
+// for every address (":port", 0.0.0.0, [::]) and any other.
+bool listen_address_is_loopback(std::string_view address);
+
 }  // namespace tcpconnect

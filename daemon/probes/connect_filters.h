@@ -8,6 +8,12 @@
 // are brought to their new contents (entries added before stale ones are deleted), then
 // the new set of active filters is switched on. For the microseconds between those map
 // updates a changed list may match the union of its old and new entries.
+//
+// A change is all or nothing: what can fail for a reason of the configuration (cgroup
+// paths, pinned maps missing or of another layout) is checked before any map is written,
+// and when a map update fails even so (the kernel refuses a pinned map in a slot for a
+// difference of layout the checks cannot see, a bpf() error) every map is put back as it
+// was before the change, read from the kernel itself, and the old configuration stays.
 #pragma once
 
 #include <linux/types.h>
@@ -82,10 +88,28 @@ class ConnectFilters {
     bool mntnsmap32 = false;
   };
   Result<Prepared> prepare(const FiltersConfig& filters) const;
-  // Brings the maps to `prepared`. Fails only on a bpf() error.
+  // Brings the maps to `prepared`. Fails only when the kernel refuses an update; then
+  // every map is as it was before the call (unless restoring failed too, which the error
+  // says).
   Status commit(Prepared prepared);
   // prepare + commit. apply and refresh_cgroups may run on different threads.
   Status apply(const FiltersConfig& filters);
+  // Puts the maps back as they were before the last successful commit or apply (once: a
+  // second call without a commit in between does nothing): a reload whose later step
+  // failed takes its filters back.
+  Status revert();
+
+  // What the filter maps hold, read from the kernel: every key of the hash and trie
+  // maps, the port words, the configuration slot, the id of the map in each map-in-map
+  // slot (0: empty).
+  struct MapContents {
+    tc_filter_config config{};
+    std::set<std::string> pids, uids, comms, cgroups, include, exclude;  // raw keys
+    std::array<uint64_t, TC_FILTER_PORT_WORDS> ports{};
+    std::array<uint32_t, 4> slot_ids{};  // cgroupmap, cgroupmap32, mntnsmap, mntnsmap32
+    bool operator==(const MapContents& o) const;
+  };
+  Result<MapContents> read_maps() const;
 
   // Resolves the configured cgroup paths again (a restarted unit gets a new cgroup, so
   // a new id) and updates the map when an id changed. Cheap: one stat per path.
@@ -95,8 +119,25 @@ class ConnectFilters {
   std::vector<std::string> missing_cgroups() const;
 
  private:
+  // The maps' contents with the pinned maps the slots hold (shared: the same map may be
+  // in the running state, a saved one and the one being written).
+  using SlotMaps = std::array<std::shared_ptr<UniqueFd>, 4>;
+  struct State {
+    MapContents maps;
+    SlotMaps slot_maps;  // null where the slot is empty or holds a map this process did not put
+    FiltersConfig applied;
+    std::map<uint64_t, uint32_t> applied_cgroups;
+    std::vector<std::string> missing;
+  };
+
   CgroupResolver resolver() const;
   Status commit_locked(Prepared prepared);
+  Result<State> save_locked() const;
+  // Writes `wanted` into the maps in the three steps above.
+  Status write_maps(const MapContents& wanted, const SlotMaps& slot_maps);
+  // Back to `saved` after a failed write; the error says what failed, and whether the
+  // restore did too.
+  Status restore_locked(const State& saved, const Error& why);
   Status sync_cgroups(const std::map<uint64_t, uint32_t>& wanted, uint64_t levels);
 
   MapFds fds_;
@@ -105,6 +146,8 @@ class ConnectFilters {
   FiltersConfig applied_;
   std::map<uint64_t, uint32_t> applied_cgroups_;
   std::vector<std::string> missing_;
+  SlotMaps slot_maps_;           // the pinned maps this process put in the slots
+  std::optional<State> before_;  // the state the last commit replaced, for revert()
 };
 
 }  // namespace tcpconnect

@@ -15,11 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <map>
 #include <thread>
 
+#include "common/locked_map.h"
 #include "common/net.h"
 #include "filter_testing.h"
 #include "metrics/labels.h"
@@ -337,6 +339,73 @@ TEST_F(FiltersTest, ChangingFiltersLiveKeepsCountsExact) {
   ASSERT_EQ(connect_and_accept(a, AF_INET, "127.0.0.1", 1), 1);
   EXPECT_EQ(attempts_to(*probe, a.port), 4u);
   EXPECT_EQ(attempts_to(*probe, b.port), 2u);
+}
+
+// A change that fails after the first maps were written (the kernel refuses the pinned
+// map only when it is put into its slot, after the pid and port maps changed): every map
+// is as before, and so is what is counted.
+TEST_F(FiltersTest, FailedChangeLeavesTheOldFiltersWhole) {
+  Listener a = listen_tcp(AF_INET, "127.0.0.1"), c = listen_tcp(AF_INET, "127.0.0.1");
+  FiltersConfig old_filters = only_port(a.port);
+  old_filters.uids = {0};
+  old_filters.families = {Family::kIpv4};
+  apply(old_filters);
+  auto before = probe->filters().read_maps();
+  ASSERT_TRUE(before) << before.error().message;
+
+  std::string error;
+  auto locked = LockedIdSet::create("tcx_locked_" + std::to_string(getpid()), &error);
+  ASSERT_TRUE(locked) << error;
+  FiltersConfig next = only_port(c.port);
+  next.pids = {static_cast<uint32_t>(getpid())};
+  next.comms = {"tcx-other"};
+  next.cgroupmap = locked->path();
+  Status s = probe->filters().apply(next);
+  ASSERT_FALSE(s) << "the kernel took a map with a spin lock into the slot";
+  EXPECT_THAT(s.error().message, HasSubstr("installing the cgroupmap map"));
+  EXPECT_THAT(s.error().message, HasSubstr("the previous filters are back in place"));
+
+  auto after = probe->filters().read_maps();
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_TRUE(after.value() == before.value());
+  EXPECT_EQ(after.value().slot_ids, (std::array<uint32_t, 4>{}));
+  EXPECT_EQ(probe->filters().applied(), old_filters);
+  // Counted as the old filters count: port a, not port c.
+  ASSERT_EQ(connect_and_accept(a, AF_INET, "127.0.0.1", 3), 3);
+  ASSERT_EQ(connect_and_accept(c, AF_INET, "127.0.0.1", 2), 2);
+  EXPECT_EQ(attempts_to(*probe, a.port), 3u);
+  EXPECT_EQ(attempts_to(*probe, c.port), 0u);
+}
+
+// revert(): a reload whose labels failed takes its filters back, maps and counting.
+TEST_F(FiltersTest, RevertPutsThePreviousFiltersBack) {
+  Listener a = listen_tcp(AF_INET, "127.0.0.1"), c = listen_tcp(AF_INET, "127.0.0.1");
+  std::string error;
+  auto pinned = PinnedIdSet::create("tcx_revert_" + std::to_string(getpid()), 8, 8, &error);
+  ASSERT_TRUE(pinned) << error;
+  FiltersConfig old_filters = only_port(a.port);
+  apply(old_filters);
+  auto before = probe->filters().read_maps();
+  ASSERT_TRUE(before) << before.error().message;
+  FiltersConfig next = only_port(c.port);
+  next.uids = {0, 65534};
+  next.mntnsmap = pinned->path();
+  apply(next);
+  auto changed = probe->filters().read_maps();
+  ASSERT_TRUE(changed);
+  EXPECT_FALSE(changed.value() == before.value());
+  EXPECT_NE(changed.value().slot_ids[2], 0u);
+
+  Status s = probe->filters().revert();
+  ASSERT_TRUE(s) << s.error().message;
+  auto after = probe->filters().read_maps();
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after.value() == before.value());
+  EXPECT_EQ(probe->filters().applied(), old_filters);
+  ASSERT_EQ(connect_and_accept(a, AF_INET, "127.0.0.1", 2), 2);
+  ASSERT_EQ(connect_and_accept(c, AF_INET, "127.0.0.1", 2), 2);
+  EXPECT_EQ(attempts_to(*probe, a.port), 2u);
+  EXPECT_EQ(attempts_to(*probe, c.port), 0u);
 }
 
 }  // namespace

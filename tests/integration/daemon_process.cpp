@@ -36,7 +36,8 @@ DaemonProcess::DaemonProcess(const Options& options) {
     if (out_fd < 0) throw std::runtime_error("mkstemp failed");
     stdout_path_ = out_path;
   }
-  std::vector<std::string> argv_s = {daemon_binary()};
+  std::vector<std::string> argv_s = options.wrapper;
+  argv_s.push_back(daemon_binary());
   argv_s.insert(argv_s.end(), options.args.begin(), options.args.end());
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -50,7 +51,7 @@ DaemonProcess::DaemonProcess(const Options& options) {
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(argv[0], argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   close(err_fd);

@@ -20,6 +20,7 @@ class DaemonProcess {
     std::map<std::string, std::string> env;  // added to the environment
     bool as_nobody = false;                  // drop to uid/gid 65534 before exec
     bool separate_stdout = false;            // stdout to its own file (stdout_text())
+    std::vector<std::string> wrapper{};      // a command that execs the daemon (setpriv ...)
   };
   explicit DaemonProcess(const Options& options);
   ~DaemonProcess();  // SIGKILLs a daemon still running

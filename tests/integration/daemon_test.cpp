@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ std::string write_temp_config(const std::string& text) {
   int fd = mkstemps(path, 5);
   EXPECT_GE(fd, 0);
   EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  // Started as root, the daemon rereads it as nobody on SIGHUP.
+  EXPECT_EQ(fchmod(fd, 0644), 0);
   close(fd);
   return path;
 }
@@ -279,7 +282,7 @@ TEST(DaemonStartup, VersionAndHelp) {
   EXPECT_THAT(out, HasSubstr("tcpconnect_exporter 0."));
   EXPECT_EQ(run_command(daemon_binary() + " --help", &out), 0);
   for (const char* flag : {"--config.file", "--web.listen-address", "--log.level",
-                           "--check-config", "--version"})
+                           "--runas.user", "--check-config", "--version"})
     EXPECT_THAT(out, HasSubstr(flag));
 }
 
@@ -293,6 +296,8 @@ TEST(DaemonNotify, ReadyOnlyAfterProbesAndPort) {
   addr.sun_family = AF_UNIX;
   std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock_path.c_str());
   ASSERT_EQ(bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // Writable by all, as systemd's: READY=1 comes from the daemon once it runs as nobody.
+  ASSERT_EQ(chmod(sock_path.c_str(), 0666), 0);
   timeval tv{0, 100000};
   setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 

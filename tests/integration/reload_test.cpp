@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/http.h"
+#include "common/locked_map.h"
 #include "common/metric_samples.h"
 #include "common/net.h"
 #include "integration/daemon_process.h"
@@ -45,12 +46,13 @@ class ConfiguredDaemon : public ::testing::Test {
     // Atomic, so that a reload never reads half a file.
     ASSERT_EQ(rename((config_ + ".tmp").c_str(), config_.c_str()), 0);
   }
-  void start(const std::string& text) {
+  void start(const std::string& text, const std::vector<std::string>& extra = {}) {
     write_config(text);
     port_ = free_tcp_port();
     DaemonProcess::Options o;
     o.args = {"--config.file", config_, "--web.listen-address",
               "127.0.0.1:" + std::to_string(port_)};
+    o.args.insert(o.args.end(), extra.begin(), extra.end());
     daemon_ = std::make_unique<DaemonProcess>(o);
     ASSERT_TRUE(daemon_->wait_serving(port_, 20s)) << daemon_->stderr_text();
   }
@@ -154,6 +156,37 @@ TEST_F(ConfiguredDaemon, InvalidReloadIsRejectedAndTheOldConfigKeepsRunning) {
 
 // Reloads every few ms while a bounded connect loop runs, alternating label sets (every
 // reload re-folds) and limits: the totals equal the connects made, exactly.
+// A reload whose filters the kernel refuses part-way (the pinned cgroupmap has the layout
+// the daemon checks, but its values hold a spin lock, which the filter's slot does not
+// take; the port and pid maps were written before it) is rejected, and what is counted
+// is exactly what the old filters count.
+TEST_F(ConfiguredDaemon, ReloadRefusedPartWayKeepsTheOldFiltersWhole) {
+  Listener a = listen_tcp(AF_INET, "127.0.0.1"), c = listen_tcp(AF_INET, "127.0.0.1");
+  // root: the pinned map is root's, under /sys/fs/bpf (mode 0700).
+  start("filters:\n  ports: [" + std::to_string(a.port) + "]\n  uids: [0]\n",
+        {"--runas.user", "root"});
+  ASSERT_EQ(connect_and_accept(a, AF_INET, "127.0.0.1", 2), 2);
+  EXPECT_EQ(metric_value(scrape(), "tcpconnect_connects_total", {dport(a.port)}), 2);
+
+  std::string error;
+  auto locked = LockedIdSet::create("tcx_reload_locked_" + std::to_string(getpid()), &error);
+  ASSERT_TRUE(locked) << error;
+  write_config("filters:\n  ports: [" + std::to_string(c.port) + "]\n  pids: [" +
+               std::to_string(getpid()) + "]\n  cgroupmap: " + locked->path() + "\n");
+  const size_t before = daemon_->stderr_text().size();
+  reload_and_wait();
+  const std::string log = daemon_->stderr_text().substr(before);
+  EXPECT_THAT(log, HasSubstr("reload rejected, the running configuration stays"));
+  EXPECT_THAT(log, HasSubstr("the previous filters are back in place"));
+
+  ASSERT_EQ(connect_and_accept(a, AF_INET, "127.0.0.1", 3), 3);
+  ASSERT_EQ(connect_and_accept(c, AF_INET, "127.0.0.1", 2), 2);
+  const std::string body = scrape();
+  EXPECT_EQ(metric_value(body, "tcpconnect_config_last_reload_successful"), 0);
+  EXPECT_EQ(metric_value(body, "tcpconnect_connects_total", {dport(a.port)}), 5) << body;
+  EXPECT_EQ(metric_value(body, "tcpconnect_connects_total", {dport(c.port)}), std::nullopt) << body;
+}
+
 TEST_F(ConfiguredDaemon, ReloadsUnderTrafficLoseAndDoubleCountNothing) {
   Listener l = listen_tcp(AF_INET, "127.0.0.1");
   const std::string filters = "filters:\n  ports: [" + std::to_string(l.port) + "]\n";

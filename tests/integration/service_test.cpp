@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -43,6 +44,8 @@ std::string temp_config(const std::string& text) {
   int fd = mkstemps(path, 5);
   EXPECT_GE(fd, 0);
   EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  // Started as root, the daemon rereads it as nobody on SIGHUP.
+  EXPECT_EQ(fchmod(fd, 0644), 0);
   close(fd);
   return path;
 }
@@ -118,6 +121,9 @@ class FakeServiceManager {
     addr.sun_family = AF_UNIX;
     std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path_.c_str());
     EXPECT_EQ(bind(sock_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    // Writable by all, as systemd's /run/systemd/notify: a daemon started as root sends
+    // READY=1 and the rest as nobody.
+    EXPECT_EQ(chmod(path_.c_str(), 0666), 0);
     int one = 1;
     setsockopt(sock_.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
     timeval tv{0, 100000};

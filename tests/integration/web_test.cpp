@@ -3,18 +3,22 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "app/web_server.h"
 #include "common/http.h"
@@ -399,6 +403,136 @@ TEST_F(WebDaemon, IdleClientsDoNotBlockHttpsScrapes) {
   // Connections that never start the TLS handshake.
   expect_scrape_despite_idle_clients(
       port_, [&] { return curl(dir_, trusted() + login() + https()).status == 200; });
+}
+
+// --- basic auth under a flood of bad logins ------------------------------------------------
+
+std::string basic_header(const std::string& user, const std::string& password) {
+  const std::string plain = user + ":" + password;
+  std::string encoded(4 * ((plain.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                reinterpret_cast<const unsigned char*>(plain.data()),
+                                static_cast<int>(plain.size()));
+  encoded.resize(static_cast<size_t>(n));
+  return "Authorization: Basic " + encoded + "\r\n";
+}
+
+struct FloodResult {
+  int unauthorized = 0;  // 401: a bcrypt run said no
+  int busy = 0;          // 503: turned away without one
+  int other = 0;
+  int good_scrapes = 0;
+  int slow_or_failed_scrapes = 0;  // not 200, or over the bound
+  double slowest_scrape_s = 0;
+};
+
+// `flooders` threads send wrong passwords for `user` and unknown users, as fast as they
+// are answered, while this thread scrapes with the good credentials every 100 ms, for
+// `duration` (bounded: at most 400 requests per flooder).
+FloodResult flood_while_scraping(uint16_t port, const std::string& user,
+                                 const std::string& password, int flooders,
+                                 std::chrono::seconds duration) {
+  FloodResult out;
+  std::mutex mu;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < flooders; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 400 && !stop; ++i) {
+        const std::string header = (t + i) % 2 == 0
+                                       ? basic_header(user, "wrong-" + std::to_string(i))
+                                       : basic_header("intruder" + std::to_string(i), password);
+        auto r = http_request("127.0.0.1", port, "GET", "/metrics", 10000, header);
+        std::lock_guard lock(mu);
+        if (r && r->status == 401)
+          ++out.unauthorized;
+        else if (r && r->status == 503)
+          ++out.busy;
+        else
+          ++out.other;
+      }
+    });
+  }
+  const auto end = std::chrono::steady_clock::now() + duration;
+  while (std::chrono::steady_clock::now() < end) {
+    const auto begin = std::chrono::steady_clock::now();
+    auto r =
+        http_request("127.0.0.1", port, "GET", "/metrics", 10000, basic_header(user, password));
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    out.slowest_scrape_s = std::max(out.slowest_scrape_s, took);
+    // A functional bound, generous for a shared machine: one bcrypt run is ~60 ms here.
+    if (r && r->status == 200 && took < 2.0)
+      ++out.good_scrapes;
+    else
+      ++out.slow_or_failed_scrapes;
+    std::this_thread::sleep_for(100ms);
+  }
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  std::printf("  flood: %d x 401, %d x 503, %d other; %d good scrapes, slowest %.3f s\n",
+              out.unauthorized, out.busy, out.other, out.good_scrapes, out.slowest_scrape_s);
+  return out;
+}
+
+// The web server in this process, so that its bcrypt runs can be counted: never more than
+// one at a time, and the scrapes with remembered credentials go on meanwhile.
+TEST(BasicAuthFlood, OneBcryptAtATimeAndScrapesGoOn) {
+  const std::string password = "good password";
+  WebConfig web;
+  const uint16_t port = free_tcp_port();
+  web.listen_address = "127.0.0.1:" + std::to_string(port);
+  web.basic_auth_users = {{"prometheus", bcrypt_hash(password, 10)}};
+  auto server = WebServer::start(web);
+  ASSERT_TRUE(server) << server.error().message;
+  server.value()->add([](std::string& out) { out += "up 1\n"; });
+  auto first = http_request("127.0.0.1", port, "GET", "/metrics", 10000,
+                            basic_header("prometheus", password));
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200);
+
+  const FloodResult r = flood_while_scraping(port, "prometheus", password, 6, 4s);
+  const BasicAuth::Stats stats = server.value()->auth_stats().value();
+  EXPECT_EQ(stats.most_concurrent, 1);
+  // Every 401 came from a bcrypt run (the first scrape's was one more), unknown users too.
+  EXPECT_EQ(stats.runs, static_cast<uint64_t>(r.unauthorized) + 1);
+  EXPECT_EQ(stats.busy, static_cast<uint64_t>(r.busy));
+  EXPECT_GT(r.unauthorized, 0);
+  EXPECT_EQ(r.other, 0);
+  EXPECT_GT(r.good_scrapes, 10);
+  EXPECT_EQ(r.slow_or_failed_scrapes, 0) << "slowest " << r.slowest_scrape_s << " s";
+}
+
+// The same against the built daemon.
+TEST_F(WebDaemon, BadLoginFloodDoesNotDelayScrapes) {
+  TCPCONNECT_REQUIRE_ROOT();
+  const std::string password = "good password";
+  start(dir_.write("config.yaml", "web:\n  basic_auth_users:\n    prometheus: '" +
+                                      bcrypt_hash(password, 10) + "'\ndns:\n  enabled: false\n"));
+  ASSERT_TRUE(wait_ready("-u 'prometheus:" + password + "' " + http())) << daemon_->stderr_text();
+  // Loopback only: no clear-text warning.
+  EXPECT_EQ(daemon_->stderr_text().find("without web.tls"), std::string::npos);
+  const FloodResult r = flood_while_scraping(port_, "prometheus", password, 6, 4s);
+  EXPECT_GT(r.unauthorized, 0);
+  EXPECT_EQ(r.other, 0);
+  EXPECT_GT(r.good_scrapes, 10);
+  EXPECT_EQ(r.slow_or_failed_scrapes, 0) << "slowest " << r.slowest_scrape_s << " s";
+  EXPECT_TRUE(daemon_->running());
+}
+
+// Basic auth on every address without TLS: the daemon says so at start.
+TEST_F(WebDaemon, BasicAuthWithoutTlsOffLoopbackWarns) {
+  TCPCONNECT_REQUIRE_ROOT();
+  const std::string path =
+      dir_.write("config.yaml", "web:\n  basic_auth_users:\n    prometheus: '" + hash_ +
+                                    "'\ndns:\n  enabled: false\n");
+  port_ = free_tcp_port();
+  daemon_ = std::make_unique<DaemonProcess>(DaemonProcess::Options{
+      {"--config.file", path, "--web.listen-address", ":" + std::to_string(port_)}, {}, false});
+  ASSERT_TRUE(wait_ready(login() + http())) << daemon_->stderr_text();
+  EXPECT_NE(daemon_->stderr_text().find("warning: config: web.basic_auth_users without web.tls"),
+            std::string::npos)
+      << daemon_->stderr_text();
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <arpa/nameser.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,6 +115,8 @@ TEST(Soak, MixedLoadScrapesAndReloadsStayExactAndFlat) {
   };
   char dir[] = "/tmp/tcx-soak-XXXXXX";
   ASSERT_TRUE(mkdtemp(dir));
+  // Started as root, the daemon rereads the file as nobody.
+  ASSERT_EQ(chmod(dir, 0755), 0);
   const std::string config = std::string(dir) + "/config.yaml";
   write_file_atomically(config, configs[0]);
   const uint16_t web_port = free_tcp_port();

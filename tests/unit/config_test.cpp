@@ -1613,6 +1613,38 @@ TEST(AllowlistConfig, ParsedRulesMatch) {
 
 // --- warnings -----------------------------------------------------------------------------
 
+// Basic auth without TLS sends passwords in clear text: a warning unless the listener is
+// loopback only.
+TEST(ConfigWarnings, BasicAuthWithoutTlsOffLoopback) {
+  const auto warns = [](const std::string& listen, bool tls) {
+    Config c;
+    c.web.listen_address = listen;
+    c.web.basic_auth_users = {{"prometheus", "$2b$10$" + std::string(53, 'a')}};
+    if (tls) {
+      c.web.tls.cert_file = "/etc/ssl/cert.pem";
+      c.web.tls.key_file = "/etc/ssl/key.pem";
+    }
+    for (const std::string& w : config_warnings(c)) {
+      if (w.find("web.basic_auth_users without web.tls") != std::string::npos) return true;
+    }
+    return false;
+  };
+  for (const std::string listen :
+       {":9476", "0.0.0.0:9476", "[::]:9476", "10.0.0.5:9476", "[2001:db8::1]:9476",
+        "[fe80::1%eth0]:9476", "[::ffff:10.0.0.5]:9476"}) {
+    EXPECT_TRUE(warns(listen, false)) << listen;
+    EXPECT_FALSE(warns(listen, true)) << listen;
+  }
+  for (const std::string listen : {"127.0.0.1:9476", "127.1.2.3:9476", "localhost:9476",
+                                   "[::1]:9476", "[::ffff:127.0.0.1]:9476"}) {
+    EXPECT_FALSE(warns(listen, false)) << listen;
+  }
+  // Without users, nothing to warn about.
+  Config open;
+  open.web.listen_address = ":9476";
+  EXPECT_TRUE(config_warnings(open).empty());
+}
+
 TEST(ConfigWarnings, HighCardinalityAndIneffectiveSettings) {
   EXPECT_TRUE(config_warnings(Config{}).empty());
 

@@ -30,10 +30,15 @@ class RecordingTarget : public ReloadTarget {
     if (filters_result) filters = f;
     return filters_result;
   }
+  Status revert_filters() override {
+    calls.emplace_back("revert filters");
+    return Ok{};
+  }
+  Status labels_result = Ok{};
   Status apply_labels(const LabelsConfig& l, const AllowlistConfig&) override {
     calls.emplace_back("labels");
-    labels = l;
-    return Ok{};
+    if (labels_result) labels = l;
+    return labels_result;
   }
   void apply_limits(const LimitsConfig& l) override {
     calls.emplace_back("limits");
@@ -110,6 +115,20 @@ TEST_F(ReloadTest, FiltersThatCannotApplyRejectTheWholeReload) {
   EXPECT_THAT(r.error, HasSubstr("/sys/fs/bpf/nope"));
   EXPECT_THAT(target.calls, ElementsAre("filters"));
   EXPECT_TRUE(running.filters.cgroupmap.empty());
+  EXPECT_EQ(running.limits.max_series, Config{}.limits.max_series);
+}
+
+// Labels that fail after the filters were applied: the filters are taken back, and the
+// reload is rejected as a whole.
+TEST_F(ReloadTest, LabelsThatFailTakeTheFiltersBack) {
+  write("filters:\n  ports: [443]\nlabels:\n  keep: [daddr, uid]\nlimits:\n  max_series: 7\n");
+  target.labels_result = Error{"updating the key fields: Operation not permitted"};
+  ReloadOutcome r = reload_config(path, "", running, target);
+  EXPECT_FALSE(r.ok);
+  EXPECT_THAT(r.error, HasSubstr("applying labels"));
+  EXPECT_THAT(target.calls, ElementsAre("filters", "labels", "revert filters"));
+  EXPECT_TRUE(running.filters.ports.empty());
+  EXPECT_EQ(running.labels, Config{}.labels);
   EXPECT_EQ(running.limits.max_series, Config{}.limits.max_series);
 }
 

@@ -974,6 +974,8 @@ class PrometheusTest:
     def run(self):
         with tempfile.TemporaryDirectory(prefix="tcpconnect_prom_test.") as workdir:
             self.workdir = workdir
+            # Started as root, the exporter rereads its config as nobody on SIGHUP.
+            os.chmod(workdir, 0o755)
             try:
                 return self.run_in()
             except Failure as e:

@@ -86,6 +86,9 @@ else
   exit 1
 fi
 check user "system user made by postinst" getent passwd tcpconnect-exporter
+config_mode=$(stat -c '%a %U:%G' /etc/tcpconnect_exporter/config.yaml)
+check config-mode "config.yaml readable by the service user only: $config_mode" \
+  test "$config_mode" = "640 root:tcpconnect-exporter"
 verify=$(systemd-analyze verify "/lib/systemd/system/$unit.service" 2>&1)
 check unit-verify "systemd-analyze verify: ${verify:-clean}" test -z "$verify"
 score=$(systemd-analyze security "$unit.service" 2>/dev/null | tail -1)

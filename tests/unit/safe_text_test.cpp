@@ -82,6 +82,21 @@ TEST(SafeText, ControlCharactersBecomeReplacementCharacters) {
   }
 }
 
+// Printable ASCII is classified eight bytes at a time: one byte at every position of
+// every length, at each edge of the printable range, is classified as the table says.
+TEST(SafeText, EachByteAtEachPositionOfAsciiText) {
+  for (size_t len = 1; len <= 40; ++len) {
+    for (size_t at = 0; at < len; ++at) {
+      for (int b : {0x00, 0x1F, 0x20, 0x7E, 0x7F, 0x80, 0xBF, 0xC3, 0xFF}) {
+        std::string s(len, 'a');
+        s[at] = static_cast<char>(b);
+        ASSERT_EQ(is_safe_text(s), is_safe_by_table(s)) << len << " " << at << " " << b;
+        ASSERT_TRUE(is_safe_by_table(safe_text(s))) << len << " " << at << " " << b;
+      }
+    }
+  }
+}
+
 // Random bytes: the result always passes the independent check, is unchanged by a second
 // pass, and whatever already passed it is returned as it was.
 TEST(SafeText, RandomBytesAlwaysComeOutSafe) {

@@ -2,9 +2,9 @@
 // exposition format (0.0.4), appending to a caller's buffer: no prometheus::ClientMetric
 // per sample, no std::ostream. At 100k series this is the scrape path's main cost, so it
 // replaces ConnectCollector + prometheus-cpp's TextSerializer on the HTTP path. The output
-// is byte for byte what that pair renders for the same store (tests/unit/
-// text_renderer_test.cpp compares them): same families, HELP/TYPE lines, label order,
-// escaping and number formatting.
+// is byte for byte what that pair renders for the same store through render_families
+// (tests/unit/text_renderer_test.cpp compares them): same families, HELP/TYPE lines,
+// label order, escaping and number formatting.
 //
 // Every label value is written as safe text (util/safe_text.h), whatever put it in the
 // store or the family: a renderer is the last place where a value can be made so.

@@ -4,8 +4,9 @@
 //   - each ill-formed UTF-8 sequence becomes U+FFFD: a byte that cannot start a sequence
 //     (a stray continuation byte, 0xC0, 0xC1, 0xF5-0xFF), an overlong form, a surrogate
 //     (U+D800-U+DFFF), a code point above U+10FFFF, a sequence cut short. One U+FFFD
-//     stands for a lead byte together with the continuation bytes that follow it
-//     (utfcpp's replace_invalid), so "\xE2\x82" is one U+FFFD, "\xFF\xFE" two.
+//     stands for a lead byte (0xC0-0xF7) together with the continuation bytes that
+//     follow it; any other byte is replaced on its own (utfcpp's replace_invalid):
+//     "\xE2\x82" and "\xC0\xAF" are one U+FFFD each, "\xFF\xFE" and "\x80\x80" two.
 //   - each control character (general category Cc: U+0000-U+001F, U+007F-U+009F) becomes
 //     U+FFFD too. They are valid UTF-8, and the text exposition format carries all but the
 //     newline raw (it escapes only backslash, double quote and newline), but a NUL ends a

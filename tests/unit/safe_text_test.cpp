@@ -52,9 +52,11 @@ TEST(SafeText, IllFormedSequencesBecomeReplacementCharacters) {
       {"\xE2\x82", r(1)},          // truncated at the end
       {"\xE2\x82"
        "z",
-       r(1) + "z"},                  // truncated inside
-      {"\xF0\x9F\x98", r(1)},        // a truncated emoji
-      {"x\xF5y", "x" + r(1) + "y"},  // never a lead byte
+       r(1) + "z"},                    // truncated inside
+      {"\xF0\x9F\x98", r(1)},          // a truncated emoji
+      {"x\xF5y", "x" + r(1) + "y"},    // never in UTF-8
+      {"\x80\x80", r(2)},              // continuation bytes with no lead
+      {"\xF8\x88\x80\x80\x80", r(5)},  // a five-byte form: no lead at all
       {"tcx-\xFF\xFE-utf8.scope", "tcx-" + r(2) + "-utf8.scope"},
   };
   for (const auto& [in, want] : cases) {

@@ -5,17 +5,16 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace tcpconnect::testing {
 
-// The code points of s, or nullopt when s is not well-formed UTF-8.
-inline std::optional<std::vector<uint32_t>> decode_utf8(std::string_view s) {
-  std::vector<uint32_t> out;
+// Calls on_code_point(cp) for each code point of s, in order; false as soon as s turns
+// out not to be well-formed UTF-8.
+template <typename F>
+bool visit_utf8(std::string_view s, F&& on_code_point) {
   size_t i = 0;
   auto byte = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
   // Whether s[k] exists and lies in [lo, hi].
@@ -25,38 +24,39 @@ inline std::optional<std::vector<uint32_t>> decode_utf8(std::string_view s) {
   while (i < s.size()) {
     const uint8_t b = byte(i);
     if (b <= 0x7F) {
-      out.push_back(b);
+      on_code_point(b);
       i += 1;
     } else if (b >= 0xC2 && b <= 0xDF && in(i + 1, 0x80, 0xBF)) {
-      out.push_back((b & 0x1Fu) << 6 | (byte(i + 1) & 0x3Fu));
+      on_code_point((b & 0x1Fu) << 6 | (byte(i + 1) & 0x3Fu));
       i += 2;
     } else if (b >= 0xE0 && b <= 0xEF &&
                in(i + 1, b == 0xE0 ? 0xA0 : 0x80, b == 0xED ? 0x9F : 0xBF) &&
                in(i + 2, 0x80, 0xBF)) {
-      out.push_back((b & 0x0Fu) << 12 | (byte(i + 1) & 0x3Fu) << 6 | (byte(i + 2) & 0x3Fu));
+      on_code_point((b & 0x0Fu) << 12 | (byte(i + 1) & 0x3Fu) << 6 | (byte(i + 2) & 0x3Fu));
       i += 3;
     } else if (b >= 0xF0 && b <= 0xF4 &&
                in(i + 1, b == 0xF0 ? 0x90 : 0x80, b == 0xF4 ? 0x8F : 0xBF) &&
                in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF)) {
-      out.push_back((b & 0x07u) << 18 | (byte(i + 1) & 0x3Fu) << 12 | (byte(i + 2) & 0x3Fu) << 6 |
+      on_code_point((b & 0x07u) << 18 | (byte(i + 1) & 0x3Fu) << 12 | (byte(i + 2) & 0x3Fu) << 6 |
                     (byte(i + 3) & 0x3Fu));
       i += 4;
     } else {
-      return std::nullopt;
+      return false;
     }
   }
-  return out;
+  return true;
 }
 
-inline bool is_well_formed_utf8(std::string_view s) { return decode_utf8(s).has_value(); }
+inline bool is_well_formed_utf8(std::string_view s) {
+  return visit_utf8(s, [](uint32_t) {});
+}
 
 // Well-formed UTF-8 with no control character (general category Cc).
 inline bool is_safe_by_table(std::string_view s) {
-  auto cps = decode_utf8(s);
-  if (!cps) return false;
-  for (uint32_t cp : *cps)
-    if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0)) return false;
-  return true;
+  bool control = false;
+  const bool well_formed =
+      visit_utf8(s, [&](uint32_t cp) { control |= cp < 0x20 || (cp >= 0x7F && cp < 0xA0); });
+  return well_formed && !control;
 }
 
 // A random string of up to max_len bytes, hostile on purpose: printable ASCII, the text

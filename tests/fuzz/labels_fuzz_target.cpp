@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   LabelsConfig labels;
   labels.keep = {Label::kFamily, Label::kDport, Label::kComm, Label::kUnit, Label::kDnsName};
   LabelRenderer renderer(
-      labels, [&](uint16_t, const uint8_t(&)[16]) { return name; }, [&](uint64_t) { return unit; });
+      labels, [&](auto&&...) { return name; }, [&](uint64_t) { return unit; });
   tc_connect_key key{};
   key.family = TC_AF_INET;
   key.daddr[0] = 127;

@@ -124,7 +124,7 @@ TEST(LabelRendererTest, HostileCommUnitAndNameBecomeSafeText) {
   LabelsConfig labels;
   labels.keep = {Label::kComm, Label::kUnit, Label::kDnsName};
   LabelRenderer r(
-      labels, [](uint16_t, const uint8_t(&)[16]) -> std::string { return "db\xC0\xAF.example"; },
+      labels, [](auto&&...) -> std::string { return "db\xC0\xAF.example"; },
       [](uint64_t) -> std::string { return "tcx-\xFF\xFE\n.scope"; });
   tc_connect_key k = v4_key("127.0.0.1", "127.0.0.2", 80);
   k.fields = TC_KEY_COMM | TC_KEY_CGROUP;

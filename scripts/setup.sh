@@ -13,7 +13,7 @@ packages=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # daemon libraries
   prometheus-cpp-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
-  libcli11-dev
+  libcli11-dev libutfcpp-dev
   # the endpoint's TLS (OpenSSL, also for civetweb's shims) and basic auth (bcrypt through
   # libxcrypt's crypt_r)
   libssl-dev libcrypt-dev

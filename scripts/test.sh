@@ -25,8 +25,8 @@ for t in build-asan/tests/unit_tests build-asan/tests/dns/dns_unit_tests \
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "$t" --gtest_brief=1
 done
 
-# Every libFuzzer target (DNS packets, the config file, the small parsers), FUZZ_SECONDS
-# each (longer runs: see docs/benchmarks.md).
+# Every libFuzzer target (DNS packets, the config file, the small parsers, label values),
+# FUZZ_SECONDS each (longer runs: see docs/benchmarks.md).
 tests/fuzz/run.sh "${FUZZ_SECONDS:-30}" 2>&1 | grep -v '^\[' | tail -n 80
 
 ctest --test-dir build --output-on-failure --timeout 600 "$@"

@@ -9,7 +9,6 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <prometheus/summary.h>
-#include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -23,13 +22,13 @@
 #include <map>
 #include <optional>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "app/web_auth.h"
 #include "app/web_tls.h"
+#include "metrics/text_renderer.h"
 
 namespace tcpconnect {
 
@@ -434,9 +433,7 @@ void WebServer::add(const std::shared_ptr<prometheus::Collectable>& collectable)
   add([weak](std::string& out) {
     const auto strong = weak.lock();
     if (!strong) return;
-    std::ostringstream text;
-    prometheus::TextSerializer().Serialize(text, strong->Collect());
-    out += text.view();
+    render_families(strong->Collect(), out);
   });
 }
 

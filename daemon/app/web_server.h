@@ -6,8 +6,9 @@
 // prometheus-cpp's handler: the body is rendered into one reused buffer by direct
 // renderers (the connect series: metrics/text_renderer, 100k series in a fraction of what
 // ClientMetrics + TextSerializer cost) and prometheus-cpp's TextSerializer for the
-// registered collectables (small), in registration order, after the exposer_* metrics
-// prometheus-cpp's handler served. gzip (zlib) when the request accepts it.
+// registered collectables (small; metrics/text_renderer's render_families, label values
+// made safe first), in registration order, after the exposer_* metrics prometheus-cpp's
+// handler served. gzip (zlib) when the request accepts it.
 //
 // Every request passes one gate before civetweb dispatches it (its begin_request
 // callback): methods other than GET and HEAD get 405, and with users configured every

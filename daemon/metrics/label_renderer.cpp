@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "metrics/labels.h"
+#include "util/safe_text.h"
 
 namespace tcpconnect {
 
@@ -54,6 +55,12 @@ LabelValues LabelRenderer::connect_labels(const tc_connect_key& key,
   auto filled = [&](uint32_t field) { return (key.fields & field) != 0; };
   LabelValues out;
   out.reserve(labels_.keep.size());
+  // Values this renderer did not format itself (comm, unit, dns_name) are made safe
+  // here, where they become label values: equal safe values make one series.
+  auto push_safe = [&](std::string value) {
+    make_safe_text(value);
+    out.push_back(std::move(value));
+  };
   for (Label l : labels_.keep) {
     switch (l) {
       case Label::kFamily:
@@ -70,18 +77,17 @@ LabelValues LabelRenderer::connect_labels(const tc_connect_key& key,
         out.push_back(filled(TC_KEY_NO_DPORT) ? std::string() : dport_value(key.dport));
         break;
       case Label::kDnsName:
-        out.push_back(dns_name);
+        push_safe(dns_name);
         break;
       case Label::kUid:
         out.push_back(filled(TC_KEY_UID) ? std::to_string(key.uid) : std::string());
         break;
       case Label::kComm:
-        out.push_back(filled(TC_KEY_COMM)
-                          ? std::string(key.comm, strnlen(key.comm, sizeof(key.comm)))
-                          : std::string());
+        push_safe(filled(TC_KEY_COMM) ? std::string(key.comm, strnlen(key.comm, sizeof(key.comm)))
+                                      : std::string());
         break;
       case Label::kUnit:
-        out.push_back(filled(TC_KEY_CGROUP) && units_ ? units_(key.cgroup_id) : std::string());
+        push_safe(filled(TC_KEY_CGROUP) && units_ ? units_(key.cgroup_id) : std::string());
         break;
       case Label::kLport:
         out.push_back(filled(TC_KEY_LPORT) ? std::to_string(key.lport) : std::string());
@@ -96,7 +102,7 @@ LabelValues LabelRenderer::connect_labels(const tc_connect_key& key,
 
 LabelValues LabelRenderer::latency_labels(uint16_t family, const uint8_t (&daddr)[16],
                                           const std::string& dns_name) const {
-  std::string name = labels_.has(Label::kDnsName) ? dns_name : std::string();
+  std::string name = labels_.has(Label::kDnsName) ? safe_text(dns_name) : std::string();
   std::string addr = name.empty() && labels_.has(Label::kDaddr)
                          ? daddr_value(family, daddr, dns_name)
                          : std::string();

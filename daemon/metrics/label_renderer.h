@@ -2,7 +2,8 @@
 // in canonical order, destinations without a DNS name bucketed into networks, ephemeral
 // destination ports collapsed, the cgroup turned into a unit name. A field the kernel
 // did not fill for this key (tc_connect_key.fields: the key was made under other
-// labels) reads as "".
+// labels) reads as "". Every value is safe text (util/safe_text.h): what comes from a
+// process, a cgroup or a DNS answer is made so here.
 #pragma once
 
 #include <linux/types.h>

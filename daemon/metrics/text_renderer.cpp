@@ -1,12 +1,16 @@
 #include "metrics/text_renderer.h"
 
+#include <prometheus/text_serializer.h>
+
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <sstream>
 
 #include "metrics/connect_collector.h"
 #include "metrics/labels.h"
+#include "util/safe_text.h"
 
 namespace tcpconnect {
 namespace {
@@ -104,6 +108,11 @@ struct Line {
 }  // namespace
 
 void append_escaped_label_value(std::string& out, std::string_view value) {
+  std::string safe;
+  if (!is_safe_text(value)) {
+    safe = safe_text(value);
+    value = safe;
+  }
   size_t start = 0;
   for (size_t i = 0; i < value.size(); ++i) {
     const char c = value[i];
@@ -237,6 +246,15 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
           out += '\n';
         });
   }
+}
+
+void render_families(std::vector<prometheus::MetricFamily> families, std::string& out) {
+  for (prometheus::MetricFamily& family : families)
+    for (prometheus::ClientMetric& metric : family.metric)
+      for (prometheus::ClientMetric::Label& label : metric.label) make_safe_text(label.value);
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, families);
+  out += text.view();
 }
 
 }  // namespace tcpconnect

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "metrics/labels.h"
+#include "util/safe_text.h"
 
 namespace tcpconnect {
 namespace {
@@ -55,16 +56,9 @@ std::string dns_query_text(const std::optional<DnsCacheEntry>& answer, bool loop
 
 std::string json_string(const std::string& s) {
   std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c >= 0x7f) {
-      out += fmt::format("\\u{:04x}", c);
-    } else {
-      out += ch;
-    }
+  for (char ch : safe_text(s)) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
   }
   return out + "\"";
 }

@@ -78,8 +78,8 @@ std::string trace_line(const TraceColumns& columns, const TraceLine& line);
 // (ties in address order), each with a newline. With --json, one object per row.
 std::string count_table(const TraceColumns& columns, std::vector<TraceCountRow> rows);
 
-// A JSON string literal: quotes, backslashes and control characters escaped, bytes
-// outside ASCII as \u00XX (a comm is bytes, not necessarily UTF-8).
+// A JSON string literal of s as safe text (util/safe_text.h: a comm is bytes, not
+// necessarily UTF-8; it reads as the comm label does), quotes and backslashes escaped.
 std::string json_string(const std::string& s);
 
 }  // namespace tcpconnect

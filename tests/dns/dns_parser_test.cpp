@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "common/utf8_check.h"
 #include "dns/dns_testing.h"
+#include "util/safe_text.h"
 
 namespace tcpconnect {
 namespace {
@@ -332,6 +334,25 @@ TEST(DnsParserTest, NamesAreLowerCase) {
                               rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1})})));
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(o.response.qname, "web.example.test");
+}
+
+// A label may carry any byte. The name as libresolv prints it (\DDD for what is not
+// printable ASCII) is already safe text, so the dns_name label keeps every byte readable
+// instead of replacing it (util/safe_text.h).
+TEST(DnsParserTest, NamesWithAnyByteReadAsSafeText) {
+  std::vector<std::string> labels;
+  for (int first : {0x00, 0x80, 0xC1}) {
+    std::string l;
+    for (int b = first; b < first + 0x40 && b < 0x100; ++b) l += static_cast<char>(b);
+    labels.push_back(l.substr(0, 63));
+  }
+  labels.push_back("\"\\.;()@$");
+  auto o = parse(
+      message(1, 1, cat({question(name(labels)), rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1})})));
+  ASSERT_TRUE(o.ok) << to_string(o.error);
+  EXPECT_TRUE(testing::is_safe_by_table(o.response.qname)) << o.response.qname;
+  EXPECT_EQ(safe_text(o.response.qname), o.response.qname);
+  EXPECT_NE(o.response.qname.find("\\255"), std::string::npos) << o.response.qname;
 }
 
 TEST(DnsParserTest, SixtyFourKilobyteMessageParses) {

@@ -5,6 +5,7 @@
 #   config_fuzzer   config_corpus/   the shipped config and the tests' configs
 #                                    (make_config_corpus.py), with config.dict
 #   parsers_fuzzer  parsers_corpus/  durations, networks, ports, listen addresses, ...
+#   labels_fuzzer   labels_corpus/   comm, unit and DNS names that are not UTF-8
 # The committed corpora are only read: each run starts from a scratch copy that is
 # removed afterwards. A crash, leak, timeout or out-of-memory in any target fails the run
 # and leaves its input as $BUILD/crash-* (or leak-, timeout-, oom-); once fixed, add it to
@@ -18,7 +19,7 @@ build=${BUILD:-$repo/build-fuzz}
 
 CC=clang CXX=clang++ cmake -S "$repo/tests/fuzz" -B "$build" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target dns_fuzzer config_fuzzer parsers_fuzzer
+cmake --build "$build" --target dns_fuzzer config_fuzzer parsers_fuzzer labels_fuzzer
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -46,9 +47,11 @@ run dns_fuzzer corpus 70000
 # The shipped config is ~6 KiB; larger inputs only slow yaml-cpp down.
 run config_fuzzer config_corpus 16384 -dict="$repo/tests/fuzz/config.dict"
 run parsers_fuzzer parsers_corpus 1024
+# A comm is 16 bytes, a cgroup name at most 255, a DNS name 1025 as libresolv prints it.
+run labels_fuzzer labels_corpus 1400
 
 if ((${#failed[@]})); then
   echo "FUZZ FAILED: ${failed[*]} (inputs in $build/)" >&2
   exit 1
 fi
-echo "fuzz: no crash in dns_fuzzer, config_fuzzer, parsers_fuzzer (${seconds}s each)"
+echo "fuzz: no crash in dns_fuzzer, config_fuzzer, parsers_fuzzer, labels_fuzzer (${seconds}s each)"

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <CLI/CLI.hpp>
+#include <random>
 
+#include "common/utf8_check.h"
 #include "trace/trace_command.h"
 
 namespace tcpconnect {
@@ -106,11 +108,19 @@ TEST(TraceOutput, InFlightAttemptWithoutAPortYet) {
   EXPECT_NE(trace_line(c, l).find(R"("lport":40000)"), std::string::npos);
 }
 
-TEST(TraceOutput, JsonStringsEscapeWhatJqWouldReject) {
+// A comm is bytes: JSON strings carry it as safe text (util/safe_text.h), as the comm
+// label does, so that every line is UTF-8 that jq accepts and names read unchanged.
+TEST(TraceOutput, JsonStringsAreSafeText) {
   EXPECT_EQ(json_string("plain"), "\"plain\"");
   EXPECT_EQ(json_string("a\"b\\c"), R"("a\"b\\c")");
-  EXPECT_EQ(json_string("x\n\x01"), R"("x\u000a\u0001")");
-  EXPECT_EQ(json_string("\xff"), R"("\u00ff")");
+  EXPECT_EQ(json_string("x\n\x01"), "\"x\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  EXPECT_EQ(json_string("\xff\xfe"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  EXPECT_EQ(json_string("caf\xC3\xA9"), "\"caf\xC3\xA9\"");
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    const std::string s = json_string(testing::random_hostile_bytes(rng, 16));
+    ASSERT_TRUE(testing::is_safe_by_table(s)) << ::testing::PrintToString(s);
+  }
 }
 
 TEST(TraceOutput, DnsQueryColumnAsTheSeedPrintsIt) {

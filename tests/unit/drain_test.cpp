@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -32,6 +33,24 @@ class DrainTest : public ::testing::Test {
   FakeConnectSource source;
   std::shared_ptr<SeriesStore> store = std::make_shared<SeriesStore>(100);
 };
+
+// Two processes whose names differ only in bytes that are not UTF-8 make one series:
+// the values are made safe before they key the store, so no scrape holds two series
+// with the same labels.
+TEST_F(DrainTest, NamesThatReadTheSameMakeOneSeries) {
+  LabelsConfig labels;
+  labels.keep = {Label::kDport, Label::kComm};
+  Drain drain(source, store, labels);
+  tc_connect_key a = v4_key("127.0.0.1", "127.0.0.2", 80), b = a;
+  a.fields = b.fields = TC_KEY_COMM;
+  std::strcpy(a.comm, "tcx\xFF");
+  std::strcpy(b.comm, "tcx\xFE");
+  source.connects = {{a, counts(2)}, {b, counts(3)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  auto m = by_labels(*store);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ((m[{"80", "tcx\xEF\xBF\xBD"}].attempts), 5u);
+}
 
 TEST_F(DrainTest, FoldsOnlyTheGrowthOfCumulativeCounts) {
   Drain drain(source, store, LabelsConfig{});

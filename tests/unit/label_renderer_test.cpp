@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "fake_connect_source.h"
 #include "probes/cgroup_fs.h"
 
@@ -115,6 +117,28 @@ TEST(LabelRendererTest, KernelKeepsOnlyTheFieldsTheLabelsNeed) {
   EXPECT_EQ(kernel_key_fields(labels, allow), TC_KEY_UID | TC_KEY_LPORT | TC_KEY_NO_SADDR);
   labels.keep = {Label::kUnit, Label::kComm, Label::kPid, Label::kSaddr, Label::kDport};
   EXPECT_EQ(kernel_key_fields(labels, none), TC_KEY_CGROUP | TC_KEY_COMM | TC_KEY_TGID);
+}
+
+// comm, unit and dns_name are whatever a process, whoever may make cgroups and a DNS
+// answer chose: each becomes safe text (util/safe_text.h) here, where it becomes a value.
+TEST(LabelRendererTest, HostileCommUnitAndNameBecomeSafeText) {
+  LabelsConfig labels;
+  labels.keep = {Label::kComm, Label::kUnit, Label::kDnsName};
+  LabelRenderer r(
+      labels, [](auto&&...) -> std::string { return "db\xC0\xAF.example"; },
+      [](uint64_t) -> std::string { return "tcx-\xFF\xFE\n.scope"; });
+  tc_connect_key k = v4_key("127.0.0.1", "127.0.0.2", 80);
+  k.fields = TC_KEY_COMM | TC_KEY_CGROUP;
+  std::memcpy(k.comm, "\xFF\xFE\xED\xA0\x80\x1B[2J", 10);
+  const std::string r1 = "\xEF\xBF\xBD";
+  EXPECT_THAT(r.connect_labels(k),
+              ElementsAre(r1 + r1 + r1 + r1 + "[2J", "tcx-" + r1 + r1 + r1 + ".scope",
+                          "db" + r1 + ".example"));
+  EXPECT_THAT(r.latency_labels(k.family, k.daddr, "db\xC0\xAF.example"),
+              ElementsAre("db" + r1 + ".example", ""));
+  // A comm of 15 bytes cut inside a character (TASK_COMM_LEN) ends in U+FFFD.
+  std::memcpy(k.comm, "abcdefghijklm\xE2\x82", 16);
+  EXPECT_EQ(r.connect_labels(k)[0], "abcdefghijklm" + r1);
 }
 
 TEST(CgroupUnitTest, DeepestUnitOrContainerComponent) {

@@ -1,13 +1,23 @@
 // The direct renderer (metrics/text_renderer) must write exactly what the prometheus-cpp
-// path (ConnectCollector + TextSerializer) writes for the same store.
+// path (ConnectCollector + TextSerializer, through render_families) writes for the same
+// store; both write every label value as safe text, whatever the store holds.
 #include "metrics/text_renderer.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <limits>
+#include <random>
 
+#include "common/utf8_check.h"
+#include "fake_connect_source.h"
 #include "metrics/connect_collector.h"
+#include "metrics/label_renderer.h"
 
 namespace tcpconnect {
 namespace {
@@ -15,7 +25,9 @@ namespace {
 std::string old_path(const std::shared_ptr<SeriesStore>& store,
                      const std::vector<std::string>& names) {
   ConnectCollector collector(store, names);
-  return prometheus::TextSerializer().Serialize(collector.Collect());
+  std::string out;
+  render_families(collector.Collect(), out);
+  return out;
 }
 
 std::string new_path(const std::shared_ptr<SeriesStore>& store,
@@ -75,7 +87,9 @@ TEST(TextRenderer, SameTextAsPrometheusCppWithAllowlist) {
   auto store = full_store();
   store->set_unexpected_enabled(true);
   const std::string expected = old_path(store, kNames);
-  EXPECT_NE(expected.find("dns_name=\"back\\\\slash\\nnew\\\"line\\\\\""), std::string::npos)
+  // The newline is a control character: U+FFFD (util/safe_text.h), not the format's \\n.
+  EXPECT_NE(expected.find("dns_name=\"back\\\\slash\xEF\xBF\xBDnew\\\"line\\\\\""),
+            std::string::npos)
       << expected;
   EXPECT_NE(expected.find("daddr=\"overflow\""), std::string::npos) << expected;
   EXPECT_NE(expected.find("tcpconnect_unexpected_connects_total{"), std::string::npos);
@@ -166,6 +180,132 @@ TEST(TextRenderer, KeptLabelTextFollowsNewLabelNames) {
   EXPECT_NE(expected.find("{saddr=\"overflow\",lport=\"overflow\"} 2"), std::string::npos)
       << expected;
   EXPECT_EQ(new_path(store, {}), expected);
+}
+
+// Every label value a body carries: the text between `="` and the closing quote, with
+// the format's escapes undone.
+std::vector<std::string> label_values(const std::string& body) {
+  std::vector<std::string> out;
+  for (size_t at = body.find("=\""); at != std::string::npos; at = body.find("=\"", at)) {
+    std::string v;
+    size_t i = at + 2;
+    for (; i < body.size() && body[i] != '"'; ++i) {
+      if (body[i] == '\\' && i + 1 < body.size()) {
+        ++i;
+        v += body[i] == 'n' ? '\n' : body[i];
+      } else {
+        v += body[i];
+      }
+    }
+    out.push_back(std::move(v));
+    at = i;
+  }
+  return out;
+}
+
+// A store holding hostile values as they are (nothing made them safe on the way in), and
+// one filled through the LabelRenderer from hostile keys and names: each body, rendered
+// by both renderers, is well-formed UTF-8 and every label value is safe.
+std::shared_ptr<SeriesStore> hostile_store(std::mt19937& rng, bool through_label_renderer) {
+  auto store = std::make_shared<SeriesStore>(100000);
+  store->set_unexpected_enabled(true);
+  LabelsConfig labels;
+  labels.keep = {Label::kDport, Label::kComm, Label::kUnit, Label::kDnsName};
+  std::string name, unit;
+  LabelRenderer renderer(
+      labels, [&](auto&&...) { return name; }, [&](uint64_t) { return unit; });
+  ConnectCounts c;
+  c.attempts = 2;
+  c.failed[TC_FAIL_REFUSED] = 1;
+  LatencyCounts l;
+  l.count = 1;
+  l.buckets[0] = 1;
+  for (int i = 0; i < 400; ++i) {
+    LabelValues values;
+    if (through_label_renderer) {
+      tc_connect_key k = testing::v4_key("127.0.0.1", "127.0.0.2", static_cast<uint16_t>(i));
+      k.fields = TC_KEY_COMM | TC_KEY_CGROUP;
+      const std::string comm = testing::random_hostile_bytes(rng, 15);
+      std::memcpy(k.comm, comm.data(), comm.size());
+      name = testing::random_hostile_bytes(rng, 64);
+      unit = testing::random_hostile_bytes(rng, 64);
+      values = renderer.connect_labels(k);
+      store->add_latency(renderer.latency_labels(k.family, k.daddr, name), l);
+    } else {
+      for (int j = 0; j < 4; ++j) values.push_back(testing::random_hostile_bytes(rng, 64));
+      store->add_latency({values[3], values[2]}, l);
+    }
+    store->add_connects(values, c);
+    store->add_unexpected(values, UnexpectedCounts{1});
+  }
+  return store;
+}
+
+TEST(TextRenderer, RandomHostileValuesRenderAsSafeText) {
+  std::mt19937 rng(6122026);
+  const std::vector<std::string> names = {"dport", "comm", "unit", "dns_name"};
+  for (bool through_label_renderer : {false, true}) {
+    for (int round = 0; round < 10; ++round) {
+      auto store = hostile_store(rng, through_label_renderer);
+      const std::string body = new_path(store, names);
+      ASSERT_TRUE(testing::is_well_formed_utf8(body));
+      const std::vector<std::string> values = label_values(body);
+      EXPECT_GT(values.size(), 400u * 4);
+      for (const std::string& v : values)
+        ASSERT_TRUE(testing::is_safe_by_table(v)) << ::testing::PrintToString(v);
+      // The prometheus-cpp path writes the same bytes.
+      ASSERT_EQ(body, old_path(store, names));
+    }
+  }
+}
+
+// What `promtool check metrics` (Prometheus's own parser and linter) says of a body whose
+// values were hostile.
+TEST(TextRenderer, PromtoolAcceptsABodyOfHostileValues) {
+  std::mt19937 rng(4242);
+  auto store = hostile_store(rng, true);
+  const std::string body = new_path(store, {"dport", "comm", "unit", "dns_name"});
+  // And the named worst cases, on top of the random ones.
+  static constexpr char kWorst[] = "nul\0\xFF\xC0\xAF\xED\xA0\x80\xF4\x90\x80\x80\xE2\x82";
+  LabelRenderer renderer(LabelsConfig{},
+                         [](auto&&...) { return std::string(kWorst, sizeof(kWorst) - 1); });
+  auto named = std::make_shared<SeriesStore>(10);
+  ConnectCounts c;
+  c.attempts = 1;
+  named->add_connects(renderer.connect_labels(testing::v4_key("127.0.0.1", "127.0.0.3", 80)), c);
+  const std::string named_body = new_path(named, renderer.label_names());
+  EXPECT_NE(named_body.find("dns_name=\"nul\xEF\xBF\xBD"), std::string::npos) << named_body;
+  char path[] = "/tmp/tcpconnect_promtool_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  for (const std::string* text : {&body, &named_body}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << *text;
+    const std::string command = std::string("promtool check metrics < ") + path + " 2>&1";
+    FILE* p = popen(command.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+    EXPECT_EQ(pclose(p), 0) << out;
+  }
+  unlink(path);
+}
+
+// The self metrics and the DNS metrics go through prometheus-cpp: their label values are
+// made safe before they are serialized too.
+TEST(TextRenderer, CollectedFamiliesRenderAsSafeText) {
+  prometheus::Registry registry;
+  auto& family = prometheus::BuildCounter().Name("x_total").Help("x").Register(registry);
+  family.Add({{"program", "tc_\xFF\xFE\n"}}).Increment();
+  family.Add({{"program", "plain"}}).Increment();
+  std::string out;
+  render_families(registry.Collect(), out);
+  EXPECT_TRUE(testing::is_well_formed_utf8(out));
+  EXPECT_NE(out.find("x_total{program=\"tc_\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"} 1"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("x_total{program=\"plain\"} 1"), std::string::npos) << out;
 }
 
 TEST(TextRenderer, DoublesAsPrometheusCppWritesThem) {

@@ -200,15 +200,23 @@ TEST_F(ConfiguredDaemon, ReloadsUnderTrafficLoseAndDoubleCountNothing) {
   constexpr int kConnects = 3000;
   std::atomic<bool> done{false};
   std::atomic<int> made{0};
+  std::atomic<int> reloads{0};
+  // Paced by the reloads, not by the clock: after each tenth of its connects the traffic
+  // waits (bounded) for one more reload, so that reloads land amid traffic however fast
+  // the machine connects.
   std::thread traffic([&] {
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     for (int i = 0; i < kConnects && std::chrono::steady_clock::now() < deadline; ++i) {
       if (connect_once(AF_INET, "127.0.0.1", l.port) == 0) ++made;
       if (i % 64 == 0) drain_accepts(l);
+      if (i % (kConnects / 10) == kConnects / 10 - 1) {
+        const int seen = reloads.load();
+        for (int w = 0; w < 200 && reloads.load() == seen; ++w)
+          std::this_thread::sleep_for(10ms);
+      }
     }
     done = true;
   });
-  int reloads = 0;
   for (; !done && reloads < 400; ++reloads) {
     write_config(configs[reloads % 3]);
     kill(daemon_->pid(), SIGHUP);

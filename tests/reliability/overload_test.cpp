@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -60,6 +61,9 @@ class OverloadedDaemon : public ::testing::Test {
     char dir[] = "/tmp/tcx-overload-XXXXXX";
     ASSERT_TRUE(mkdtemp(dir));
     dir_ = dir;
+    // Searchable by the user a daemon started as root continues as (its notify socket is
+    // here).
+    ASSERT_EQ(chmod(dir_.c_str(), 0711), 0);
   }
   void TearDown() override {
     if (daemon_ && daemon_->running()) kill(daemon_->pid(), SIGCONT);
@@ -228,6 +232,8 @@ class WatchdogListener {
     std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path_.c_str());
     if (bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
       throw std::runtime_error("binding " + path_ + ": " + std::strerror(errno));
+    // Writable by all, as systemd's /run/systemd/notify: the daemon pings as nobody.
+    chmod(path_.c_str(), 0666);
     timeval tv{0, 100000};
     setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     thread_ = std::thread([this] {

@@ -3,6 +3,8 @@
 //   off:     the connect probe alone;
 //   track:   the connect probe with per-destination activity (what dns.enabled adds to
 //            every connect);
+//   scoped:  the same with the connect's network namespace in the key (TC_KEY_NETNS: what
+//            dns.scope netns, the default, adds to every connect);
 //   capture: the same plus the cgroup_skb DNS capture, whose ingress and egress programs
 //            run for every packet delivered to or sent by a local socket (here: the
 //            storm's own SYN, ACK, FIN... packets, none to or from a DNS port).
@@ -37,7 +39,7 @@ int main(int argc, char** argv) {
   int connects = 20000;
   int repeat = 3;
   app.add_option("--connects", connects, "Connects per phase")->check(CLI::Range(100, 1000000));
-  app.add_option("--repeat", repeat, "Rounds of the three phases")->check(CLI::Range(1, 20));
+  app.add_option("--repeat", repeat, "Rounds of the four phases")->check(CLI::Range(1, 20));
   CLI11_PARSE(app, argc, argv);
   if (!is_root()) {
     std::fprintf(stderr, "dns_kernel_cost_bench: needs root\n");
@@ -49,7 +51,7 @@ int main(int argc, char** argv) {
 
   Listener l = listen_tcp(AF_INET, "127.0.0.1");
   for (int round = 0; round < repeat; ++round) {
-    for (const char* phase : {"off", "track", "capture"}) {
+    for (const char* phase : {"off", "track", "scoped", "capture"}) {
       const std::string p = phase;
       ConnectProbe::Options po;
       po.track_destinations = p != "off";
@@ -57,6 +59,12 @@ int main(int argc, char** argv) {
       if (!probe) {
         std::fprintf(stderr, "%s\n", probe.error().message.c_str());
         return 1;
+      }
+      if (p == "scoped" || p == "capture") {
+        if (Status st = probe.value()->set_key_fields(TC_KEY_NETNS); !st) {
+          std::fprintf(stderr, "%s\n", st.error().message.c_str());
+          return 1;
+        }
       }
       std::unique_ptr<DnsLayer> dns;
       uint32_t dns_id = 0, egress_id = 0;

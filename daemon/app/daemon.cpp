@@ -103,7 +103,7 @@ int run_daemon(const DaemonOptions& options) {
   std::unique_ptr<DnsLayer> dns;
   if (config.dns.enabled) {
     notify.status("starting the DNS capture");
-    dns = start_dns_layer(config.dns);
+    dns = start_dns_layer(config.dns, config.limits.max_series);
   }
 
   notify.status("attaching probes");

@@ -20,8 +20,10 @@ constexpr size_t kMinRingRecord = 8 + sizeof(tc_dns_event);
 
 }  // namespace
 
-DnsLayer::Options DnsLayer::options_from(const DnsConfig& config) {
+DnsLayer::Options DnsLayer::options_from(const DnsConfig& config, size_t max_series) {
   Options o;
+  o.queries.timeout = config.lookup_timeout;
+  o.max_series = max_series;
   o.capture.method = config.capture;
   o.capture.ports = config.ports;
   o.capture.capture_bytes = config.capture_bytes;
@@ -33,8 +35,8 @@ DnsLayer::Options DnsLayer::options_from(const DnsConfig& config) {
 }
 
 DnsLayer::DnsLayer(const Options& options)
-    : state_(std::make_shared<DnsLayerState>(options.cache)),
-      ingest_(state_->cache, state_->stats, state_->queries, options.scoped),
+    : state_(std::make_shared<DnsLayerState>(options.cache, options.queries, options.max_series)),
+      ingest_(state_->cache, state_->stats, state_->queries, options.scoped, &state_->lookups),
       destination_idle_(options.cache.max_age),
       poll_interval_(options.poll_interval),
       drain_budget_(
@@ -48,8 +50,10 @@ DnsLayer::DnsLayer(const Options& options)
 Result<std::unique_ptr<DnsLayer>> DnsLayer::start(const Options& options) {
   std::unique_ptr<DnsLayer> layer(new DnsLayer(options));
   DnsLayer* self = layer.get();
-  auto capture =
-      open_dns_capture(options.capture, [self](const DnsPacket& p) { self->ingest_.ingest(p); });
+  auto capture = open_dns_capture(options.capture, [self](const DnsPacket& p) {
+    std::lock_guard<std::mutex> lock(self->ingest_mu_);
+    self->ingest_.ingest(p);
+  });
   if (!capture) return capture.error();
   layer->capture_ = std::move(capture).value();
   layer->state_->method = layer->capture_->method();
@@ -69,8 +73,8 @@ Status DnsLayer::start_poller() {
   return Ok{};
 }
 
-std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config) {
-  DnsLayer::Options options = DnsLayer::options_from(config);
+std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config, size_t max_series) {
+  DnsLayer::Options options = DnsLayer::options_from(config, max_series);
   options.poller_thread = false;
   auto layer = DnsLayer::start(options);
   if (!layer) {
@@ -151,6 +155,10 @@ void DnsLayer::before_drain(bool attribute) {
   poll_now();
   const uint64_t now = monotonic_ns();
   state_->cache.expire(now);
+  {
+    std::lock_guard<std::mutex> lock(ingest_mu_);
+    state_->queries.expire(now);
+  }
   if (!attribute) return;
   if (Status s = state_->attribution->run(now); !s)
     spdlog::warn("DNS attribution: {}", s.error().message);

@@ -42,12 +42,15 @@ namespace tcpconnect {
 
 // Everything the collector renders; shared with it, so a scrape never outlives it.
 struct DnsLayerState {
-  explicit DnsLayerState(const DnsCache::Options& cache_options) : cache(cache_options) {}
+  DnsLayerState(const DnsCache::Options& cache_options, const DnsQueries::Options& query_options,
+                size_t max_series)
+      : cache(cache_options), queries(query_options), lookups(max_series) {}
 
   DnsCapture method = DnsCapture::kAuto;
   DnsStats stats;
   DnsCache cache;
   DnsQueries queries;
+  DnsLookups lookups;
   std::unique_ptr<DnsAttribution> attribution;
   std::atomic<uint64_t> captured{0};
   std::atomic<uint64_t> lost{0};
@@ -61,6 +64,9 @@ class DnsLayer {
   struct Options {
     DnsCaptureOptions capture;
     DnsCache::Options cache;
+    DnsQueries::Options queries;  // timeout: dns.lookup_timeout
+    // Label sets per lookup metric (limits.max_series).
+    size_t max_series = 10000;
     // Answers name connects of the asking socket's network namespace only (dns.scope:
     // netns), or every connect (host).
     bool scoped = true;
@@ -69,7 +75,7 @@ class DnsLayer {
     bool poller_thread = true;  // off: only before_drain()/poll_now() consume, until
                                 // start_poller()
   };
-  static Options options_from(const DnsConfig& config);
+  static Options options_from(const DnsConfig& config, size_t max_series = 10000);
 
   // Opens the capture and starts polling it. An error means nothing is captured.
   static Result<std::unique_ptr<DnsLayer>> start(const Options& options);
@@ -88,7 +94,8 @@ class DnsLayer {
   void set_destination_forgetter(DestinationForgetter forget);
   uint64_t destinations_forgotten() const { return state_->attribution->forgotten(); }
 
-  // The drain's first step: consume the capture, expire old answers, and, when
+  // The drain's first step: consume the capture, expire old answers and questions
+  // asked longer than dns.lookup_timeout ago (unanswered lookups), and, when
   // `attribute`, attribute the connects since the last attribution (a walk of the
   // kernel's destinations map: the daemon does it in periodic drains only, so the
   // attribution metrics trail the connect counts by up to a drain interval).
@@ -134,6 +141,9 @@ class DnsLayer {
 
   std::shared_ptr<DnsLayerState> state_;
   DnsIngest ingest_;
+  // Serialises the ingest (called by the capture's poll) with the drain's expiry of
+  // unanswered questions, which must happen even when no DNS packet arrives.
+  std::mutex ingest_mu_;
   DestinationReader reader_;
   std::chrono::nanoseconds destination_idle_;
   std::unique_ptr<DnsCaptureSource> capture_;
@@ -151,6 +161,6 @@ class DnsLayer {
 
 // For the daemon: the layer dns.* asks for, or nullptr (logged as a warning: the daemon
 // runs on without names) when it cannot capture. Logs which capture it uses.
-std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config);
+std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config, size_t max_series);
 
 }  // namespace tcpconnect

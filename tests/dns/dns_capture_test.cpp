@@ -9,8 +9,11 @@
 #include <arpa/nameser.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,17 +72,29 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     v6.ready_name = "";  // probed over IPv4 otherwise; ready once it answers below
     dns6_ = Dnsmasq::start(v6, &error).release();
     if (!dns6_) setup_error_ += " dnsmasq on [::1]: " + error;
+    // A "server" that receives queries and never answers.
+    silent_ip_ = testing::unique_loopback_v4(1);
+    silent_port_ = testing::free_udp_tcp_port(AF_INET, silent_ip_);
+    silent_fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(silent_port_);
+    inet_pton(AF_INET, silent_ip_.c_str(), &sa.sin_addr);
+    if (silent_fd_ < 0 || bind(silent_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+      setup_error_ += " silent UDP socket on " + silent_ip_;
   }
   static void TearDownTestSuite() {
     delete dns4_;
     delete dns6_;
     dns4_ = dns6_ = nullptr;
+    if (silent_fd_ >= 0) close(silent_fd_);
+    silent_fd_ = -1;
   }
 
   void SetUp() override {
     TCPCONNECT_REQUIRE_ROOT();
     if (run_shell("command -v dnsmasq") != 0) GTEST_SKIP() << "dnsmasq is not installed";
-    ASSERT_TRUE(dns4_ && dns6_) << setup_error_;
+    ASSERT_TRUE(dns4_ && dns6_ && setup_error_.empty()) << setup_error_;
 
     ConnectProbe::Options po;
     po.track_destinations = true;
@@ -91,7 +106,8 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
 
     DnsLayer::Options o;
     o.capture.method = GetParam();
-    o.capture.ports = {53, dns6_->port()};
+    o.capture.ports = {53, dns6_->port(), silent_port_};
+    o.queries.timeout = kLookupTimeout;
     auto layer = DnsLayer::start(o);
     ASSERT_TRUE(layer) << layer.error().message;
     dns_ = std::move(layer).value();
@@ -126,6 +142,10 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     return out;
   }
 
+  static constexpr std::chrono::milliseconds kLookupTimeout{1000};
+  static inline std::string silent_ip_;
+  static inline uint16_t silent_port_ = 0;
+  static inline int silent_fd_ = -1;
   static inline Dnsmasq* dns4_ = nullptr;
   static inline Dnsmasq* dns6_ = nullptr;
   static inline std::string setup_error_;
@@ -235,6 +255,70 @@ TEST_P(DnsCaptureTest, CountsResponsesAndAttributions) {
   EXPECT_GE(st.attribution->hits(), hits_before + 1);
   EXPECT_GE(st.attribution->delay().count.load(), 1u);
   EXPECT_GE(st.captured.load(), 3u);
+}
+
+uint64_t lookups_of(const DnsLayerState& st, const std::string& name, uint16_t qtype,
+                    uint8_t rcode) {
+  for (const auto& l : st.lookups.snapshot().lookups)
+    if (l.name == name && l.qtype_slot == dns_qtype_slot(qtype) && l.rcode == rcode) return l.count;
+  return 0;
+}
+
+uint64_t unanswered_of(const DnsLayerState& st, const std::string& name, uint16_t qtype) {
+  for (const auto& u : st.lookups.snapshot().unanswered)
+    if (u.name == name && u.qtype_slot == dns_qtype_slot(qtype)) return u.count;
+  return 0;
+}
+
+uint64_t duration_count(const DnsLayerState& st, const std::string& server) {
+  std::array<uint8_t, 16> addr{};
+  inet_pton(AF_INET, server.c_str(), addr.data());
+  for (const auto& [s, h] : st.lookups.snapshot().durations)
+    if (s.family == AF_INET && s.addr == addr) return h.count;
+  return 0;
+}
+
+// Lookups answered by dnsmasq, counted by name and rcode (exactly: the names are this
+// process's), timed per server; NOERROR and NXDOMAIN apart.
+TEST_P(DnsCaptureTest, LookupsByNameAndRcode) {
+  const DnsLayerState& st = dns_->state();
+  const std::string missing = "missing" + std::to_string(getpid()) + ".tcx.test";
+  const uint64_t timed_before = duration_count(st, dns4_->address());
+  const uint64_t two_before = lookups_of(st, "two.tcx.test", ns_t_a, ns_r_noerror);
+  ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, missing, ns_t_a, false));
+  ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, missing, ns_t_a, true));
+  ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, "two.tcx.test", ns_t_a, false));
+  dns_->before_drain(false);
+  EXPECT_EQ(lookups_of(st, missing, ns_t_a, ns_r_nxdomain), 2u);
+  EXPECT_EQ(lookups_of(st, missing, ns_t_a, ns_r_noerror), 0u);
+  // Others may look two.tcx.test up meanwhile (this suite's other tests do not run
+  // concurrently, other processes might): at least ours.
+  EXPECT_GE(lookups_of(st, "two.tcx.test", ns_t_a, ns_r_noerror) - two_before, 1u);
+  EXPECT_GE(duration_count(st, dns4_->address()) - timed_before, 3u);
+  EXPECT_EQ(unanswered_of(st, missing, ns_t_a), 0u);
+}
+
+// A query to a socket that receives it and never answers (its port in dns.ports):
+// unanswered once the lookup timeout passed, and only then, even with no DNS traffic
+// after it (the drain expires questions).
+TEST_P(DnsCaptureTest, UnansweredLookupAfterTheTimeout) {
+  const DnsLayerState& st = dns_->state();
+  const std::string name = "silent" + std::to_string(getpid()) + ".tcx.test";
+  EXPECT_FALSE(testing::dns_query(silent_ip_, silent_port_, name, ns_t_aaaa, false, 100));
+  dns_->before_drain(false);
+  EXPECT_GE(st.queries.pending(), 1u);
+  EXPECT_EQ(unanswered_of(st, name, ns_t_aaaa), 0u);
+  // Bounded wait: the timeout, then at most 5 s more.
+  for (int i = 0; i < 60 && unanswered_of(st, name, ns_t_aaaa) == 0; ++i) {
+    usleep(100 * 1000);
+    dns_->before_drain(false);
+  }
+  EXPECT_EQ(unanswered_of(st, name, ns_t_aaaa), 1u);
+  EXPECT_EQ(lookups_of(st, name, ns_t_aaaa, ns_r_noerror), 0u);
+  // Drained from the socket so that the next test's query is not behind it.
+  char buf[512];
+  while (recv(silent_fd_, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+  }
 }
 
 // A real response replayed from a socket whose packets carry IPv6 extension headers

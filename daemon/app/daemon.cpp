@@ -262,7 +262,7 @@ int run_daemon(const DaemonOptions& options) {
     if (Status s = dns->start_poller(); !s) spdlog::warn("DNS poller: {}", s.error().message);
   }
   DrainLoop loop(drain, *self, config.probes.drain_interval, after_drain);
-  DaemonReloadTarget reload_target(connect_probe, drain, *store, loop);
+  DaemonReloadTarget reload_target(connect_probe, drain, *store, loop, dns.get());
   // The connect series, rendered straight from the store after asking the drain loop for
   // fresh counts. web is destroyed before loop and store (declared after them).
   web.value()->add([store, names = label_names(config.labels), &loop](std::string& out) {

@@ -123,6 +123,9 @@ class DnsLayer {
   // when names are scoped (TC_KEY_NETNS): 0 is the host-wide scope.
   std::string name_of(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]);
 
+  // The cap of the lookup metrics' label sets (limits.max_series, also on reload).
+  void set_max_series(size_t n) { state_->lookups.set_max_series(n); }
+
   std::shared_ptr<prometheus::Collectable> collector() const;
   DnsCapture method() const { return state_->method; }
   std::string describe() const { return capture_->describe(); }

@@ -298,6 +298,35 @@ TEST_P(DnsCaptureTest, LookupsByNameAndRcode) {
   EXPECT_EQ(unanswered_of(st, missing, ns_t_a), 0u);
 }
 
+// A random-subdomain flood through the real resolver: names beyond the cap share the
+// overflow series and are counted as dropped; memory does not grow with the names.
+// (The capture sees every process on the host: other lookups may take slots too, so
+// the bounds are "at most".)
+TEST_P(DnsCaptureTest, RandomSubdomainFloodIsCapped) {
+  const DnsLayerState& st = dns_->state();
+  auto named = [&] {
+    size_t n = 0;
+    for (const auto& l : st.lookups.snapshot().lookups) n += !l.name.empty();
+    return n;
+  };
+  const size_t cap = named() + 5;
+  dns_->set_max_series(cap);
+  const uint64_t dropped_before = st.lookups.snapshot().dropped_lookups;
+  const std::string suffix = ".flood" + std::to_string(getpid()) + ".tcx.test";
+  constexpr int kNames = 50;
+  for (int i = 0; i < kNames; ++i)
+    ASSERT_TRUE(
+        testing::dns_query(dns4_->address(), 53, "r" + std::to_string(i) + suffix, ns_t_a, false));
+  dns_->before_drain(false);
+  size_t ours = 0;
+  for (const auto& l : st.lookups.snapshot().lookups)
+    ours += l.name.size() > suffix.size() &&
+            l.name.compare(l.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  EXPECT_LE(ours, 5u);
+  EXPECT_LE(named(), cap);
+  EXPECT_GE(st.lookups.snapshot().dropped_lookups - dropped_before, kNames - ours);
+}
+
 // A query to a socket that receives it and never answers (its port in dns.ports):
 // unanswered once the lookup timeout passed, and only then, even with no DNS traffic
 // after it (the drain expires questions).

@@ -166,6 +166,10 @@ int run_daemon(const DaemonOptions& options) {
     dns->set_destination_forgetter([&connect_probe](const tc_latency_key& key) {
       return connect_probe.forget_destination(key);
     });
+    drain.set_stale_checker([&dns](uint64_t netns, uint16_t family, const uint8_t(&addr)[16]) {
+      return dns->is_stale(netns, family, addr);
+    });
+    store->set_stale_enabled(true);
   }
   // The unit label: cgroup ids named by walking the cgroup2 tree (probes/cgroup_fs.h).
   std::unique_ptr<CgroupUnits> units;
@@ -200,6 +204,12 @@ int run_daemon(const DaemonOptions& options) {
                                store->dropped().unexpected);
       self->set_series_expired("tcpconnect_unexpected_connects_total",
                                store->expired().unexpected);
+    }
+    if (store->stale_enabled()) {
+      self->set_series("tcpconnect_dns_stale_connects_total",
+                       static_cast<double>(store->stale().size()));
+      self->set_series_dropped("tcpconnect_dns_stale_connects_total", store->dropped().stale);
+      self->set_series_expired("tcpconnect_dns_stale_connects_total", store->expired().stale);
     }
     self->set_series_expired("tcpconnect_connects_total", store->expired().connects);
     self->set_series_expired("tcpconnect_connect_duration_seconds", store->expired().duration);

@@ -93,8 +93,19 @@ void DnsIngest::message(const DnsPacket& p, const uint8_t* msg, size_t captured,
     lookups_->answered(r.qname, qtype, rcode, exchange.family, exchange.server,
                        ts_ns - std::min(ts_ns, asked_ns));
   }
+  const uint64_t scope = scoped_ ? p.netns : 0;
+  // The latest answer's address set per name, for stale connects: only complete answers
+  // to an address question (an answer cut by the server or the capture may lack some).
+  if ((r.qtype == 1 || r.qtype == 28) && (rcode == 0 || rcode == 3) && !r.truncated &&
+      !r.capture_truncated) {
+    const uint16_t family = r.qtype == 1 ? 2 : 10;
+    std::vector<std::array<uint8_t, 16>> addrs;
+    for (const DnsAddress& a : r.addresses)
+      if (a.family == family) addrs.push_back(a.addr);
+    cache_.answered(scope, r.qname, family, std::move(addrs), ts_ns);
+  }
   for (const DnsAddress& a : r.addresses) {
-    cache_.insert(a.family, a.addr, r.qname, r.canonical, ts_ns, scoped_ ? p.netns : 0);
+    cache_.insert(a.family, a.addr, r.qname, r.canonical, ts_ns, scope, r.ttl);
     stats_.addresses.fetch_add(1, std::memory_order_relaxed);
   }
 }

@@ -23,6 +23,7 @@ constexpr size_t kMinRingRecord = 8 + sizeof(tc_dns_event);
 DnsLayer::Options DnsLayer::options_from(const DnsConfig& config, size_t max_series) {
   Options o;
   o.queries.timeout = config.lookup_timeout;
+  o.stale_grace = config.stale_grace;
   o.max_series = max_series;
   o.capture.method = config.capture;
   o.capture.ports = config.ports;
@@ -38,6 +39,7 @@ DnsLayer::DnsLayer(const Options& options)
     : state_(std::make_shared<DnsLayerState>(options.cache, options.queries, options.max_series)),
       ingest_(state_->cache, state_->stats, state_->queries, options.scoped, &state_->lookups),
       destination_idle_(options.cache.max_age),
+      stale_grace_ns_(static_cast<uint64_t>(std::max<int64_t>(0, options.stale_grace.count()))),
       poll_interval_(options.poll_interval),
       drain_budget_(
           std::clamp<size_t>(options.capture.ring_bytes / kMinRingRecord, 1, kMaxDrainBudget)) {
@@ -168,6 +170,12 @@ std::string DnsLayer::name_of(uint64_t netns, uint16_t family, const uint8_t (&a
   std::array<uint8_t, 16> a;
   std::memcpy(a.data(), addr, sizeof(addr));
   return state_->cache.name_of(family, a, monotonic_ns(), netns);
+}
+
+bool DnsLayer::is_stale(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]) {
+  std::array<uint8_t, 16> a;
+  std::memcpy(a.data(), addr, sizeof(addr));
+  return state_->cache.stale(family, a, monotonic_ns(), netns, stale_grace_ns_);
 }
 
 std::shared_ptr<prometheus::Collectable> DnsLayer::collector() const {

@@ -65,6 +65,9 @@ class DnsLayer {
     DnsCaptureOptions capture;
     DnsCache::Options cache;
     DnsQueries::Options queries;  // timeout: dns.lookup_timeout
+    // How long past its TTL an answer's address may still be connected to before a
+    // connect there is stale (dns.stale_grace).
+    std::chrono::nanoseconds stale_grace{0};
     // Label sets per lookup metric (limits.max_series).
     size_t max_series = 10000;
     // Answers name connects of the asking socket's network namespace only (dns.scope:
@@ -122,6 +125,9 @@ class DnsLayer {
   // (the drain's DestinationNamer). The kernel keys connects with their namespace only
   // when names are scoped (TC_KEY_NETNS): 0 is the host-wide scope.
   std::string name_of(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]);
+  // Whether a connect to that destination now goes to an address DNS no longer gives
+  // (DnsCache::stale with dns.stale_grace): the drain's stale verdict.
+  bool is_stale(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]);
 
   // The cap of the lookup metrics' label sets (limits.max_series, also on reload).
   void set_max_series(size_t n) { state_->lookups.set_max_series(n); }
@@ -149,6 +155,7 @@ class DnsLayer {
   std::mutex ingest_mu_;
   DestinationReader reader_;
   std::chrono::nanoseconds destination_idle_;
+  uint64_t stale_grace_ns_;
   std::unique_ptr<DnsCaptureSource> capture_;
   std::chrono::milliseconds poll_interval_;
   size_t drain_budget_;

@@ -22,6 +22,7 @@
 #include "app/drain.h"
 #include "common/net.h"
 #include "dns/dns_layer.h"
+#include "dns/dns_parser.h"
 #include "dns/dns_testing.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
@@ -121,6 +122,9 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
         *probe_, store_, labels,
         [this](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns_->name_of(n, f, a); });
     drain_->set_before_read([this](DrainKind) { dns_->before_drain(); });
+    drain_->set_stale_checker(
+        [this](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns_->is_stale(n, f, a); });
+    store_->set_stale_enabled(true);
     ASSERT_TRUE(drain_->run_once().ok());  // what happened before this test is folded
   }
 
@@ -129,6 +133,16 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     EXPECT_TRUE(drain_->run_once().ok());
     std::map<std::pair<std::string, std::string>, uint64_t> out;
     store_->connects().for_each([&](const LabelValues* l, const ConnectCounts& c) {
+      if (l && (*l)[1] == std::to_string(port)) out[{(*l)[0], (*l)[2]}] += c.attempts;
+    });
+    return out;
+  }
+
+  // Stale connect attempts per (daddr, dns_name) for one destination port, after a drain.
+  std::map<std::pair<std::string, std::string>, uint64_t> stale(uint16_t port) {
+    EXPECT_TRUE(drain_->run_once().ok());
+    std::map<std::pair<std::string, std::string>, uint64_t> out;
+    store_->stale().for_each([&](const LabelValues* l, const UnexpectedCounts& c) {
       if (l && (*l)[1] == std::to_string(port)) out[{(*l)[0], (*l)[2]}] += c.attempts;
     });
     return out;
@@ -296,6 +310,62 @@ TEST_P(DnsCaptureTest, LookupsByNameAndRcode) {
   EXPECT_GE(lookups_of(st, "two.tcx.test", ns_t_a, ns_r_noerror) - two_before, 1u);
   EXPECT_GE(duration_count(st, dns4_->address()) - timed_before, 3u);
   EXPECT_EQ(unanswered_of(st, missing, ns_t_a), 0u);
+}
+
+// dnsmasq with a 2 s TTL (--local-ttl) gives a name one address, then (its hosts file
+// rewritten, SIGHUP) another: once the answer that gave the first is older than its
+// TTL, connects to the first address are stale, counted exactly by the drain under the
+// name that gave it; connects to the address DNS gives now never are.
+TEST_P(DnsCaptureTest, ConnectsToAnAddressDnsNoLongerGivesAreStale) {
+  const std::string name = "moving" + std::to_string(getpid()) + ".tcx.test";
+  const std::string a1 = answer_v4(21), a2 = answer_v4(22);
+  Dnsmasq::Options o;
+  o.listen = {testing::unique_loopback_v4(2)};
+  o.port = 53;
+  o.records = {"--local-ttl=2"};
+  o.hosts = a1 + " " + name + "\n";
+  o.ready_name = name;
+  std::string error;
+  auto moving = Dnsmasq::start(o, &error);
+  ASSERT_TRUE(moving) << error;
+  auto gives = [&](const std::string& ip) {
+    auto r = testing::dns_query(moving->address(), 53, name, ns_t_a, false);
+    if (!r) return false;
+    DnsParseOutcome p = parse_dns_message(r->data(), r->size(), r->size());
+    std::array<uint8_t, 16> want{};
+    inet_pton(AF_INET, ip.c_str(), want.data());
+    return p.ok && p.response.addresses.size() == 1 && p.response.addresses[0].addr == want &&
+           p.response.ttl == 2;
+  };
+  ASSERT_TRUE(gives(a1));
+  Listener l1 = listen_tcp(AF_INET, a1);
+  Listener l2 = listen_tcp(AF_INET, a2);
+  // Past its TTL, but still what DNS gives: not stale.
+  usleep(2'200'000);
+  ASSERT_EQ(connect_once(AF_INET, a1, l1.port), 0);
+  EXPECT_TRUE(stale(l1.port).empty());
+
+  ASSERT_TRUE(gives(a1));  // the last answer that gives a1: its TTL runs from here
+  ASSERT_TRUE(moving->set_hosts(a2 + " " + name + "\n"));
+  bool moved = false;
+  for (int i = 0; i < 50 && !moved; ++i) {  // bounded: ~5 s for dnsmasq to re-read it
+    moved = gives(a2);
+    if (!moved) usleep(100'000);
+  }
+  ASSERT_TRUE(moved) << moving->log();
+  // The last answer that gave a1 came moments ago: within its 2 s TTL.
+  ASSERT_EQ(connect_once(AF_INET, a1, l1.port), 0);
+  EXPECT_TRUE(stale(l1.port).empty());
+  // Once it outlived its TTL, a1 is an address DNS no longer gives.
+  usleep(2'200'000);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(connect_once(AF_INET, a1, l1.port), 0);
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(connect_once(AF_INET, a2, l2.port), 0);
+  auto got = stale(l1.port);
+  EXPECT_EQ((got[{a1, name}]), 3u);
+  EXPECT_EQ(got.size(), 1u);
+  EXPECT_TRUE(stale(l2.port).empty());
+  EXPECT_EQ((named(l1.port)[{a1, name}]), 5u);
+  EXPECT_EQ((named(l2.port)[{a2, name}]), 2u);
 }
 
 // A random-subdomain flood through the real resolver: names beyond the cap share the

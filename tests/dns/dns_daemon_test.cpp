@@ -130,6 +130,8 @@ TEST_P(DnsDaemonTest, NamesConnectsOnMetrics) {
                    {"dns_name=\"nx.daemon.tcx.test\"", "qtype=\"A\"", "rcode=\"NXDOMAIN\""}, 1);
   ASSERT_TRUE(nx) << body_;
   EXPECT_EQ(*nx, 1);
+  // Stale connects exist as a family whenever DNS names are on (none here).
+  EXPECT_NE(body_.find("# TYPE tcpconnect_dns_stale_connects_total counter"), std::string::npos);
   EXPECT_EQ(testing::metric_value(body_, "tcpconnect_dns_lookup_series_dropped_total",
                                   {"metric=\"tcpconnect_dns_lookups_total\""}),
             0);

@@ -103,7 +103,7 @@ int run_daemon(const DaemonOptions& options) {
   std::unique_ptr<DnsLayer> dns;
   if (config.dns.enabled) {
     notify.status("starting the DNS capture");
-    dns = start_dns_layer(config.dns);
+    dns = start_dns_layer(config.dns, config.limits.max_series);
   }
 
   notify.status("attaching probes");
@@ -166,6 +166,10 @@ int run_daemon(const DaemonOptions& options) {
     dns->set_destination_forgetter([&connect_probe](const tc_latency_key& key) {
       return connect_probe.forget_destination(key);
     });
+    drain.set_stale_checker([&dns](uint64_t netns, uint16_t family, const uint8_t(&addr)[16]) {
+      return dns->is_stale(netns, family, addr);
+    });
+    store->set_stale_enabled(true);
   }
   // The unit label: cgroup ids named by walking the cgroup2 tree (probes/cgroup_fs.h).
   std::unique_ptr<CgroupUnits> units;
@@ -200,6 +204,12 @@ int run_daemon(const DaemonOptions& options) {
                                store->dropped().unexpected);
       self->set_series_expired("tcpconnect_unexpected_connects_total",
                                store->expired().unexpected);
+    }
+    if (store->stale_enabled()) {
+      self->set_series("tcpconnect_dns_stale_connects_total",
+                       static_cast<double>(store->stale().size()));
+      self->set_series_dropped("tcpconnect_dns_stale_connects_total", store->dropped().stale);
+      self->set_series_expired("tcpconnect_dns_stale_connects_total", store->expired().stale);
     }
     self->set_series_expired("tcpconnect_connects_total", store->expired().connects);
     self->set_series_expired("tcpconnect_connect_duration_seconds", store->expired().duration);
@@ -262,7 +272,7 @@ int run_daemon(const DaemonOptions& options) {
     if (Status s = dns->start_poller(); !s) spdlog::warn("DNS poller: {}", s.error().message);
   }
   DrainLoop loop(drain, *self, config.probes.drain_interval, after_drain);
-  DaemonReloadTarget reload_target(connect_probe, drain, *store, loop);
+  DaemonReloadTarget reload_target(connect_probe, drain, *store, loop, dns.get());
   // The connect series, rendered straight from the store after asking the drain loop for
   // fresh counts. web is destroyed before loop and store (declared after them).
   web.value()->add([store, names = label_names(config.labels), &loop](std::string& out) {

@@ -159,6 +159,8 @@ void Drain::fold_connect(const tc_connect_key& key, const tc_connect_counts& del
       !allowlist_.allows(family_of(key.family), key.daddr, key.dport, name)) {
     store_->add_unexpected(labels, UnexpectedCounts{c.attempts}, now);
   }
+  if (stale_ && c.attempts > 0 && stale_(key.netns, key.family, key.daddr))
+    store_->add_stale(labels, UnexpectedCounts{c.attempts}, now);
   store_->add_connects(labels, c, now);
 }
 

@@ -45,6 +45,16 @@ class Drain {
   // connect it enabled is named (and attributes connects in periodic drains).
   void set_before_read(std::function<void(DrainKind)> hook) { before_read_ = std::move(hook); }
 
+  // Whether a connect's destination (its namespace, as the namer takes it) is an
+  // address DNS no longer gives (DnsLayer::is_stale). Its connect attempts that grew in
+  // a drain are counted in the store's stale series when it says so at that drain.
+  using StaleChecker =
+      std::function<bool(uint64_t netns, uint16_t family, const uint8_t (&addr)[16])>;
+  void set_stale_checker(StaleChecker stale) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stale_ = std::move(stale);
+  }
+
   // The label values of a connect key under the kept labels (exposed for tests).
   LabelValues connect_labels(const tc_connect_key& key) const;
 
@@ -105,6 +115,7 @@ class Drain {
   LabelRenderer renderer_;
   AllowlistConfig allowlist_;
   DestinationNamer namer_;
+  StaleChecker stale_;
   UnitNamer units_;
   std::function<void()> units_round_;
   std::function<void(DrainKind)> before_read_;

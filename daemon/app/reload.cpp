@@ -5,6 +5,7 @@
 #include "app/drain.h"
 #include "app/drain_loop.h"
 #include "app/web_tls.h"
+#include "dns/dns_layer.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
 
@@ -140,6 +141,7 @@ Status DaemonReloadTarget::apply_labels(const LabelsConfig& labels,
 
 void DaemonReloadTarget::apply_limits(const LimitsConfig& limits) {
   store_.set_max_series(limits.max_series);
+  if (dns_) dns_->set_max_series(limits.max_series);
   drain_.set_idle_expiry(limits.idle_expiry);
 }
 

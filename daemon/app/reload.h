@@ -18,6 +18,7 @@ namespace tcpconnect {
 
 class ConnectProbe;
 class Drain;
+class DnsLayer;
 class DrainLoop;
 class SeriesStore;
 
@@ -66,8 +67,10 @@ ReloadOutcome reload_config(const std::string& path, const std::string& listen_o
 // The daemon's running parts a reload changes.
 class DaemonReloadTarget final : public ReloadTarget {
  public:
-  DaemonReloadTarget(ConnectProbe& probe, Drain& drain, SeriesStore& store, DrainLoop& loop)
-      : probe_(probe), drain_(drain), store_(store), loop_(loop) {}
+  // `dns`, when DNS names are on, follows limits.max_series too (its lookup metrics).
+  DaemonReloadTarget(ConnectProbe& probe, Drain& drain, SeriesStore& store, DrainLoop& loop,
+                     DnsLayer* dns = nullptr)
+      : probe_(probe), drain_(drain), store_(store), loop_(loop), dns_(dns) {}
   Status apply_filters(const FiltersConfig& filters) override;
   Status revert_filters() override;
   // The same, at start.
@@ -81,6 +84,7 @@ class DaemonReloadTarget final : public ReloadTarget {
   Drain& drain_;
   SeriesStore& store_;
   DrainLoop& loop_;
+  DnsLayer* dns_;
 };
 
 // Logs config_warnings() and the filters' unresolved cgroups, at start and after every

@@ -691,6 +691,15 @@ std::optional<Problem> find_dns_problem(const DnsConfig& dns) {
                    range_problem(format_duration(dns.max_age), format_duration(kMinDnsMaxAge),
                                  format_duration(kMaxDnsMaxAge))};
   }
+  if (dns.lookup_timeout < kMinDnsLookupTimeout || dns.lookup_timeout > kMaxDnsLookupTimeout) {
+    return Problem{"dns.lookup_timeout", range_problem(format_duration(dns.lookup_timeout),
+                                                       format_duration(kMinDnsLookupTimeout),
+                                                       format_duration(kMaxDnsLookupTimeout))};
+  }
+  if (dns.stale_grace < std::chrono::milliseconds(0) || dns.stale_grace > kMaxDnsStaleGrace) {
+    return Problem{"dns.stale_grace", range_problem(format_duration(dns.stale_grace), "0s",
+                                                    format_duration(kMaxDnsStaleGrace))};
+  }
   if (dns.ring_bytes < kMinRingBytes || dns.ring_bytes > kMaxRingBytes) {
     return Problem{"dns.ring_bytes",
                    range_problem(std::to_string(dns.ring_bytes), std::to_string(kMinRingBytes),
@@ -1294,8 +1303,8 @@ class Parser {
   Status parse_dns(const Entry& section, DnsConfig* dns) {
     return for_each_entry(
         section.value, section.path,
-        {"enabled", "ports", "capture_bytes", "cache_entries", "max_age", "capture", "ring_bytes",
-         "scope"},
+        {"enabled", "ports", "capture_bytes", "cache_entries", "max_age", "lookup_timeout",
+         "stale_grace", "capture", "ring_bytes", "scope"},
         [&](const Entry& entry) -> Status {
           const std::string& key = entry.key.Scalar();
           if (key == "enabled") return parse_bool(entry, &dns->enabled);
@@ -1312,6 +1321,8 @@ class Parser {
             return parse_unsigned(entry, kMinCacheEntries, kMaxCacheEntries, &dns->cache_entries);
           }
           if (key == "max_age") return parse_duration_value(entry, &dns->max_age);
+          if (key == "lookup_timeout") return parse_duration_value(entry, &dns->lookup_timeout);
+          if (key == "stale_grace") return parse_duration_value(entry, &dns->stale_grace);
           if (key == "capture")
             return parse_enum(entry, "capture method", kCaptureNames, &dns->capture);
           if (key == "scope") return parse_enum(entry, "name scope", kDnsScopeNames, &dns->scope);
@@ -1519,7 +1530,9 @@ bool FiltersConfig::operator==(const FiltersConfig& other) const {
 bool DnsConfig::operator==(const DnsConfig& other) const {
   return enabled == other.enabled && ports == other.ports && capture_bytes == other.capture_bytes &&
          cache_entries == other.cache_entries && max_age == other.max_age &&
-         capture == other.capture && ring_bytes == other.ring_bytes && scope == other.scope;
+         lookup_timeout == other.lookup_timeout && stale_grace == other.stale_grace &&
+         capture == other.capture &&
+         ring_bytes == other.ring_bytes && scope == other.scope;
 }
 
 bool AllowRule::matches(Family f, const uint8_t* daddr16, uint16_t dport,

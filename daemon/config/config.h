@@ -162,6 +162,11 @@ struct DnsConfig {
   uint32_t capture_bytes = 512;        // per packet, 64..8192
   uint32_t cache_entries = 10240;      // 1..10000000
   std::chrono::milliseconds max_age{std::chrono::hours(24)};  // 1s..30d
+  // A question unanswered this long is an unanswered lookup and forgotten: 100ms..5m.
+  std::chrono::milliseconds lookup_timeout{std::chrono::seconds(5)};
+  // How long past its TTL an address may still be connected to before the connect is
+  // stale (tcpconnect_dns_stale_connects_total): 0..1d.
+  std::chrono::milliseconds stale_grace{0};
   DnsCapture capture = DnsCapture::kAuto;
   uint32_t ring_bytes = 1u << 20;  // BPF ringbuf size: a power of two, 4096..268435456
   DnsScope scope = DnsScope::kNetns;
@@ -233,6 +238,9 @@ constexpr uint32_t kMinCacheEntries = 1;
 constexpr uint32_t kMaxCacheEntries = 10'000'000;
 constexpr std::chrono::milliseconds kMinDnsMaxAge{1000};
 constexpr std::chrono::milliseconds kMaxDnsMaxAge{30LL * 24 * 60 * 60 * 1000};
+constexpr std::chrono::milliseconds kMinDnsLookupTimeout{100};
+constexpr std::chrono::milliseconds kMaxDnsLookupTimeout{5 * 60 * 1000};
+constexpr std::chrono::milliseconds kMaxDnsStaleGrace{24 * 60 * 60 * 1000};
 constexpr uint32_t kMinRingBytes = 4096;
 constexpr uint32_t kMaxRingBytes = 1u << 28;
 constexpr size_t kMaxNameBytes = 253;  // longest DNS name in text form

@@ -51,7 +51,9 @@ void DnsCache::erase(Shard& shard, std::list<Node>::iterator it) {
 }
 
 void DnsCache::insert(uint16_t family, const std::array<uint8_t, 16>& addr, std::string_view name,
-                      std::string_view canonical, uint64_t response_ns, uint64_t scope) {
+                      std::string_view canonical, uint64_t response_ns, uint64_t scope,
+                      uint32_t ttl_s) {
+  const uint64_t expires_ns = response_ns + uint64_t{ttl_s} * 1'000'000'000ull;
   Key key{family, addr, scope};
   Shard& s = shard_of(key);
   std::lock_guard<std::mutex> lock(s.mu);
@@ -61,6 +63,7 @@ void DnsCache::insert(uint16_t family, const std::array<uint8_t, 16>& addr, std:
     e.name.assign(name);
     e.canonical.assign(canonical);
     e.response_ns = response_ns;
+    e.expires_ns = expires_ns;
     s.lru.splice(s.lru.begin(), s.lru, it->second);
     return;
   }
@@ -69,7 +72,7 @@ void DnsCache::insert(uint16_t family, const std::array<uint8_t, 16>& addr, std:
     evicted_capacity_.fetch_add(1, std::memory_order_relaxed);
   }
   s.lru.push_front(
-      Node{key, DnsCacheEntry{std::string(name), std::string(canonical), response_ns}});
+      Node{key, DnsCacheEntry{std::string(name), std::string(canonical), response_ns, expires_ns}});
   s.index.emplace(key, s.lru.begin());
   size_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -95,6 +98,50 @@ std::string DnsCache::name_of(uint16_t family, const std::array<uint8_t, 16>& ad
   if (auto e = lookup(family, addr, now_ns, scope)) return std::move(e->name);
   if (is_loopback(family, addr)) return "localhost";
   return "";
+}
+
+size_t DnsCache::AnswerKeyHash::operator()(const AnswerKey& k) const noexcept {
+  uint64_t h = 1469598103934665603ull ^ k.family;
+  for (char c : k.name) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+  h = (h ^ k.scope) * 1099511628211ull;
+  return static_cast<size_t>(h ^ (h >> 32));
+}
+
+void DnsCache::answered(uint64_t scope, std::string_view name, uint16_t family,
+                        std::vector<std::array<uint8_t, 16>> addrs, uint64_t response_ns) {
+  AnswerKey key{scope, family, std::string(name)};
+  std::lock_guard<std::mutex> lock(answers_mu_);
+  if (auto it = answers_.find(key); it != answers_.end()) {
+    if (response_ns < it->second->response_ns) return;  // an older answer, late
+    it->second->response_ns = response_ns;
+    it->second->addrs = std::move(addrs);
+    answers_lru_.splice(answers_lru_.begin(), answers_lru_, it->second);
+    return;
+  }
+  while (answers_.size() >= max_entries_ && !answers_lru_.empty()) {
+    answers_.erase(answers_lru_.back().key);
+    answers_lru_.pop_back();
+    evicted_answers_.fetch_add(1, std::memory_order_relaxed);
+  }
+  answers_lru_.push_front(Answer{key, response_ns, std::move(addrs)});
+  answers_.emplace(std::move(key), answers_lru_.begin());
+}
+
+size_t DnsCache::answers() const {
+  std::lock_guard<std::mutex> lock(answers_mu_);
+  return answers_.size();
+}
+
+bool DnsCache::stale(uint16_t family, const std::array<uint8_t, 16>& addr, uint64_t now_ns,
+                     uint64_t scope, uint64_t grace_ns) {
+  auto e = lookup(family, addr, now_ns, scope);
+  if (!e || now_ns <= e->expires_ns + grace_ns) return false;
+  std::lock_guard<std::mutex> lock(answers_mu_);
+  auto it = answers_.find(AnswerKey{scope, family, std::move(e->name)});
+  if (it == answers_.end()) return false;
+  const Answer& latest = *it->second;
+  if (latest.response_ns <= e->response_ns) return false;  // the answer that named it
+  return std::find(latest.addrs.begin(), latest.addrs.end(), addr) == latest.addrs.end();
 }
 
 void DnsCache::expire(uint64_t now_ns) {

@@ -24,6 +24,7 @@ struct DnsCacheEntry {
   std::string name;          // the name the application asked for
   std::string canonical;     // the end of its CNAME chain
   uint64_t response_ns = 0;  // CLOCK_MONOTONIC of the answer
+  uint64_t expires_ns = 0;   // response_ns + the answer's TTL
 };
 
 // An address as the kernel keys it (family, 16 bytes, IPv4 in the first 4) in a scope:
@@ -52,7 +53,22 @@ class DnsCache {
   // recent answer wins: one older than what is held (answers can reach the consumer out
   // of order across CPUs) changes nothing.
   void insert(uint16_t family, const std::array<uint8_t, 16>& addr, std::string_view name,
-              std::string_view canonical, uint64_t response_ns, uint64_t scope = 0);
+              std::string_view canonical, uint64_t response_ns, uint64_t scope = 0,
+              uint32_t ttl_s = 0);
+
+  // The latest complete answer for `name` in `scope` for one family (an A question: 2,
+  // AAAA: 10) gave these addresses (none for NXDOMAIN or no records). At most
+  // max_entries (scope, name, family) are remembered, least recently answered first.
+  void answered(uint64_t scope, std::string_view name, uint16_t family,
+                std::vector<std::array<uint8_t, 16>> addrs, uint64_t response_ns);
+
+  // Whether a connect to addr in `scope` at now_ns goes to an address DNS no longer
+  // gives: the answer that named it (lookup()) is older than its TTL plus grace_ns, and
+  // a later answer for its name and family does not contain it.
+  bool stale(uint16_t family, const std::array<uint8_t, 16>& addr, uint64_t now_ns, uint64_t scope,
+             uint64_t grace_ns);
+  size_t answers() const;
+  uint64_t evicted_answers() const { return evicted_answers_.load(std::memory_order_relaxed); }
 
   // The answer that names addr in `scope`, unless none is held or it is older than max_age
   // at now_ns.
@@ -91,7 +107,26 @@ class DnsCache {
   bool expired(const DnsCacheEntry& e, uint64_t now_ns) const;
   void erase(Shard& shard, std::list<Node>::iterator it);
 
+  struct AnswerKey {
+    uint64_t scope;
+    uint16_t family;
+    std::string name;
+    bool operator==(const AnswerKey& o) const = default;
+  };
+  struct AnswerKeyHash {
+    size_t operator()(const AnswerKey& k) const noexcept;
+  };
+  struct Answer {
+    AnswerKey key;
+    uint64_t response_ns;
+    std::vector<std::array<uint8_t, 16>> addrs;
+  };
+
   const size_t max_entries_;
+  mutable std::mutex answers_mu_;
+  std::list<Answer> answers_lru_;  // most recently answered first
+  std::unordered_map<AnswerKey, std::list<Answer>::iterator, AnswerKeyHash> answers_;
+  std::atomic<uint64_t> evicted_answers_{0};
   const uint64_t max_age_ns_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> size_{0};

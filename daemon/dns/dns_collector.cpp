@@ -2,10 +2,12 @@
 
 #include <prometheus/metric_type.h>
 
+#include <cstring>
 #include <limits>
 #include <string>
 
 #include "dns/dns_layer.h"
+#include "metrics/labels.h"
 
 namespace tcpconnect {
 namespace {
@@ -34,6 +36,83 @@ ClientMetric gauge(double v, std::vector<ClientMetric::Label> labels = {}) {
 
 double load(const std::atomic<uint64_t>& a) {
   return static_cast<double>(a.load(std::memory_order_relaxed));
+}
+
+constexpr const char* kLookupsName = "tcpconnect_dns_lookups_total";
+constexpr const char* kUnansweredName = "tcpconnect_dns_lookups_unanswered_total";
+constexpr const char* kDurationName = "tcpconnect_dns_lookup_duration_seconds";
+
+std::string name_label(const std::string& name) {
+  return name.empty() ? std::string(kOverflowValue) : name;
+}
+
+// The lookup health metrics (dns/dns_lookups.h).
+void append_lookups(const DnsLookups& lookups, std::vector<MetricFamily>& out) {
+  const DnsLookups::Snapshot snap = lookups.snapshot();
+
+  MetricFamily answered =
+      family(kLookupsName,
+             "DNS lookups answered (responses matched to the question a local socket asked), "
+             "by the name asked, question type and response code. At most limits.max_series "
+             "names: beyond, dns_name=\"overflow\".",
+             MetricType::Counter);
+  for (const auto& l : snap.lookups) {
+    answered.metric.push_back(
+        counter(static_cast<double>(l.count), {{"dns_name", name_label(l.name)},
+                                               {"qtype", std::string(dns_qtype_name(l.qtype_slot))},
+                                               {"rcode", std::string(dns_rcode_name(l.rcode))}}));
+  }
+  out.push_back(std::move(answered));
+
+  MetricFamily unanswered =
+      family(kUnansweredName,
+             "DNS questions a local socket asked that no matching response answered within "
+             "dns.lookup_timeout, by the name asked and question type. At most "
+             "limits.max_series names: beyond, dns_name=\"overflow\".",
+             MetricType::Counter);
+  for (const auto& u : snap.unanswered) {
+    unanswered.metric.push_back(counter(
+        static_cast<double>(u.count),
+        {{"dns_name", name_label(u.name)}, {"qtype", std::string(dns_qtype_name(u.qtype_slot))}}));
+  }
+  out.push_back(std::move(unanswered));
+
+  MetricFamily duration = family(kDurationName,
+                                 "Time from a DNS query to its matching response, by the "
+                                 "address the query went to. At most limits.max_series "
+                                 "servers: beyond, server=\"overflow\".",
+                                 MetricType::Histogram);
+  for (const auto& [server, hist] : snap.durations) {
+    ClientMetric m;
+    uint8_t addr[16];
+    std::memcpy(addr, server.addr.data(), sizeof(addr));
+    m.label = {{"server", server.family == 0 ? std::string(kOverflowValue)
+                                             : format_address(server.family, addr)}};
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < hist.buckets.size(); ++i) {
+      cumulative += hist.buckets[i];
+      double bound = i < kDnsLookupBounds.size() ? kDnsLookupBounds[i]
+                                                 : std::numeric_limits<double>::infinity();
+      m.histogram.bucket.push_back({cumulative, bound});
+    }
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = static_cast<double>(hist.sum_ns) / 1e9;
+    duration.metric.push_back(std::move(m));
+  }
+  out.push_back(std::move(duration));
+
+  MetricFamily dropped =
+      family("tcpconnect_dns_lookup_series_dropped_total",
+             "Increments of a DNS lookup metric that went to its overflow series because it "
+             "already had limits.max_series label sets, by metric.",
+             MetricType::Counter);
+  dropped.metric.push_back(
+      counter(static_cast<double>(snap.dropped_lookups), {{"metric", kLookupsName}}));
+  dropped.metric.push_back(
+      counter(static_cast<double>(snap.dropped_unanswered), {{"metric", kUnansweredName}}));
+  dropped.metric.push_back(
+      counter(static_cast<double>(snap.dropped_durations), {{"metric", kDurationName}}));
+  out.push_back(std::move(dropped));
 }
 
 }  // namespace
@@ -184,6 +263,7 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   h.histogram.sample_sum = load(d.sum_ns) / 1e9;
   delay.metric.push_back(std::move(h));
   out.push_back(std::move(delay));
+  append_lookups(s.lookups, out);
   return out;
 }
 

@@ -31,6 +31,16 @@ DnsExchange exchange_of(const DnsPacket& p) {
 
 }  // namespace
 
+DnsIngest::DnsIngest(DnsCache& cache, DnsStats& stats, DnsQueries& queries, bool scoped,
+                     DnsLookups* lookups)
+    : cache_(cache), stats_(stats), queries_(queries), scoped_(scoped), lookups_(lookups) {
+  if (lookups_) {
+    queries_.set_timeout_observer([lookups](const DnsExchange&, const DnsQuestion& q) {
+      lookups->unanswered(q.qname, dns_qtype_slot(q.qtype));
+    });
+  }
+}
+
 size_t DnsIngest::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](uint8_t b) { h = (h ^ b) * 1099511628211ull; };
@@ -68,16 +78,34 @@ void DnsIngest::message(const DnsPacket& p, const uint8_t* msg, size_t captured,
     return;
   }
   const DnsResponse& r = o.response;
-  if (auto why =
-          queries_.answer(exchange_of(p), DnsQuestion{r.id, r.qtype, r.qclass, r.qname}, ts_ns)) {
+  const DnsExchange exchange = exchange_of(p);
+  uint64_t asked_ns = ts_ns;
+  if (auto why = queries_.answer(exchange, DnsQuestion{r.id, r.qtype, r.qclass, r.qname}, ts_ns,
+                                 &asked_ns)) {
     stats_.reject(*why);
     return;
   }
   if (r.capture_truncated) stats_.count(DnsParseError::kCaptureTruncated);
-  stats_.responses[r.rcode % kDnsRcodeSlots][dns_qtype_slot(r.qtype)].fetch_add(
-      1, std::memory_order_relaxed);
+  const size_t rcode = r.rcode % kDnsRcodeSlots;
+  const size_t qtype = dns_qtype_slot(r.qtype);
+  stats_.responses[rcode][qtype].fetch_add(1, std::memory_order_relaxed);
+  if (lookups_) {
+    lookups_->answered(r.qname, qtype, rcode, exchange.family, exchange.server,
+                       ts_ns - std::min(ts_ns, asked_ns));
+  }
+  const uint64_t scope = scoped_ ? p.netns : 0;
+  // The latest answer's address set per name, for stale connects: only complete answers
+  // to an address question (an answer cut by the server or the capture may lack some).
+  if ((r.qtype == 1 || r.qtype == 28) && (rcode == 0 || rcode == 3) && !r.truncated &&
+      !r.capture_truncated) {
+    const uint16_t family = r.qtype == 1 ? 2 : 10;
+    std::vector<std::array<uint8_t, 16>> addrs;
+    for (const DnsAddress& a : r.addresses)
+      if (a.family == family) addrs.push_back(a.addr);
+    cache_.answered(scope, r.qname, family, std::move(addrs), ts_ns);
+  }
   for (const DnsAddress& a : r.addresses) {
-    cache_.insert(a.family, a.addr, r.qname, r.canonical, ts_ns, scoped_ ? p.netns : 0);
+    cache_.insert(a.family, a.addr, r.qname, r.canonical, ts_ns, scope, r.ttl);
     stats_.addresses.fetch_add(1, std::memory_order_relaxed);
   }
 }

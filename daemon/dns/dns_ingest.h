@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "dns/dns_cache.h"
+#include "dns/dns_lookups.h"
 #include "dns/dns_packet.h"
 #include "dns/dns_parser.h"
 #include "dns/dns_queries.h"
@@ -26,8 +27,10 @@ namespace tcpconnect {
 
 class DnsIngest {
  public:
-  DnsIngest(DnsCache& cache, DnsStats& stats, DnsQueries& queries, bool scoped = true)
-      : cache_(cache), stats_(stats), queries_(queries), scoped_(scoped) {}
+  // `lookups`, when given, counts each answered lookup and each one the query table
+  // times out (it becomes the queries' timeout observer).
+  DnsIngest(DnsCache& cache, DnsStats& stats, DnsQueries& queries, bool scoped = true,
+            DnsLookups* lookups = nullptr);
 
   void ingest(const DnsPacket& packet);
 
@@ -69,6 +72,7 @@ class DnsIngest {
   DnsStats& stats_;
   DnsQueries& queries_;
   bool scoped_;
+  DnsLookups* lookups_;
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
 };
 

@@ -20,8 +20,11 @@ constexpr size_t kMinRingRecord = 8 + sizeof(tc_dns_event);
 
 }  // namespace
 
-DnsLayer::Options DnsLayer::options_from(const DnsConfig& config) {
+DnsLayer::Options DnsLayer::options_from(const DnsConfig& config, size_t max_series) {
   Options o;
+  o.queries.timeout = config.lookup_timeout;
+  o.stale_grace = config.stale_grace;
+  o.max_series = max_series;
   o.capture.method = config.capture;
   o.capture.ports = config.ports;
   o.capture.capture_bytes = config.capture_bytes;
@@ -33,9 +36,10 @@ DnsLayer::Options DnsLayer::options_from(const DnsConfig& config) {
 }
 
 DnsLayer::DnsLayer(const Options& options)
-    : state_(std::make_shared<DnsLayerState>(options.cache)),
-      ingest_(state_->cache, state_->stats, state_->queries, options.scoped),
+    : state_(std::make_shared<DnsLayerState>(options.cache, options.queries, options.max_series)),
+      ingest_(state_->cache, state_->stats, state_->queries, options.scoped, &state_->lookups),
       destination_idle_(options.cache.max_age),
+      stale_grace_ns_(static_cast<uint64_t>(std::max<int64_t>(0, options.stale_grace.count()))),
       poll_interval_(options.poll_interval),
       drain_budget_(
           std::clamp<size_t>(options.capture.ring_bytes / kMinRingRecord, 1, kMaxDrainBudget)) {
@@ -48,8 +52,10 @@ DnsLayer::DnsLayer(const Options& options)
 Result<std::unique_ptr<DnsLayer>> DnsLayer::start(const Options& options) {
   std::unique_ptr<DnsLayer> layer(new DnsLayer(options));
   DnsLayer* self = layer.get();
-  auto capture =
-      open_dns_capture(options.capture, [self](const DnsPacket& p) { self->ingest_.ingest(p); });
+  auto capture = open_dns_capture(options.capture, [self](const DnsPacket& p) {
+    std::lock_guard<std::mutex> lock(self->ingest_mu_);
+    self->ingest_.ingest(p);
+  });
   if (!capture) return capture.error();
   layer->capture_ = std::move(capture).value();
   layer->state_->method = layer->capture_->method();
@@ -69,8 +75,8 @@ Status DnsLayer::start_poller() {
   return Ok{};
 }
 
-std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config) {
-  DnsLayer::Options options = DnsLayer::options_from(config);
+std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config, size_t max_series) {
+  DnsLayer::Options options = DnsLayer::options_from(config, max_series);
   options.poller_thread = false;
   auto layer = DnsLayer::start(options);
   if (!layer) {
@@ -151,6 +157,10 @@ void DnsLayer::before_drain(bool attribute) {
   poll_now();
   const uint64_t now = monotonic_ns();
   state_->cache.expire(now);
+  {
+    std::lock_guard<std::mutex> lock(ingest_mu_);
+    state_->queries.expire(now);
+  }
   if (!attribute) return;
   if (Status s = state_->attribution->run(now); !s)
     spdlog::warn("DNS attribution: {}", s.error().message);
@@ -160,6 +170,12 @@ std::string DnsLayer::name_of(uint64_t netns, uint16_t family, const uint8_t (&a
   std::array<uint8_t, 16> a;
   std::memcpy(a.data(), addr, sizeof(addr));
   return state_->cache.name_of(family, a, monotonic_ns(), netns);
+}
+
+bool DnsLayer::is_stale(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]) {
+  std::array<uint8_t, 16> a;
+  std::memcpy(a.data(), addr, sizeof(addr));
+  return state_->cache.stale(family, a, monotonic_ns(), netns, stale_grace_ns_);
 }
 
 std::shared_ptr<prometheus::Collectable> DnsLayer::collector() const {

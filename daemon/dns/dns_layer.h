@@ -42,12 +42,15 @@ namespace tcpconnect {
 
 // Everything the collector renders; shared with it, so a scrape never outlives it.
 struct DnsLayerState {
-  explicit DnsLayerState(const DnsCache::Options& cache_options) : cache(cache_options) {}
+  DnsLayerState(const DnsCache::Options& cache_options, const DnsQueries::Options& query_options,
+                size_t max_series)
+      : cache(cache_options), queries(query_options), lookups(max_series) {}
 
   DnsCapture method = DnsCapture::kAuto;
   DnsStats stats;
   DnsCache cache;
   DnsQueries queries;
+  DnsLookups lookups;
   std::unique_ptr<DnsAttribution> attribution;
   std::atomic<uint64_t> captured{0};
   std::atomic<uint64_t> lost{0};
@@ -61,6 +64,12 @@ class DnsLayer {
   struct Options {
     DnsCaptureOptions capture;
     DnsCache::Options cache;
+    DnsQueries::Options queries;  // timeout: dns.lookup_timeout
+    // How long past its TTL an answer's address may still be connected to before a
+    // connect there is stale (dns.stale_grace).
+    std::chrono::nanoseconds stale_grace{0};
+    // Label sets per lookup metric (limits.max_series).
+    size_t max_series = 10000;
     // Answers name connects of the asking socket's network namespace only (dns.scope:
     // netns), or every connect (host).
     bool scoped = true;
@@ -69,7 +78,7 @@ class DnsLayer {
     bool poller_thread = true;  // off: only before_drain()/poll_now() consume, until
                                 // start_poller()
   };
-  static Options options_from(const DnsConfig& config);
+  static Options options_from(const DnsConfig& config, size_t max_series = 10000);
 
   // Opens the capture and starts polling it. An error means nothing is captured.
   static Result<std::unique_ptr<DnsLayer>> start(const Options& options);
@@ -88,7 +97,8 @@ class DnsLayer {
   void set_destination_forgetter(DestinationForgetter forget);
   uint64_t destinations_forgotten() const { return state_->attribution->forgotten(); }
 
-  // The drain's first step: consume the capture, expire old answers, and, when
+  // The drain's first step: consume the capture, expire old answers and questions
+  // asked longer than dns.lookup_timeout ago (unanswered lookups), and, when
   // `attribute`, attribute the connects since the last attribution (a walk of the
   // kernel's destinations map: the daemon does it in periodic drains only, so the
   // attribution metrics trail the connect counts by up to a drain interval).
@@ -115,6 +125,12 @@ class DnsLayer {
   // (the drain's DestinationNamer). The kernel keys connects with their namespace only
   // when names are scoped (TC_KEY_NETNS): 0 is the host-wide scope.
   std::string name_of(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]);
+  // Whether a connect to that destination now goes to an address DNS no longer gives
+  // (DnsCache::stale with dns.stale_grace): the drain's stale verdict.
+  bool is_stale(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]);
+
+  // The cap of the lookup metrics' label sets (limits.max_series, also on reload).
+  void set_max_series(size_t n) { state_->lookups.set_max_series(n); }
 
   std::shared_ptr<prometheus::Collectable> collector() const;
   DnsCapture method() const { return state_->method; }
@@ -134,8 +150,12 @@ class DnsLayer {
 
   std::shared_ptr<DnsLayerState> state_;
   DnsIngest ingest_;
+  // Serialises the ingest (called by the capture's poll) with the drain's expiry of
+  // unanswered questions, which must happen even when no DNS packet arrives.
+  std::mutex ingest_mu_;
   DestinationReader reader_;
   std::chrono::nanoseconds destination_idle_;
+  uint64_t stale_grace_ns_;
   std::unique_ptr<DnsCaptureSource> capture_;
   std::chrono::milliseconds poll_interval_;
   size_t drain_budget_;
@@ -151,6 +171,6 @@ class DnsLayer {
 
 // For the daemon: the layer dns.* asks for, or nullptr (logged as a warning: the daemon
 // runs on without names) when it cannot capture. Logs which capture it uses.
-std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config);
+std::unique_ptr<DnsLayer> start_dns_layer(const DnsConfig& config, size_t max_series);
 
 }  // namespace tcpconnect

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <resolv.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace tcpconnect {
@@ -88,6 +89,7 @@ DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_trun
   std::vector<std::pair<std::string, std::string>> cname;  // owner -> target, first wins
   struct Owned {
     DnsAddress addr;
+    uint32_t ttl;
     bool by_qname;      // owned by the question name
     std::string owner;  // otherwise, its owner (lower case)
   };
@@ -111,6 +113,7 @@ DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_trun
       const size_t size = type == ns_t_a ? NS_INADDRSZ : NS_IN6ADDRSZ;
       if (ns_rr_rdlen(rr) != size) return failure(DnsParseError::kBadRecord);
       a.addr.family = type == ns_t_a ? 2 : 10;
+      a.ttl = ns_rr_ttl(rr);
       std::memcpy(a.addr.addr.data(), ns_rr_rdata(rr), size);
       a.by_qname = same_name(ns_rr_name(rr), r.qname);
       if (!a.by_qname) a.owner = lower(ns_rr_name(rr));
@@ -139,7 +142,9 @@ DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_trun
   for (const Owned& a : addresses) {
     bool on_chain = a.by_qname;
     for (size_t i = 1; i < chain.size() && !on_chain; ++i) on_chain = *chain[i] == a.owner;
-    if (on_chain) r.addresses.push_back(a.addr);
+    if (!on_chain) continue;
+    r.ttl = r.addresses.empty() ? a.ttl : std::min(r.ttl, a.ttl);
+    r.addresses.push_back(a.addr);
   }
   out.ok = true;
   return out;

@@ -43,6 +43,7 @@ struct DnsResponse {
   std::string qname;               // lower case, no trailing dot ("" for the root)
   std::string canonical;           // end of the CNAME chain from qname (qname when there is none)
   std::vector<DnsAddress> addresses;  // A and AAAA records on the chain, in answer order
+  uint32_t ttl = 0;  // the smallest TTL of those address records (0 when there are none)
 };
 
 struct DnsParseOutcome {

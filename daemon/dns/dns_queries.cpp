@@ -56,6 +56,7 @@ void DnsQueries::drop_oldest(bool timed_out) {
     auto& v = it->second;
     auto a = std::find_if(v.begin(), v.end(), [&](const Asked& x) { return x.seq == q.seq; });
     if (a == v.end()) continue;
+    if (timed_out && on_timeout_) on_timeout_(q.exchange, a->question);
     erase(it, static_cast<size_t>(a - v.begin()));
     (timed_out ? timed_out_ : pushed_out_).fetch_add(1, std::memory_order_relaxed);
     return;
@@ -102,7 +103,8 @@ void DnsQueries::asked(const DnsExchange& exchange, const DnsQuestion& question,
 }
 
 std::optional<DnsRejection> DnsQueries::answer(const DnsExchange& exchange,
-                                               const DnsQuestion& question, uint64_t ts_ns) {
+                                               const DnsQuestion& question, uint64_t ts_ns,
+                                               uint64_t* asked_ns) {
   expire(ts_ns);
   auto it = by_exchange_.find(exchange);
   if (it == by_exchange_.end()) return DnsRejection::kUnsolicited;
@@ -111,6 +113,7 @@ std::optional<DnsRejection> DnsQueries::answer(const DnsExchange& exchange,
     const DnsQuestion& q = v[i].question;
     if (q.id == question.id && q.qtype == question.qtype && q.qclass == question.qclass &&
         q.qname == question.qname) {
+      if (asked_ns) *asked_ns = v[i].ts_ns;
       erase(it, i);
       return std::nullopt;
     }

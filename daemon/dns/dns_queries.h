@@ -6,7 +6,8 @@
 // response answers its query once.
 //
 // Bounded: at most `max_pending` questions; a new one beyond that pushes out the oldest
-// (counted), and a question unanswered for `timeout` is dropped (counted). A flood of
+// (counted), and a question unanswered for `timeout` (dns.lookup_timeout) is dropped
+// (counted, and shown to the timeout observer: an unanswered lookup). A flood of
 // queries can therefore only push out other questions, whose answers then name nothing
 // (they fail closed), never make a forged answer acceptable.
 //
@@ -20,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -61,9 +63,13 @@ class DnsQueries {
   void asked(const DnsExchange& exchange, const DnsQuestion& question, uint64_t ts_ns);
   // Whether a response (whose exchange is given as its query's: local socket -> server)
   // answers an outstanding question; if it does, that question is answered and gone.
-  // nullopt: it does; else why not.
+  // nullopt: it does (and *asked_ns, when given, is when it was asked); else why not.
   std::optional<DnsRejection> answer(const DnsExchange& exchange, const DnsQuestion& question,
-                                     uint64_t ts_ns);
+                                     uint64_t ts_ns, uint64_t* asked_ns = nullptr);
+  // Called with each question dropped for its timeout (not those pushed out), from the
+  // consumer's thread.
+  using TimeoutObserver = std::function<void(const DnsExchange&, const DnsQuestion&)>;
+  void set_timeout_observer(TimeoutObserver observer) { on_timeout_ = std::move(observer); }
   // Drops questions older than the timeout at now_ns.
   void expire(uint64_t now_ns);
 
@@ -93,6 +99,7 @@ class DnsQueries {
              size_t i);
 
   Options options_;
+  TimeoutObserver on_timeout_;
   // Per socket pair, its outstanding questions (a handful: A and AAAA, retries).
   std::unordered_map<DnsExchange, std::vector<Asked>, ExchangeHash> by_exchange_;
   // Every question in order of asking; entries already answered are skipped lazily.

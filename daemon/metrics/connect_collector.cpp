@@ -102,6 +102,19 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
     });
     out.push_back(std::move(unexpected));
   }
+  if (store_->stale_enabled()) {
+    prometheus::MetricFamily stale{"tcpconnect_dns_stale_connects_total",
+                                   std::string(kStaleConnectsHelp),
+                                   prometheus::MetricType::Counter,
+                                   {}};
+    store_->stale().for_each([&](const LabelValues* values, const UnexpectedCounts& c) {
+      prometheus::ClientMetric m;
+      m.label = make_labels(names, values);
+      m.counter.value = static_cast<double>(c.attempts);
+      stale.metric.push_back(std::move(m));
+    });
+    out.push_back(std::move(stale));
+  }
   return out;
 }
 

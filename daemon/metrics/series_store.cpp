@@ -180,6 +180,12 @@ void SeriesStore::add_unexpected(const LabelValues& labels, const UnexpectedCoun
   if (!unexpected_.add(labels, delta, now)) dropped_.unexpected += delta.attempts;
 }
 
+void SeriesStore::add_stale(const LabelValues& labels, const UnexpectedCounts& delta,
+                            SteadyTime now) {
+  std::shared_lock<std::shared_mutex> lock(replace_mu_);
+  if (!stale_.add(labels, delta, now)) dropped_.stale += delta.attempts;
+}
+
 void SeriesStore::add_unexpected_overflow(const UnexpectedCounts& delta) {
   std::shared_lock<std::shared_mutex> lock(replace_mu_);
   unexpected_.add_overflow(delta);
@@ -189,6 +195,7 @@ void SeriesStore::set_max_series(size_t n) {
   connects_.set_max_series(n);
   latency_.set_max_series(n);
   unexpected_.set_max_series(n);
+  stale_.set_max_series(n);
 }
 
 std::vector<std::string> SeriesStore::label_names() const {
@@ -212,6 +219,7 @@ void SeriesStore::replace(Contents c, bool survive, SteadyTime now) {
   // The histogram's labels (dns_name, daddr) never change names.
   latency_.replace(std::move(c.latency), std::nullopt, true, now);
   unexpected_.replace(std::move(c.unexpected), std::move(c.unexpected_overflow), survive, now);
+  if (!survive) stale_.replace({}, std::nullopt, false, now);
   std::lock_guard<std::mutex> meta(meta_mu_);
   label_names_ = std::move(c.label_names);
   unexpected_enabled_ = c.unexpected_enabled;
@@ -229,6 +237,7 @@ void SeriesStore::expire_idle(SteadyTime cutoff) {
   expired_.connects += connects_.expire(cutoff);
   expired_.duration += latency_.expire(cutoff);
   expired_.unexpected += unexpected_.expire(cutoff);
+  expired_.stale += stale_.expire(cutoff);
 }
 
 }  // namespace tcpconnect

@@ -14,6 +14,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -119,11 +120,17 @@ class CappedSeries {
   mutable std::string overflow_text_;  // for_each_rendered, under overflow_mu_
 };
 
+// The help text of tcpconnect_dns_stale_connects_total (both renderers).
+inline constexpr std::string_view kStaleConnectsHelp =
+    "Outbound TCP connect attempts to an address that the latest DNS answer for its name "
+    "no longer gives, once the answer that gave it outlived its TTL plus dns.stale_grace; "
+    "dns_name is the name that gave it. Decided per destination and drain.";
+
 // Everything the connect metrics render.
 class SeriesStore {
  public:
   explicit SeriesStore(size_t max_series)
-      : connects_(max_series), latency_(max_series), unexpected_(max_series) {}
+      : connects_(max_series), latency_(max_series), unexpected_(max_series), stale_(max_series) {}
 
   // labels: the kept labels of connects, in canonical order.
   void add_connects(const LabelValues& labels, const ConnectCounts& delta,
@@ -143,6 +150,13 @@ class SeriesStore {
   const CappedSeries<ConnectCounts>& connects() const { return connects_; }
   const CappedSeries<LatencyCounts>& latency() const { return latency_; }
   const CappedSeries<UnexpectedCounts>& unexpected() const { return unexpected_; }
+  // labels: as add_connects. Connects to an address DNS no longer gives (DNS names on).
+  void add_stale(const LabelValues& labels, const UnexpectedCounts& delta,
+                 SteadyTime now = std::chrono::steady_clock::now());
+  const CappedSeries<UnexpectedCounts>& stale() const { return stale_; }
+  // Whether tcpconnect_dns_stale_connects_total exists (DNS names are on).
+  bool stale_enabled() const { return stale_enabled_.load(std::memory_order_relaxed); }
+  void set_stale_enabled(bool enabled) { stale_enabled_.store(enabled, std::memory_order_relaxed); }
 
   // Increments that went to an overflow series because of the cap, per metric.
   struct Dropped {
@@ -150,6 +164,7 @@ class SeriesStore {
     std::atomic<uint64_t> failures{0};
     std::atomic<uint64_t> duration{0};
     std::atomic<uint64_t> unexpected{0};
+    std::atomic<uint64_t> stale{0};
   };
   const Dropped& dropped() const { return dropped_; }
   // Series removed by idle expiry, per metric.
@@ -157,6 +172,7 @@ class SeriesStore {
     std::atomic<uint64_t> connects{0};
     std::atomic<uint64_t> duration{0};
     std::atomic<uint64_t> unexpected{0};
+    std::atomic<uint64_t> stale{0};
   };
   const Expired& expired() const { return expired_; }
   void set_max_series(size_t n);
@@ -176,7 +192,9 @@ class SeriesStore {
   // Everything at once, after a change of labels (a re-fold of the kernel's cumulative
   // counts under the new labels). `survive`: the label names did not change, so a label
   // set present before and after keeps its value (see CappedSeries::replace). The
-  // dropped counters are left alone: a re-fold is not new traffic.
+  // dropped counters are left alone: a re-fold is not new traffic. Stale connects cannot
+  // be re-folded (the verdict was the DNS answers' at the time): they survive when the
+  // label names did not change, and start again from nothing when they did.
   struct Contents {
     std::vector<std::string> label_names;
     std::vector<std::pair<LabelValues, ConnectCounts>> connects;
@@ -199,6 +217,8 @@ class SeriesStore {
   CappedSeries<ConnectCounts> connects_;
   CappedSeries<LatencyCounts> latency_;
   CappedSeries<UnexpectedCounts> unexpected_;
+  CappedSeries<UnexpectedCounts> stale_;
+  std::atomic<bool> stale_enabled_{false};
   Dropped dropped_;
   Expired expired_;
   mutable std::shared_mutex replace_mu_;

@@ -146,6 +146,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   static constexpr std::string_view kFailures = "tcpconnect_connect_failures_total";
   static constexpr std::string_view kDuration = "tcpconnect_connect_duration_seconds";
   static constexpr std::string_view kUnexpected = "tcpconnect_unexpected_connects_total";
+  static constexpr std::string_view kStale = "tcpconnect_dns_stale_connects_total";
 
   // One consistent view: a reload that re-folds the store waits for this scrape.
   auto lock = store.read_lock();
@@ -242,6 +243,17 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
         [&](const LabelValues* values, const UnexpectedCounts& c, std::string& text) {
           const std::string& labels = label_text(text, names, values);
           line.head(kUnexpected, labels);
+          append_double(out, static_cast<double>(c.attempts));
+          out += '\n';
+        });
+  }
+  // Only with DNS names.
+  if (store.stale_enabled()) {
+    append_header(out, kStale, kStaleConnectsHelp, "counter");
+    store.stale().for_each_rendered(
+        [&](const LabelValues* values, const UnexpectedCounts& c, std::string& text) {
+          const std::string& labels = label_text(text, names, values);
+          line.head(kStale, labels);
           append_double(out, static_cast<double>(c.attempts));
           out += '\n';
         });

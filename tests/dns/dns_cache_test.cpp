@@ -146,5 +146,59 @@ TEST(DnsCacheTest, OneWriterAndOneReaderConcurrently) {
   EXPECT_EQ(c.name_of(kV4, nth_v4(19999 % 512), 20000), "w.test");  // the newest survives
 }
 
+// A connect is stale when the answer that gave its address outlived its TTL (+ grace)
+// and a later answer for the same name, scope and family no longer gives it.
+TEST(DnsCacheTest, StaleOnceTheTtlPassedAndTheLatestAnswerDropsTheAddress) {
+  DnsCache c(options(100));
+  const uint64_t ns = 7;
+  const auto a1 = addr("192.0.2.1"), a2 = addr("192.0.2.2");
+  c.answered(ns, "api.example.test", kV4, {a1}, 0);
+  c.insert(kV4, a1, "api.example.test", "api.example.test", 0, ns, 10);
+  // Past its TTL, but still what the latest answer gives: not stale.
+  EXPECT_FALSE(c.stale(kV4, a1, 20 * kSec, ns, 0));
+  // The name moves to a2 at 5 s.
+  c.answered(ns, "api.example.test", kV4, {a2}, 5 * kSec);
+  c.insert(kV4, a2, "api.example.test", "api.example.test", 5 * kSec, ns, 10);
+  EXPECT_FALSE(c.stale(kV4, a1, 9 * kSec, ns, 0));  // within the TTL of the answer for a1
+  EXPECT_FALSE(c.stale(kV4, a1, 10 * kSec, ns, 0));
+  EXPECT_TRUE(c.stale(kV4, a1, 11 * kSec, ns, 0));
+  EXPECT_FALSE(c.stale(kV4, a1, 14 * kSec, ns, 5 * kSec));  // the grace
+  EXPECT_TRUE(c.stale(kV4, a1, 16 * kSec, ns, 5 * kSec));
+  EXPECT_FALSE(c.stale(kV4, a2, 100 * kSec, ns, 0));  // what the latest answer gives
+  // Another scope's connects to a1: that scope never learnt a1 (names are scoped).
+  EXPECT_FALSE(c.stale(kV4, a1, 16 * kSec, 8, 0));
+  // An AAAA answer is no answer for the IPv4 addresses.
+  c.answered(ns, "api.example.test", kV6, {addr("2001:db8::1")}, 6 * kSec);
+  EXPECT_TRUE(c.stale(kV4, a1, 16 * kSec, ns, 0));
+  // A late, older answer does not replace the latest one.
+  c.answered(ns, "api.example.test", kV4, {a1}, 4 * kSec);
+  EXPECT_TRUE(c.stale(kV4, a1, 16 * kSec, ns, 0));
+  // a1 given again: no longer stale.
+  c.answered(ns, "api.example.test", kV4, {a2, a1}, 20 * kSec);
+  c.insert(kV4, a1, "api.example.test", "api.example.test", 20 * kSec, ns, 10);
+  EXPECT_FALSE(c.stale(kV4, a1, 40 * kSec, ns, 0));
+}
+
+TEST(DnsCacheTest, NxdomainMakesEveryEarlierAddressStaleAfterItsTtl) {
+  DnsCache c(options(100));
+  const auto a1 = addr("192.0.2.1");
+  c.answered(0, "gone.example.test", kV4, {a1}, 0);
+  c.insert(kV4, a1, "gone.example.test", "gone.example.test", 0, 0, 1);
+  c.answered(0, "gone.example.test", kV4, {}, kSec / 2);
+  EXPECT_FALSE(c.stale(kV4, a1, kSec, 0, 0));
+  EXPECT_TRUE(c.stale(kV4, a1, 2 * kSec, 0, 0));
+  // An address no answer named is never stale.
+  EXPECT_FALSE(c.stale(kV4, addr("192.0.2.9"), 2 * kSec, 0, 0));
+}
+
+// A random-subdomain flood of answers: the latest-answer table keeps max_entries names.
+TEST(DnsCacheTest, LatestAnswersAreBounded) {
+  DnsCache c(options(16));
+  for (uint32_t i = 0; i < 1000; ++i)
+    c.answered(0, "r" + std::to_string(i) + ".victim.test", kV4, {nth_v4(i)}, i);
+  EXPECT_EQ(c.answers(), 16u);
+  EXPECT_EQ(c.evicted_answers(), 1000u - 16u);
+}
+
 }  // namespace
 }  // namespace tcpconnect

@@ -9,8 +9,11 @@
 #include <arpa/nameser.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +22,7 @@
 #include "app/drain.h"
 #include "common/net.h"
 #include "dns/dns_layer.h"
+#include "dns/dns_parser.h"
 #include "dns/dns_testing.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
@@ -69,17 +73,29 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     v6.ready_name = "";  // probed over IPv4 otherwise; ready once it answers below
     dns6_ = Dnsmasq::start(v6, &error).release();
     if (!dns6_) setup_error_ += " dnsmasq on [::1]: " + error;
+    // A "server" that receives queries and never answers.
+    silent_ip_ = testing::unique_loopback_v4(1);
+    silent_port_ = testing::free_udp_tcp_port(AF_INET, silent_ip_);
+    silent_fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(silent_port_);
+    inet_pton(AF_INET, silent_ip_.c_str(), &sa.sin_addr);
+    if (silent_fd_ < 0 || bind(silent_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+      setup_error_ += " silent UDP socket on " + silent_ip_;
   }
   static void TearDownTestSuite() {
     delete dns4_;
     delete dns6_;
     dns4_ = dns6_ = nullptr;
+    if (silent_fd_ >= 0) close(silent_fd_);
+    silent_fd_ = -1;
   }
 
   void SetUp() override {
     TCPCONNECT_REQUIRE_ROOT();
     if (run_shell("command -v dnsmasq") != 0) GTEST_SKIP() << "dnsmasq is not installed";
-    ASSERT_TRUE(dns4_ && dns6_) << setup_error_;
+    ASSERT_TRUE(dns4_ && dns6_ && setup_error_.empty()) << setup_error_;
 
     ConnectProbe::Options po;
     po.track_destinations = true;
@@ -91,7 +107,8 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
 
     DnsLayer::Options o;
     o.capture.method = GetParam();
-    o.capture.ports = {53, dns6_->port()};
+    o.capture.ports = {53, dns6_->port(), silent_port_};
+    o.queries.timeout = kLookupTimeout;
     auto layer = DnsLayer::start(o);
     ASSERT_TRUE(layer) << layer.error().message;
     dns_ = std::move(layer).value();
@@ -105,6 +122,9 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
         *probe_, store_, labels,
         [this](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns_->name_of(n, f, a); });
     drain_->set_before_read([this](DrainKind) { dns_->before_drain(); });
+    drain_->set_stale_checker(
+        [this](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns_->is_stale(n, f, a); });
+    store_->set_stale_enabled(true);
     ASSERT_TRUE(drain_->run_once().ok());  // what happened before this test is folded
   }
 
@@ -118,6 +138,16 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     return out;
   }
 
+  // Stale connect attempts per (daddr, dns_name) for one destination port, after a drain.
+  std::map<std::pair<std::string, std::string>, uint64_t> stale(uint16_t port) {
+    EXPECT_TRUE(drain_->run_once().ok());
+    std::map<std::pair<std::string, std::string>, uint64_t> out;
+    store_->stale().for_each([&](const LabelValues* l, const UnexpectedCounts& c) {
+      if (l && (*l)[1] == std::to_string(port)) out[{(*l)[0], (*l)[2]}] += c.attempts;
+    });
+    return out;
+  }
+
   std::string client(const std::string& args) {
     std::string out;
     int rc = run_shell(
@@ -126,6 +156,10 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     return out;
   }
 
+  static constexpr std::chrono::milliseconds kLookupTimeout{1000};
+  static inline std::string silent_ip_;
+  static inline uint16_t silent_port_ = 0;
+  static inline int silent_fd_ = -1;
   static inline Dnsmasq* dns4_ = nullptr;
   static inline Dnsmasq* dns6_ = nullptr;
   static inline std::string setup_error_;
@@ -235,6 +269,155 @@ TEST_P(DnsCaptureTest, CountsResponsesAndAttributions) {
   EXPECT_GE(st.attribution->hits(), hits_before + 1);
   EXPECT_GE(st.attribution->delay().count.load(), 1u);
   EXPECT_GE(st.captured.load(), 3u);
+}
+
+uint64_t lookups_of(const DnsLayerState& st, const std::string& name, uint16_t qtype,
+                    uint8_t rcode) {
+  for (const auto& l : st.lookups.snapshot().lookups)
+    if (l.name == name && l.qtype_slot == dns_qtype_slot(qtype) && l.rcode == rcode) return l.count;
+  return 0;
+}
+
+uint64_t unanswered_of(const DnsLayerState& st, const std::string& name, uint16_t qtype) {
+  for (const auto& u : st.lookups.snapshot().unanswered)
+    if (u.name == name && u.qtype_slot == dns_qtype_slot(qtype)) return u.count;
+  return 0;
+}
+
+uint64_t duration_count(const DnsLayerState& st, const std::string& server) {
+  std::array<uint8_t, 16> addr{};
+  inet_pton(AF_INET, server.c_str(), addr.data());
+  for (const auto& [s, h] : st.lookups.snapshot().durations)
+    if (s.family == AF_INET && s.addr == addr) return h.count;
+  return 0;
+}
+
+// Lookups answered by dnsmasq, counted by name and rcode (exactly: the names are this
+// process's), timed per server; NOERROR and NXDOMAIN apart.
+TEST_P(DnsCaptureTest, LookupsByNameAndRcode) {
+  const DnsLayerState& st = dns_->state();
+  const std::string missing = "missing" + std::to_string(getpid()) + ".tcx.test";
+  const uint64_t timed_before = duration_count(st, dns4_->address());
+  const uint64_t two_before = lookups_of(st, "two.tcx.test", ns_t_a, ns_r_noerror);
+  ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, missing, ns_t_a, false));
+  ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, missing, ns_t_a, true));
+  ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, "two.tcx.test", ns_t_a, false));
+  dns_->before_drain(false);
+  EXPECT_EQ(lookups_of(st, missing, ns_t_a, ns_r_nxdomain), 2u);
+  EXPECT_EQ(lookups_of(st, missing, ns_t_a, ns_r_noerror), 0u);
+  // Others may look two.tcx.test up meanwhile (this suite's other tests do not run
+  // concurrently, other processes might): at least ours.
+  EXPECT_GE(lookups_of(st, "two.tcx.test", ns_t_a, ns_r_noerror) - two_before, 1u);
+  EXPECT_GE(duration_count(st, dns4_->address()) - timed_before, 3u);
+  EXPECT_EQ(unanswered_of(st, missing, ns_t_a), 0u);
+}
+
+// dnsmasq with a 2 s TTL (--local-ttl) gives a name one address, then (its hosts file
+// rewritten, SIGHUP) another: once the answer that gave the first is older than its
+// TTL, connects to the first address are stale, counted exactly by the drain under the
+// name that gave it; connects to the address DNS gives now never are.
+TEST_P(DnsCaptureTest, ConnectsToAnAddressDnsNoLongerGivesAreStale) {
+  const std::string name = "moving" + std::to_string(getpid()) + ".tcx.test";
+  const std::string a1 = answer_v4(21), a2 = answer_v4(22);
+  Dnsmasq::Options o;
+  o.listen = {testing::unique_loopback_v4(2)};
+  o.port = 53;
+  o.records = {"--local-ttl=2"};
+  o.hosts = a1 + " " + name + "\n";
+  o.ready_name = name;
+  std::string error;
+  auto moving = Dnsmasq::start(o, &error);
+  ASSERT_TRUE(moving) << error;
+  auto gives = [&](const std::string& ip) {
+    auto r = testing::dns_query(moving->address(), 53, name, ns_t_a, false);
+    if (!r) return false;
+    DnsParseOutcome p = parse_dns_message(r->data(), r->size(), r->size());
+    std::array<uint8_t, 16> want{};
+    inet_pton(AF_INET, ip.c_str(), want.data());
+    return p.ok && p.response.addresses.size() == 1 && p.response.addresses[0].addr == want &&
+           p.response.ttl == 2;
+  };
+  ASSERT_TRUE(gives(a1));
+  Listener l1 = listen_tcp(AF_INET, a1);
+  Listener l2 = listen_tcp(AF_INET, a2);
+  // Past its TTL, but still what DNS gives: not stale.
+  usleep(2'200'000);
+  ASSERT_EQ(connect_once(AF_INET, a1, l1.port), 0);
+  EXPECT_TRUE(stale(l1.port).empty());
+
+  ASSERT_TRUE(gives(a1));  // the last answer that gives a1: its TTL runs from here
+  ASSERT_TRUE(moving->set_hosts(a2 + " " + name + "\n"));
+  bool moved = false;
+  for (int i = 0; i < 50 && !moved; ++i) {  // bounded: ~5 s for dnsmasq to re-read it
+    moved = gives(a2);
+    if (!moved) usleep(100'000);
+  }
+  ASSERT_TRUE(moved) << moving->log();
+  // The last answer that gave a1 came moments ago: within its 2 s TTL.
+  ASSERT_EQ(connect_once(AF_INET, a1, l1.port), 0);
+  EXPECT_TRUE(stale(l1.port).empty());
+  // Once it outlived its TTL, a1 is an address DNS no longer gives.
+  usleep(2'200'000);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(connect_once(AF_INET, a1, l1.port), 0);
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(connect_once(AF_INET, a2, l2.port), 0);
+  auto got = stale(l1.port);
+  EXPECT_EQ((got[{a1, name}]), 3u);
+  EXPECT_EQ(got.size(), 1u);
+  EXPECT_TRUE(stale(l2.port).empty());
+  EXPECT_EQ((named(l1.port)[{a1, name}]), 5u);
+  EXPECT_EQ((named(l2.port)[{a2, name}]), 2u);
+}
+
+// A random-subdomain flood through the real resolver: names beyond the cap share the
+// overflow series and are counted as dropped; memory does not grow with the names.
+// (The capture sees every process on the host: other lookups may take slots too, so
+// the bounds are "at most".)
+TEST_P(DnsCaptureTest, RandomSubdomainFloodIsCapped) {
+  const DnsLayerState& st = dns_->state();
+  auto named = [&] {
+    size_t n = 0;
+    for (const auto& l : st.lookups.snapshot().lookups) n += !l.name.empty();
+    return n;
+  };
+  const size_t cap = named() + 5;
+  dns_->set_max_series(cap);
+  const uint64_t dropped_before = st.lookups.snapshot().dropped_lookups;
+  const std::string suffix = ".flood" + std::to_string(getpid()) + ".tcx.test";
+  constexpr int kNames = 50;
+  for (int i = 0; i < kNames; ++i)
+    ASSERT_TRUE(
+        testing::dns_query(dns4_->address(), 53, "r" + std::to_string(i) + suffix, ns_t_a, false));
+  dns_->before_drain(false);
+  size_t ours = 0;
+  for (const auto& l : st.lookups.snapshot().lookups)
+    ours += l.name.size() > suffix.size() &&
+            l.name.compare(l.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  EXPECT_LE(ours, 5u);
+  EXPECT_LE(named(), cap);
+  EXPECT_GE(st.lookups.snapshot().dropped_lookups - dropped_before, kNames - ours);
+}
+
+// A query to a socket that receives it and never answers (its port in dns.ports):
+// unanswered once the lookup timeout passed, and only then, even with no DNS traffic
+// after it (the drain expires questions).
+TEST_P(DnsCaptureTest, UnansweredLookupAfterTheTimeout) {
+  const DnsLayerState& st = dns_->state();
+  const std::string name = "silent" + std::to_string(getpid()) + ".tcx.test";
+  EXPECT_FALSE(testing::dns_query(silent_ip_, silent_port_, name, ns_t_aaaa, false, 100));
+  dns_->before_drain(false);
+  EXPECT_GE(st.queries.pending(), 1u);
+  EXPECT_EQ(unanswered_of(st, name, ns_t_aaaa), 0u);
+  // Bounded wait: the timeout, then at most 5 s more.
+  for (int i = 0; i < 60 && unanswered_of(st, name, ns_t_aaaa) == 0; ++i) {
+    usleep(100 * 1000);
+    dns_->before_drain(false);
+  }
+  EXPECT_EQ(unanswered_of(st, name, ns_t_aaaa), 1u);
+  EXPECT_EQ(lookups_of(st, name, ns_t_aaaa, ns_r_noerror), 0u);
+  // Drained from the socket so that the next test's query is not behind it.
+  char buf[512];
+  while (recv(silent_fd_, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+  }
 }
 
 // A real response replayed from a socket whose packets carry IPv6 extension headers

@@ -115,6 +115,26 @@ TEST_P(DnsDaemonTest, NamesConnectsOnMetrics) {
   ASSERT_TRUE(responses);
   EXPECT_GE(*responses, 2);
   EXPECT_EQ(testing::metric_value(body_, "tcpconnect_dns_events_lost_total"), 0);
+  // Lookup health, rendered: the name asked, its qtype and rcode; the time per server.
+  auto lookups =
+      scrape("tcpconnect_dns_lookups_total",
+             {"dns_name=\"www.daemon.tcx.test\"", "qtype=\"A\"", "rcode=\"NOERROR\""}, 2);
+  ASSERT_TRUE(lookups) << body_;
+  EXPECT_GE(*lookups, 2);
+  auto timed = testing::metric_value(body_, "tcpconnect_dns_lookup_duration_seconds_count",
+                                     {"server=\"" + dns_->address() + "\""});
+  ASSERT_TRUE(timed) << body_;
+  EXPECT_GE(*timed, 2);
+  ASSERT_TRUE(testing::dns_query(dns_->address(), 53, "nx.daemon.tcx.test", 1, false));
+  auto nx = scrape("tcpconnect_dns_lookups_total",
+                   {"dns_name=\"nx.daemon.tcx.test\"", "qtype=\"A\"", "rcode=\"NXDOMAIN\""}, 1);
+  ASSERT_TRUE(nx) << body_;
+  EXPECT_EQ(*nx, 1);
+  // Stale connects exist as a family whenever DNS names are on (none here).
+  EXPECT_NE(body_.find("# TYPE tcpconnect_dns_stale_connects_total counter"), std::string::npos);
+  EXPECT_EQ(testing::metric_value(body_, "tcpconnect_dns_lookup_series_dropped_total",
+                                  {"metric=\"tcpconnect_dns_lookups_total\""}),
+            0);
   // Attribution runs in the periodic drains only (not in a scrape's), so it may trail the
   // connect counts by a drain interval: polled for.
   auto hits = scrape("tcpconnect_dns_attributions_total", {"result=\"hit\""}, 2);

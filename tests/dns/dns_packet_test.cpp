@@ -275,10 +275,10 @@ namespace {
 TEST(DnsLayerStartTest, UnusableConfigurationIsAWarningNotAnExit) {
   DnsConfig config;
   config.ports = {};  // nothing to capture: refused before any BPF is loaded
-  EXPECT_EQ(start_dns_layer(config), nullptr);
+  EXPECT_EQ(start_dns_layer(config, 10000), nullptr);
   config.ports = {53};
   config.capture_bytes = 1;
-  EXPECT_EQ(start_dns_layer(config), nullptr);
+  EXPECT_EQ(start_dns_layer(config, 10000), nullptr);
   // What /metrics then says.
   auto families = dns_capture_unavailable_collector()->Collect();
   ASSERT_EQ(families.size(), 1u);

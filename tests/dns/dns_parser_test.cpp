@@ -194,9 +194,9 @@ Bytes question(const Bytes& qname, uint16_t type = 1) {
   return b;
 }
 
-Bytes rr(const Bytes& owner, uint16_t type, const Bytes& rdata) {
+Bytes rr(const Bytes& owner, uint16_t type, const Bytes& rdata, uint8_t ttl = 60) {
   Bytes b = owner;
-  b.insert(b.end(), {0, static_cast<uint8_t>(type), 0, 1, 0, 0, 0, 60,
+  b.insert(b.end(), {0, static_cast<uint8_t>(type), 0, 1, 0, 0, 0, ttl,
                      static_cast<uint8_t>(rdata.size() >> 8), static_cast<uint8_t>(rdata.size())});
   b.insert(b.end(), rdata.begin(), rdata.end());
   return b;
@@ -217,6 +217,20 @@ TEST(DnsParserTest, HandBuiltMessageParses) {
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(o.response.qname, "a.test");
   EXPECT_EQ(texts(o.response), std::vector<std::string>{"10.0.0.1"});
+}
+
+TEST(DnsParserTest, TtlIsTheSmallestOfTheAddressRecords) {
+  auto o = parse(
+      message(1, 3,
+              cat({question(name({"a", "test"})), rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 1}, 30),
+                   rr(kPtrToQuestion, ns_t_a, {10, 0, 0, 2}, 7),
+                   rr(name({"other", "test"}), ns_t_a, {10, 0, 0, 3}, 1)})));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(texts(o.response), (std::vector<std::string>{"10.0.0.1", "10.0.0.2"}));
+  EXPECT_EQ(o.response.ttl, 7u);  // the record off the chain does not count
+  auto none = parse(fixture("nxdomain_udp.bin"));
+  ASSERT_TRUE(none.ok);
+  EXPECT_EQ(none.response.ttl, 0u);
 }
 
 TEST(DnsParserTest, CompressionLoopIsRejected) {

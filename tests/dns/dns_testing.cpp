@@ -269,6 +269,17 @@ std::unique_ptr<Dnsmasq> Dnsmasq::start(const Options& options, std::string* err
   return nullptr;
 }
 
+bool Dnsmasq::set_hosts(const std::string& contents) {
+  const std::string hosts = dir_ + "/hosts";
+  if (pid_ <= 0 || access(hosts.c_str(), F_OK) != 0) return false;
+  {
+    std::ofstream out(hosts + ".new");
+    out << contents;
+    if (!out) return false;
+  }
+  return rename((hosts + ".new").c_str(), hosts.c_str()) == 0 && kill(pid_, SIGHUP) == 0;
+}
+
 std::string Dnsmasq::log() const {
   std::ifstream in(dir_ + "/log");
   std::stringstream s;

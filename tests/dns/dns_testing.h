@@ -36,6 +36,10 @@ class Dnsmasq {
   Dnsmasq(const Dnsmasq&) = delete;
   Dnsmasq& operator=(const Dnsmasq&) = delete;
 
+  // Rewrites the --addn-hosts file (started with one) and sends SIGHUP, which makes
+  // dnsmasq re-read it and clear its cache. The reload is asynchronous: poll for it.
+  bool set_hosts(const std::string& contents);
+
   uint16_t port() const { return port_; }
   const std::string& address() const { return address_; }
   std::string log() const;

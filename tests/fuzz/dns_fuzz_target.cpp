@@ -19,9 +19,11 @@
 
 #include "dns/dns_cache.h"
 #include "dns/dns_ingest.h"
+#include "dns/dns_lookups.h"
 #include "dns/dns_packet.h"
 #include "dns/dns_parser.h"
 #include "dns/dns_stats.h"
+#include "util/safe_text.h"
 
 namespace {
 
@@ -82,7 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DnsQueries::Options query_options;
   query_options.max_pending = 16;  // small: pushing out runs too
   DnsQueries queries(query_options);
-  DnsIngest ingest(cache, stats, queries);
+  DnsLookups lookups(8);  // small: the overflow series fill too
+  DnsIngest ingest(cache, stats, queries, true, &lookups);
   size_t off = 0;
   // Each turn consumes at least the 3-byte chunk header: bounded by size / 3.
   while (off < size) {
@@ -100,5 +103,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(cache.size() <= cache.max_entries());
   check(ingest.tcp_flows() <= DnsIngest::kMaxTcpFlows);
   check(queries.pending() <= queries.max_pending());
+  queries.expire(UINT64_MAX);  // what is left times out: unanswered lookups
+  const DnsLookups::Snapshot snap = lookups.snapshot();
+  // At most 8 names, plus one overflow entry per qtype and rcode.
+  check(snap.lookups.size() <= 8 + kDnsQtypeSlots * kDnsRcodeSlots);
+  check(snap.unanswered.size() <= 8 + kDnsQtypeSlots);
+  check(snap.durations.size() <= 8 + 1);
+  for (const auto& l : snap.lookups) check(is_safe_text(l.name));
+  for (const auto& u : snap.unanswered) check(is_safe_text(u.name));
   return 0;
 }

@@ -47,7 +47,8 @@ void PrintTo(const Config& c, std::ostream* os) {
   *os << "}, dns: {" << c.dns.enabled << ", ports";
   for (const uint16_t port : c.dns.ports) *os << " " << port;
   *os << ", " << c.dns.capture_bytes << ", " << c.dns.cache_entries << ", "
-      << format_duration(c.dns.max_age) << ", " << to_string(c.dns.capture) << ", "
+      << format_duration(c.dns.max_age) << ", " << format_duration(c.dns.lookup_timeout) << ", "
+      << format_duration(c.dns.stale_grace) << ", " << to_string(c.dns.capture) << ", "
       << c.dns.ring_bytes << "}, allowlist: {" << c.allowlist.enabled;
   for (const AllowRule& rule : c.allowlist.rules) {
     *os << " [" << (rule.cidr ? rule.cidr->text : "-") << " " << rule.name << " ports "
@@ -120,6 +121,8 @@ TEST(ConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_EQ(config.dns.capture_bytes, 512u);
   EXPECT_EQ(config.dns.cache_entries, 10240u);
   EXPECT_EQ(config.dns.max_age, 24h);
+  EXPECT_EQ(config.dns.lookup_timeout, 5s);
+  EXPECT_EQ(config.dns.stale_grace, 0ms);
   EXPECT_EQ(config.dns.capture, DnsCapture::kAuto);
   EXPECT_EQ(config.dns.ring_bytes, 1u << 20);
   EXPECT_FALSE(config.allowlist.enabled);
@@ -515,6 +518,8 @@ TEST(ConfigParse, GoodFilesNewSections) {
        "  capture_bytes: 8192\n"
        "  cache_entries: 10000000\n"
        "  max_age: 30d\n"
+       "  lookup_timeout: 5m\n"
+       "  stale_grace: 1d\n"
        "  capture: packet_socket\n"
        "  ring_bytes: 268435456\n"
        "  scope: host\n",
@@ -525,13 +530,16 @@ TEST(ConfigParse, GoodFilesNewSections) {
          c.dns.capture_bytes = 8192;
          c.dns.cache_entries = 10000000;
          c.dns.max_age = 30 * 24h;
+         c.dns.lookup_timeout = 5min;
+         c.dns.stale_grace = 24h;
          c.dns.capture = DnsCapture::kPacketSocket;
          c.dns.ring_bytes = 1u << 28;
        }},
       {"dns: lower bounds",
        "dns:\n  ports: [1, 2, 3, 4, 5, 6, 7, 65535]\n  capture_bytes: 64\n  cache_entries: 1\n"
-       "  max_age: 1s\n  capture: cgroup_skb\n  ring_bytes: 4096\n",
+       "  max_age: 1s\n  lookup_timeout: 100ms\n  capture: cgroup_skb\n  ring_bytes: 4096\n",
        [](Config& c) {
+         c.dns.lookup_timeout = 100ms;
          c.dns.ports = {1, 2, 3, 4, 5, 6, 7, 65535};
          c.dns.capture_bytes = 64;
          c.dns.cache_entries = 1;
@@ -666,7 +674,8 @@ TEST(ConfigErrors, UnknownKeys) {
       {"filters:\n  exclude_cidr: []\n", "2:3", "did you mean \"exclude_cidrs\"?"},
       {"dns:\n  enable: true\n", "2:3",
        "unknown key \"enable\" in dns (known: enabled, ports, capture_bytes, cache_entries, "
-       "max_age, capture, ring_bytes, scope); did you mean \"enabled\"?"},
+       "max_age, lookup_timeout, stale_grace, capture, ring_bytes, scope); did you mean "
+       "\"enabled\"?"},
       {"allowlist:\n  - cidr: 10.0.0.0/8\n    port: [443]\n", "3:5",
        "unknown key \"port\" in allowlist[0] (known: cidr, name, ports); did you mean "
        "\"ports\"?"},
@@ -1099,6 +1108,10 @@ TEST(ConfigErrors, Dns) {
       {"dns:\n  max_age: 500ms\n", "2:12", "dns.max_age: 500ms is out of range 1s..30d"},
       {"dns:\n  max_age: 31d\n", "2:12", "dns.max_age: 31d is out of range 1s..30d"},
       {"dns:\n  max_age: 0\n", "2:12", "dns.max_age: 0s is out of range 1s..30d"},
+      {"dns:\n  lookup_timeout: 99ms\n", "2:19",
+       "dns.lookup_timeout: 99ms is out of range 100ms..5m"},
+      {"dns:\n  lookup_timeout: 6m\n", "2:19", "dns.lookup_timeout: 6m is out of range 100ms..5m"},
+      {"dns:\n  stale_grace: 25h\n", "2:16", "dns.stale_grace: 1d1h is out of range 0s..1d"},
       {"dns:\n  capture_bytes: 63\n", "2:18", "dns.capture_bytes: 63 is out of range 64..8192"},
       {"dns:\n  capture_bytes: 8193\n", "2:18", "dns.capture_bytes: 8193 is out of range 64..8192"},
       {"dns:\n  cache_entries: 0\n", "2:18", "dns.cache_entries: 0 is out of range 1..10000000"},

@@ -16,8 +16,8 @@
 namespace tcpconnect {
 namespace {
 
-using testing::FakeConnectSource;
 using testing::counts;
+using testing::FakeConnectSource;
 using testing::v4_key;
 
 std::map<LabelValues, ConnectCounts> by_labels(const SeriesStore& store) {
@@ -232,6 +232,34 @@ TEST_F(DrainTest, NamerFillsDnsNameAndLatencyUsesNameOverAddress) {
   EXPECT_EQ((lat[{"", "127.0.0.3"}]), 2u);
 }
 
+// The stale verdict is asked per key with attempts that grew in the drain, at that
+// drain: the attempts that grew while the checker says stale count, the others not.
+TEST_F(DrainTest, StaleCheckerCountsTheAttemptsThatGrewWhileStale) {
+  Drain drain(source, store, LabelsConfig{},
+              [](uint64_t, uint16_t, const uint8_t(&)[16]) -> std::string { return "api.test"; });
+  bool stale = false;
+  int asked = 0;
+  drain.set_stale_checker([&](uint64_t, uint16_t, const uint8_t(&a)[16]) {
+    ++asked;
+    return stale && a[3] == 2;
+  });
+  const auto to2 = v4_key("127.0.0.1", "127.0.0.2", 80), to3 = v4_key("127.0.0.1", "127.0.0.3", 80);
+  source.connects = {{to2, counts(2)}, {to3, counts(1)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  stale = true;
+  source.connects = {{to2, counts(5)}, {to3, counts(4)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  asked = 0;
+  ASSERT_TRUE(drain.run_once().ok());  // nothing grew: not asked, nothing added
+  EXPECT_EQ(asked, 0);
+  std::map<LabelValues, uint64_t> m;
+  store->stale().for_each([&](const LabelValues* l, const UnexpectedCounts& c) {
+    m[l ? *l : LabelValues{"<overflow>"}] += c.attempts;
+  });
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ((m[{"ipv4", "127.0.0.1", "127.0.0.2", "80", "api.test"}]), 3u);
+}
+
 TEST_F(DrainTest, Ipv6KeysRender) {
   Drain drain(source, store, LabelsConfig{});
   tc_connect_key k{};
@@ -239,8 +267,7 @@ TEST_F(DrainTest, Ipv6KeysRender) {
   k.saddr[15] = 1;
   k.daddr[15] = 1;
   k.dport = 8080;
-  EXPECT_THAT(drain.connect_labels(k),
-              ::testing::ElementsAre("ipv6", "::1", "::1", "8080", ""));
+  EXPECT_THAT(drain.connect_labels(k), ::testing::ElementsAre("ipv6", "::1", "::1", "8080", ""));
 }
 
 // The kinds of drain the loop ran, as the before-read hook saw them.

@@ -9,8 +9,9 @@ What it does, every step bounded in time:
     allowed, named destination), an HTTP server on [::1] (the unexpected destination),
     a bound but not listening port on 127.0.0.1 (connects to it are refused), and a DNS
     responder on a free 127.0.0.1 UDP port that names the first two
-    (svc.tcpconnect.test A 127.0.0.1, unexpected.tcpconnect.test AAAA ::1) and answers
-    NXDOMAIN otherwise.
+    (svc.tcpconnect.test A 127.0.0.1, unexpected.tcpconnect.test AAAA ::1), answers
+    moving.tcpconnect.test A 127.0.0.2 and 127.0.0.3 in turn with TTL 0 (a connect to
+    the earlier one, on the closed port, is stale), and NXDOMAIN otherwise.
  2. Writes an exporter configuration with the richest settings this exporter build
     accepts (`--check-config`, section by section): extra labels (unit, comm), a port
     filter on the test's own ports (so other traffic on the host does not matter),
@@ -54,7 +55,8 @@ What it does, every step bounded in time:
  8. Prints a summary; exits 0 when every query and check is ok, 1 when any failed or is
     pending, 77 when not root.
 
-Traffic goes only to 127.0.0.1 and ::1, to sockets this script opened.
+Traffic goes only to 127.0.0.0/8 and ::1: to sockets this script opened, and to the
+closed port's number on 127.0.0.2 and 127.0.0.3 (refused).
 """
 
 import argparse
@@ -85,6 +87,10 @@ JOB = "tcpconnect_exporter"
 NAMED_HOST = "svc.tcpconnect.test"
 UNEXPECTED_HOST = "unexpected.tcpconnect.test"
 MISSING_HOST = "missing.tcpconnect.test"
+# Answered A 127.0.0.2 and 127.0.0.3 in turn with TTL 0: connects to the one before the
+# latest answer are stale (tcpconnect_dns_stale_connects_total).
+MOVING_HOST = "moving.tcpconnect.test"
+MOVING_ADDRS = ("127.0.0.2", "127.0.0.3")
 
 MIN_SCRAPES = 10
 GRAFANA_BUILTINS = {
@@ -240,10 +246,17 @@ class DnsResponder(threading.Thread):
                 continue
         self.sock.close()
 
+    moving_turn = 0
+
     def answer(self, query):
         qid, qflags = struct.unpack("!HH", query[:4])
         name, qtype, end = decode_question(query)
         record = self.RECORDS.get((name, qtype))
+        ttl = 60
+        if (name, qtype) == (MOVING_HOST, QTYPE_A):
+            record = (socket.AF_INET, MOVING_ADDRS[self.moving_turn % 2])
+            self.moving_turn += 1
+            ttl = 0
         # QR, AA, RD copied, RA; rcode NOERROR or NXDOMAIN.
         flags = 0x8000 | 0x0400 | (qflags & 0x0100) | 0x0080 | (0 if record else 3)
         header = struct.pack("!HHHHHH", qid, flags, 1, 1 if record else 0, 0, 0)
@@ -252,7 +265,7 @@ class DnsResponder(threading.Thread):
             family, addr = record
             rdata = socket.inet_pton(family, addr)
             # Name: a pointer to the question's name at offset 12.
-            out += struct.pack("!HHHIH", 0xC00C, qtype, 1, 60, len(rdata)) + rdata
+            out += struct.pack("!HHHIH", 0xC00C, qtype, 1, ttl, len(rdata)) + rdata
         return out
 
 
@@ -285,7 +298,7 @@ class Traffic(threading.Thread):
         self.unexpected_port = unexpected_port
         self.refused_port = refused_port
         self.counts = {"named": 0, "unexpected": 0, "refused": 0, "nxdomain": 0,
-                       "errors": 0}
+                       "stale": 0, "errors": 0}
         self.last_error = None
 
     def get(self, host, port):
@@ -321,6 +334,20 @@ class Traffic(threading.Thread):
         addr = resolve(self.dns_port, UNEXPECTED_HOST, QTYPE_AAAA)
         self.get(addr, self.unexpected_port)
 
+    def stale(self):
+        """Resolves the moving name twice (two addresses) and connects to the first one,
+        on the closed port: the latest answer no longer gives it."""
+        first = resolve(self.dns_port, MOVING_HOST, QTYPE_A)
+        if resolve(self.dns_port, MOVING_HOST, QTYPE_A) == first:
+            raise OSError("the moving name did not move")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            try:
+                s.connect((first, self.refused_port))
+            except ConnectionRefusedError:
+                return
+        raise OSError("connect to the closed port was not refused")
+
     def nxdomain(self):
         if resolve(self.dns_port, MISSING_HOST, QTYPE_A) is not None:
             raise OSError("expected NXDOMAIN")
@@ -330,6 +357,7 @@ class Traffic(threading.Thread):
             self.step("named", self.named)
             self.step("unexpected", self.unexpected)
             self.step("nxdomain", self.nxdomain)
+            self.step("stale", self.stale)
             self.step("refused", self.refused)
             self.stop_event.wait(0.25)
 

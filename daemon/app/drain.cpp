@@ -59,6 +59,7 @@ ConnectCounts to_counts(const tc_connect_counts& d) {
   c.attempts = d.attempts;
   c.established = d.established;
   for (size_t i = 0; i < c.failed.size(); ++i) c.failed[i] = d.failed[i];
+  c.syn_retransmits = d.syn_retransmits;
   return c;
 }
 

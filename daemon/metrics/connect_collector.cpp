@@ -42,6 +42,11 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
       "Outbound TCP connects that did not establish, by reason.",
       prometheus::MetricType::Counter,
       {}};
+  prometheus::MetricFamily retransmits{
+      "tcpconnect_syn_retransmits_total",
+      "SYN retransmissions of outbound TCP connects, counted at their outcome.",
+      prometheus::MetricType::Counter,
+      {}};
   prometheus::MetricFamily duration{
       "tcpconnect_connect_duration_seconds",
       "Time from SYN sent to connection established.",
@@ -63,6 +68,11 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
       f.label = m.label;
       f.label.push_back({"reason", std::string(failure_reason_name(r))});
       f.counter.value = static_cast<double>(c.failed[r]);
+    }
+    if (c.syn_retransmits != 0) {
+      prometheus::ClientMetric& r = retransmits.metric.emplace_back();
+      r.label = m.label;
+      r.counter.value = static_cast<double>(c.syn_retransmits);
     }
   });
 
@@ -86,6 +96,7 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
   std::vector<prometheus::MetricFamily> out;
   out.push_back(std::move(connects));
   out.push_back(std::move(failures));
+  out.push_back(std::move(retransmits));
   out.push_back(std::move(duration));
   // Only with an allowlist: absent, the family does not exist at all.
   if (store_->unexpected_enabled()) {

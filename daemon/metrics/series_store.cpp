@@ -14,6 +14,7 @@ ConnectCounts& ConnectCounts::operator+=(const ConnectCounts& o) {
   attempts += o.attempts;
   established += o.established;
   for (size_t i = 0; i < failed.size(); ++i) failed[i] += o.failed[i];
+  syn_retransmits += o.syn_retransmits;
   return *this;
 }
 

@@ -32,10 +32,13 @@ struct ConnectCounts {
   uint64_t attempts = 0;
   uint64_t established = 0;
   std::array<uint64_t, TC_FAIL_MAX> failed{};
+  uint64_t syn_retransmits = 0;
 
   ConnectCounts& operator+=(const ConnectCounts& o);
   uint64_t failures() const;
-  bool empty() const { return attempts == 0 && established == 0 && failures() == 0; }
+  bool empty() const {
+    return attempts == 0 && established == 0 && failures() == 0 && syn_retransmits == 0;
+  }
 };
 
 struct LatencyCounts {

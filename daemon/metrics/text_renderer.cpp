@@ -24,12 +24,14 @@ constexpr size_t kBytesPerLineGuess = 140;
 // is the one just written there (out[labels_at, labels_at + labels_len)), so the failures
 // family is written afterwards from out and this list, without a second pass over the
 // store (a cache miss per series) and without a second text buffer.
+// The SYN retransmissions of a series are kept the same way, as reason kRetransmits.
 struct FailureRef {
   size_t labels_at;
   uint32_t labels_len;
   uint32_t reason;
   uint64_t count;
 };
+constexpr uint32_t kRetransmits = TC_FAIL_MAX;
 
 // Kept from one scrape to the next, as the response buffers are (app/web_server.cpp):
 // made afresh per scrape, a buffer this size stays behind, freed but not returned, in
@@ -146,6 +148,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   static constexpr std::string_view kFailures = "tcpconnect_connect_failures_total";
   static constexpr std::string_view kDuration = "tcpconnect_connect_duration_seconds";
   static constexpr std::string_view kUnexpected = "tcpconnect_unexpected_connects_total";
+  static constexpr std::string_view kRetransmitted = "tcpconnect_syn_retransmits_total";
 
   // One consistent view: a reload that re-folds the store waits for this scrape.
   auto lock = store.read_lock();
@@ -163,8 +166,8 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
     return text;
   };
 
-  // One pass over the connect series; their failure samples are written after it, from
-  // what it wrote (FailureRef).
+  // One pass over the connect series; their failure and retransmission samples are
+  // written after it, from what it wrote (FailureRef).
   std::vector<FailureRef> failures = take_failure_refs();
   append_header(out, kConnects, "Outbound TCP connect attempts (SYN sent), counted in the kernel.",
                 "counter");
@@ -179,6 +182,9 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
           if (c.failed[r] != 0)
             failures.push_back({labels_at, static_cast<uint32_t>(labels.size()), r, c.failed[r]});
         }
+        if (c.syn_retransmits != 0)
+          failures.push_back(
+              {labels_at, static_cast<uint32_t>(labels.size()), kRetransmits, c.syn_retransmits});
       });
   append_header(out, kFailures, "Outbound TCP connects that did not establish, by reason.",
                 "counter");
@@ -188,6 +194,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   for (const FailureRef& f : failures) room += kFailures.size() + f.labels_len + kFailureLineExtra;
   out.reserve(out.size() + room);
   for (const FailureRef& f : failures) {
+    if (f.reason == kRetransmits) continue;
     // Line::head's line, with the label text copied from out itself (std::string::append
     // copes with its own text, even when it has to grow).
     out += kFailures;
@@ -200,6 +207,20 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
     out += "reason=\"";
     out += failure_reason_name(f.reason);
     out += "\"} ";
+    append_double(out, static_cast<double>(f.count));
+    out += '\n';
+  }
+  append_header(out, kRetransmitted,
+                "SYN retransmissions of outbound TCP connects, counted at their outcome.",
+                "counter");
+  for (const FailureRef& f : failures) {
+    if (f.reason != kRetransmits) continue;
+    out += kRetransmitted;
+    if (f.labels_len != 0) {
+      out.append(out, f.labels_at, f.labels_len);
+      out += '}';
+    }
+    out += ' ';
     append_double(out, static_cast<double>(f.count));
     out += '\n';
   }

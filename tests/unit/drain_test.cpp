@@ -67,6 +67,28 @@ TEST_F(DrainTest, FoldsOnlyTheGrowthOfCumulativeCounts) {
   EXPECT_EQ(m[labels].failed[TC_FAIL_REFUSED], 1u);
 }
 
+// SYN retransmissions fold like the other counts, also when they are all that grew, and
+// series over the cap bring theirs to the overflow series.
+TEST_F(DrainTest, FoldsSynRetransmitsIntoTheConnectSeries) {
+  store = std::make_shared<SeriesStore>(1);
+  Drain drain(source, store, LabelsConfig{});
+  tc_connect_counts first = counts(2, 2);
+  first.syn_retransmits = 3;
+  tc_connect_counts other = counts(1, 0, 1);
+  other.syn_retransmits = 5;
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), first}};
+  ASSERT_TRUE(drain.run_once().ok());
+  first.syn_retransmits = 4;
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), first},
+                     {v4_key("127.0.0.1", "127.0.0.3", 80), other}};
+  ASSERT_TRUE(drain.run_once().ok());
+  auto m = by_labels(*store);
+  LabelValues labels{"ipv4", "127.0.0.1", "127.0.0.2", "80", ""};
+  EXPECT_EQ(m[labels].attempts, 2u);
+  EXPECT_EQ(m[labels].syn_retransmits, 4u);
+  EXPECT_EQ((m[{"<overflow>"}].syn_retransmits), 5u);
+}
+
 TEST_F(DrainTest, DroppedLabelsAggregate) {
   LabelsConfig labels;
   labels.keep = {Label::kDaddr};

@@ -47,6 +47,10 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
       "SYN retransmissions of outbound TCP connects, counted at their outcome.",
       prometheus::MetricType::Counter,
       {}};
+  prometheus::MetricFamily in_flight{"tcpconnect_connects_in_flight",
+                                     std::string(kInFlightHelp),
+                                     prometheus::MetricType::Gauge,
+                                     {}};
   prometheus::MetricFamily duration{
       "tcpconnect_connect_duration_seconds",
       "Time from SYN sent to connection established.",
@@ -76,6 +80,18 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
     }
   });
 
+  const SeriesStore::InFlight waiting = store_->in_flight();
+  for (const auto& [values, n] : waiting.series) {
+    prometheus::ClientMetric& m = in_flight.metric.emplace_back();
+    m.label = make_labels(names, &values);
+    m.gauge.value = static_cast<double>(n);
+  }
+  if (waiting.overflow != 0) {
+    prometheus::ClientMetric& m = in_flight.metric.emplace_back();
+    m.label = make_labels(names, nullptr);
+    m.gauge.value = static_cast<double>(waiting.overflow);
+  }
+
   duration.metric.reserve(store_->latency().size() + 1);
   store_->latency().for_each([&](const LabelValues* values, const LatencyCounts& l) {
     prometheus::ClientMetric m;
@@ -97,6 +113,7 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
   out.push_back(std::move(connects));
   out.push_back(std::move(failures));
   out.push_back(std::move(retransmits));
+  out.push_back(std::move(in_flight));
   out.push_back(std::move(duration));
   // Only with an allowlist: absent, the family does not exist at all.
   if (store_->unexpected_enabled()) {

@@ -149,6 +149,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   static constexpr std::string_view kDuration = "tcpconnect_connect_duration_seconds";
   static constexpr std::string_view kUnexpected = "tcpconnect_unexpected_connects_total";
   static constexpr std::string_view kRetransmitted = "tcpconnect_syn_retransmits_total";
+  static constexpr std::string_view kInFlight = "tcpconnect_connects_in_flight";
 
   // One consistent view: a reload that re-folds the store waits for this scrape.
   auto lock = store.read_lock();
@@ -225,6 +226,25 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
     out += '\n';
   }
   give_back_failure_refs(std::move(failures));
+
+  // Few series (connects waiting right now): their label text is made here.
+  append_header(out, kInFlight, kInFlightHelp, "gauge");
+  const SeriesStore::InFlight in_flight = store.in_flight();
+  std::string in_flight_labels;
+  for (const auto& [values, n] : in_flight.series) {
+    in_flight_labels.clear();
+    append_labels(in_flight_labels, names, &values);
+    line.head(kInFlight, in_flight_labels);
+    append_double(out, static_cast<double>(n));
+    out += '\n';
+  }
+  if (in_flight.overflow != 0) {
+    in_flight_labels.clear();
+    append_labels(in_flight_labels, names, nullptr);
+    line.head(kInFlight, in_flight_labels);
+    append_double(out, static_cast<double>(in_flight.overflow));
+    out += '\n';
+  }
 
   // The bucket bounds as prometheus-cpp prints them ("0.0001", ..., "+Inf").
   std::array<std::string, TC_LAT_BUCKETS> le;

@@ -650,6 +650,48 @@ std::vector<testing::Fd> hold_in_flight(testing::BlackholeNetns& ns, uint16_t po
   return held;
 }
 
+// How many connects to `port` the probe reads as in flight.
+uint64_t in_flight_to(ConnectProbe& probe, uint16_t port) {
+  uint64_t n = 0;
+  Status s = probe.read_in_flight([&](const tc_connect_key& k) { n += k.dport == port; });
+  EXPECT_TRUE(s) << s.error().message;
+  return n;
+}
+
+class ConnectProbeInFlightTest : public ::testing::TestWithParam<ProbeBackend> {};
+
+// Connects waiting for an answer are read from the stash, whichever program type stashed
+// them, and are no longer once their outcome (here: the application gave up) is seen.
+TEST_P(ConnectProbeInFlightTest, ConnectsWaitingForAnAnswerAreInFlight) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = testing::BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  ConnectProbe::Options options;
+  options.backend = GetParam();
+  auto probe = ConnectProbe::attach(options);
+  ASSERT_TRUE(probe) << probe.error().message;
+  const uint16_t port = testing::unlikely_port();
+  EXPECT_EQ(in_flight_to(*probe.value(), port), 0u);
+  std::vector<testing::Fd> held = hold_in_flight(*ns, port, 3);
+  ASSERT_EQ(held.size(), 3u);
+  EXPECT_EQ(in_flight_to(*probe.value(), port), 3u);
+  held.pop_back();
+  EXPECT_EQ(in_flight_to(*probe.value(), port), 2u);
+  held.clear();
+  EXPECT_EQ(in_flight_to(*probe.value(), port), 0u);
+  auto keyed = testing::keys_with_dport(*probe.value(), port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 3u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ConnectProbeInFlightTest,
+                         ::testing::Values(ProbeBackend::kTpBtf, ProbeBackend::kRawTp,
+                                           ProbeBackend::kTracepoint),
+                         [](const ::testing::TestParamInfo<ProbeBackend>& info) {
+                           return std::string(to_string(info.param));
+                         });
+
 // A connect still in flight is in the stash; a sweep with age 0 removes it, after which
 // its outcome is not counted (the sweep is for outcomes the kernel skipped).
 TEST(ConnectProbeSweepTest, SweepRemovesStaleInFlightConnects) {
@@ -715,6 +757,15 @@ TEST_F(ConnectProbeStashTest, ConnectsBeyondTheSlotsGoToTheOverflowHash) {
   EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 12u);
   // Nothing left behind in either part of the stash.
   EXPECT_EQ(probe_->sweep_pending(std::chrono::nanoseconds(0)).value(), 0u);
+}
+
+// Connects in flight are read from the slots and from the overflow hash alike.
+TEST_F(ConnectProbeStashTest, InFlightReadsSlotsAndOverflowAlike) {
+  std::vector<testing::Fd> held = hold_in_flight(*ns_, port_, 4);
+  ASSERT_EQ(held.size(), 4u);
+  EXPECT_EQ(in_flight_to(*probe_, port_), 4u);
+  held.clear();
+  EXPECT_EQ(in_flight_to(*probe_, port_), 0u);
 }
 
 // The sweep claims stale entries from the slots and from the overflow hash alike.

@@ -82,6 +82,10 @@ std::shared_ptr<SeriesStore> full_store() {
   lover.buckets[TC_LAT_BUCKETS - 1] = 1;
   store->add_latency({"over", "127.0.0.9"}, lover);
   store->add_unexpected({"ipv4", "127.0.0.1", "127.0.0.9", "9", "over"}, UnexpectedCounts{2});
+  SeriesStore::InFlight in_flight;
+  in_flight.series = {{keys[1], 2}, {keys[2], 1}};
+  in_flight.overflow = 4;
+  store->set_in_flight(in_flight);
   return store;
 }
 
@@ -107,6 +111,15 @@ TEST(TextRenderer, SameTextAsPrometheusCppWithAllowlist) {
       << expected;
   EXPECT_EQ(expected.find("tcpconnect_syn_retransmits_total{family=\"ipv4\",saddr=\"127.0.0.1\","
                           "daddr=\"127.0.0.2\""),
+            std::string::npos)
+      << expected;
+  EXPECT_NE(expected.find("# TYPE tcpconnect_connects_in_flight gauge\n"
+                          "tcpconnect_connects_in_flight{family=\"ipv6\",saddr=\"::1\","
+                          "daddr=\"::1\",dport=\"443\",dns_name=\"quote\\\"d.example\"} 2\n"),
+            std::string::npos)
+      << expected;
+  EXPECT_NE(expected.find("tcpconnect_connects_in_flight{family=\"overflow\",saddr=\"overflow\","
+                          "daddr=\"overflow\",dport=\"overflow\",dns_name=\"overflow\"} 4\n"),
             std::string::npos)
       << expected;
   EXPECT_EQ(new_path(store, kNames), expected);

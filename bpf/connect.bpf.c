@@ -350,20 +350,6 @@ static __always_inline __u64 established_ns(const struct tcp_sock *tp, __u64 sta
 	return bpf_ktime_get_ns();
 }
 
-/*
- * The SYN retransmissions of a connect at its outcome: everything the socket has
- * retransmitted so far (tcp_retransmit_skb() adds to total_retrans), which out of
- * SYN_SENT can only be its SYN (after a simultaneous open, also its SYN-ACK). With
- * tp_btf a load from the tcp_sock the outcome looks up once (`tp`); elsewhere one read.
- */
-static __always_inline __u32 syn_retransmits(const struct sock *sk,
-					     const struct tcp_sock *tp, const bool btf)
-{
-	if (btf)
-		return tp ? tp->total_retrans : 0;
-	return BPF_CORE_READ((const struct tcp_sock *)sk, total_retrans);
-}
-
 static __always_inline void on_outcome(const struct sock *sk, int newstate,
 				       const bool btf)
 {

@@ -151,9 +151,9 @@ still=$(in_flight)
 check syn-in-flight "3 connects waiting on a full accept queue: in flight $got, after 2 s $still" \
   test "$got" = 3 -a "$still" = 3
 systemctl stop tcpx-synq.socket tcpx-synq.service
-for pid in "${waiters[@]}"; do
+for waiter in "${waiters[@]}"; do
   for ((i = 0; i < 40; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    kill -0 "$waiter" 2>/dev/null || break
     sleep 0.5
   done
 done

@@ -341,16 +341,12 @@ static __always_inline void observe_latency(const struct tc_connect_key *key,
  * only when the cache is not older than the connect: a TCP_REPAIR connect establishes
  * without a segment, and its cache may be stale.
  */
-static __always_inline __u64 established_ns(const struct sock *sk, __u64 start_ns,
+static __always_inline __u64 established_ns(const struct tcp_sock *tp, __u64 start_ns,
 					    const bool btf)
 {
-	const struct tcp_sock *tp;
-
-	if (btf && bpf_core_field_exists(struct tcp_sock, tcp_clock_cache)) {
-		tp = bpf_skc_to_tcp_sock((void *)sk);
-		if (tp && tp->tcp_clock_cache >= start_ns)
-			return tp->tcp_clock_cache;
-	}
+	if (btf && tp && bpf_core_field_exists(struct tcp_sock, tcp_clock_cache) &&
+	    tp->tcp_clock_cache >= start_ns)
+		return tp->tcp_clock_cache;
 	return bpf_ktime_get_ns();
 }
 
@@ -360,7 +356,9 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 	static const struct tc_connect_counts zero;
 	struct tc_connect_counts *c;
 	struct tc_pending *stashed;
+	const struct tcp_sock *tp;
 	struct tc_pending p;
+	__u32 retrans;
 	__u64 skw;
 	int taken;
 
@@ -396,10 +394,15 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 	}
 	if (p.flags & TC_PENDING_ATTEMPT)
 		__sync_fetch_and_add(&c->attempts, 1);
+	/* tp_btf: the socket as a tcp_sock, for plain loads of its fields. */
+	tp = btf ? bpf_skc_to_tcp_sock((void *)sk) : NULL;
+	retrans = syn_retransmits(sk, tp, btf);
+	if (retrans)
+		__sync_fetch_and_add(&c->syn_retransmits, retrans);
 	if (newstate == TCP_ESTABLISHED) {
 		__sync_fetch_and_add(&c->established, 1);
 		observe_latency(&p.key,
-				established_ns(sk, p.start_ns, btf) - p.start_ns);
+				established_ns(tp, p.start_ns, btf) - p.start_ns);
 	} else {
 		__u32 reason = failure_reason(sk, btf);
 

@@ -144,6 +144,22 @@ static __always_inline __u32 failure_reason(const struct sock *sk, const bool bt
 	}
 }
 
+/*
+ * The SYN retransmissions of a connect at its outcome: everything the socket
+ * has retransmitted so far (tcp_retransmit_skb() adds to total_retrans), which
+ * out of SYN_SENT can only be its SYN (after a simultaneous open, also its
+ * SYN-ACK). With tp_btf a load from the tcp_sock the outcome looks up once
+ * (`tp`); elsewhere one read.
+ */
+static __always_inline __u32 syn_retransmits(const struct sock *sk,
+					     const struct tcp_sock *tp,
+					     const bool btf)
+{
+	if (btf)
+		return tp ? tp->total_retrans : 0;
+	return BPF_CORE_READ((const struct tcp_sock *)sk, total_retrans);
+}
+
 static __always_inline bool is_tcp(const struct sock *sk, const bool btf)
 {
 	if (btf)

@@ -135,6 +135,7 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 static __always_inline void on_next_state(const struct sock *sk, int newstate,
 					  const bool btf)
 {
+	const struct tcp_sock *tp;
 	struct tc_connect_counts *c;
 	struct tc_trace_event *stashed;
 	struct tc_trace_event ev;
@@ -161,12 +162,16 @@ static __always_inline void on_next_state(const struct sock *sk, int newstate,
 			reason = TC_FAIL_OTHER;
 		ev.outcome = TC_TRACE_FAILED + reason;
 	}
+	tp = btf ? bpf_skc_to_tcp_sock((void *)sk) : NULL;
+	ev.syn_retransmits = syn_retransmits(sk, tp, btf);
 	if (!count_mode) {
 		ev.lport = local_port(sk);
 		emit(&ev);
 		return;
 	}
 	c = counts_of(&ev.key);
+	if (c && ev.syn_retransmits)
+		__sync_fetch_and_add(&c->syn_retransmits, ev.syn_retransmits);
 	if (!c) {
 		count_in(&errors, TC_TRACE_ERR_COUNTS_FULL);
 	} else if (newstate == TCP_ESTABLISHED) {

@@ -81,6 +81,10 @@ struct tc_connect_counts {
 	__u64 attempts; /* CLOSE -> SYN_SENT */
 	__u64 established; /* SYN_SENT -> ESTABLISHED */
 	__u64 failed[TC_FAIL_MAX]; /* SYN_SENT -> CLOSE, by reason */
+	/* SYN retransmissions of the connects whose outcome was seen: the
+	 * socket's tcp_sock.total_retrans at the outcome (the handshake is all
+	 * it sent). */
+	__u64 syn_retransmits;
 };
 
 /* Connect latency histogram per destination: upper bounds of the buckets in ns (the

@@ -23,7 +23,8 @@ struct tc_trace_event {
 	__u64 ts_ns; /* bpf_ktime_get_ns() at CLOSE -> SYN_SENT */
 	__u16 lport; /* host byte order; 0 when not assigned yet */
 	__u8 outcome; /* TC_TRACE_* */
-	__u8 pad[5];
+	__u8 pad;
+	__u32 syn_retransmits; /* at the outcome; 0 before */
 };
 
 /* Indexes of the per-CPU counters of what could not be recorded. */

@@ -59,6 +59,7 @@ ConnectCounts to_counts(const tc_connect_counts& d) {
   c.attempts = d.attempts;
   c.established = d.established;
   for (size_t i = 0; i < c.failed.size(); ++i) c.failed[i] = d.failed[i];
+  c.syn_retransmits = d.syn_retransmits;
   return c;
 }
 
@@ -128,7 +129,9 @@ Status Drain::run_locked(DrainKind kind) {
   Status errors = drain_errors();
   Status connects = drain_connects(now);
   Status latency = drain_latency(now);
-  for (const Status* s : {&errors, &connects, &latency})
+  // After the connects: an attempt counted at SYN_SENT has its series by now.
+  Status in_flight = drain_in_flight();
+  for (const Status* s : {&errors, &connects, &latency, &in_flight})
     if (!*s) return s->error();
   expire(now);
   return Ok{};
@@ -190,6 +193,25 @@ Status Drain::drain_latency(SteadyTime now) {
   });
   latency_.end_walk(s.ok());
   return s;
+}
+
+Status Drain::drain_in_flight() {
+  std::unordered_map<LabelValues, uint64_t, LabelValuesHash> by_labels;
+  Status s = source_.read_in_flight([&](const tc_connect_key& key) {
+    ++by_labels[renderer_.connect_labels(key, name_of(key.netns, key.family, key.daddr))];
+  });
+  if (!s) return s;
+  // The connect series' caps: a label set that is no connect series (it went to the
+  // overflow series) is in flight there too.
+  SeriesStore::InFlight in_flight;
+  for (auto& [labels, n] : by_labels) {
+    if (store_->connects().get(labels))
+      in_flight.series.emplace_back(labels, n);
+    else
+      in_flight.overflow += n;
+  }
+  store_->set_in_flight(std::move(in_flight));
+  return Ok{};
 }
 
 void Drain::expire(SteadyTime now) {

@@ -102,6 +102,7 @@ class Drain {
   Status run_locked(DrainKind kind);
   Status drain_connects(SteadyTime now);
   Status drain_latency(SteadyTime now);
+  Status drain_in_flight();
   Status drain_errors();
   void fold_connect(const tc_connect_key& key, const tc_connect_counts& delta, SteadyTime now);
   void fold_latency(const tc_latency_key& key, const tc_latency_hist& delta, SteadyTime now);

@@ -42,6 +42,15 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
       "Outbound TCP connects that did not establish, by reason.",
       prometheus::MetricType::Counter,
       {}};
+  prometheus::MetricFamily retransmits{
+      "tcpconnect_syn_retransmits_total",
+      "SYN retransmissions of outbound TCP connects, counted at their outcome.",
+      prometheus::MetricType::Counter,
+      {}};
+  prometheus::MetricFamily in_flight{"tcpconnect_connects_in_flight",
+                                     std::string(kInFlightHelp),
+                                     prometheus::MetricType::Gauge,
+                                     {}};
   prometheus::MetricFamily duration{
       "tcpconnect_connect_duration_seconds",
       "Time from SYN sent to connection established.",
@@ -64,7 +73,24 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
       f.label.push_back({"reason", std::string(failure_reason_name(r))});
       f.counter.value = static_cast<double>(c.failed[r]);
     }
+    if (c.syn_retransmits != 0) {
+      prometheus::ClientMetric& r = retransmits.metric.emplace_back();
+      r.label = m.label;
+      r.counter.value = static_cast<double>(c.syn_retransmits);
+    }
   });
+
+  const SeriesStore::InFlight waiting = store_->in_flight();
+  for (const auto& [values, n] : waiting.series) {
+    prometheus::ClientMetric& m = in_flight.metric.emplace_back();
+    m.label = make_labels(names, &values);
+    m.gauge.value = static_cast<double>(n);
+  }
+  if (waiting.overflow != 0) {
+    prometheus::ClientMetric& m = in_flight.metric.emplace_back();
+    m.label = make_labels(names, nullptr);
+    m.gauge.value = static_cast<double>(waiting.overflow);
+  }
 
   duration.metric.reserve(store_->latency().size() + 1);
   store_->latency().for_each([&](const LabelValues* values, const LatencyCounts& l) {
@@ -86,6 +112,8 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
   std::vector<prometheus::MetricFamily> out;
   out.push_back(std::move(connects));
   out.push_back(std::move(failures));
+  out.push_back(std::move(retransmits));
+  out.push_back(std::move(in_flight));
   out.push_back(std::move(duration));
   // Only with an allowlist: absent, the family does not exist at all.
   if (store_->unexpected_enabled()) {

@@ -14,6 +14,7 @@ ConnectCounts& ConnectCounts::operator+=(const ConnectCounts& o) {
   attempts += o.attempts;
   established += o.established;
   for (size_t i = 0; i < failed.size(); ++i) failed[i] += o.failed[i];
+  syn_retransmits += o.syn_retransmits;
   return *this;
 }
 
@@ -223,6 +224,17 @@ void SeriesStore::replace(Contents c, bool survive, SteadyTime now) {
   std::lock_guard<std::mutex> meta(meta_mu_);
   label_names_ = std::move(c.label_names);
   unexpected_enabled_ = c.unexpected_enabled;
+  in_flight_ = {};  // under the old labels: the next drain counts them anew
+}
+
+void SeriesStore::set_in_flight(InFlight in_flight) {
+  std::lock_guard<std::mutex> meta(meta_mu_);
+  in_flight_ = std::move(in_flight);
+}
+
+SeriesStore::InFlight SeriesStore::in_flight() const {
+  std::lock_guard<std::mutex> meta(meta_mu_);
+  return in_flight_;
 }
 
 void SeriesStore::reset_unexpected(bool enabled) {

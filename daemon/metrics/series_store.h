@@ -33,10 +33,13 @@ struct ConnectCounts {
   uint64_t attempts = 0;
   uint64_t established = 0;
   std::array<uint64_t, TC_FAIL_MAX> failed{};
+  uint64_t syn_retransmits = 0;
 
   ConnectCounts& operator+=(const ConnectCounts& o);
   uint64_t failures() const;
-  bool empty() const { return attempts == 0 && established == 0 && failures() == 0; }
+  bool empty() const {
+    return attempts == 0 && established == 0 && failures() == 0 && syn_retransmits == 0;
+  }
 };
 
 struct LatencyCounts {
@@ -60,6 +63,11 @@ struct UnexpectedCounts {
 };
 
 using SteadyTime = std::chrono::steady_clock::time_point;
+
+// The help of tcpconnect_connects_in_flight, for both renderers.
+inline constexpr std::string_view kInFlightHelp =
+    "Outbound TCP connects waiting for an answer (SYN sent, no outcome yet), at the latest "
+    "drain.";
 
 // Label values -> V, at most max_series distinct label sets; what would make another
 // goes to a single overflow set. Values only grow, and a series lives until expire()
@@ -158,6 +166,15 @@ class SeriesStore {
   bool stale_enabled() const { return stale_enabled_.load(std::memory_order_relaxed); }
   void set_stale_enabled(bool enabled) { stale_enabled_.store(enabled, std::memory_order_relaxed); }
 
+  // Connects in flight now, by the connect labels: label sets that are connect series,
+  // and the rest (beyond the cap) in `overflow`. Replaced as a whole by every drain.
+  struct InFlight {
+    std::vector<std::pair<LabelValues, uint64_t>> series;
+    uint64_t overflow = 0;
+  };
+  void set_in_flight(InFlight in_flight);
+  InFlight in_flight() const;
+
   // Increments that went to an overflow series because of the cap, per metric.
   struct Dropped {
     std::atomic<uint64_t> connects{0};
@@ -224,6 +241,7 @@ class SeriesStore {
   mutable std::shared_mutex replace_mu_;
   mutable std::mutex meta_mu_;
   std::vector<std::string> label_names_;  // under meta_mu_
+  InFlight in_flight_;                    // under meta_mu_
   bool unexpected_enabled_ = false;       // under meta_mu_
 };
 

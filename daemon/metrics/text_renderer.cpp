@@ -24,12 +24,14 @@ constexpr size_t kBytesPerLineGuess = 140;
 // is the one just written there (out[labels_at, labels_at + labels_len)), so the failures
 // family is written afterwards from out and this list, without a second pass over the
 // store (a cache miss per series) and without a second text buffer.
+// The SYN retransmissions of a series are kept the same way, as reason kRetransmits.
 struct FailureRef {
   size_t labels_at;
   uint32_t labels_len;
   uint32_t reason;
   uint64_t count;
 };
+constexpr uint32_t kRetransmits = TC_FAIL_MAX;
 
 // Kept from one scrape to the next, as the response buffers are (app/web_server.cpp):
 // made afresh per scrape, a buffer this size stays behind, freed but not returned, in
@@ -147,6 +149,8 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   static constexpr std::string_view kDuration = "tcpconnect_connect_duration_seconds";
   static constexpr std::string_view kUnexpected = "tcpconnect_unexpected_connects_total";
   static constexpr std::string_view kStale = "tcpconnect_dns_stale_connects_total";
+  static constexpr std::string_view kRetransmitted = "tcpconnect_syn_retransmits_total";
+  static constexpr std::string_view kInFlight = "tcpconnect_connects_in_flight";
 
   // One consistent view: a reload that re-folds the store waits for this scrape.
   auto lock = store.read_lock();
@@ -164,8 +168,8 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
     return text;
   };
 
-  // One pass over the connect series; their failure samples are written after it, from
-  // what it wrote (FailureRef).
+  // One pass over the connect series; their failure and retransmission samples are
+  // written after it, from what it wrote (FailureRef).
   std::vector<FailureRef> failures = take_failure_refs();
   append_header(out, kConnects, "Outbound TCP connect attempts (SYN sent), counted in the kernel.",
                 "counter");
@@ -180,6 +184,9 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
           if (c.failed[r] != 0)
             failures.push_back({labels_at, static_cast<uint32_t>(labels.size()), r, c.failed[r]});
         }
+        if (c.syn_retransmits != 0)
+          failures.push_back(
+              {labels_at, static_cast<uint32_t>(labels.size()), kRetransmits, c.syn_retransmits});
       });
   append_header(out, kFailures, "Outbound TCP connects that did not establish, by reason.",
                 "counter");
@@ -189,6 +196,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   for (const FailureRef& f : failures) room += kFailures.size() + f.labels_len + kFailureLineExtra;
   out.reserve(out.size() + room);
   for (const FailureRef& f : failures) {
+    if (f.reason == kRetransmits) continue;
     // Line::head's line, with the label text copied from out itself (std::string::append
     // copes with its own text, even when it has to grow).
     out += kFailures;
@@ -204,7 +212,40 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
     append_double(out, static_cast<double>(f.count));
     out += '\n';
   }
+  append_header(out, kRetransmitted,
+                "SYN retransmissions of outbound TCP connects, counted at their outcome.",
+                "counter");
+  for (const FailureRef& f : failures) {
+    if (f.reason != kRetransmits) continue;
+    out += kRetransmitted;
+    if (f.labels_len != 0) {
+      out.append(out, f.labels_at, f.labels_len);
+      out += '}';
+    }
+    out += ' ';
+    append_double(out, static_cast<double>(f.count));
+    out += '\n';
+  }
   give_back_failure_refs(std::move(failures));
+
+  // Few series (connects waiting right now): their label text is made here.
+  append_header(out, kInFlight, kInFlightHelp, "gauge");
+  const SeriesStore::InFlight in_flight = store.in_flight();
+  std::string in_flight_labels;
+  for (const auto& [values, n] : in_flight.series) {
+    in_flight_labels.clear();
+    append_labels(in_flight_labels, names, &values);
+    line.head(kInFlight, in_flight_labels);
+    append_double(out, static_cast<double>(n));
+    out += '\n';
+  }
+  if (in_flight.overflow != 0) {
+    in_flight_labels.clear();
+    append_labels(in_flight_labels, names, nullptr);
+    line.head(kInFlight, in_flight_labels);
+    append_double(out, static_cast<double>(in_flight.overflow));
+    out += '\n';
+  }
 
   // The bucket bounds as prometheus-cpp prints them ("0.0001", ..., "+Inf").
   std::array<std::string, TC_LAT_BUCKETS> le;

@@ -289,6 +289,36 @@ Result<uint64_t> ConnectProbe::sweep_pending_hash(uint64_t now_ns, uint64_t max_
   return deleted;
 }
 
+Status ConnectProbe::read_in_flight(const std::function<void(const tc_connect_key&)>& visit) {
+  auto mapped = stash_slots();
+  if (!mapped) return mapped.error();
+  tc_stash_slot* slots = mapped.value();
+  const uint32_t n = bpf_map__max_entries(skel_->maps.stash);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint64_t owner = __atomic_load_n(&slots[i].sk, __ATOMIC_ACQUIRE);
+    if (owner == 0 || (owner & TC_STASH_BUSY)) continue;
+    tc_pending p;
+    std::memcpy(&p, const_cast<const tc_pending*>(&slots[i].p), sizeof(p));
+    // Still the same owner: the copy is the entry it published.
+    if (__atomic_load_n(&slots[i].sk, __ATOMIC_ACQUIRE) != owner) continue;
+    visit(p.key);
+  }
+  const int fd = bpf_map__fd(skel_->maps.pending);
+  uint64_t key = 0, next = 0;
+  bool first = true;
+  for (uint32_t i = 0; i <= bpf_map__max_entries(skel_->maps.pending); ++i) {
+    if (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) != 0) {
+      if (errno != ENOENT) return Error::from_errno("walking the pending map", errno);
+      break;
+    }
+    first = false;
+    key = next;
+    tc_pending p;
+    if (bpf_map_lookup_elem(fd, &key, &p) == 0) visit(p.key);
+  }
+  return Ok{};
+}
+
 Result<ErrorCounts> ConnectProbe::read_errors() {
   auto v = PercpuMapReader::read_array(bpf_map__fd(skel_->maps.errors), TC_ERR_MAX);
   if (!v) return v.error();

@@ -93,6 +93,9 @@ class ConnectProbe final : public ConnectSource {
   Status set_key_fields(uint32_t fields) override;
   Result<std::optional<tc_connect_counts>> take_connects(const tc_connect_key& key) override;
   Result<std::optional<tc_latency_hist>> take_latency(const tc_latency_key& key) override;
+  // The stash's entries, slots and overflow hash, read without claiming any: a slot
+  // being written or given back during the read is not visited.
+  Status read_in_flight(const std::function<void(const tc_connect_key&)>& visit) override;
   // Per-destination activity (empty unless track_destinations): the latest connect is
   // the largest over CPUs, the count the sum.
   Status read_destinations(

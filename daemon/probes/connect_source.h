@@ -38,6 +38,11 @@ class ConnectSource {
   virtual Result<std::optional<tc_latency_hist>> take_latency(const tc_latency_key&) {
     return Error{"this source cannot delete keys"};
   }
+  // The key of every connect in flight now (SYN sent, outcome not seen yet), once each.
+  // A source that cannot tell visits none.
+  virtual Status read_in_flight(const std::function<void(const tc_connect_key&)>& /*visit*/) {
+    return Ok{};
+  }
   // Which optional key fields (TC_KEY_*) the kernel fills from now on.
   virtual Status set_key_fields(uint32_t /*fields*/) { return Ok{}; }
 };

@@ -221,7 +221,8 @@ std::unique_ptr<TraceCommand> TraceCommand::add_to(CLI::App& app) {
   sub->add_flag("--json", o.columns.json, "print one JSON object per connect (or -c row) per line");
   sub->add_flag("--outcome", o.columns.outcome,
                 "include how each attempt ended: established, refused, timeout, reset, "
-                "unreachable, aborted, other (printed when it ends)");
+                "unreachable, aborted, other (printed when it ends), and its SYN "
+                "retransmissions (RETRANS)");
   sub->add_option("--backend", cmd->backend_,
                   "program type to attach with: auto (tp_btf, raw_tp, then tracepoint), "
                   "tp_btf, raw_tp or tracepoint")
@@ -309,6 +310,7 @@ void Tracer::print_event(const tc_trace_event& ev) {
   line.daddr = format_address(ev.key.family, ev.key.daddr);
   line.dport = ev.key.dport;
   line.outcome = ev.outcome;
+  line.syn_retransmits = ev.syn_retransmits;
   if (dns_) line.query = query_for(ev.key, ev.ts_ns);
   std::string text = trace_line(options_.columns, line);
   text += '\n';

@@ -71,7 +71,7 @@ std::string trace_header(const TraceColumns& columns) {
   out += fmt::format("{:<6} {:<12} {:<2} {:<16} ", "PID", "COMM", "IP", "SADDR");
   if (columns.lport) out += fmt::format("{:<6} ", "LPORT");
   out += fmt::format("{:<16} {:<6}", "DADDR", "DPORT");
-  if (columns.outcome) out += fmt::format(" {:<11}", "OUTCOME");
+  if (columns.outcome) out += fmt::format(" {:<11} {:<7}", "OUTCOME", "RETRANS");
   if (columns.dns) out += " QUERY";
   return trim_right(out);
 }
@@ -85,8 +85,12 @@ std::string trace_line(const TraceColumns& columns, const TraceLine& l) {
       out += lport_unknown(l) ? std::string(R"(,"lport":null)")
                               : fmt::format(R"(,"lport":{})", l.lport);
     out += fmt::format(R"(,"daddr":{},"dport":{})", json_string(l.daddr), l.dport);
-    if (columns.outcome)
+    if (columns.outcome) {
       out += fmt::format(R"(,"outcome":{})", json_string(outcome_name(l.outcome)));
+      out += l.outcome == TC_TRACE_PENDING
+                 ? std::string(R"(,"syn_retransmits":null)")
+                 : fmt::format(R"(,"syn_retransmits":{})", l.syn_retransmits);
+    }
     if (columns.dns) out += fmt::format(R"(,"query":{})", json_string(l.query));
     return out + "}";
   }
@@ -98,7 +102,11 @@ std::string trace_line(const TraceColumns& columns, const TraceLine& l) {
   if (columns.lport)
     out += lport_unknown(l) ? fmt::format("{:<6} ", "-") : fmt::format("{:<6} ", l.lport);
   out += fmt::format("{:<16} {:<6}", l.daddr, l.dport);
-  if (columns.outcome) out += fmt::format(" {:<11}", outcome_name(l.outcome));
+  if (columns.outcome) {
+    out += fmt::format(" {:<11} ", outcome_name(l.outcome));
+    out += l.outcome == TC_TRACE_PENDING ? fmt::format("{:<7}", "-")
+                                         : fmt::format("{:<7}", l.syn_retransmits);
+  }
   if (columns.dns) out += " " + l.query;
   return trim_right(out);
 }
@@ -112,7 +120,8 @@ std::string count_table(const TraceColumns& columns, std::vector<TraceCountRow> 
   if (!columns.json) {
     std::string header =
         fmt::format("{:<25} {:<25} {:<20} {:<10}", "LADDR", "RADDR", "RPORT", "CONNECTS");
-    if (columns.outcome) header += fmt::format(" {:<11} {:<6}", "ESTABLISHED", "FAILED");
+    if (columns.outcome)
+      header += fmt::format(" {:<11} {:<6} {:<7}", "ESTABLISHED", "FAILED", "RETRANS");
     if (columns.dns) header += " QUERY";
     out = "\n" + trim_right(header) + "\n";
   }
@@ -127,7 +136,7 @@ std::string count_table(const TraceColumns& columns, std::vector<TraceCountRow> 
         for (uint32_t i = 0; i < TC_FAIL_MAX; ++i)
           line += fmt::format(R"({}{}:{})", i ? "," : "",
                               json_string(std::string(failure_reason_name(i))), r.counts.failed[i]);
-        line += "}";
+        line += fmt::format(R"(}},"syn_retransmits":{})", r.counts.syn_retransmits);
       }
       if (columns.dns) line += fmt::format(R"(,"query":{})", json_string(r.query));
       line += "}";
@@ -135,7 +144,8 @@ std::string count_table(const TraceColumns& columns, std::vector<TraceCountRow> 
       line =
           fmt::format("{:<25} {:<25} {:<20} {:<10}", r.laddr, r.raddr, r.rport, r.counts.attempts);
       if (columns.outcome)
-        line += fmt::format(" {:<11} {:<6}", r.counts.established, failed_total(r.counts));
+        line += fmt::format(" {:<11} {:<6} {:<7}", r.counts.established, failed_total(r.counts),
+                            r.counts.syn_retransmits);
       if (columns.dns) line += " " + r.query;
     }
     out += trim_right(line) + "\n";

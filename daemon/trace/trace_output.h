@@ -37,6 +37,7 @@ struct TraceLine {
   std::string daddr;
   uint16_t dport = 0;
   uint8_t outcome = TC_TRACE_PENDING;
+  uint32_t syn_retransmits = 0;  // known once there is an outcome
   std::string query;
 };
 

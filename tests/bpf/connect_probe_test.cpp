@@ -230,6 +230,41 @@ TEST_P(ConnectProbeTest, LatencyIncludesSynRetransmission) {
   EXPECT_LE(h.sum_ns, took_ns + 100000000u);  // + the first connect's latency, generously
 }
 
+// An established connect's SYN retransmissions are what the socket itself reports
+// (tcpi_total_retrans): a full accept queue drops the first SYN, as above; the connect
+// that found room retransmitted nothing.
+TEST_P(ConnectProbeTest, CountsSynRetransmitsOfEstablishedConnects) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  const std::string ip = private_loopback();
+  Listener l = listen_tcp(AF_INET, ip, 0);
+  ASSERT_EQ(connect_once(AF_INET, ip, l.port), 0);
+  const tc_connect_key key =
+      expected_key(TC_AF_INET, key_addr(AF_INET, "127.0.0.1"), key_addr(AF_INET, ip), l.port);
+  EXPECT_EQ(only_key(*probe, key).syn_retransmits, 0u);
+
+  int err = -1;
+  testing::Fd fd = testing::start_connect(AF_INET, ip, l.port, &err);
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(err, 0) << std::strerror(err);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  testing::drain_accepts(l);
+  pollfd p{fd.get(), POLLOUT, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "the retransmitted SYN was not answered";
+  socklen_t len = sizeof(err);
+  ASSERT_EQ(getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len), 0);
+  ASSERT_EQ(err, 0) << std::strerror(err);
+  tcp_info info{};
+  len = sizeof(info);
+  ASSERT_EQ(getsockopt(fd.get(), IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+  ASSERT_GE(info.tcpi_total_retrans, 1u) << "the first SYN was not dropped: nothing to count";
+
+  tc_connect_counts c = only_key(*probe, key);
+  EXPECT_EQ(c.established, 2u);
+  EXPECT_EQ(c.syn_retransmits, info.tcpi_total_retrans);
+}
+
 TEST_P(ConnectProbeTest, CountsIpv6ConnectsExactly) {
   TCPCONNECT_REQUIRE_ROOT();
   auto probe = attach_probe(GetParam());
@@ -243,6 +278,7 @@ TEST_P(ConnectProbeTest, CountsIpv6ConnectsExactly) {
   EXPECT_EQ(c.attempts, kConnects);
   EXPECT_EQ(c.established, kConnects);
   EXPECT_EQ(total_failed(c), 0u);
+  EXPECT_EQ(c.syn_retransmits, 0u);
   EXPECT_GE(latency_of(*probe, TC_AF_INET6, lo).count, kConnects);
 }
 
@@ -345,6 +381,48 @@ TEST_P(ConnectProbeTest, CountsTimeoutsToASilentPeer) {
     RecordProperty("skipped_runs", std::to_string(missed));
     std::printf("note: the kernel skipped %llu program run(s) during the test\n",
                 static_cast<unsigned long long>(missed));
+  }
+}
+
+// TCP_SYNCNT=2 against a silent peer: each connect retransmits its SYN until it times out
+// at ~7 s, twice on kernels with exponential backoff from the start (6.1), five times on
+// those that first retransmit every second (net.ipv4.tcp_syn_linear_timeouts, 6.18).
+// What is counted is exactly what the namespace, where nothing else connects, counts as
+// retransmitted (a failed socket's own count is cleared when connect() returns).
+TEST_P(ConnectProbeTest, CountsSynRetransmitsOfTimeouts) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  constexpr int kConnects = 3;
+  const uint16_t port = testing::unlikely_port();
+  const uint64_t misses_before = probe->program_stats().recursion_misses;
+  const int64_t retrans_before = ns->retransmitted_segments();
+  ASSERT_GE(retrans_before, 0);
+  std::vector<int> results(kConnects, -1);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kConnects; ++i)
+    threads.emplace_back([&, i] { results[i] = ns->connect_blocking(port, 2); });
+  for (auto& t : threads) t.join();
+  for (int r : results) EXPECT_EQ(r, ETIMEDOUT) << std::strerror(r);
+  const int64_t retrans_after = ns->retransmitted_segments();
+  ASSERT_GE(retrans_after, retrans_before);
+  const uint64_t total = static_cast<uint64_t>(retrans_after - retrans_before);
+  EXPECT_GE(total, 2u * kConnects);
+
+  tc_connect_counts c =
+      only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
+                                    key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  EXPECT_EQ(c.attempts, kConnects);
+  // An outcome the kernel skipped (see CountsTimeoutsToASilentPeer) takes its
+  // retransmissions with it.
+  if (probe->program_stats().recursion_misses == misses_before) {
+    EXPECT_EQ(c.failed[TC_FAIL_TIMEOUT], static_cast<uint64_t>(kConnects));
+    EXPECT_EQ(c.syn_retransmits, total);
+  } else {
+    EXPECT_LE(c.syn_retransmits, total);
   }
 }
 
@@ -572,6 +650,48 @@ std::vector<testing::Fd> hold_in_flight(testing::BlackholeNetns& ns, uint16_t po
   return held;
 }
 
+// How many connects to `port` the probe reads as in flight.
+uint64_t in_flight_to(ConnectProbe& probe, uint16_t port) {
+  uint64_t n = 0;
+  Status s = probe.read_in_flight([&](const tc_connect_key& k) { n += k.dport == port; });
+  EXPECT_TRUE(s) << s.error().message;
+  return n;
+}
+
+class ConnectProbeInFlightTest : public ::testing::TestWithParam<ProbeBackend> {};
+
+// Connects waiting for an answer are read from the stash, whichever program type stashed
+// them, and are no longer once their outcome (here: the application gave up) is seen.
+TEST_P(ConnectProbeInFlightTest, ConnectsWaitingForAnAnswerAreInFlight) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = testing::BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  ConnectProbe::Options options;
+  options.backend = GetParam();
+  auto probe = ConnectProbe::attach(options);
+  ASSERT_TRUE(probe) << probe.error().message;
+  const uint16_t port = testing::unlikely_port();
+  EXPECT_EQ(in_flight_to(*probe.value(), port), 0u);
+  std::vector<testing::Fd> held = hold_in_flight(*ns, port, 3);
+  ASSERT_EQ(held.size(), 3u);
+  EXPECT_EQ(in_flight_to(*probe.value(), port), 3u);
+  held.pop_back();
+  EXPECT_EQ(in_flight_to(*probe.value(), port), 2u);
+  held.clear();
+  EXPECT_EQ(in_flight_to(*probe.value(), port), 0u);
+  auto keyed = testing::keys_with_dport(*probe.value(), port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 3u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ConnectProbeInFlightTest,
+                         ::testing::Values(ProbeBackend::kTpBtf, ProbeBackend::kRawTp,
+                                           ProbeBackend::kTracepoint),
+                         [](const ::testing::TestParamInfo<ProbeBackend>& info) {
+                           return std::string(to_string(info.param));
+                         });
+
 // A connect still in flight is in the stash; a sweep with age 0 removes it, after which
 // its outcome is not counted (the sweep is for outcomes the kernel skipped).
 TEST(ConnectProbeSweepTest, SweepRemovesStaleInFlightConnects) {
@@ -637,6 +757,15 @@ TEST_F(ConnectProbeStashTest, ConnectsBeyondTheSlotsGoToTheOverflowHash) {
   EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 12u);
   // Nothing left behind in either part of the stash.
   EXPECT_EQ(probe_->sweep_pending(std::chrono::nanoseconds(0)).value(), 0u);
+}
+
+// Connects in flight are read from the slots and from the overflow hash alike.
+TEST_F(ConnectProbeStashTest, InFlightReadsSlotsAndOverflowAlike) {
+  std::vector<testing::Fd> held = hold_in_flight(*ns_, port_, 4);
+  ASSERT_EQ(held.size(), 4u);
+  EXPECT_EQ(in_flight_to(*probe_, port_), 4u);
+  held.clear();
+  EXPECT_EQ(in_flight_to(*probe_, port_), 0u);
 }
 
 // The sweep claims stale entries from the slots and from the overflow hash alike.

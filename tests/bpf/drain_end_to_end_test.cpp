@@ -11,6 +11,7 @@
 #include "common/net.h"
 #include "metrics/labels.h"
 #include "metrics/series_store.h"
+#include "probe_testing.h"
 #include "probes/connect_probe.h"
 
 namespace tcpconnect {
@@ -36,6 +37,47 @@ std::map<LabelValues, LatencyCounts> latency_by_labels(const SeriesStore& store)
     out[labels ? *labels : LabelValues{"<overflow>"}] = c;
   });
   return out;
+}
+
+// Connects waiting for an answer are in tcpconnect_connects_in_flight under their
+// connect series' labels until their outcome, then the series goes.
+TEST(DrainEndToEndTest, InFlightConnectsUntilTheirOutcome) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = testing::BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  auto attached = ConnectProbe::attach({});
+  ASSERT_TRUE(attached) << attached.error().message;
+  std::unique_ptr<ConnectProbe> probe = std::move(attached).value();
+  auto store = std::make_shared<SeriesStore>(100000);
+  LabelsConfig labels;
+  labels.keep = {Label::kDaddr, Label::kDport};
+  Drain drain(*probe, store, labels);
+  ASSERT_TRUE(drain.configure(labels, AllowlistConfig{}).ok());
+  const uint16_t port = testing::unlikely_port();
+  const LabelValues ours{testing::BlackholeNetns::kBlackhole, std::to_string(port)};
+  auto waiting = [&] {
+    Status s = drain.run_once();
+    EXPECT_TRUE(s) << s.error().message;
+    for (const auto& [l, n] : store->in_flight().series)
+      if (l == ours) return n;
+    return uint64_t{0};
+  };
+  std::vector<testing::Fd> held;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(ns->run([&] {
+      int err = 0;
+      held.push_back(
+          testing::start_connect(AF_INET, testing::BlackholeNetns::kBlackhole, port, &err));
+      return err;
+    }),
+              0);
+  }
+  EXPECT_EQ(waiting(), 3u);
+  EXPECT_EQ(connects_by_labels(*store)[ours].attempts, 3u);
+  held.clear();
+  EXPECT_EQ(waiting(), 0u);
+  EXPECT_EQ(connects_by_labels(*store)[ours].failed[TC_FAIL_ABORTED], 3u);
 }
 
 TEST(DrainEndToEndTest, FoldsRealConnectsIntoTheirLabelSets) {

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -134,11 +136,10 @@ CommandResult BlackholeNetns::exec(const std::string& command) const {
   return run_command("ip netns exec " + name_ + " " + command);
 }
 
-int BlackholeNetns::connect_blocking(uint16_t port) const {
-  int r = run([port] {
+int BlackholeNetns::connect_blocking(uint16_t port, int syncnt) const {
+  int r = run([port, syncnt] {
     Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) return errno;
-    int syncnt = 1;
     if (setsockopt(fd.get(), IPPROTO_TCP, TCP_SYNCNT, &syncnt, sizeof(syncnt)) != 0) return errno;
     socklen_t len;
     sockaddr_storage ss = make_addr(AF_INET, kBlackhole, port, &len);
@@ -146,6 +147,24 @@ int BlackholeNetns::connect_blocking(uint16_t port) const {
     return 0;
   });
   return r < 0 ? -r : r;
+}
+
+int64_t BlackholeNetns::retransmitted_segments() const {
+  // Two "Tcp:" lines: the field names, then the values.
+  CommandResult r = exec("cat /proc/net/snmp");
+  if (r.status != 0) return -1;
+  std::istringstream in(r.output);
+  std::vector<std::vector<std::string>> tcp;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Tcp:", 0) != 0) continue;
+    std::istringstream fields(line);
+    tcp.emplace_back(std::istream_iterator<std::string>(fields),
+                     std::istream_iterator<std::string>());
+  }
+  if (tcp.size() != 2 || tcp[0].size() != tcp[1].size()) return -1;
+  for (size_t i = 0; i < tcp[0].size(); ++i)
+    if (tcp[0][i] == "RetransSegs") return std::stoll(tcp[1][i]);
+  return -1;
 }
 
 int BlackholeNetns::connect_and_abandon(uint16_t port) const {

@@ -68,9 +68,12 @@ class BlackholeNetns {
   // Runs a shell command inside the namespace (ip netns exec).
   CommandResult exec(const std::string& command) const;
 
-  // Blocking connect to kBlackhole with TCP_SYNCNT=1 (the kernel gives up after one
-  // retransmission, ~3 s). Returns 0 or the errno of connect().
-  int connect_blocking(uint16_t port) const;
+  // Blocking connect to kBlackhole with TCP_SYNCNT=syncnt (the kernel gives up after
+  // ~3 s for 1, ~7 s for 2). Returns 0 or the errno of connect().
+  int connect_blocking(uint16_t port, int syncnt = 1) const;
+  // The namespace's count of retransmitted TCP segments (RetransSegs in /proc/net/snmp),
+  // or -1 when it could not be read.
+  int64_t retransmitted_segments() const;
   // Non-blocking connect to kBlackhole, closed as soon as the SYN is sent. Returns 0
   // when connect() said EINPROGRESS, else the errno.
   int connect_and_abandon(uint16_t port) const;

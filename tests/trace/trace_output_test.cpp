@@ -44,13 +44,14 @@ TEST(TraceOutput, OptionalColumnsInTcpconnectsOrder) {
   c.outcome = c.dns = true;
   TraceLine l = sample();
   l.outcome = TC_TRACE_FAILED + TC_FAIL_REFUSED;
+  l.syn_retransmits = 2;
   l.query = "No DNS Query";
   EXPECT_EQ(trace_header(c),
             "TIME(s)  UID   PID    COMM         IP SADDR            LPORT  DADDR            DPORT "
-            " OUTCOME     QUERY");
+            " OUTCOME     RETRANS QUERY");
   EXPECT_EQ(trace_line(c, l),
             "31.871   1000  1479   telnet       4  127.0.0.1        50000  127.0.0.1        23    "
-            " refused     No DNS Query");
+            " refused     2       No DNS Query");
 }
 
 TEST(TraceOutput, LongFieldsAreCutOrWidenedLikeTheSeed) {
@@ -84,25 +85,27 @@ TEST(TraceOutput, JsonCarriesEveryFieldAsked) {
   c.lport = c.outcome = c.dns = true;
   TraceLine l = sample();
   l.outcome = TC_TRACE_ESTABLISHED;
+  l.syn_retransmits = 1;
   l.query = "example.com (123.456ms)";
   EXPECT_EQ(trace_line(c, l),
             R"({"time":31.871,"uid":1000,"pid":1479,"comm":"telnet","ip":4,"saddr":"127.0.0.1",)"
             R"("lport":50000,"daddr":"127.0.0.1","dport":23,"outcome":"established",)"
-            R"j("query":"example.com (123.456ms)"})j");
+            R"j("syn_retransmits":1,"query":"example.com (123.456ms)"})j");
 }
 
-// Still in flight when the tool stopped, from a socket nobody bound: no port yet.
+// Still in flight when the tool stopped, from a socket nobody bound: no port yet, and
+// no retransmission count either.
 TEST(TraceOutput, InFlightAttemptWithoutAPortYet) {
   TraceColumns c;
   c.lport = c.outcome = true;
   TraceLine l = sample();
   l.lport = 0;
   EXPECT_EQ(trace_line(c, l),
-            "1479   telnet       4  127.0.0.1        -      127.0.0.1        23     -");
+            "1479   telnet       4  127.0.0.1        -      127.0.0.1        23     -           -");
   c.json = true;
   EXPECT_EQ(trace_line(c, l),
             R"({"time":31.871,"uid":1000,"pid":1479,"comm":"telnet","ip":4,"saddr":"127.0.0.1",)"
-            R"("lport":null,"daddr":"127.0.0.1","dport":23,"outcome":"-"})");
+            R"("lport":null,"daddr":"127.0.0.1","dport":23,"outcome":"-","syn_retransmits":null})");
   // Bound by the application: its port is known from the start.
   l.lport = 40000;
   EXPECT_NE(trace_line(c, l).find(R"("lport":40000)"), std::string::npos);
@@ -161,17 +164,18 @@ TEST(TraceOutput, CountTableWithOutcomeAndQuery) {
   rows[0].counts.attempts = 5;
   rows[0].counts.established = 3;
   rows[0].counts.failed[TC_FAIL_REFUSED] = 2;
+  rows[0].counts.syn_retransmits = 4;
   EXPECT_EQ(count_table(c, rows),
             "\n"
             "LADDR                     RADDR                     RPORT                CONNECTS   "
-            "ESTABLISHED FAILED QUERY\n"
+            "ESTABLISHED FAILED RETRANS QUERY\n"
             "127.0.0.1                 127.0.0.1                 80                   5          "
-            "3           2      localhost\n");
+            "3           2      4       localhost\n");
   c.json = true;
   EXPECT_EQ(count_table(c, rows),
             R"({"ip":4,"laddr":"127.0.0.1","raddr":"127.0.0.1","rport":80,"connects":5,)"
             R"("established":3,"failed":{"refused":2,"timeout":0,"reset":0,"unreachable":0,)"
-            R"("other":0,"aborted":0},"query":"localhost"})"
+            R"("other":0,"aborted":0},"syn_retransmits":4,"query":"localhost"})"
             "\n");
 }
 

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -93,6 +94,13 @@ std::string line_starting(const std::string& text, const std::string& prefix) {
   for (std::string line; std::getline(in, line);)
     if (line.rfind(prefix, 0) == 0) return line;
   return "";
+}
+
+// How often `needle` occurs in `text`.
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
 }
 
 // The tool, running until stop().
@@ -206,7 +214,7 @@ TEST_F(TraceTest, TimestampUidLportAndOutcome) {
   const std::string out = trace.out();
   EXPECT_EQ(line_starting(out, "TIME(s)"),
             "TIME(s)  UID   PID    COMM         IP SADDR            LPORT  DADDR            "
-            "DPORT  OUTCOME");
+            "DPORT  OUTCOME     RETRANS");
   auto rows = parse_rows(out);
   auto ok = where(rows, "DPORT", std::to_string(v4.port));
   ASSERT_EQ(ok.size(), 1u) << out;
@@ -221,6 +229,43 @@ TEST_F(TraceTest, TimestampUidLportAndOutcome) {
   EXPECT_EQ(refused[0]["IP"], "6");
   EXPECT_EQ(refused[0]["LPORT"], std::to_string(refused_lport));
   EXPECT_EQ(refused[0]["OUTCOME"], "refused");
+  EXPECT_EQ(ok[0]["RETRANS"], "0");
+  EXPECT_EQ(refused[0]["RETRANS"], "0");
+}
+
+// --outcome: each connect's SYN retransmissions, as many as its socket reports. A full
+// accept queue drops the first SYN; it is answered once the queue has room.
+TEST_F(TraceTest, OutcomeShowsSynRetransmissions) {
+  Listener l = listen_tcp(AF_INET, "127.0.0.1", 0);
+  TraceRun trace({"--outcome", "--json", "-P", std::to_string(l.port)});
+  ASSERT_TRUE(trace.ready(false));
+  ASSERT_EQ(connect_once(AF_INET, "127.0.0.1", l.port), 0);  // fills the queue
+  Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(fd);
+  socklen_t len;
+  sockaddr_storage to = make_addr(AF_INET, "127.0.0.1", l.port, &len);
+  ASSERT_NE(connect(fd.get(), reinterpret_cast<sockaddr*>(&to), len), 0);
+  ASSERT_EQ(errno, EINPROGRESS) << std::strerror(errno);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  drain_accepts(l);
+  pollfd p{fd.get(), POLLOUT, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "the retransmitted SYN was not answered";
+  int err = -1;
+  len = sizeof(err);
+  ASSERT_EQ(getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len), 0);
+  ASSERT_EQ(err, 0) << std::strerror(err);
+  tcp_info info{};
+  len = sizeof(info);
+  ASSERT_EQ(getsockopt(fd.get(), IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+  ASSERT_GE(info.tcpi_total_retrans, 1u) << "the first SYN was not dropped: nothing to show";
+  ASSERT_EQ(trace.stop(), 0) << trace.err();
+
+  const std::string out = trace.out();
+  EXPECT_EQ(count_of(out, R"("outcome":"established","syn_retransmits":0)"), 1u) << out;
+  EXPECT_EQ(count_of(out, R"("outcome":"established","syn_retransmits":)" +
+                              std::to_string(info.tcpi_total_retrans) + "}"),
+            1u)
+      << out;
 }
 
 // -L alone: the port the kernel assigned, known once the attempt ends.
@@ -315,7 +360,8 @@ TEST_F(TraceTest, AttemptsInFlightAtTheEndArePrinted) {
                           {"LPORT", "-"},
                           {"DADDR", "127.0.0.1"},
                           {"DPORT", std::to_string(full.port)},
-                          {"OUTCOME", "-"}}));
+                          {"OUTCOME", "-"},
+                          {"RETRANS", "-"}}));
 }
 
 // --outcome for the attempts nobody answers: one the application gives up on (aborted)
@@ -432,6 +478,8 @@ TEST_F(TraceTest, CountTableIsExact) {
   EXPECT_EQ(with_outcome[1]["CONNECTS"], "30");
   EXPECT_EQ(with_outcome[1]["ESTABLISHED"], "0");
   EXPECT_EQ(with_outcome[1]["FAILED"], "30");
+  EXPECT_EQ(with_outcome[0]["RETRANS"], "0");
+  EXPECT_EQ(with_outcome[1]["RETRANS"], "0");
 }
 
 // --json: one object per line, for jq; the banner goes to stderr.
@@ -457,7 +505,7 @@ TEST_F(TraceTest, JsonLinesForJq) {
                          "\\{\"time\":[0-9.]+,\"uid\":0,\"pid\":" + pid +
                          ",\"comm\":\"trace_tests\",\"ip\":4,\"saddr\":\"127.0.0.1\",\"lport\":" +
                          std::to_string(lport) + ",\"daddr\":\"127.0.0.1\",\"dport\":" + port +
-                         ",\"outcome\":\"established\"\\}"));
+                         ",\"outcome\":\"established\",\"syn_retransmits\":0\\}"));
   EXPECT_EQ(counts.out(), "{\"ip\":4,\"laddr\":\"127.0.0.1\",\"raddr\":\"127.0.0.1\",\"rport\":" +
                               port + ",\"connects\":2}\n");
   // jq reads every line.

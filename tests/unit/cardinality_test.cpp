@@ -221,9 +221,9 @@ TEST_F(CardinalityDrainTest, UnexpectedConnectsMatchNoRule) {
   // Same labels as connects_total, rendered only while an allowlist is configured.
   ConnectCollector collector(store, {});
   auto families = collector.Collect();
-  ASSERT_EQ(families.size(), 4u);
-  EXPECT_EQ(families[3].name, "tcpconnect_unexpected_connects_total");
-  EXPECT_EQ(families[3].metric.size(), 2u);
+  ASSERT_EQ(families.size(), 6u);
+  EXPECT_EQ(families[5].name, "tcpconnect_unexpected_connects_total");
+  EXPECT_EQ(families[5].metric.size(), 2u);
   // A rule change applies from now on; the series counted so far stay.
   allow.rules.push_back(AllowRule{parse_cidr("127.0.1.0/24").value(), "", {}});
   ASSERT_TRUE(named_drain.configure(labels, allow).ok());
@@ -233,7 +233,7 @@ TEST_F(CardinalityDrainTest, UnexpectedConnectsMatchNoRule) {
   // No allowlist: no such family at all.
   ASSERT_TRUE(named_drain.configure(labels, AllowlistConfig{}).ok());
   EXPECT_FALSE(store->unexpected_enabled());
-  EXPECT_EQ(collector.Collect().size(), 3u);
+  EXPECT_EQ(collector.Collect().size(), 5u);
 }
 
 TEST_F(CardinalityDrainTest, SettledAttemptsCountOnceAndSurviveRefolds) {

@@ -67,6 +67,74 @@ TEST_F(DrainTest, FoldsOnlyTheGrowthOfCumulativeCounts) {
   EXPECT_EQ(m[labels].failed[TC_FAIL_REFUSED], 1u);
 }
 
+// SYN retransmissions fold like the other counts, also when they are all that grew, and
+// series over the cap bring theirs to the overflow series.
+TEST_F(DrainTest, FoldsSynRetransmitsIntoTheConnectSeries) {
+  store = std::make_shared<SeriesStore>(1);
+  Drain drain(source, store, LabelsConfig{});
+  tc_connect_counts first = counts(2, 2);
+  first.syn_retransmits = 3;
+  tc_connect_counts other = counts(1, 0, 1);
+  other.syn_retransmits = 5;
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), first}};
+  ASSERT_TRUE(drain.run_once().ok());
+  first.syn_retransmits = 4;
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), first},
+                     {v4_key("127.0.0.1", "127.0.0.3", 80), other}};
+  ASSERT_TRUE(drain.run_once().ok());
+  auto m = by_labels(*store);
+  LabelValues labels{"ipv4", "127.0.0.1", "127.0.0.2", "80", ""};
+  EXPECT_EQ(m[labels].attempts, 2u);
+  EXPECT_EQ(m[labels].syn_retransmits, 4u);
+  EXPECT_EQ((m[{"<overflow>"}].syn_retransmits), 5u);
+}
+
+// The in-flight gauge is what the latest drain found waiting, under the connect labels
+// and caps: several keys of one label set add up, a label set beyond the cap is in the
+// overflow series, and a series goes away once nothing is left waiting. A reload's
+// re-fold drops the old labels' values.
+TEST_F(DrainTest, InFlightIsTheLatestDrainsCountUnderTheConnectCaps) {
+  store = std::make_shared<SeriesStore>(1);
+  LabelsConfig labels;
+  labels.keep = {Label::kDaddr};
+  Drain drain(source, store, labels);
+  ASSERT_TRUE(drain.configure(labels, AllowlistConfig{}).ok());
+  const tc_connect_key a1 = v4_key("127.0.0.1", "127.0.0.2", 80);
+  const tc_connect_key a2 = v4_key("127.0.0.3", "127.0.0.2", 443);  // same daddr
+  const tc_connect_key b = v4_key("127.0.0.1", "127.0.0.4", 80);    // beyond the cap
+  source.connects = {{a1, counts(1)}, {a2, counts(1)}, {b, counts(1)}};
+  source.in_flight = {a1, a2, b};
+  ASSERT_TRUE(drain.run_once().ok());
+  SeriesStore::InFlight f = store->in_flight();
+  ASSERT_EQ(f.series.size(), 1u);
+  EXPECT_EQ(f.series[0].first, (LabelValues{"127.0.0.2"}));
+  EXPECT_EQ(f.series[0].second, 2u);
+  EXPECT_EQ(f.overflow, 1u);
+
+  source.in_flight = {a2};
+  ASSERT_TRUE(drain.run_once().ok());
+  f = store->in_flight();
+  ASSERT_EQ(f.series.size(), 1u);
+  EXPECT_EQ(f.series[0].second, 1u);
+  EXPECT_EQ(f.overflow, 0u);
+
+  source.in_flight.clear();
+  ASSERT_TRUE(drain.run_once().ok());
+  f = store->in_flight();
+  EXPECT_TRUE(f.series.empty());
+  EXPECT_EQ(f.overflow, 0u);
+
+  source.in_flight = {a1};
+  ASSERT_TRUE(drain.run_once().ok());
+  labels.keep = {Label::kDport};
+  ASSERT_TRUE(drain.configure(labels, AllowlistConfig{}).ok());
+  EXPECT_TRUE(store->in_flight().series.empty());
+  ASSERT_TRUE(drain.run_once().ok());
+  f = store->in_flight();
+  ASSERT_EQ(f.series.size(), 1u);
+  EXPECT_EQ(f.series[0].first, (LabelValues{"80"}));
+}
+
 TEST_F(DrainTest, DroppedLabelsAggregate) {
   LabelsConfig labels;
   labels.keep = {Label::kDaddr};

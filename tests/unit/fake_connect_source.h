@@ -31,6 +31,11 @@ class FakeConnectSource : public ConnectSource {
     return Ok{};
   }
   Result<ErrorCounts> read_errors() override { return errors; }
+  std::vector<tc_connect_key> in_flight;
+  Status read_in_flight(const std::function<void(const tc_connect_key&)>& visit) override {
+    for (const tc_connect_key& k : in_flight) visit(k);
+    return Ok{};
+  }
 
   // Deletion for idle expiry: removes the key; `grow_on_take` is added to its value at the
   // moment of deletion (what the kernel counted between the last read and the delete).

@@ -60,6 +60,7 @@ std::shared_ptr<SeriesStore> full_store() {
     c.established = attempts[i] / 2;
     for (uint32_t r = 0; r < TC_FAIL_MAX; ++r)
       if ((i + r) % 3 == 0) c.failed[r] = (i + 1) * (r + 1) * 1000003;
+    c.syn_retransmits = i % 2 == 0 ? 0 : attempts[i] * 3;  // none: no sample
     store->add_connects(keys[i], c);
     LatencyCounts l;
     l.count = 7 * (i + 1);
@@ -72,6 +73,7 @@ std::shared_ptr<SeriesStore> full_store() {
   ConnectCounts over;
   over.attempts = 5;
   over.failed[TC_FAIL_TIMEOUT] = 3;
+  over.syn_retransmits = 6;
   store->add_connects({"ipv4", "127.0.0.1", "127.0.0.9", "9", "over"}, over);
   store->add_connects_overflow(over);
   LatencyCounts lover;
@@ -80,6 +82,10 @@ std::shared_ptr<SeriesStore> full_store() {
   lover.buckets[TC_LAT_BUCKETS - 1] = 1;
   store->add_latency({"over", "127.0.0.9"}, lover);
   store->add_unexpected({"ipv4", "127.0.0.1", "127.0.0.9", "9", "over"}, UnexpectedCounts{2});
+  SeriesStore::InFlight in_flight;
+  in_flight.series = {{keys[1], 2}, {keys[2], 1}};
+  in_flight.overflow = 4;
+  store->set_in_flight(in_flight);
   return store;
 }
 
@@ -93,6 +99,29 @@ TEST(TextRenderer, SameTextAsPrometheusCppWithAllowlist) {
       << expected;
   EXPECT_NE(expected.find("daddr=\"overflow\""), std::string::npos) << expected;
   EXPECT_NE(expected.find("tcpconnect_unexpected_connects_total{"), std::string::npos);
+  // Series that retransmitted have a sample (the overflow series twice over: 12), the
+  // others none.
+  EXPECT_NE(expected.find("tcpconnect_syn_retransmits_total{family=\"ipv6\",saddr=\"::1\","
+                          "daddr=\"::1\",dport=\"443\",dns_name=\"quote\\\"d.example\"} 3000000\n"),
+            std::string::npos)
+      << expected;
+  EXPECT_NE(expected.find("tcpconnect_syn_retransmits_total{family=\"overflow\",saddr=\"overflow\","
+                          "daddr=\"overflow\",dport=\"overflow\",dns_name=\"overflow\"} 12\n"),
+            std::string::npos)
+      << expected;
+  EXPECT_EQ(expected.find("tcpconnect_syn_retransmits_total{family=\"ipv4\",saddr=\"127.0.0.1\","
+                          "daddr=\"127.0.0.2\""),
+            std::string::npos)
+      << expected;
+  EXPECT_NE(expected.find("# TYPE tcpconnect_connects_in_flight gauge\n"
+                          "tcpconnect_connects_in_flight{family=\"ipv6\",saddr=\"::1\","
+                          "daddr=\"::1\",dport=\"443\",dns_name=\"quote\\\"d.example\"} 2\n"),
+            std::string::npos)
+      << expected;
+  EXPECT_NE(expected.find("tcpconnect_connects_in_flight{family=\"overflow\",saddr=\"overflow\","
+                          "daddr=\"overflow\",dport=\"overflow\",dns_name=\"overflow\"} 4\n"),
+            std::string::npos)
+      << expected;
   EXPECT_EQ(new_path(store, kNames), expected);
 }
 
@@ -110,11 +139,13 @@ TEST(TextRenderer, SameTextForEmptyStoreAndNoLabels) {
   ConnectCounts c;
   c.attempts = 3;
   c.failed[TC_FAIL_RESET] = 1;
+  c.syn_retransmits = 4;
   store->add_connects({}, c);
   store->set_unexpected_enabled(true);
   store->add_unexpected({}, UnexpectedCounts{1});
   const std::string expected = old_path(store, {});
   EXPECT_NE(expected.find("\ntcpconnect_connects_total 3\n"), std::string::npos) << expected;
+  EXPECT_NE(expected.find("\ntcpconnect_syn_retransmits_total 4\n"), std::string::npos) << expected;
   EXPECT_EQ(new_path(store, {}), expected);
 }
 

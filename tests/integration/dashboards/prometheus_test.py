@@ -66,6 +66,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -362,6 +363,46 @@ class Traffic(threading.Thread):
             self.stop_event.wait(0.25)
 
 
+class SynQueue(threading.Thread):
+    """Connects whose first SYN a full accept queue drops: a listener with backlog 0 holds
+    one connection not yet accepted, the next connect's SYN is dropped, and once the queue
+    has room again its retransmission (after 1 s) is answered: one SYN retransmission per
+    round, and a connect in flight meanwhile."""
+
+    def __init__(self, stop):
+        super().__init__(daemon=True)
+        self.stop_event = stop
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(0)
+        self.listener.settimeout(3)
+        self.port = self.listener.getsockname()[1]
+        self.counts = {"retransmitted": 0, "errors": 0}
+        self.last_error = None
+
+    def once(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=3):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as waiting:
+                waiting.setblocking(False)
+                waiting.connect_ex(("127.0.0.1", self.port))
+                time.sleep(0.2)
+                self.listener.accept()[0].close()  # room for the retransmitted SYN
+                _, writable, _ = select.select([], [waiting], [], 5)
+                if not writable or waiting.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    raise OSError("the retransmitted SYN was not answered")
+                self.listener.accept()[0].close()
+
+    def run(self):
+        while not self.stop_event.is_set():
+            try:
+                self.once()
+                self.counts["retransmitted"] += 1
+            except Exception as e:
+                self.counts["errors"] += 1
+                self.last_error = f"syn queue: {e}"
+            self.stop_event.wait(0.25)
+
+
 # ---------------------------------------------------------------------------------------
 # Exporter configuration
 
@@ -373,11 +414,11 @@ def exporter_config_sections(ports):
             "  max_series: 100000\n")
     sections = [
         ("labels", "labels:\n  keep: [family, saddr, daddr, dport, dns_name, comm, unit]\n"),
-        ("filters", "filters:\n  ports: [%d, %d, %d]\n"
-         % (ports["named"], ports["unexpected"], ports["refused"])),
+        ("filters", "filters:\n  ports: [%d, %d, %d, %d]\n"
+         % (ports["named"], ports["unexpected"], ports["refused"], ports["syn_queue"])),
         ("dns", "dns:\n  enabled: true\n  ports: [%d]\n" % ports["dns"]),
-        ("allowlist", "allowlist:\n  - cidr: 127.0.0.1/32\n    ports: [%d]\n"
-         % ports["named"]),
+        ("allowlist", "allowlist:\n  - cidr: 127.0.0.1/32\n    ports: [%d, %d]\n"
+         % (ports["named"], ports["syn_queue"])),
     ]
     return base, sections
 
@@ -684,9 +725,11 @@ class PrometheusTest:
         self.closed.bind(("127.0.0.1", 0))
         self.dns = DnsResponder(self.stop_event)
         self.dns.start()
+        self.syn_queue = SynQueue(self.stop_event)
         self.ports = {"named": self.http4.server_address[1],
                       "unexpected": self.http6.server_address[1],
-                      "refused": self.closed.getsockname()[1], "dns": self.dns.port}
+                      "refused": self.closed.getsockname()[1], "dns": self.dns.port,
+                      "syn_queue": self.syn_queue.port}
         log(f"traffic: named http://{NAMED_HOST}:{self.ports['named']} (127.0.0.1), "
             f"unexpected http://{UNEXPECTED_HOST}:{self.ports['unexpected']} (::1), "
             f"refused 127.0.0.1:{self.ports['refused']}, dns 127.0.0.1:{self.ports['dns']}")
@@ -923,6 +966,16 @@ class PrometheusTest:
                    ", ".join(f"{k} {v}" for k, v in c.items())
                    + (f" (last error: {self.traffic.last_error})"
                       if self.traffic.last_error else ""))
+        sq = self.syn_queue.counts
+        self.check("SYN retransmissions generated",
+                   "ok" if sq["retransmitted"] and sq["errors"] <= sq["retransmitted"] else "FAIL",
+                   ", ".join(f"{k} {v}" for k, v in sq.items())
+                   + (f" (last error: {self.syn_queue.last_error})"
+                      if self.syn_queue.last_error else ""))
+        retransmitted = [s for s in e.samples if s[0] == "tcpconnect_syn_retransmits_total"
+                         and s[1].get("dport") == str(p["syn_queue"])]
+        self.check("SYN retransmissions counted", "ok" if retransmitted else "FAIL",
+                   f"{len(retransmitted)} series with dport={p['syn_queue']}")
         refused = [s for s in e.samples if s[0] == "tcpconnect_connect_failures_total"
                    and s[1].get("reason") == "refused" and s[1].get("dport") == str(p["refused"])]
         self.check("refused connects counted", "ok" if refused else "FAIL",
@@ -1020,6 +1073,8 @@ class PrometheusTest:
                         getattr(self, srv).server_close()
                 if hasattr(self, "closed"):
                     self.closed.close()
+                if hasattr(self, "syn_queue"):
+                    self.syn_queue.listener.close()
 
     def run_in(self):
         started = time.monotonic()
@@ -1031,6 +1086,7 @@ class PrometheusTest:
         self.traffic = Traffic(self.stop_event, self.ports["dns"], self.ports["named"],
                                self.ports["unexpected"], self.ports["refused"])
         self.traffic.start()
+        self.syn_queue.start()
         self.start_prometheus()
         self.wait_for_data()
         # What the exporter exposes now decides "pending" versus "failed".

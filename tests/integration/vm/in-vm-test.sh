@@ -124,6 +124,46 @@ refused=$(sample tcpconnect_connect_failures_total "dport=\"$closed_port\"" 'rea
 check count-refused "7 connects to a closed port: /metrics says $got, refused $refused" \
   test "$got" = 7 -a "$refused" = 7
 
+# --- handshake health: a listener whose accept queue is full drops SYNs -----------------
+# systemd holds the listening socket (backlog 1: two connections fit) for a service that
+# never accepts. Two connects fill the queue; three more wait in SYN_SENT, their SYNs
+# dropped and retransmitted, until the socket is closed and their next SYN is refused.
+synq_port=7303
+cat >/run/systemd/system/tcpx-synq.socket <<UNIT
+[Socket]
+ListenStream=127.0.0.1:$synq_port
+Backlog=1
+UNIT
+printf '[Service]\nExecStart=/bin/sleep infinity\n' >/run/systemd/system/tcpx-synq.service
+systemctl daemon-reload
+systemctl start tcpx-synq.socket
+connect_n $synq_port 2
+waiters=()
+for ((w = 0; w < 3; w++)); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$synq_port") 2>/dev/null &
+  waiters+=($!)
+done
+in_flight() { sample tcpconnect_connects_in_flight "dport=\"$synq_port\""; }
+wait_until 20 test "$(in_flight)" = 3
+got=$(in_flight)
+sleep 2  # the first retransmission is due after 1 s
+still=$(in_flight)
+check syn-in-flight "3 connects waiting on a full accept queue: in flight $got, after 2 s $still" \
+  test "$got" = 3 -a "$still" = 3
+systemctl stop tcpx-synq.socket tcpx-synq.service
+for waiter in "${waiters[@]}"; do
+  for ((i = 0; i < 40; i++)); do
+    kill -0 "$waiter" 2>/dev/null || break
+    sleep 0.5
+  done
+done
+wait_until 20 test "$(in_flight)" = 0
+retrans=$(sample tcpconnect_syn_retransmits_total "dport=\"$synq_port\"")
+check syn-retransmits "after the listener closed: in flight $(in_flight), SYN retransmissions $retrans" \
+  test "$(in_flight)" = 0 -a "${retrans:-0}" -ge 3
+rm -f /run/systemd/system/tcpx-synq.socket /run/systemd/system/tcpx-synq.service
+systemctl daemon-reload
+
 # --- DNS: the cgroup_skb capture on this kernel names the connects ----------------------
 # Real responses (dnsmasq's, recorded in tests/dns/fixtures) with their last A record
 # pointed at a loopback address of the VM, sent from port 53 to local sockets over UDP

@@ -217,7 +217,10 @@ std::unique_ptr<TraceCommand> TraceCommand::add_to(CLI::App& app) {
       ->type_name("CGROUPMAP");
   sub->add_option("--mntnsmap", o.filters.mntnsmap, "trace mount namespaces in this BPF map only")
       ->type_name("MNTNSMAP");
-  sub->add_flag("-d,--dns", o.columns.dns, "include likely DNS query associated with each connect");
+  sub->add_flag("-d,--dns", o.columns.dns,
+                "include likely DNS query associated with each connect; \" (stale)\" when the "
+                "latest answer for that name no longer gives the address, past its TTL "
+                "(JSON \"stale\")");
   sub->add_flag("--json", o.columns.json, "print one JSON object per connect (or -c row) per line");
   sub->add_flag("--outcome", o.columns.outcome,
                 "include how each attempt ended: established, refused, timeout, reset, "
@@ -311,7 +314,10 @@ void Tracer::print_event(const tc_trace_event& ev) {
   line.dport = ev.key.dport;
   line.outcome = ev.outcome;
   line.syn_retransmits = ev.syn_retransmits;
-  if (dns_) line.query = query_for(ev.key, ev.ts_ns);
+  if (dns_) {
+    line.query = query_for(ev.key, ev.ts_ns);
+    line.stale = dns_->is_stale(ev.key.netns, ev.key.family, ev.key.daddr);
+  }
   std::string text = trace_line(options_.columns, line);
   text += '\n';
   std::fwrite(text.data(), 1, text.size(), stdout);

@@ -91,7 +91,7 @@ std::string trace_line(const TraceColumns& columns, const TraceLine& l) {
                  ? std::string(R"(,"syn_retransmits":null)")
                  : fmt::format(R"(,"syn_retransmits":{})", l.syn_retransmits);
     }
-    if (columns.dns) out += fmt::format(R"(,"query":{})", json_string(l.query));
+    if (columns.dns) out += fmt::format(R"(,"query":{},"stale":{})", json_string(l.query), l.stale);
     return out + "}";
   }
   std::string out;
@@ -107,7 +107,7 @@ std::string trace_line(const TraceColumns& columns, const TraceLine& l) {
     out += l.outcome == TC_TRACE_PENDING ? fmt::format("{:<7}", "-")
                                          : fmt::format("{:<7}", l.syn_retransmits);
   }
-  if (columns.dns) out += " " + l.query;
+  if (columns.dns) out += " " + l.query + (l.stale ? kStaleNote : "");
   return trim_right(out);
 }
 

@@ -39,6 +39,9 @@ struct TraceLine {
   uint8_t outcome = TC_TRACE_PENDING;
   uint32_t syn_retransmits = 0;  // known once there is an outcome
   std::string query;
+  // -d: the destination is stale for its name (DnsLayer::is_stale, the daemon's
+  // tcpconnect_dns_stale_connects_total verdict): QUERY gains " (stale)".
+  bool stale = false;
 };
 
 // One row of the -c table.
@@ -55,6 +58,8 @@ struct TraceCountRow {
 inline constexpr const char* kTraceBanner = "Tracing connect ... Hit Ctrl-C to end";
 // The QUERY of a destination no answer named.
 inline constexpr const char* kNoDnsQuery = "No DNS Query";
+// Appended to the QUERY of a connect to a stale destination.
+inline constexpr const char* kStaleNote = " (stale)";
 // Answers older than this when the connect happens get their age printed.
 inline constexpr uint64_t kDnsDelayNoteNs = 100'000'000;
 
@@ -71,7 +76,8 @@ std::string dns_query_text(const std::optional<DnsCacheEntry>& answer, bool loop
 
 // The column header of per-event output ("" with --json).
 std::string trace_header(const TraceColumns& columns);
-// One attempt: a text line, or a JSON object; no newline. An attempt printed before its
+// One attempt: a text line, or a JSON object; no newline. With -d, a stale destination's
+// QUERY ends in kStaleNote (JSON: "stale":true, else false). An attempt printed before its
 // outcome with no local port yet shows LPORT "-" (JSON: null).
 std::string trace_line(const TraceColumns& columns, const TraceLine& line);
 

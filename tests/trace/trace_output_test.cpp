@@ -90,7 +90,35 @@ TEST(TraceOutput, JsonCarriesEveryFieldAsked) {
   EXPECT_EQ(trace_line(c, l),
             R"({"time":31.871,"uid":1000,"pid":1479,"comm":"telnet","ip":4,"saddr":"127.0.0.1",)"
             R"("lport":50000,"daddr":"127.0.0.1","dport":23,"outcome":"established",)"
-            R"j("syn_retransmits":1,"query":"example.com (123.456ms)"})j");
+            R"j("syn_retransmits":1,"query":"example.com (123.456ms)","stale":false})j");
+}
+
+// A connect to an address DNS no longer gives for its name: the daemon's stale verdict,
+// shown after QUERY (its delay note included) and as a JSON boolean.
+TEST(TraceOutput, StaleDestinationIsMarked) {
+  TraceColumns c;
+  c.dns = true;
+  TraceLine l = sample();
+  l.query = "moving.example (2503.100ms)";
+  l.stale = true;
+  EXPECT_EQ(trace_line(c, l),
+            "1479   telnet       4  127.0.0.1        127.0.0.1        23     "
+            "moving.example (2503.100ms) (stale)");
+  l.stale = false;
+  EXPECT_EQ(trace_line(c, l),
+            "1479   telnet       4  127.0.0.1        127.0.0.1        23     "
+            "moving.example (2503.100ms)");
+  // Without -d there is no QUERY, and no verdict either.
+  l.stale = true;
+  c.dns = false;
+  EXPECT_EQ(trace_line(c, l), "1479   telnet       4  127.0.0.1        127.0.0.1        23");
+  c.json = true;
+  EXPECT_EQ(trace_line(c, l).find("stale"), std::string::npos);
+  c.dns = true;
+  EXPECT_EQ(
+      trace_line(c, l),
+      R"({"time":31.871,"uid":1000,"pid":1479,"comm":"telnet","ip":4,"saddr":"127.0.0.1",)"
+      R"j("daddr":"127.0.0.1","dport":23,"query":"moving.example (2503.100ms)","stale":true})j");
 }
 
 // Still in flight when the tool stopped, from a socket nobody bound: no port yet, and

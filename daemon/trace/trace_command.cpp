@@ -218,8 +218,8 @@ std::unique_ptr<TraceCommand> TraceCommand::add_to(CLI::App& app) {
   sub->add_option("--mntnsmap", o.filters.mntnsmap, "trace mount namespaces in this BPF map only")
       ->type_name("MNTNSMAP");
   sub->add_flag("-d,--dns", o.columns.dns,
-                "include likely DNS query associated with each connect; \" (stale)\" when the "
-                "latest answer for that name no longer gives the address, past its TTL "
+                "include likely DNS query associated with each connect, marked (stale) when "
+                "the latest answer for that name no longer gives the address, past its TTL "
                 "(JSON \"stale\")");
   sub->add_flag("--json", o.columns.json, "print one JSON object per connect (or -c row) per line");
   sub->add_flag("--outcome", o.columns.outcome,

@@ -750,6 +750,50 @@ TEST_F(TraceDnsTest, QueryColumnNamesEachDestination) {
   EXPECT_EQ(unnamed_count[0]["QUERY"], "No DNS Query");
 }
 
+// A name that moves: the connect to the address it gave before, past that answer's TTL,
+// is stale (the daemon's verdict); the connect to its current address is not.
+TEST_F(TraceDnsTest, StaleDestinationIsMarked) {
+  dns_.reset();
+  Dnsmasq::Options o;
+  o.listen = {unique_loopback_v4(8)};
+  o.port = 53;
+  o.hosts = answer(3) + " moving.trc.test\n";
+  o.records = {"--local-ttl=1", "--host-record=ready.trc.test,127.0.0.1"};
+  o.ready_name = "ready.trc.test";
+  std::string error;
+  dns_ = Dnsmasq::start(o, &error);
+  ASSERT_TRUE(dns_) << error;
+  Listener before = listen_tcp(AF_INET, answer(3));
+  Listener now = listen_tcp(AF_INET, answer(4));
+  TraceRun trace({"-d", "-P", std::to_string(before.port) + "," + std::to_string(now.port)});
+  ASSERT_TRUE(trace.ready());
+
+  ASSERT_THAT(resolve("moving.trc.test"), HasSubstr(answer(3)));
+  ASSERT_TRUE(dns_->set_hosts(answer(4) + " moving.trc.test\n"));
+  bool moved = false;
+  for (int i = 0; i < 50 && !moved; ++i) {  // the reload is asynchronous: at most ~5 s
+    moved = resolve("moving.trc.test").find(answer(4)) != std::string::npos;
+    if (!moved) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(moved) << dns_->log();
+  std::this_thread::sleep_for(1500ms);  // past the 1 s TTL of the answer that gave answer(3)
+  ASSERT_EQ(connect_once(AF_INET, answer(3), before.port), 0);
+  ASSERT_EQ(connect_once(AF_INET, answer(4), now.port), 0);
+  ASSERT_EQ(trace.stop(), 0) << trace.err();
+
+  const std::string out = trace.out();
+  auto rows = parse_rows(out);
+  auto stale_rows = where(rows, "DADDR", answer(3));
+  ASSERT_EQ(stale_rows.size(), 1u) << out;
+  const std::string& q = stale_rows[0]["QUERY"];
+  EXPECT_EQ(q.rfind("moving.trc.test (", 0), 0u) << q;
+  EXPECT_THAT(q, ::testing::EndsWith("ms) (stale)"));
+  auto current = where(rows, "DADDR", answer(4));
+  ASSERT_EQ(current.size(), 1u) << out;
+  EXPECT_EQ(current[0]["QUERY"].rfind("moving.trc.test", 0), 0u) << current[0]["QUERY"];
+  EXPECT_THAT(current[0]["QUERY"], ::testing::Not(HasSubstr("stale")));
+}
+
 // -h reads like the seed's usage, with its examples; bad options fail with one line.
 TEST(TraceCommandLineTest, HelpAndErrors) {
   std::string out;

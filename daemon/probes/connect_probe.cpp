@@ -256,19 +256,10 @@ Result<uint64_t> ConnectProbe::sweep_pending_hash(uint64_t now_ns, uint64_t max_
                                                   std::vector<tc_connect_key>* deferred_attempts) {
   const int fd = bpf_map__fd(skel_->maps.pending);
   std::vector<std::pair<uint64_t, tc_pending>> stale;
-  uint64_t key = 0, next = 0;
-  bool first = true;
-  for (uint32_t n = 0; n <= bpf_map__max_entries(skel_->maps.pending); ++n) {
-    if (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) != 0) {
-      if (errno != ENOENT) return Error::from_errno("walking the pending map", errno);
-      break;
-    }
-    first = false;
-    key = next;
-    tc_pending p;
-    if (bpf_map_lookup_elem(fd, &key, &p) != 0) continue;
+  Status walked = walk_pending_hash([&](uint64_t key, const tc_pending& p) {
     if (is_stale(p, now_ns, max_ns)) stale.emplace_back(key, p);
-  }
+  });
+  if (!walked) return walked.error();
   // Deleting claims an entry (the program counts a deferred attempt only if its own
   // delete succeeds). Lookup-and-delete also returns what was deleted: a socket that
   // connected again since the walk left a fresh entry, which goes back.
@@ -303,9 +294,15 @@ Status ConnectProbe::read_in_flight(const std::function<void(const tc_connect_ke
     if (__atomic_load_n(&slots[i].sk, __ATOMIC_ACQUIRE) != owner) continue;
     visit(p.key);
   }
+  return walk_pending_hash([&](uint64_t, const tc_pending& p) { visit(p.key); });
+}
+
+Status ConnectProbe::walk_pending_hash(
+    const std::function<void(uint64_t, const tc_pending&)>& visit) {
   const int fd = bpf_map__fd(skel_->maps.pending);
   uint64_t key = 0, next = 0;
   bool first = true;
+  // Bounded by the map's size: a walk that entries keep joining still ends.
   for (uint32_t i = 0; i <= bpf_map__max_entries(skel_->maps.pending); ++i) {
     if (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) != 0) {
       if (errno != ENOENT) return Error::from_errno("walking the pending map", errno);
@@ -314,7 +311,7 @@ Status ConnectProbe::read_in_flight(const std::function<void(const tc_connect_ke
     first = false;
     key = next;
     tc_pending p;
-    if (bpf_map_lookup_elem(fd, &key, &p) == 0) visit(p.key);
+    if (bpf_map_lookup_elem(fd, &key, &p) == 0) visit(key, p);
   }
   return Ok{};
 }

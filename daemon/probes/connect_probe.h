@@ -142,6 +142,8 @@ class ConnectProbe final : public ConnectSource {
   Result<tc_stash_slot*> stash_slots();
   Result<uint64_t> sweep_stash_slots(uint64_t now_ns, uint64_t max_ns,
                                      std::vector<tc_connect_key>* deferred_attempts);
+  // Visits every entry of the pending hash (connects whose stash slot was taken).
+  Status walk_pending_hash(const std::function<void(uint64_t, const tc_pending&)>& visit);
   Result<uint64_t> sweep_pending_hash(uint64_t now_ns, uint64_t max_ns,
                                       std::vector<tc_connect_key>* deferred_attempts);
 };

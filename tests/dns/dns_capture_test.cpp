@@ -1,7 +1,9 @@
 // Root only: the DNS capture (each method) on the running kernel, a real dnsmasq on
 // loopback, real clients (glibc getaddrinfo and getent through dns_client, dig over UDP
 // and TCP, IPv4 and IPv6), real connects counted by the real connect probe, and the
-// dns_name label asserted on exact counts through a Drain and its SeriesStore.
+// dns_name label asserted on exact counts through a Drain and its SeriesStore. Also the
+// attacks on names: a forged answer to a socket that asked nothing, and a tenant's own
+// resolver in a network namespace of its own.
 //
 // The probe and the capture are global: assertions select by what only this test uses
 // (its listeners' ephemeral ports, its names, 127.80.X.0/24 with X from the pid).
@@ -489,6 +491,97 @@ TEST_P(DnsCaptureTest, Ipv6ExtensionHeadersAndIpv4OptionsAreWalked) {
   EXPECT_EQ(layer.value()->state().captured.load(), 4u);  // two queries, two answers
   EXPECT_EQ(layer.value()->state().skipped_ipv6_ext.load(), 0u);
   EXPECT_EQ(layer.value()->state().unreadable.load(), 0u);
+}
+
+// The responses tcpconnect_dns_responses_rejected_total counts for `why`, as a scrape
+// would read them.
+uint64_t rejected(DnsLayer& dns, DnsRejection why) {
+  for (const auto& family : dns.collector()->Collect()) {
+    if (family.name != "tcpconnect_dns_responses_rejected_total") continue;
+    for (const auto& m : family.metric)
+      if (m.label.size() == 1 && m.label[0].value == to_string(why))
+        return static_cast<uint64_t>(m.counter.value);
+  }
+  ADD_FAILURE() << "no tcpconnect_dns_responses_rejected_total{reason=" << to_string(why);
+  return 0;
+}
+
+// A forged "response" from port 53 to an ordinary UDP socket (a syslog listener that
+// never asked DNS anything) names nothing, and does not overwrite a name a real lookup
+// gave.
+TEST_P(DnsCaptureTest, ForgedResponseToAnOrdinarySocketNamesNothing) {
+  // The victim: a socket that receives datagrams and never asked DNS anything; the
+  // forger: anyone who can send a datagram from port 53 (spoofable off the host).
+  auto forge = [&](const std::string& ip, uint16_t id) {
+    ASSERT_TRUE(testing::send_unsolicited(testing::a_answer(id, "evil.tcx.test", ip),
+                                          testing::unique_loopback_v4(3)));
+  };
+
+  const uint64_t unsolicited_before = rejected(*dns_, DnsRejection::kUnsolicited);
+  forge(answer_v4(21), 0x1111);  // would name an address nobody resolved
+  forge(answer_v4(1), 0x2222);   // would rename the address the real lookup gives
+  dns_->poll_now();
+  EXPECT_GE(rejected(*dns_, DnsRejection::kUnsolicited) - unsolicited_before, 2u);
+
+  Listener good = listen_tcp(AF_INET, answer_v4(1));
+  Listener other = listen_tcp(AF_INET, answer_v4(21), 16);
+  std::string out = client("--family inet --connect-port " + std::to_string(good.port) +
+                           " resolve one.tcx.test");
+  EXPECT_NE(out.find("one.tcx.test " + answer_v4(1) + " 0"), std::string::npos) << out;
+  ASSERT_EQ(connect_once(AF_INET, answer_v4(21), other.port), 0);
+  // After the real answer, the forgery again: it must not overwrite it.
+  forge(answer_v4(1), 0x3333);
+  ASSERT_EQ(connect_once(AF_INET, answer_v4(1), good.port), 0);
+
+  EXPECT_EQ(named(good.port), (std::map<std::pair<std::string, std::string>, uint64_t>{
+                                  {{answer_v4(1), "one.tcx.test"}, 2}}));
+  EXPECT_EQ(named(other.port), (std::map<std::pair<std::string, std::string>, uint64_t>{
+                                   {{answer_v4(21), "localhost"}, 1}}));
+  EXPECT_GE(rejected(*dns_, DnsRejection::kUnsolicited) - unsolicited_before, 3u);
+}
+
+// A tenant in its own network namespace, resolving a name through its own resolver to
+// an address the host also connects to, names only its own connects.
+TEST_P(DnsCaptureTest, TenantLookupsNameOnlyTheTenantsConnects) {
+  const std::string netns = "tcx-tenant-" + std::to_string(getpid());
+  struct Removed {
+    std::string name;
+    ~Removed() { run_shell("ip netns del " + name + " 2>/dev/null"); }
+  } removed{netns};
+  ASSERT_EQ(run_shell("ip netns add " + netns + " && ip -n " + netns + " link set lo up"), 0);
+  // The tenant's own resolver, in its namespace, naming an address the host uses too.
+  std::string error;
+  Dnsmasq::Options tenant;
+  tenant.netns = netns;
+  tenant.listen = {"127.0.0.1"};
+  tenant.records = {"--host-record=tenant.tcx.test," + answer_v4(23)};
+  tenant.ready_name = "tenant.tcx.test";
+  auto dnsmasq = Dnsmasq::start(tenant, &error);
+  ASSERT_TRUE(dnsmasq) << error;
+
+  Listener host = listen_tcp(AF_INET, answer_v4(23));
+  // In the tenant's namespace: resolve, then connect at once (refused there: nothing
+  // listens on its loopback; the attempt counts all the same).
+  std::string out;
+  run_shell("ip netns exec " + netns + " " + testing::dns_client_binary() +
+                " --nameserver 127.0.0.1 --family inet --connect-port " +
+                std::to_string(host.port) + " resolve tenant.tcx.test",
+            &out);
+  EXPECT_NE(out.find("tenant.tcx.test " + answer_v4(23)), std::string::npos) << out;
+  // The host connects to the same address: the tenant's answer must not name it.
+  ASSERT_EQ(connect_once(AF_INET, answer_v4(23), host.port), 0);
+
+  const auto got = named(host.port);
+  if (GetParam() == DnsCapture::kCgroupSkb) {
+    EXPECT_EQ(got,
+              (std::map<std::pair<std::string, std::string>, uint64_t>{
+                  {{answer_v4(23), "tenant.tcx.test"}, 1}, {{answer_v4(23), "localhost"}, 1}}));
+  } else {
+    // The packet socket sees the daemon's own namespace only: the tenant's lookup is
+    // never seen, and names nothing anywhere.
+    EXPECT_EQ(got, (std::map<std::pair<std::string, std::string>, uint64_t>{
+                       {{answer_v4(23), "localhost"}, 2}}));
+  }
 }
 
 std::string method_name(const ::testing::TestParamInfo<DnsCapture>& info) {

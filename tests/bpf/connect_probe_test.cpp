@@ -128,6 +128,24 @@ std::string private_loopback() {
   return "127.77." + std::to_string((pid >> 8) & 0xff) + "." + std::to_string(pid % 254 + 1);
 }
 
+// The key of an IPv4 connect into a BlackholeNetns, to `port`.
+tc_connect_key blackhole_key(uint16_t port) {
+  return expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
+                      key_addr(AF_INET, BlackholeNetns::kBlackhole), port);
+}
+
+// n blocking connects into the black hole at once (so a test waits one SYN timeout, not
+// n), each with TCP_SYNCNT=syncnt; their connect() results.
+std::vector<int> time_out_in_parallel(const BlackholeNetns& ns, uint16_t port, int n,
+                                      int syncnt) {
+  std::vector<int> results(n, -1);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] { results[i] = ns.connect_blocking(port, syncnt); });
+  for (auto& t : threads) t.join();
+  return results;
+}
+
 class ConnectProbeTest : public ::testing::TestWithParam<ProbeBackend> {};
 
 TEST_P(ConnectProbeTest, AttachesAndReportsItsBackend) {
@@ -353,17 +371,11 @@ TEST_P(ConnectProbeTest, CountsTimeoutsToASilentPeer) {
   constexpr int kConnects = 3;
   const uint16_t port = testing::unlikely_port();
   const uint64_t misses_before = probe->program_stats().recursion_misses;
-  // In parallel, so the test takes one SYN timeout (~3 s with TCP_SYNCNT=1), not three.
-  std::vector<int> results(kConnects, -1);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kConnects; ++i)
-    threads.emplace_back([&, i] { results[i] = ns->connect_blocking(port); });
-  for (auto& t : threads) t.join();
-  for (int r : results) EXPECT_EQ(r, ETIMEDOUT) << std::strerror(r);
+  // One SYN timeout (~3 s with TCP_SYNCNT=1) for all of them.
+  for (int r : time_out_in_parallel(*ns, port, kConnects, 1))
+    EXPECT_EQ(r, ETIMEDOUT) << std::strerror(r);
 
-  tc_connect_counts c =
-      only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
-                                    key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  tc_connect_counts c = only_key(*probe, blackhole_key(port));
   EXPECT_EQ(c.attempts, kConnects);
   EXPECT_EQ(c.established, 0u);
   EXPECT_EQ(total_failed(c), c.failed[TC_FAIL_TIMEOUT]);
@@ -401,20 +413,14 @@ TEST_P(ConnectProbeTest, CountsSynRetransmitsOfTimeouts) {
   const uint64_t misses_before = probe->program_stats().recursion_misses;
   const int64_t retrans_before = ns->retransmitted_segments();
   ASSERT_GE(retrans_before, 0);
-  std::vector<int> results(kConnects, -1);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kConnects; ++i)
-    threads.emplace_back([&, i] { results[i] = ns->connect_blocking(port, 2); });
-  for (auto& t : threads) t.join();
-  for (int r : results) EXPECT_EQ(r, ETIMEDOUT) << std::strerror(r);
+  for (int r : time_out_in_parallel(*ns, port, kConnects, 2))
+    EXPECT_EQ(r, ETIMEDOUT) << std::strerror(r);
   const int64_t retrans_after = ns->retransmitted_segments();
   ASSERT_GE(retrans_after, retrans_before);
   const uint64_t total = static_cast<uint64_t>(retrans_after - retrans_before);
   EXPECT_GE(total, 2u * kConnects);
 
-  tc_connect_counts c =
-      only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
-                                    key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  tc_connect_counts c = only_key(*probe, blackhole_key(port));
   EXPECT_EQ(c.attempts, kConnects);
   // An outcome the kernel skipped (see CountsTimeoutsToASilentPeer) takes its
   // retransmissions with it.
@@ -437,9 +443,7 @@ TEST_P(ConnectProbeTest, CountsConnectsClosedBeforeAnyAnswerAsAborted) {
   const uint16_t port = testing::unlikely_port();
   for (int i = 0; i < kConnects; ++i) ASSERT_EQ(ns->connect_and_abandon(port), 0);
 
-  tc_connect_counts c =
-      only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
-                                    key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  tc_connect_counts c = only_key(*probe, blackhole_key(port));
   EXPECT_EQ(c.attempts, kConnects);
   EXPECT_EQ(c.failed[TC_FAIL_ABORTED], kConnects);
   EXPECT_EQ(total_failed(c), kConnects);
@@ -479,9 +483,7 @@ TEST_P(ConnectProbeTest, CountsConnectsWithoutALocalPortAsOtherNotAborted) {
   for (int i = kInFlight; i < kInFlight + kNoPort; ++i)
     EXPECT_EQ(errors[i], EADDRNOTAVAIL) << std::strerror(errors[i]);
 
-  tc_connect_counts c =
-      only_key(*probe, expected_key(TC_AF_INET, key_addr(AF_INET, BlackholeNetns::kLocal),
-                                    key_addr(AF_INET, BlackholeNetns::kBlackhole), port));
+  tc_connect_counts c = only_key(*probe, blackhole_key(port));
   EXPECT_EQ(c.attempts, kInFlight + kNoPort);
   EXPECT_EQ(c.failed[TC_FAIL_ABORTED], kInFlight);
   EXPECT_EQ(c.failed[TC_FAIL_OTHER], kNoPort);
@@ -639,7 +641,7 @@ std::vector<testing::Fd> hold_in_flight(testing::BlackholeNetns& ns, uint16_t po
   for (int i = 0; i < n; ++i) {
     int rc = ns.run([&] {
       int err = 0;
-      testing::Fd fd = testing::start_connect(AF_INET, testing::BlackholeNetns::kBlackhole,
+      testing::Fd fd = testing::start_connect(AF_INET, BlackholeNetns::kBlackhole,
                                               port, &err);
       std::lock_guard<std::mutex> lock(mu);
       held.push_back(std::move(fd));

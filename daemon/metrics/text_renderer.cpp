@@ -8,8 +8,8 @@
 #include <mutex>
 #include <sstream>
 
-#include "metrics/connect_collector.h"
 #include "metrics/labels.h"
+#include "metrics/metric_families.h"
 #include "util/safe_text.h"
 
 namespace tcpconnect {
@@ -72,16 +72,15 @@ void append_labels(std::string& out, const std::vector<std::string>& names,
   }
 }
 
-void append_header(std::string& out, std::string_view name, std::string_view help,
-                   std::string_view type) {
+void append_header(std::string& out, const MetricDef& def) {
   out += "# HELP ";
-  out += name;
+  out += def.name;
   out += ' ';
-  out += help;
+  out += def.help;
   out += "\n# TYPE ";
-  out += name;
+  out += def.name;
   out += ' ';
-  out += type;
+  out += def.type_name();
   out += '\n';
 }
 
@@ -144,13 +143,15 @@ void append_double(std::string& out, double value) {
 
 void render_connect_series(const SeriesStore& store, const std::vector<std::string>& label_names,
                            std::string& out) {
-  static constexpr std::string_view kConnects = "tcpconnect_connects_total";
-  static constexpr std::string_view kFailures = "tcpconnect_connect_failures_total";
-  static constexpr std::string_view kDuration = "tcpconnect_connect_duration_seconds";
-  static constexpr std::string_view kUnexpected = "tcpconnect_unexpected_connects_total";
-  static constexpr std::string_view kStale = "tcpconnect_dns_stale_connects_total";
-  static constexpr std::string_view kRetransmitted = "tcpconnect_syn_retransmits_total";
-  static constexpr std::string_view kInFlight = "tcpconnect_connects_in_flight";
+  static constexpr std::string_view kConnects = metric::kConnects.name;
+  static constexpr std::string_view kFailures = metric::kConnectFailures.name;
+  static constexpr std::string_view kDuration = metric::kConnectDuration.name;
+  static constexpr std::string_view kUnexpected = metric::kUnexpectedConnects.name;
+  static constexpr std::string_view kStale = metric::kStaleConnects.name;
+  static constexpr std::string_view kRetransmitted = metric::kSynRetransmits.name;
+  static constexpr std::string_view kInFlight = metric::kConnectsInFlight.name;
+  static const std::vector<std::string> kLatencyLabelNames =
+      metric::kConnectDuration.label_vector();
 
   // One consistent view: a reload that re-folds the store waits for this scrape.
   auto lock = store.read_lock();
@@ -171,8 +172,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   // One pass over the connect series; their failure and retransmission samples are
   // written after it, from what it wrote (FailureRef).
   std::vector<FailureRef> failures = take_failure_refs();
-  append_header(out, kConnects, "Outbound TCP connect attempts (SYN sent), counted in the kernel.",
-                "counter");
+  append_header(out, metric::kConnects);
   store.connects().for_each_rendered(
       [&](const LabelValues* values, const ConnectCounts& c, std::string& text) {
         const std::string& labels = label_text(text, names, values);
@@ -188,8 +188,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
           failures.push_back(
               {labels_at, static_cast<uint32_t>(labels.size()), kRetransmits, c.syn_retransmits});
       });
-  append_header(out, kFailures, "Outbound TCP connects that did not establish, by reason.",
-                "counter");
+  append_header(out, metric::kConnectFailures);
   // Room for every failure line at once (the reason and the value take at most 32 bytes).
   constexpr size_t kFailureLineExtra = sizeof(",reason=\"\"} \n") + 32;
   size_t room = 0;
@@ -206,15 +205,14 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
       out.append(out, f.labels_at, f.labels_len);
       out += ',';
     }
-    out += "reason=\"";
+    out += metric::kConnectFailures.label_names[0];
+    out += "=\"";
     out += failure_reason_name(f.reason);
     out += "\"} ";
     append_double(out, static_cast<double>(f.count));
     out += '\n';
   }
-  append_header(out, kRetransmitted,
-                "SYN retransmissions of outbound TCP connects, counted at their outcome.",
-                "counter");
+  append_header(out, metric::kSynRetransmits);
   for (const FailureRef& f : failures) {
     if (f.reason != kRetransmits) continue;
     out += kRetransmitted;
@@ -229,7 +227,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   give_back_failure_refs(std::move(failures));
 
   // Few series (connects waiting right now): their label text is made here.
-  append_header(out, kInFlight, kInFlightHelp, "gauge");
+  append_header(out, metric::kConnectsInFlight);
   const SeriesStore::InFlight in_flight = store.in_flight();
   std::string in_flight_labels;
   for (const auto& [values, n] : in_flight.series) {
@@ -256,7 +254,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   std::string count_name = std::string(kDuration) + "_count";
   std::string sum_name = std::string(kDuration) + "_sum";
   std::string bucket_name = std::string(kDuration) + "_bucket";
-  append_header(out, kDuration, "Time from SYN sent to connection established.", "histogram");
+  append_header(out, metric::kConnectDuration);
   store.latency().for_each_rendered(
       [&](const LabelValues* values, const LatencyCounts& l, std::string& text) {
         const std::string& labels = label_text(text, kLatencyLabelNames, values);
@@ -277,9 +275,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
 
   // Only with an allowlist: absent, the family does not exist at all.
   if (store.unexpected_enabled()) {
-    append_header(out, kUnexpected,
-                  "Outbound TCP connect attempts whose destination matched no allowlist rule.",
-                  "counter");
+    append_header(out, metric::kUnexpectedConnects);
     store.unexpected().for_each_rendered(
         [&](const LabelValues* values, const UnexpectedCounts& c, std::string& text) {
           const std::string& labels = label_text(text, names, values);
@@ -290,7 +286,7 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
   }
   // Only with DNS names.
   if (store.stale_enabled()) {
-    append_header(out, kStale, kStaleConnectsHelp, "counter");
+    append_header(out, metric::kStaleConnects);
     store.stale().for_each_rendered(
         [&](const LabelValues* values, const UnexpectedCounts& c, std::string& text) {
           const std::string& labels = label_text(text, names, values);

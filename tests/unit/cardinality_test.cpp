@@ -6,8 +6,8 @@
 #include <map>
 
 #include "app/drain.h"
+#include "connect_collector.h"
 #include "fake_connect_source.h"
-#include "metrics/connect_collector.h"
 
 namespace tcpconnect {
 namespace {

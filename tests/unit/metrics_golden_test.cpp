@@ -86,26 +86,7 @@ bool same_address(const uint8_t (&addr)[16], const char* v4) {
 // The store statistics the daemon publishes after each drain.
 void publish_store(SelfMetrics& self, const SeriesStore& store, const Drain& drain) {
   self.update_kernel_errors(drain.kernel_errors());
-  self.set_series("tcpconnect_connects_total", static_cast<double>(store.connects().size()));
-  self.set_series("tcpconnect_connect_duration_seconds",
-                  static_cast<double>(store.latency().size()));
-  self.set_series_dropped("tcpconnect_connects_total", store.dropped().connects);
-  self.set_series_dropped("tcpconnect_connect_failures_total", store.dropped().failures);
-  self.set_series_dropped("tcpconnect_connect_duration_seconds", store.dropped().duration);
-  if (store.unexpected_enabled()) {
-    self.set_series("tcpconnect_unexpected_connects_total",
-                    static_cast<double>(store.unexpected().size()));
-    self.set_series_dropped("tcpconnect_unexpected_connects_total", store.dropped().unexpected);
-    self.set_series_expired("tcpconnect_unexpected_connects_total", store.expired().unexpected);
-  }
-  if (store.stale_enabled()) {
-    self.set_series("tcpconnect_dns_stale_connects_total",
-                    static_cast<double>(store.stale().size()));
-    self.set_series_dropped("tcpconnect_dns_stale_connects_total", store.dropped().stale);
-    self.set_series_expired("tcpconnect_dns_stale_connects_total", store.expired().stale);
-  }
-  self.set_series_expired("tcpconnect_connects_total", store.expired().connects);
-  self.set_series_expired("tcpconnect_connect_duration_seconds", store.expired().duration);
+  self.update_store(store);
   Drain::ExpiryStats expired = drain.expiry_stats();
   self.set_keys_expired("connects", expired.connect_keys_deleted);
   self.set_keys_expired("latency", expired.latency_keys_deleted);

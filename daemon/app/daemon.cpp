@@ -1,9 +1,8 @@
 #include "app/daemon.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-
-#include <malloc.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,13 +17,13 @@
 #include "app/privileges.h"
 #include "app/probe_handover.h"
 #include "app/reload.h"
-#include "app/web_server.h"
 #include "dns/dns_collector.h"
 #include "dns/dns_layer.h"
-#include "metrics/text_renderer.h"
 #include "metrics/self_metrics.h"
+#include "metrics/text_renderer.h"
 #include "probes/cgroup_fs.h"
 #include "probes/connect_probe.h"
+#include "web/web_server.h"
 
 #ifndef TCPCONNECT_VERSION
 #define TCPCONNECT_VERSION "0.0.0"

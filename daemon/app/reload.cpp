@@ -4,10 +4,10 @@
 
 #include "app/drain.h"
 #include "app/drain_loop.h"
-#include "app/web_tls.h"
 #include "dns/dns_layer.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
+#include "web/web_tls.h"
 
 namespace tcpconnect {
 

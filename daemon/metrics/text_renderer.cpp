@@ -33,7 +33,7 @@ struct FailureRef {
 };
 constexpr uint32_t kRetransmits = TC_FAIL_MAX;
 
-// Kept from one scrape to the next, as the response buffers are (app/web_server.cpp):
+// Kept from one scrape to the next, as the response buffers are (web/web_server.cpp):
 // made afresh per scrape, a buffer this size stays behind, freed but not returned, in
 // the malloc arena of each of the web server's threads. A scrape takes it; a concurrent
 // one makes its own.

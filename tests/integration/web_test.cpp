@@ -20,12 +20,12 @@
 #include <thread>
 #include <vector>
 
-#include "app/web_server.h"
 #include "common/http.h"
 #include "common/net.h"
 #include "common/scratch_dir.h"
 #include "common/tls.h"
 #include "integration/daemon_process.h"
+#include "web/web_server.h"
 
 namespace tcpconnect::testing {
 namespace {

@@ -14,13 +14,13 @@
 #include <sstream>
 
 #include "app/drain.h"
-#include "app/web_server.h"
 #include "common/http.h"
 #include "dns/dns_collector.h"
 #include "dns/dns_layer.h"
 #include "fake_connect_source.h"
 #include "metrics/self_metrics.h"
 #include "metrics/text_renderer.h"
+#include "web/web_server.h"
 
 namespace tcpconnect {
 namespace {

@@ -13,7 +13,7 @@
 // Every request passes one gate before civetweb dispatches it (its begin_request
 // callback): methods other than GET and HEAD get 405, and with users configured every
 // path needs valid credentials (401 otherwise; 503 while too many password checks wait,
-// app/web_auth.h), so unknown paths say nothing either.
+// web/web_auth.h), so unknown paths say nothing either.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -24,9 +24,9 @@
 #include <optional>
 #include <string>
 
-#include "app/web_auth.h"
 #include "config/config.h"
 #include "util/result.h"
+#include "web/web_auth.h"
 
 namespace tcpconnect {
 
@@ -75,7 +75,7 @@ class WebServer {
   void add(Renderer renderer);
   // The port actually bound (useful with port 0).
   int port() const;
-  // The bcrypt runs of basic auth so far (app/web_auth.h); nullopt without users.
+  // The bcrypt runs of basic auth so far (web/web_auth.h); nullopt without users.
   std::optional<BasicAuth::Stats> auth_stats() const;
 
  private:

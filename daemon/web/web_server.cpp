@@ -1,34 +1,34 @@
-#include "app/web_server.h"
+#include "web/web_server.h"
 
 #include <CivetServer.h>
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <dirent.h>
 #include <netinet/in.h>
-#include <spdlog/spdlog.h>
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <prometheus/summary.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
-#include "app/web_auth.h"
-#include "app/web_tls.h"
 #include "metrics/text_renderer.h"
+#include "web/web_auth.h"
+#include "web/web_tls.h"
 
 namespace tcpconnect {
 
@@ -118,8 +118,7 @@ constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=
 bool gzip_compress(const std::string& in, std::string& out) {
   if (in.size() > std::numeric_limits<uInt>::max()) return false;
   z_stream zs{};
-  if (deflateInit2(&zs, 1, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    return false;
+  if (deflateInit2(&zs, 1, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   zs.avail_in = static_cast<uInt>(in.size());
   out.resize(std::max<size_t>(in.size() / 16, 64 * 1024));
@@ -127,8 +126,8 @@ bool gzip_compress(const std::string& in, std::string& out) {
   while (rc == Z_OK) {
     if (zs.total_out == out.size()) out.resize(out.size() * 2);
     zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
-    zs.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - zs.total_out,
-                                                      std::numeric_limits<uInt>::max()));
+    zs.avail_out = static_cast<uInt>(
+        std::min<size_t>(out.size() - zs.total_out, std::numeric_limits<uInt>::max()));
     rc = deflate(&zs, Z_FINISH);
   }
   out.resize(zs.total_out);
@@ -177,10 +176,10 @@ int serve_metrics(mg_connection* conn, Gate& gate) {
 
   gate.transferred_bytes->Increment(static_cast<double>(body.size()));
   gate.scrapes->Increment();
-  gate.request_latencies->Observe(static_cast<double>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                            start)
-          .count()));
+  gate.request_latencies->Observe(
+      static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - start)
+                              .count()));
   std::lock_guard lock(gate.buffers_mutex);
   if (buffers.text.capacity() > gate.spare.text.capacity()) gate.spare = std::move(buffers);
   return 200;
@@ -302,8 +301,7 @@ void wake_listeners(const std::vector<int>& ports) {
       continue;
     sockaddr_storage addr{};
     len = sizeof(addr);
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      continue;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
     int port = -1;
     if (addr.ss_family == AF_INET)
       port = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
@@ -406,8 +404,7 @@ Result<std::unique_ptr<WebServer>> WebServer::start(const WebConfig& web,
     if (!gate->tls_error.empty()) return Error{"cannot serve HTTPS: " + gate->tls_error};
     const std::string reason = bind_failure_reason(web.listen_address);
     if (reason == "unknown error" && !gate->civetweb_error.empty()) {
-      return Error{"cannot serve on " + web.listen_address + ": civetweb: " +
-                   gate->civetweb_error};
+      return Error{"cannot serve on " + web.listen_address + ": civetweb: " + gate->civetweb_error};
     }
     return Error{"cannot listen on " + web.listen_address + ": " + reason};
   }

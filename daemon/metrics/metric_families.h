@@ -9,6 +9,7 @@
 #include <prometheus/labels.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
+#include <prometheus/registry.h>
 
 #include <array>
 #include <initializer_list>
@@ -52,6 +53,13 @@ struct MetricDef {
   // The same, as prometheus-cpp's families take them.
   prometheus::Labels labels_of(std::initializer_list<std::string_view> values) const;
 };
+
+// A family of the catalogue registered with prometheus-cpp, e.g.
+// register_family(prometheus::BuildGauge(), metric::kSeries, registry).
+template <typename Builder>
+auto& register_family(Builder builder, const MetricDef& def, prometheus::Registry& registry) {
+  return builder.Name(std::string(def.name)).Help(def.full_help()).Register(registry);
+}
 
 namespace metric {
 
@@ -172,6 +180,17 @@ inline constexpr MetricDef kKernelKeysExpired{
     "Kernel map entries deleted because they did not grow for limits.idle_expiry (their "
     "final counts folded first).",
     {"map"}};
+
+// The HTTP endpoint about its scrapes (web/scrape_metrics).
+inline constexpr MetricDef kScrapes{"tcpconnect_scrapes_total", kCounter,
+                                    "Responses to the telemetry path sent with the metrics."};
+inline constexpr MetricDef kScrapeDuration{
+    "tcpconnect_scrape_duration_seconds", kHistogram,
+    "Time to render and send one response to the telemetry path."};
+inline constexpr MetricDef kScrapeBytes{
+    "tcpconnect_scrape_bytes_total", kCounter,
+    "Bytes of the telemetry path's response bodies sent (gzip-compressed when the client "
+    "asked for it)."};
 
 // The DNS layer (dns/dns_collector).
 inline constexpr MetricDef kDnsCaptureInfo{

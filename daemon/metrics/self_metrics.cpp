@@ -22,12 +22,6 @@ const char* error_map_name(size_t i) {
   }
 }
 
-// A family of the catalogue registered through prometheus-cpp.
-template <typename Builder>
-auto& add(Builder builder, const MetricDef& def, prometheus::Registry& registry) {
-  return builder.Name(std::string(def.name)).Help(def.full_help()).Register(registry);
-}
-
 // prometheus-cpp counters only increase; set one to a kernel-side cumulative value.
 void advance_to(prometheus::Counter& c, double total) {
   double now = c.Value();
@@ -38,21 +32,29 @@ void advance_to(prometheus::Counter& c, double total) {
 
 SelfMetrics::SelfMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      build_info_(add(prometheus::BuildGauge(), metric::kBuildInfo, *registry_)),
-      probe_info_(add(prometheus::BuildGauge(), metric::kProbeInfo, *registry_)),
-      map_full_(add(prometheus::BuildCounter(), metric::kMapFull, *registry_)),
-      drain_errors_(add(prometheus::BuildCounter(), metric::kDrainErrors, *registry_)),
-      drain_duration_(add(prometheus::BuildHistogram(), metric::kDrainDuration, *registry_)),
-      series_(add(prometheus::BuildGauge(), metric::kSeries, *registry_)),
-      series_dropped_(add(prometheus::BuildCounter(), metric::kSeriesDropped, *registry_)),
-      prog_run_seconds_(add(prometheus::BuildCounter(), metric::kProgramRunSeconds, *registry_)),
-      prog_run_count_(add(prometheus::BuildCounter(), metric::kProgramRuns, *registry_)),
-      prog_misses_(add(prometheus::BuildCounter(), metric::kProgramRecursionMisses, *registry_)),
-      outcomes_lost_(add(prometheus::BuildCounter(), metric::kOutcomesLost, *registry_)),
-      reload_ok_(add(prometheus::BuildGauge(), metric::kReloadSuccessful, *registry_)),
-      reload_time_(add(prometheus::BuildGauge(), metric::kReloadTimestamp, *registry_)),
-      series_expired_(add(prometheus::BuildCounter(), metric::kSeriesExpired, *registry_)),
-      keys_expired_(add(prometheus::BuildCounter(), metric::kKernelKeysExpired, *registry_)) {
+      build_info_(register_family(prometheus::BuildGauge(), metric::kBuildInfo, *registry_)),
+      probe_info_(register_family(prometheus::BuildGauge(), metric::kProbeInfo, *registry_)),
+      map_full_(register_family(prometheus::BuildCounter(), metric::kMapFull, *registry_)),
+      drain_errors_(register_family(prometheus::BuildCounter(), metric::kDrainErrors, *registry_)),
+      drain_duration_(
+          register_family(prometheus::BuildHistogram(), metric::kDrainDuration, *registry_)),
+      series_(register_family(prometheus::BuildGauge(), metric::kSeries, *registry_)),
+      series_dropped_(
+          register_family(prometheus::BuildCounter(), metric::kSeriesDropped, *registry_)),
+      prog_run_seconds_(
+          register_family(prometheus::BuildCounter(), metric::kProgramRunSeconds, *registry_)),
+      prog_run_count_(
+          register_family(prometheus::BuildCounter(), metric::kProgramRuns, *registry_)),
+      prog_misses_(
+          register_family(prometheus::BuildCounter(), metric::kProgramRecursionMisses, *registry_)),
+      outcomes_lost_(
+          register_family(prometheus::BuildCounter(), metric::kOutcomesLost, *registry_)),
+      reload_ok_(register_family(prometheus::BuildGauge(), metric::kReloadSuccessful, *registry_)),
+      reload_time_(register_family(prometheus::BuildGauge(), metric::kReloadTimestamp, *registry_)),
+      series_expired_(
+          register_family(prometheus::BuildCounter(), metric::kSeriesExpired, *registry_)),
+      keys_expired_(
+          register_family(prometheus::BuildCounter(), metric::kKernelKeysExpired, *registry_)) {
   outcomes_lost_.Add({});
   for (size_t i = 0; i < TC_ERR_MAX; ++i)
     map_full_.Add(metric::kMapFull.labels_of({error_map_name(i)}));

@@ -10,8 +10,6 @@
 #include <memory>
 #include <optional>
 
-#include "app/drain.h"
-#include "app/drain_loop.h"
 #include "app/fd_store.h"
 #include "app/notify.h"
 #include "app/privileges.h"
@@ -19,6 +17,8 @@
 #include "app/reload.h"
 #include "dns/dns_collector.h"
 #include "dns/dns_layer.h"
+#include "drain/drain.h"
+#include "drain/drain_loop.h"
 #include "metrics/self_metrics.h"
 #include "metrics/text_renderer.h"
 #include "probes/cgroup_fs.h"
@@ -154,7 +154,7 @@ int run_daemon(const DaemonOptions& options) {
   Drain drain(connect_probe, store, config.labels, namer);
   drain.set_key_netns(names_by_netns);
   if (dns) {
-    // Every drain consumes the DNS ring before it reads a count (app/drain.h); only the
+    // Every drain consumes the DNS ring before it reads a count (drain/drain.h); only the
     // periodic ones walk the destinations map for the attribution metrics, which a
     // scrape therefore does not wait for.
     drain.set_before_read(

@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "app/drain.h"
-#include "app/drain_loop.h"
 #include "dns/dns_layer.h"
+#include "drain/drain.h"
+#include "drain/drain_loop.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
 #include "web/web_tls.h"

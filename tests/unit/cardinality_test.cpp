@@ -5,8 +5,8 @@
 
 #include <map>
 
-#include "app/drain.h"
 #include "connect_collector.h"
+#include "drain/drain.h"
 #include "fake_connect_source.h"
 
 namespace tcpconnect {

@@ -13,10 +13,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "app/drain.h"
 #include "common/http.h"
 #include "dns/dns_collector.h"
 #include "dns/dns_layer.h"
+#include "drain/drain.h"
 #include "fake_connect_source.h"
 #include "metrics/self_metrics.h"
 #include "metrics/text_renderer.h"

@@ -154,7 +154,8 @@ std::string served_metrics() {
   std::shared_ptr<prometheus::Collectable> dns = std::make_shared<DnsCollector>(dns_state());
   server.value()->add(dns);
   auto response =
-      testing::http_get("127.0.0.1", static_cast<uint16_t>(server.value()->port()), "/metrics");
+      testing::http_get("127.0.0.1", static_cast<uint16_t>(server.value()->port()), "/metrics",
+                        30000);  // a loaded machine can be slow to answer
   EXPECT_TRUE(response);
   if (!response) return {};
   EXPECT_EQ(response->status, 200);

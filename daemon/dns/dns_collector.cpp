@@ -92,12 +92,8 @@ void append_lookups(const DnsLookups& lookups, std::vector<MetricFamily>& out) {
   out.push_back(std::move(dropped));
 }
 
-}  // namespace
-
-std::vector<MetricFamily> DnsCollector::Collect() const {
-  const DnsLayerState& s = *state_;
-  std::vector<MetricFamily> out;
-
+// How responses are captured, and what parsing made of them.
+void append_responses(const DnsLayerState& s, std::vector<MetricFamily>& out) {
   MetricFamily info = metric::kDnsCaptureInfo.family();
   info.metric.push_back(gauge(1, metric::kDnsCaptureInfo.with({to_string(s.method)})));
   out.push_back(std::move(info));
@@ -131,7 +127,10 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
       counter(static_cast<double>(s.stats.rejected_of(DnsRejection::kMismatch)),
               metric::kDnsResponsesRejected.with({to_string(DnsRejection::kMismatch)})));
   out.push_back(std::move(rejected));
+}
 
+// The questions local sockets asked.
+void append_queries(const DnsLayerState& s, std::vector<MetricFamily>& out) {
   MetricFamily queries = metric::kDnsQueries.family();
   queries.metric.push_back(counter(load(s.stats.queries)));
   out.push_back(std::move(queries));
@@ -146,7 +145,10 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   dropped.metric.push_back(counter(static_cast<double>(s.queries.pushed_out()),
                                    metric::kDnsQueriesDropped.with({"capacity"})));
   out.push_back(std::move(dropped));
+}
 
+// What the capture handed over, lost or could not read.
+void append_packets(const DnsLayerState& s, std::vector<MetricFamily>& out) {
   MetricFamily captured = metric::kDnsPacketsCaptured.family();
   captured.metric.push_back(counter(load(s.captured)));
   out.push_back(std::move(captured));
@@ -161,7 +163,10 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   skipped.metric.push_back(
       counter(load(s.unreadable), metric::kDnsPacketsSkipped.with({"unreadable"})));
   out.push_back(std::move(skipped));
+}
 
+// The IP -> name cache.
+void append_cache(const DnsLayerState& s, std::vector<MetricFamily>& out) {
   MetricFamily entries = metric::kDnsCacheEntries.family();
   entries.metric.push_back(gauge(static_cast<double>(s.cache.size())));
   out.push_back(std::move(entries));
@@ -172,7 +177,10 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   evictions.metric.push_back(counter(static_cast<double>(s.cache.evicted_age()),
                                      metric::kDnsCacheEvictions.with({"age"})));
   out.push_back(std::move(evictions));
+}
 
+// Connects named by the cache, and how long after the answer they came.
+void append_attribution(const DnsLayerState& s, std::vector<MetricFamily>& out) {
   MetricFamily attributions = metric::kDnsAttributions.family();
   const DnsAttribution& a = *s.attribution;
   attributions.metric.push_back(
@@ -196,6 +204,18 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   h.histogram.sample_sum = load(d.sum_ns) / 1e9;
   delay.metric.push_back(std::move(h));
   out.push_back(std::move(delay));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> DnsCollector::Collect() const {
+  const DnsLayerState& s = *state_;
+  std::vector<MetricFamily> out;
+  append_responses(s, out);
+  append_queries(s, out);
+  append_packets(s, out);
+  append_cache(s, out);
+  append_attribution(s, out);
   append_lookups(s.lookups, out);
   return out;
 }

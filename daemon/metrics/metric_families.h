@@ -297,5 +297,53 @@ inline constexpr MetricDef kDnsLookupSeriesDropped{
     "had limits.max_series label sets, by metric.",
     {"metric"}};
 
+// Every family once (kDnsCaptureUnavailable is kDnsCaptureInfo's other help text), for the
+// checks of the catalogue as a whole.
+inline constexpr const MetricDef* kAll[] = {
+    &kConnects,
+    &kConnectFailures,
+    &kSynRetransmits,
+    &kConnectsInFlight,
+    &kConnectDuration,
+    &kUnexpectedConnects,
+    &kStaleConnects,
+    &kBuildInfo,
+    &kProbeInfo,
+    &kMapFull,
+    &kDrainErrors,
+    &kDrainDuration,
+    &kSeries,
+    &kSeriesDropped,
+    &kProgramRunSeconds,
+    &kProgramRuns,
+    &kProgramRecursionMisses,
+    &kOutcomesLost,
+    &kReloadSuccessful,
+    &kReloadTimestamp,
+    &kSeriesExpired,
+    &kKernelKeysExpired,
+    &kScrapes,
+    &kScrapeDuration,
+    &kScrapeBytes,
+    &kDnsCaptureInfo,
+    &kDnsResponses,
+    &kDnsParseErrors,
+    &kDnsResponsesRejected,
+    &kDnsQueries,
+    &kDnsQueriesPending,
+    &kDnsQueriesDropped,
+    &kDnsPacketsCaptured,
+    &kDnsEventsLost,
+    &kDnsPacketsSkipped,
+    &kDnsCacheEntries,
+    &kDnsCacheEvictions,
+    &kDnsAttributions,
+    &kDnsConnectDelay,
+    &kDnsLookups,
+    &kDnsLookupsUnanswered,
+    &kDnsLookupDuration,
+    &kDnsLookupSeriesDropped,
+};
+
 }  // namespace metric
 }  // namespace tcpconnect

@@ -7,27 +7,9 @@
 #include <string>
 
 #include "config/config.h"
+#include "util/unique_fd.h"
 
 namespace tcpconnect {
-
-namespace {
-
-// A closed-on-scope-exit descriptor; nothing else in this file needs ownership semantics.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-}  // namespace
 
 Result<Config> load_config_file(const std::string& path) {
   return load_config_file(path, ConfigFileCheck{});
@@ -35,8 +17,8 @@ Result<Config> load_config_file(const std::string& path) {
 
 Result<Config> load_config_file(const std::string& path, const ConfigFileCheck& check) {
   const std::string what = "cannot read config file " + path;
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return Error::from_errno(what, errno);
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) return Error::from_errno(what, errno);
 
   // One byte past the limit tells "exactly at the limit" from "too large" without trusting
   // st_size, which is 0 for pipes and /proc files.

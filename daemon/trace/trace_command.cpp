@@ -18,6 +18,7 @@
 #include "dns/dns_layer.h"
 #include "metrics/labels.h"
 #include "trace/trace_probe.h"
+#include "util/unique_fd.h"
 
 namespace tcpconnect {
 namespace {
@@ -386,10 +387,7 @@ int Tracer::run() {
     std::fprintf(stderr, "tcpconnect_exporter trace: signalfd: %s\n", std::strerror(errno));
     return 1;
   }
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{sfd};
+  const UniqueFd closer(sfd);
 
   // The DNS capture first: answers to connects made right after the header are named.
   if (options_.columns.dns) {

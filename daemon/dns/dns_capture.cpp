@@ -16,6 +16,7 @@
 #include "bpf/percpu_map.h"
 #include "dns.skel.h"
 #include "shared/dns.h"
+#include "util/unique_fd.h"
 
 namespace tcpconnect {
 namespace {
@@ -165,8 +166,8 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
 
   // Attach to the cgroup2 root: every socket of every cgroup below it. The marks first,
   // so that no query is sent unmarked once the packet programs run.
-  int cg = ::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg < 0) return Error{explain("opening " + cgroup, errno), errno};
+  const UniqueFd cg(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cg) return Error{explain("opening " + cgroup, errno), errno};
   const std::pair<bpf_program*, bpf_link**> programs[] = {
       {skel->progs.tc_dns_connect4, &skel->links.tc_dns_connect4},
       {skel->progs.tc_dns_connect6, &skel->links.tc_dns_connect6},
@@ -176,17 +177,15 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
       {skel->progs.tc_dns_ingress, &skel->links.tc_dns_ingress},
   };
   for (const auto& [prog, link] : programs) {
-    *link = bpf_program__attach_cgroup(prog, cg);
+    *link = bpf_program__attach_cgroup(prog, cg.get());
     if (!*link) {
       int attach_err = errno;
-      ::close(cg);
       return Error{
           explain(std::string("attaching ") + bpf_program__section_name(prog) + " to " + cgroup,
                   attach_err),
           attach_err};
     }
   }
-  ::close(cg);
 
   std::unique_ptr<CgroupSkbCapture> c(
       new CgroupSkbCapture(std::move(skel), std::move(sink), cgroup));

@@ -166,13 +166,11 @@ void CgroupUnits::walk() {
   while (!stack.empty() && dirs < options_.max_walk_dirs) {
     Dir dir = std::move(stack.back());
     stack.pop_back();
-    int fd = dup(dir.fd.get());
-    if (fd < 0) continue;
-    DIR* d = fdopendir(fd);
-    if (!d) {
-      close(fd);
-      continue;
-    }
+    UniqueFd fd(dup(dir.fd.get()));
+    if (!fd) continue;
+    DIR* d = fdopendir(fd.get());
+    if (!d) continue;
+    fd.release();  // closedir closes it
     while (dirent* e = readdir(d)) {
       if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
       std::string_view name = e->d_name;

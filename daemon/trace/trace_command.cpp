@@ -18,6 +18,7 @@
 #include "dns/dns_layer.h"
 #include "metrics/labels.h"
 #include "trace/trace_probe.h"
+#include "util/unique_fd.h"
 
 namespace tcpconnect {
 namespace {
@@ -436,10 +437,7 @@ int Tracer::run() {
     std::fprintf(stderr, "tcpconnect_exporter trace: signalfd: %s\n", std::strerror(errno));
     return 1;
   }
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{sfd};
+  const UniqueFd closer(sfd);
   auto failed = [](const Status& s) {
     if (s) return false;
     std::fprintf(stderr, "tcpconnect_exporter trace: %s\n", s.error().message.c_str());

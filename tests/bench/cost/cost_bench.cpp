@@ -241,6 +241,7 @@ LoadRates run_loads(const Options& o) {
 }
 
 std::string throughput_phase(const Options& o, Clock::time_point deadline, ThroughputFigures& f) {
+  std::printf("\nthroughput rounds (bpf_stats as it was before this run):\n");
   for (int r = 0; r < o.rounds && Clock::now() < deadline; ++r) {
     LoadRates with, without;
     const bool exporter_first = r % 2 == 1;
@@ -252,6 +253,12 @@ std::string throughput_phase(const Options& o, Clock::time_point deadline, Throu
       with = run_loads(o);
     }
     if (exporter_first) without = run_loads(o);
+    std::printf(
+        "  round %2d (%s first): connects/s %.0f / %.0f, datagrams/s %.0f / %.0f, "
+        "stream MB/s %.0f / %.0f (with / without)\n",
+        r + 1, exporter_first ? "exporter" : "baseline", with.connect, without.connect, with.udp,
+        without.udp, with.stream / 1e6, without.stream / 1e6);
+    std::fflush(stdout);
     f.connect.add(with.connect / without.connect);
     f.udp.add(with.udp / without.udp);
     f.stream.add(with.stream / without.stream);

@@ -1,5 +1,6 @@
 #include "host_stats.h"
 
+#include <bpf/bpf.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -11,25 +12,27 @@ constexpr const char* kBpfStatsPath = "/proc/sys/kernel/bpf_stats_enabled";
 }
 
 BpfStatsSwitch::BpfStatsSwitch(bool enable) {
-  std::ifstream in(kBpfStatsPath);
-  if (!(in >> old_)) old_.clear();
-  if (enable && !old_.empty()) std::ofstream(kBpfStatsPath) << "1\n";
-  enabled_here_ = enable && !old_.empty();
+  if (enable) fd_.reset(bpf_enable_stats(BPF_STATS_RUN_TIME));
 }
 
-void BpfStatsSwitch::restore() {
-  if (enabled_here_) std::ofstream(kBpfStatsPath) << old_ << "\n";
-  enabled_here_ = false;
+bool BpfStatsSwitch::available() const {
+  std::ifstream in(kBpfStatsPath);
+  std::string now;
+  in >> now;
+  return fd_ || (!now.empty() && now != "0");
 }
 
 std::string BpfStatsSwitch::describe() const {
   std::ifstream in(kBpfStatsPath);
-  std::string now;
+  std::string now = "?";
   in >> now;
-  if (now == "0") return "off";
-  if (enabled_here_ && old_ == "0") return "on (set for this run)";
-  return "ON, as it was before this run (kernel.bpf_stats_enabled=" + now +
-         "): every arm's cost includes the stats' own";
+  if (fd_)
+    return "on (held by this run through BPF_ENABLE_STATS; kernel.bpf_stats_enabled=" + now +
+           ", untouched)";
+  if (now != "0")
+    return "ON through kernel.bpf_stats_enabled=" + now +
+           ": every arm's cost includes the stats' own";
+  return "off";
 }
 
 std::string loadavg() {

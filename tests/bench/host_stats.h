@@ -5,27 +5,29 @@
 #include <cstdint>
 #include <string>
 
+#include "util/unique_fd.h"
+
 namespace tcpconnect::bench {
 
-// kernel.bpf_stats_enabled set for the run, the old value put back on every exit path.
-// What the run had is printed, whoever set it: with bpf_stats on, every run of every
-// program also reads the clock twice, which this guest charges to every arm's cost.
+// Run-time statistics of every BPF program on for the run: held through a BPF_ENABLE_STATS
+// fd, which keeps them on whatever anyone writes to kernel.bpf_stats_enabled meanwhile
+// (other benchmarks on a shared machine put it back to 0 when they end); the sysctl
+// itself is never written. With statistics on, every run of every program also reads the
+// clock twice, which this guest charges to every arm's cost.
 class BpfStatsSwitch {
  public:
   explicit BpfStatsSwitch(bool enable);
   BpfStatsSwitch(const BpfStatsSwitch&) = delete;
   BpfStatsSwitch& operator=(const BpfStatsSwitch&) = delete;
-  ~BpfStatsSwitch() { restore(); }
-  // Puts the old value back now (idempotent).
-  void restore();
-  // "on (set for this run)", "ON, and it was on before this run ...", or "off".
+  // Lets go of the statistics now (idempotent); they stay on only if the sysctl says so.
+  void restore() { fd_.reset(); }
+  // "on (...)" or "off", and the sysctl's value.
   std::string describe() const;
-  // The sysctl is readable: the switch can work.
-  bool available() const { return !old_.empty(); }
+  // Statistics are on: held here, or on through the sysctl.
+  bool available() const;
 
  private:
-  std::string old_;
-  bool enabled_here_ = false;
+  UniqueFd fd_;
 };
 
 // The first three fields of /proc/loadavg.

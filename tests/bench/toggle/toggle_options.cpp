@@ -42,9 +42,10 @@ void add_toggle_options(CLI::App& app, ToggleOptions& o,
   app.add_option("--close", o.close_mode, "fin (orderly close) or rst (SO_LINGER 0)")
       ->check(CLI::IsMember({"fin", "rst"}))
       ->capture_default_str();
-  app.add_flag("--bpf-stats", o.bpf_stats,
-               "Set kernel.bpf_stats_enabled=1 for the run (ns per program run; adds the "
-               "stats' own cost to every program run, in every arm)");
+  app.add_flag(
+      "--bpf-stats", o.bpf_stats,
+      "Enable BPF run-time statistics for the run (BPF_ENABLE_STATS; ns per program run; adds the "
+      "stats' own cost to every program run, in every arm)");
   app.add_flag("--peer", o.peer,
                "Add a third arm: the peer, bpftrace's counting one-liner as tests/bench/bpf/"
                "peer.bpf.c spells it, switched on alone (groups of three windows)");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -55,6 +56,15 @@ std::vector<ProgDelta> deltas(const std::vector<ProgInfo>& before,
 }
 
 std::string ExporterUnderTest::start(const std::string& binary, const std::string& config) {
+  // Twice: on a loaded machine a start can miss its deadline once.
+  std::string err = start_once(binary, config);
+  if (err.empty()) return err;
+  std::fprintf(stderr, "cost_bench: %s; starting it again\n", err.c_str());
+  process_.stop();
+  return start_once(binary, config);
+}
+
+std::string ExporterUnderTest::start_once(const std::string& binary, const std::string& config) {
   ExporterProcess::Options options;
   options.binary = binary;
   options.config_file = config;

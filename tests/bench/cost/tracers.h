@@ -37,6 +37,8 @@ class ExporterUnderTest {
   const std::string& dns_method() const { return dns_method_; }
 
  private:
+  std::string start_once(const std::string& binary, const std::string& config);
+
   ExporterProcess process_;
   std::vector<uint32_t> programs_;
   std::string dns_method_;

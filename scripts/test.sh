@@ -17,6 +17,14 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "test: not root: the bpf and integration tests will be skipped" >&2
 fi
 
+# What each probe costs per connect and per non-DNS datagram against bpftrace's one-liner
+# and an empty program (bpf_stats, a few seconds), printed so that a dearer probe shows in
+# the log; it asserts nothing (docs/benchmarks.md, "Cost on ordinary traffic").
+if [[ $(id -u) -eq 0 ]]; then
+  build/tests/bench/cost/cost_bench --short --daemon build/tcpconnect_exporter \
+    --config config/tcpconnect_exporter.yaml
+fi
+
 # Unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPCONNECT_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$(nproc)" --target unit_tests dns_unit_tests trace_unit_tests

@@ -93,6 +93,10 @@ int run_daemon(const DaemonOptions& options) {
     spdlog::warn("--runas.user {} ignored: not started as root, running as uid {}",
                  *options.runas_user, geteuid());
   }
+  if (geteuid() != 0) {
+    if (auto raised = raise_permitted_capabilities(); !raised)
+      spdlog::warn("raising the permitted capabilities: {}", raised.error().message);
+  }
 
   // Signals are taken synchronously by this thread; every thread started below inherits
   // the mask.

@@ -1668,7 +1668,7 @@ bool listen_address_is_loopback(std::string_view address) {
     host = host.substr(1, host.size() - 2);
     if (host.find('%') != std::string::npos) return false;  // a zone: link-local, not lo
   }
-  if (host == "localhost") return true;  // bound as 127.0.0.1 (app/web_server.h)
+  if (host == "localhost") return true;  // bound as 127.0.0.1 (web/web_server.h)
   in_addr v4{};
   if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
   in6_addr v6{};

@@ -6,7 +6,7 @@
 //      same network, which contains its own address
 //   2: parse_port_range (config ports, trace -P): 1 <= first <= last
 //   3: the listen address (config web.listen_address, --web.listen-address), checked as
-//      validate_config checks it (civetweb_listen_spec, in app/web_server.cpp, only
+//      validate_config checks it (civetweb_listen_spec, in web/web_server.cpp, only
 //      rewrites what passed: it is covered by the web tests, not compiled here)
 //   4: unit_of_cgroup_path (the `unit` label; cgroup names are chosen by whoever may
 //      create cgroups, containers included): "" or one component of the path

@@ -1,4 +1,4 @@
-#include "app/web_tls.h"
+#include "web/web_tls.h"
 
 #include <civetweb.h>
 #include <dlfcn.h>
@@ -16,7 +16,7 @@
 #include <string>
 
 extern "C" {
-// In app/openssl_shim: calling them keeps the shims linked (see daemon/CMakeLists.txt).
+// In web/openssl_shim: calling them keeps the shims linked (see daemon/CMakeLists.txt).
 int tcpconnect_libssl_shim(void);
 int tcpconnect_libcrypto_shim(void);
 }

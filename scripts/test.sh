@@ -37,4 +37,12 @@ done
 # FUZZ_SECONDS each (longer runs: see docs/benchmarks.md).
 tests/fuzz/run.sh "${FUZZ_SECONDS:-30}" 2>&1 | grep -v '^\[' | tail -n 80
 
+# The container image, built offline from Debian packages and this tree's .deb, for the
+# podman test (tests/integration/container), which reuses build/tcpconnect-exporter-image.tar.
+if [[ $(id -u) -eq 0 ]] && command -v podman >/dev/null && command -v mmdebstrap >/dev/null; then
+  timeout 1200 scripts/build-image.sh | tail -n 1
+else
+  echo "test: no root, podman or mmdebstrap: the container image is not built" >&2
+fi
+
 ctest --test-dir build --output-on-failure --timeout 600 "$@"

@@ -124,6 +124,10 @@ Status Daemon::choose_user() {
     spdlog::warn("--runas.user {} ignored: not started as root, running as uid {}",
                  *options_.runas_user, geteuid());
   }
+  if (geteuid() != 0) {
+    if (auto raised = raise_permitted_capabilities(); !raised)
+      spdlog::warn("raising the permitted capabilities: {}", raised.error().message);
+  }
   return Ok{};
 }
 

@@ -62,7 +62,8 @@ std::string hierarchy_path(const Cgroup2Mount& mount, std::string_view rel) {
 
 }  // namespace
 
-std::optional<Cgroup2Mount> parse_cgroup2_mount(std::string_view text) {
+std::vector<Cgroup2Mount> parse_cgroup2_mounts(std::string_view text) {
+  std::vector<Cgroup2Mount> out;
   for (std::string_view line : split(text, '\n')) {
     std::vector<std::string_view> fields = split(line, ' ');
     // id parent dev root mount-point options [optional...] - fstype source super-options
@@ -73,9 +74,36 @@ std::optional<Cgroup2Mount> parse_cgroup2_mount(std::string_view text) {
     Cgroup2Mount m;
     m.root = unescape_mountinfo(fields[3]);
     m.mount_point = unescape_mountinfo(fields[4]);
-    return m;
+    out.push_back(std::move(m));
   }
-  return std::nullopt;
+  return out;
+}
+
+std::optional<Cgroup2Mount> parse_cgroup2_mount(std::string_view text) {
+  std::vector<Cgroup2Mount> mounts = parse_cgroup2_mounts(text);
+  if (mounts.empty()) return std::nullopt;
+  return mounts.front();
+}
+
+bool is_cgroup2_hierarchy_root(const std::string& directory) {
+  struct statfs fs {};
+  if (statfs(directory.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC) return false;
+  struct stat st {};
+  return stat((directory + "/cgroup.procs").c_str(), &st) == 0 &&
+         stat((directory + "/cgroup.type").c_str(), &st) != 0 && errno == ENOENT;
+}
+
+std::optional<Cgroup2Mount> choose_cgroup2_mount(
+    std::string_view text, const std::function<bool(const std::string&)>& is_root) {
+  std::vector<Cgroup2Mount> mounts = parse_cgroup2_mounts(text);
+  for (Cgroup2Mount& m : mounts) {
+    if (is_root(m.mount_point)) {
+      m.root = "/";
+      return m;
+    }
+  }
+  if (mounts.empty()) return std::nullopt;
+  return mounts.front();
 }
 
 Result<Cgroup2Mount> find_cgroup2_mount() {
@@ -83,7 +111,7 @@ Result<Cgroup2Mount> find_cgroup2_mount() {
   if (!in) return Error::from_errno("reading /proc/self/mountinfo", errno);
   std::stringstream text;
   text << in.rdbuf();
-  auto mount = parse_cgroup2_mount(text.str());
+  auto mount = choose_cgroup2_mount(text.str(), is_cgroup2_hierarchy_root);
   if (!mount) return Error{"no cgroup2 file system is mounted (see /proc/self/mountinfo)"};
   return *mount;
 }

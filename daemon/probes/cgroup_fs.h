@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,7 +32,20 @@ struct Cgroup2Mount {
 
 // The first cgroup2 mount in mountinfo_text (the text of /proc/self/mountinfo).
 std::optional<Cgroup2Mount> parse_cgroup2_mount(std::string_view mountinfo_text);
-// From /proc/self/mountinfo.
+
+// Whether a directory is the root of the cgroup2 hierarchy: only the root cgroup lacks
+// the cgroup.type file (Documentation/admin-guide/cgroup-v2.rst).
+bool is_cgroup2_hierarchy_root(const std::string& directory);
+
+// The cgroup2 mount to attach to and name cgroups through: the first whose directory
+// `is_root` says is the hierarchy's root, with root "/"; else the first cgroup2 mount.
+// In a private cgroup namespace mountinfo's root field is relative to the namespace's
+// root: a bind mount of the host's hierarchy reads "/.." (or deeper), and a cgroup2 mount
+// made inside the namespace reads "/" although it shows only the container's sub-tree,
+// so that field cannot tell the hierarchy's root; the directory can.
+std::optional<Cgroup2Mount> choose_cgroup2_mount(
+    std::string_view mountinfo_text, const std::function<bool(const std::string&)>& is_root);
+// From /proc/self/mountinfo, checked with is_cgroup2_hierarchy_root.
 Result<Cgroup2Mount> find_cgroup2_mount();
 
 struct ResolvedCgroup {

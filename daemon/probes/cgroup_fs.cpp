@@ -79,12 +79,6 @@ std::vector<Cgroup2Mount> parse_cgroup2_mounts(std::string_view text) {
   return out;
 }
 
-std::optional<Cgroup2Mount> parse_cgroup2_mount(std::string_view text) {
-  std::vector<Cgroup2Mount> mounts = parse_cgroup2_mounts(text);
-  if (mounts.empty()) return std::nullopt;
-  return mounts.front();
-}
-
 bool is_cgroup2_hierarchy_root(const std::string& directory) {
   struct statfs fs {};
   if (statfs(directory.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC) return false;

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "util/result.h"
 
@@ -30,8 +31,8 @@ struct Cgroup2Mount {
   std::string root = "/";
 };
 
-// The first cgroup2 mount in mountinfo_text (the text of /proc/self/mountinfo).
-std::optional<Cgroup2Mount> parse_cgroup2_mount(std::string_view mountinfo_text);
+// Every cgroup2 mount in mountinfo_text (the text of /proc/self/mountinfo), in its order.
+std::vector<Cgroup2Mount> parse_cgroup2_mounts(std::string_view mountinfo_text);
 
 // Whether a directory is the root of the cgroup2 hierarchy: only the root cgroup lacks
 // the cgroup.type file (Documentation/admin-guide/cgroup-v2.rst).

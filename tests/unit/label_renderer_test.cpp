@@ -162,17 +162,17 @@ TEST(CgroupMountTest, FindsTheCgroup2MountInMountinfo) {
       "25 30 0:23 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755\n"
       "26 25 0:24 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
       "27 25 0:25 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,name=systemd\n";
-  auto m = parse_cgroup2_mount(hybrid);
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->mount_point, "/sys/fs/cgroup/unified");
-  EXPECT_EQ(m->root, "/");
+  auto m = parse_cgroup2_mounts(hybrid);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].mount_point, "/sys/fs/cgroup/unified");
+  EXPECT_EQ(m[0].root, "/");
   // Optional fields before the separator, an escaped space, a namespaced root.
-  auto odd = parse_cgroup2_mount(
+  auto odd = parse_cgroup2_mounts(
       "40 1 0:30 /sub /mnt/cg\\040two rw master:1 shared:2 - cgroup2 none rw\n");
-  ASSERT_TRUE(odd);
-  EXPECT_EQ(odd->mount_point, "/mnt/cg two");
-  EXPECT_EQ(odd->root, "/sub");
-  EXPECT_FALSE(parse_cgroup2_mount("27 25 0:25 / /sys/fs/cgroup rw - cgroup cgroup rw\n"));
+  ASSERT_EQ(odd.size(), 1u);
+  EXPECT_EQ(odd[0].mount_point, "/mnt/cg two");
+  EXPECT_EQ(odd[0].root, "/sub");
+  EXPECT_TRUE(parse_cgroup2_mounts("27 25 0:25 / /sys/fs/cgroup rw - cgroup cgroup rw\n").empty());
 }
 
 // A container with its own cgroup namespace: runc's cgroup2 mount of the container's

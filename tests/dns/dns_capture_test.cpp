@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/net.h"
+#include "dns/capture_skip.h"
 #include "dns/dns_layer.h"
 #include "dns/dns_parser.h"
 #include "dns/dns_testing.h"
@@ -98,6 +99,7 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     TCPCONNECT_REQUIRE_ROOT();
     if (run_shell("command -v dnsmasq") != 0) GTEST_SKIP() << "dnsmasq is not installed";
     ASSERT_TRUE(dns4_ && dns6_ && setup_error_.empty()) << setup_error_;
+    TCPCONNECT_SKIP_UNLESS_CAPTURE(GetParam());
 
     ConnectProbe::Options po;
     po.track_destinations = true;
@@ -572,7 +574,7 @@ TEST_P(DnsCaptureTest, TenantLookupsNameOnlyTheTenantsConnects) {
   ASSERT_EQ(connect_once(AF_INET, answer_v4(23), host.port), 0);
 
   const auto got = named(host.port);
-  if (GetParam() == DnsCapture::kCgroupSkb) {
+  if (GetParam() != DnsCapture::kPacketSocket) {
     EXPECT_EQ(got,
               (std::map<std::pair<std::string, std::string>, uint64_t>{
                   {{answer_v4(23), "tenant.tcx.test"}, 1}, {{answer_v4(23), "localhost"}, 1}}));
@@ -589,7 +591,8 @@ std::string method_name(const ::testing::TestParamInfo<DnsCapture>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, DnsCaptureTest,
-                         ::testing::Values(DnsCapture::kCgroupSkb, DnsCapture::kPacketSocket),
+                         ::testing::Values(DnsCapture::kFentry, DnsCapture::kCgroupSkb,
+                                           DnsCapture::kPacketSocket),
                          method_name);
 
 }  // namespace

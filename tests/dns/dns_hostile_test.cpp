@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/net.h"
+#include "dns/capture_skip.h"
 #include "dns/dns_layer.h"
 #include "dns/dns_testing.h"
 
@@ -250,6 +251,7 @@ class DnsHostileTest : public ::testing::TestWithParam<DnsCapture> {
  protected:
   void SetUp() override {
     TCPCONNECT_REQUIRE_ROOT();
+    TCPCONNECT_SKIP_UNLESS_CAPTURE(GetParam());
     sport_ = testing::free_udp_tcp_port(AF_INET, "127.0.0.1");
     DnsLayer::Options o;
     o.capture.method = GetParam();
@@ -423,7 +425,8 @@ std::string method_name(const ::testing::TestParamInfo<DnsCapture>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, DnsHostileTest,
-                         ::testing::Values(DnsCapture::kCgroupSkb, DnsCapture::kPacketSocket),
+                         ::testing::Values(DnsCapture::kFentry, DnsCapture::kCgroupSkb,
+                                           DnsCapture::kPacketSocket),
                          method_name);
 
 }  // namespace

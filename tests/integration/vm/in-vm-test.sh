@@ -164,7 +164,7 @@ check syn-retransmits "after the listener closed: in flight $(in_flight), SYN re
 rm -f /run/systemd/system/tcpx-synq.socket /run/systemd/system/tcpx-synq.service
 systemctl daemon-reload
 
-# --- DNS: the cgroup_skb capture on this kernel names the connects ----------------------
+# --- DNS: the fentry capture, chosen by dns.capture=auto on this kernel, names the connects
 # Real responses (dnsmasq's, recorded in tests/dns/fixtures) with their last A record
 # pointed at a loopback address of the VM, sent from port 53 to local sockets over UDP
 # and TCP, each after its client asked the question it answers; then connects to those
@@ -185,8 +185,8 @@ nc -lk $udp_addr $named_port >/dev/null 2>&1 &
 nc -lk $tcp_addr $named_port >/dev/null 2>&1 &
 nc -lk $forged_addr $named_port >/dev/null 2>&1 &
 dns_method=$(scrape | sed -n 's/^tcpconnect_dns_capture_info{method="\([a-z_]*\)"}.*/\1/p')
-check dns-capture "tcpconnect_dns_capture_info method=${dns_method:-absent} (kernel $(uname -r))" \
-  test "$dns_method" = cgroup_skb
+check dns-capture "tcpconnect_dns_capture_info method=${dns_method:-absent} (kernel $(uname -r)); $(journalctl -u "$unit" --no-pager -o cat | grep -m2 'DNS capture' | tr '\n' ' ')" \
+  test "$dns_method" = fentry
 # A forged answer: from port 53 to a socket that never asked (a listener on 5354).
 nc -lu 127.0.0.1 5354 >/dev/null 2>&1 &
 forged_victim=$!
@@ -228,6 +228,32 @@ rejected=$(sample tcpconnect_dns_responses_rejected_total 'reason="unsolicited"'
 check dns-forged-rejected "unsolicited responses rejected: $rejected" test "${rejected:-0}" -ge 1
 lost=$(sample tcpconnect_dns_events_lost_total)
 check dns-lost "DNS events lost: $lost" test "$lost" = 0
+
+# --- DNS capture cost on ordinary traffic (kernel.bpf_stats_enabled; figures, no limit) --
+# Datagrams from a port that is not DNS, each received by a process, and a TCP stream:
+# each DNS program's runs and BPF ns per run (TCG-emulated CPU: compare, do not quote
+# as host figures). The cgroup_skb and connect programs would run per packet; these
+# run per receive call.
+dns_prog_stats() {
+  bpftool prog show 2>/dev/null | awk '/name tc_dns_/ { n = $1 $4; for (i = 1; i <= NF; i++) { if ($i == "run_time_ns") t = $(i + 1); if ($i == "run_cnt") c = $(i + 1) } print n, t + 0, c + 0; t = c = 0 }'
+}
+sysctl -qw kernel.bpf_stats_enabled=1
+before=$(dns_prog_stats)
+nc -lu 127.0.0.1 9911 >/dev/null 2>&1 &
+cost_rx=$!
+sleep 0.3
+bash -c 'exec 3>/dev/udp/127.0.0.1/9911; for ((i = 0; i < 2000; i++)); do printf x >&3; sleep 0.0005; done'
+nc -l 127.0.0.1 9912 >/dev/null 2>&1 &
+cost_tcp=$!
+sleep 0.3
+head -c 4000000 /dev/zero | nc -N 127.0.0.1 9912
+kill $cost_rx $cost_tcp 2>/dev/null
+after=$(dns_prog_stats)
+sysctl -qw kernel.bpf_stats_enabled=0
+cost=$(join <(sort <<<"$before") <(sort <<<"$after") |
+  awk '{ runs = $5 - $3; ns = $4 - $2; printf "%s %d runs %.1f ns/run; ", $1, runs, runs ? ns / runs : 0 }')
+echo "$cost" >"$results/dns-cost.txt"
+check dns-cost "2000 non-DNS datagrams + a 4 MB TCP stream: $cost" test -n "$cost"
 
 # --- reload -----------------------------------------------------------------------------
 config=/etc/tcpconnect_exporter/config.yaml
@@ -329,8 +355,8 @@ check crash-counts "before $before + in the gap $(($(gaps) - gaps_before)) + aft
 systemctl stop "$unit"
 check stop "systemctl stop: $(systemctl is-active $unit)" bash -c "! systemctl is-active -q $unit"
 check stop-detached "programs of ours attached after stop: $(our_programs)" test "$(our_programs)" = 0
-check stop-dns-detached "DNS programs attached after stop: $(bpftool prog show 2>/dev/null | grep -c 'name tc_dns_ingress')" \
-  bash -c "! bpftool prog show 2>/dev/null | grep -q 'name tc_dns_ingress'"
+check stop-dns-detached "DNS programs attached after stop: $(bpftool prog show 2>/dev/null | grep -c 'name tc_dns_')" \
+  bash -c "! bpftool prog show 2>/dev/null | grep -q 'name tc_dns_'"
 check stop-program-gone "program $first_prog freed" bash -c "! bpftool prog show id $first_prog >/dev/null 2>&1"
 # Nothing counts while stopped (not even ExecStartPre's connects: no probe is attached
 # yet), and the next start begins from zero.

@@ -16,6 +16,7 @@
 #include "common/http.h"
 #include "common/metric_samples.h"
 #include "common/net.h"
+#include "dns/capture_skip.h"
 #include "dns/dns_testing.h"
 #include "integration/daemon_process.h"
 
@@ -107,9 +108,13 @@ TEST_P(DnsDaemonTest, NamesConnectsOnMetrics) {
   const testing::Samples all = testing::samples(body_, "tcpconnect_connects_total", {dport});
   EXPECT_EQ(all.count, 1) << body_;
   EXPECT_EQ(all.sum, 2);
-  EXPECT_EQ(testing::metric_value(body_, "tcpconnect_dns_capture_info",
-                                  {"method=\"" + GetParam() + "\""}),
-            1);
+  // auto: fentry where the kernel loads it (distribution kernels), else cgroup_skb.
+  std::string method = GetParam();
+  if (method == "auto")
+    method = testing::capture_unavailable(DnsCapture::kFentry).empty() ? "fentry" : "cgroup_skb";
+  EXPECT_EQ(
+      testing::metric_value(body_, "tcpconnect_dns_capture_info", {"method=\"" + method + "\""}), 1)
+      << body_;
   auto responses = testing::metric_value(body_, "tcpconnect_dns_responses_total",
                                          {"rcode=\"NOERROR\"", "qtype=\"A\""});
   ASSERT_TRUE(responses);
@@ -184,7 +189,8 @@ TEST_P(DnsDaemonTest, ForgedAnswerDoesNotSatisfyANameRule) {
   EXPECT_GE(*rejected, 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, DnsDaemonTest, ::testing::Values("cgroup_skb", "packet_socket"),
+INSTANTIATE_TEST_SUITE_P(Methods, DnsDaemonTest,
+                         ::testing::Values("auto", "cgroup_skb", "packet_socket"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -699,8 +699,10 @@ int BPF_PROG(tc_dns_udpv6_sendmsg, struct sock *sk, struct msghdr *msg,
 		daddr = to.sin6_addr;
 		dport = to.sin6_port;
 	} else {
-		daddr = sk->__sk_common.skc_v6_daddr;
 		dport = sk->__sk_common.skc_dport;
+		if (!is_dns_port(bpf_ntohs(dport)))
+			return 0;
+		daddr = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
 	}
 	if (!is_dns_port(bpf_ntohs(dport)))
 		return 0;

@@ -287,6 +287,7 @@ TEST(ConfigEnums, ToString) {
   EXPECT_EQ(to_string(DnsCapture::kAuto), "auto");
   EXPECT_EQ(to_string(DnsCapture::kCgroupSkb), "cgroup_skb");
   EXPECT_EQ(to_string(DnsCapture::kPacketSocket), "packet_socket");
+  EXPECT_EQ(to_string(DnsCapture::kFentry), "fentry");
 }
 
 TEST(ConfigEquality, PartsCompareEveryField) {

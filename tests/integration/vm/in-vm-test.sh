@@ -187,6 +187,11 @@ nc -lk $forged_addr $named_port >/dev/null 2>&1 &
 dns_method=$(scrape | sed -n 's/^tcpconnect_dns_capture_info{method="\([a-z_]*\)"}.*/\1/p')
 check dns-capture "tcpconnect_dns_capture_info method=${dns_method:-absent} (kernel $(uname -r)); $(journalctl -u "$unit" --no-pager -o cat | grep -m2 'DNS capture' | tr '\n' ' ')" \
   test "$dns_method" = fentry
+if [[ $dns_method != fentry ]]; then
+  # Why not: libbpf's and the verifier's words, from an exporter at debug level.
+  timeout 15 /usr/bin/tcpconnect_exporter --log.level debug --web.listen-address 127.0.0.1:9479 \
+    >"$results/fentry-debug.log" 2>&1
+fi
 # A forged answer: from port 53 to a socket that never asked (a listener on 5354).
 nc -lu 127.0.0.1 5354 >/dev/null 2>&1 &
 forged_victim=$!

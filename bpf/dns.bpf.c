@@ -673,8 +673,8 @@ int BPF_PROG(tc_dns_udp_sendmsg, struct sock *sk, struct msghdr *msg,
 		daddr = to.sin_addr.s_addr;
 		dport = to.sin_port;
 	} else {
-		daddr = sk->__sk_common.skc_daddr;
-		dport = sk->__sk_common.skc_dport;
+		daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
 	}
 	if (!is_dns_port(bpf_ntohs(dport)))
 		return 0;
@@ -699,7 +699,7 @@ int BPF_PROG(tc_dns_udpv6_sendmsg, struct sock *sk, struct msghdr *msg,
 		daddr = to.sin6_addr;
 		dport = to.sin6_port;
 	} else {
-		dport = sk->__sk_common.skc_dport;
+		dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
 		if (!is_dns_port(bpf_ntohs(dport)))
 			return 0;
 		daddr = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
@@ -796,11 +796,11 @@ done:
 	return 0;
 }
 
-/* A direct load of the socket's field (CO-RE relocated, no helper call): the
- * one test every TCP send and receive call pays. */
+/* The one test every TCP send and receive call pays. Through bpf_probe_read:
+ * 6.1's verifier refused these programs with direct loads of the socket. */
 static __always_inline bool tcp_dns(struct sock *sk)
 {
-	return is_dns_port(bpf_ntohs(sk->__sk_common.skc_dport));
+	return is_dns_port(bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)));
 }
 
 SEC("fentry/tcp_sendmsg")

@@ -132,24 +132,39 @@ CgroupUnits::CgroupUnits(Cgroup2Mount mount, Options options)
     : mount_(std::move(mount)), options_(options) {}
 
 std::string CgroupUnits::unit_of(uint64_t cgroup_id) {
-  if (auto it = units_.find(cgroup_id); it != units_.end()) return it->second;
-  if (unknown_.count(cgroup_id)) return "";
+  const Named* named = find(cgroup_id);
+  return named ? named->unit : std::string();
+}
+
+std::optional<PodCgroup> CgroupUnits::pod_of(uint64_t cgroup_id) {
+  const Named* named = find(cgroup_id);
+  return named ? named->pod : std::nullopt;
+}
+
+const CgroupUnits::Named* CgroupUnits::find(uint64_t cgroup_id) {
+  if (auto it = units_.find(cgroup_id); it != units_.end()) return &it->second;
+  if (unknown_.count(cgroup_id)) return nullptr;
   if (!walked_this_round_) {
     walk();
-    if (auto it = units_.find(cgroup_id); it != units_.end()) return it->second;
+    if (auto it = units_.find(cgroup_id); it != units_.end()) return &it->second;
   }
   // Only a walk made after the id was first asked for can say it is gone.
   if (walked_this_round_) {
     if (unknown_.size() >= options_.max_entries) unknown_.clear();
     unknown_.insert(cgroup_id);
   }
-  return "";
+  return nullptr;
 }
 
 void CgroupUnits::walk() {
   walked_this_round_ = true;
   ++walks_;
-  if (units_.size() >= options_.max_entries) units_.clear();
+  std::unordered_map<uint64_t, Named> found;
+  auto name = [&](ino_t id, std::string_view rel) {
+    if (found.size() >= options_.max_entries) return;
+    const std::string path = hierarchy_path(mount_, rel);
+    found[id] = Named{unit_of_cgroup_path(path), pod_of_cgroup_path(path)};
+  };
   // Depth-first with a stack of (directory fd, path below the mount).
   struct Dir {
     UniqueFd fd;
@@ -159,8 +174,7 @@ void CgroupUnits::walk() {
   UniqueFd root(open(mount_.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) return;
   struct stat st {};
-  if (fstat(root.get(), &st) == 0)
-    units_[st.st_ino] = unit_of_cgroup_path(hierarchy_path(mount_, ""));
+  if (fstat(root.get(), &st) == 0) name(st.st_ino, "");
   stack.push_back({std::move(root), ""});
   size_t dirs = 0;
   while (!stack.empty() && dirs < options_.max_walk_dirs) {
@@ -175,19 +189,19 @@ void CgroupUnits::walk() {
     }
     while (dirent* e = readdir(d)) {
       if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
-      std::string_view name = e->d_name;
-      if (name == "." || name == "..") continue;
+      std::string_view entry = e->d_name;
+      if (entry == "." || entry == "..") continue;
       UniqueFd child(openat(dir.fd.get(), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!child) continue;
       if (fstat(child.get(), &st) != 0) continue;
-      std::string rel = dir.rel + "/" + std::string(name);
-      if (units_.size() < options_.max_entries)
-        units_[st.st_ino] = unit_of_cgroup_path(hierarchy_path(mount_, rel));
+      std::string rel = dir.rel + "/" + std::string(entry);
+      name(st.st_ino, rel);
       ++dirs;
       if (stack.size() < 4096) stack.push_back({std::move(child), std::move(rel)});
     }
     closedir(d);
   }
+  units_ = std::move(found);
 }
 
 }  // namespace tcpconnect

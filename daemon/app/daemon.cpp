@@ -25,6 +25,7 @@
 #include "metrics/self_metrics.h"
 #include "probes/cgroup_fs.h"
 #include "probes/connect_probe.h"
+#include "probes/kube_pods.h"
 
 #ifndef TCPCONNECT_VERSION
 #define TCPCONNECT_VERSION "0.0.0"
@@ -62,6 +63,26 @@ double unix_now() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// The namespace, pod and container labels and the pod filters: a cgroup id's pod from
+// its cgroup path (CgroupUnits), named by kubelet's log directories.
+std::unique_ptr<KubeletLogs> name_pods(Drain& drain, CgroupUnits& units,
+                                       const KubernetesConfig& kubernetes) {
+  KubeletLogs::Options options;
+  options.pod_logs_dir = kubernetes.pod_logs_dir;
+  options.container_logs_dir = kubernetes.container_logs_dir;
+  auto logs = std::make_unique<KubeletLogs>(std::move(options));
+  drain.set_pod_namer(
+      [&units, logs = logs.get()](uint64_t id) {
+        const std::optional<PodCgroup> cgroup = units.pod_of(id);
+        if (!cgroup) return PodLabels{};
+        const std::optional<PodIdentity> pod = logs->identity_of(*cgroup);
+        if (!pod) return PodLabels{};
+        return PodLabels{pod->namespace_name, pod->pod, pod->container};
+      },
+      [logs = logs.get()] { logs->begin_round(); });
+  return logs;
 }
 
 }  // namespace
@@ -173,12 +194,18 @@ int run_daemon(const DaemonOptions& options) {
   }
   // The unit label: cgroup ids named by walking the cgroup2 tree (probes/cgroup_fs.h).
   std::unique_ptr<CgroupUnits> units;
+  std::unique_ptr<KubeletLogs> pods;
   if (auto mount = find_cgroup2_mount()) {
     units = std::make_unique<CgroupUnits>(mount.value());
     drain.set_unit_namer([&units](uint64_t id) { return units->unit_of(id); },
                          [&units] { units->begin_round(); });
+    pods = name_pods(drain, *units, config.kubernetes);
   } else if (config.labels.has(Label::kUnit)) {
     spdlog::warn("labels.keep includes unit, but {}: unit will be empty", mount.error().message);
+  }
+  if (Status s = drain.set_pod_filters(config.filters); !s) {
+    spdlog::error("filters on pods: {}", s.error().message);
+    return 1;
   }
   drain.set_idle_expiry(config.limits.idle_expiry);
   if (Status s = drain.configure(config.labels, config.allowlist); !s) {

@@ -28,14 +28,15 @@ namespace {
 
 constexpr std::array<std::string_view, 4> kBackendNames = {"auto", "tp_btf", "raw_tp",
                                                            "tracepoint"};
-constexpr std::array<std::string_view, 10> kLabelNames = {
-    "family", "saddr", "daddr", "dport", "dns_name", "uid", "comm", "unit", "lport", "pid"};
+constexpr std::array<std::string_view, 13> kLabelNames = {
+    "family", "saddr", "daddr", "dport",     "dns_name", "uid",      "comm",
+    "unit",   "lport", "pid",   "namespace", "pod",      "container"};
 constexpr std::array<std::string_view, 2> kFamilyNames = {"ipv4", "ipv6"};
 constexpr std::array<std::string_view, 3> kCaptureNames = {"auto", "cgroup_skb", "packet_socket"};
 constexpr std::array<std::string_view, 2> kDnsScopeNames = {"netns", "host"};
 constexpr std::array<std::string_view, 2> kTlsVersionNames = {"TLS12", "TLS13"};
-constexpr std::array<std::string_view, 7> kSectionNames = {
-    "web", "probes", "labels", "limits", "filters", "dns", "allowlist"};
+constexpr std::array<std::string_view, 8> kSectionNames = {
+    "web", "probes", "labels", "limits", "filters", "dns", "allowlist", "kubernetes"};
 
 // The parser's work budget (Parser::charge): a key, a list item or a scalar byte costs 1.
 // Without aliases a file cannot cost more than about one unit per byte it holds.
@@ -482,6 +483,24 @@ bool glob_match(std::string_view pattern, std::string_view name) {
   return p == pattern.size();
 }
 
+// A Kubernetes namespace or pod name glob: what names may hold, and "*".
+std::optional<std::string> check_pod_pattern(std::string_view pattern) {
+  if (pattern.empty()) return "empty pattern";
+  if (pattern.size() > kMaxNameBytes) {
+    return "pattern is " + std::to_string(pattern.size()) + " bytes, the limit is " +
+           std::to_string(kMaxNameBytes);
+  }
+  for (const char c : pattern) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '*';
+    if (!ok) {
+      return "invalid character " + quote(std::string_view(&c, 1)) + " in pattern " +
+             quote(pattern) + " (allowed: a-z, 0-9, \".\", \"-\", and \"*\" as the wildcard)";
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> check_cgroup_path(std::string_view path) {
   if (path.empty()) return "empty cgroup path";
   if (path.size() > kMaxPathBytes) {
@@ -655,7 +674,26 @@ std::optional<Problem> find_filters_problem(const FiltersConfig& filters) {
   if (auto problem = check_list("filters.include_cidrs", filters.include_cidrs, check_cidr)) {
     return problem;
   }
-  return check_list("filters.exclude_cidrs", filters.exclude_cidrs, check_cidr);
+  if (auto problem = check_list("filters.exclude_cidrs", filters.exclude_cidrs, check_cidr)) {
+    return problem;
+  }
+  if (auto problem = check_list("filters.namespaces", filters.namespaces, check_pod_pattern)) {
+    return problem;
+  }
+  if (auto problem =
+          check_list("filters.exclude_namespaces", filters.exclude_namespaces, check_pod_pattern)) {
+    return problem;
+  }
+  if (auto problem = check_list("filters.pods", filters.pods, check_pod_pattern)) return problem;
+  return check_list("filters.exclude_pods", filters.exclude_pods, check_pod_pattern);
+}
+
+std::optional<Problem> find_kubernetes_problem(const KubernetesConfig& kubernetes) {
+  if (auto problem = check_file_path(kubernetes.pod_logs_dir))
+    return Problem{"kubernetes.pod_logs_dir", *problem};
+  if (auto problem = check_file_path(kubernetes.container_logs_dir))
+    return Problem{"kubernetes.container_logs_dir", *problem};
+  return std::nullopt;
 }
 
 std::optional<Problem> find_dns_problem(const DnsConfig& dns) {
@@ -810,6 +848,7 @@ std::optional<Problem> find_problem(const Config& config) {
   }
   if (auto problem = find_filters_problem(config.filters)) return problem;
   if (auto problem = find_dns_problem(config.dns)) return problem;
+  if (auto problem = find_kubernetes_problem(config.kubernetes)) return problem;
   return find_allowlist_problem(config.allowlist);
 }
 
@@ -856,6 +895,7 @@ class Parser {
       if (key == "limits") return parse_limits(entry, &config->limits);
       if (key == "filters") return parse_filters(entry, &config->filters);
       if (key == "dns") return parse_dns(entry, &config->dns);
+      if (key == "kubernetes") return parse_kubernetes(entry, &config->kubernetes);
       return parse_allowlist(entry, &config->allowlist);
     });
   }
@@ -1264,7 +1304,8 @@ class Parser {
     return for_each_entry(
         section.value, section.path,
         {"pids", "uids", "ports", "families", "cgroups", "cgroupmap", "mntnsmap", "comms",
-         "include_cidrs", "exclude_cidrs"},
+         "include_cidrs", "exclude_cidrs", "namespaces", "exclude_namespaces", "pods",
+         "exclude_pods"},
         [&](const Entry& entry) -> Status {
           const std::string& key = entry.key.Scalar();
           if (key == "pids") {
@@ -1296,8 +1337,24 @@ class Parser {
             return parse_strings(entry, "a list of process names like [curl]", &filters->comms);
           }
           if (key == "include_cidrs") return parse_cidrs(entry, &filters->include_cidrs);
-          return parse_cidrs(entry, &filters->exclude_cidrs);
+          if (key == "exclude_cidrs") return parse_cidrs(entry, &filters->exclude_cidrs);
+          constexpr std::string_view kGlobs = "a list of name globs like [kube-*]";
+          if (key == "namespaces") return parse_strings(entry, kGlobs, &filters->namespaces);
+          if (key == "exclude_namespaces") {
+            return parse_strings(entry, kGlobs, &filters->exclude_namespaces);
+          }
+          if (key == "pods") return parse_strings(entry, kGlobs, &filters->pods);
+          return parse_strings(entry, kGlobs, &filters->exclude_pods);
         });
+  }
+
+  Status parse_kubernetes(const Entry& section, KubernetesConfig* kubernetes) {
+    return for_each_entry(section.value, section.path, {"pod_logs_dir", "container_logs_dir"},
+                          [&](const Entry& entry) -> Status {
+                            if (entry.key.Scalar() == "pod_logs_dir")
+                              return parse_string(entry, &kubernetes->pod_logs_dir);
+                            return parse_string(entry, &kubernetes->container_logs_dir);
+                          });
   }
 
   Status parse_dns(const Entry& section, DnsConfig* dns) {
@@ -1517,14 +1574,36 @@ bool LimitsConfig::operator==(const LimitsConfig& other) const {
 bool FiltersConfig::empty() const {
   return pids.empty() && uids.empty() && ports.empty() && families.empty() && cgroups.empty() &&
          cgroupmap.empty() && mntnsmap.empty() && comms.empty() && include_cidrs.empty() &&
-         exclude_cidrs.empty();
+         exclude_cidrs.empty() && !filters_pods();
+}
+
+bool FiltersConfig::filters_pods() const {
+  return !namespaces.empty() || !exclude_namespaces.empty() || !pods.empty() ||
+         !exclude_pods.empty();
+}
+
+bool FiltersConfig::counts_pod(std::string_view namespace_name, std::string_view pod) const {
+  auto any = [](const std::vector<std::string>& globs, std::string_view name) {
+    return std::any_of(globs.begin(), globs.end(),
+                       [&](const std::string& glob) { return glob_match(glob, name); });
+  };
+  if (!namespaces.empty() && !any(namespaces, namespace_name)) return false;
+  if (any(exclude_namespaces, namespace_name)) return false;
+  if (!pods.empty() && !any(pods, pod)) return false;
+  return !any(exclude_pods, pod);
 }
 
 bool FiltersConfig::operator==(const FiltersConfig& other) const {
   return pids == other.pids && uids == other.uids && ports == other.ports &&
          families == other.families && cgroups == other.cgroups && cgroupmap == other.cgroupmap &&
          mntnsmap == other.mntnsmap && comms == other.comms &&
-         include_cidrs == other.include_cidrs && exclude_cidrs == other.exclude_cidrs;
+         include_cidrs == other.include_cidrs && exclude_cidrs == other.exclude_cidrs &&
+         namespaces == other.namespaces && exclude_namespaces == other.exclude_namespaces &&
+         pods == other.pods && exclude_pods == other.exclude_pods;
+}
+
+bool KubernetesConfig::operator==(const KubernetesConfig& other) const {
+  return pod_logs_dir == other.pod_logs_dir && container_logs_dir == other.container_logs_dir;
 }
 
 bool DnsConfig::operator==(const DnsConfig& other) const {
@@ -1569,7 +1648,7 @@ bool AllowlistConfig::operator==(const AllowlistConfig& other) const {
 bool Config::operator==(const Config& other) const {
   return web == other.web && probes == other.probes && labels == other.labels &&
          limits == other.limits && filters == other.filters && dns == other.dns &&
-         allowlist == other.allowlist;
+         allowlist == other.allowlist && kubernetes == other.kubernetes;
 }
 
 Result<Config> parse_config(std::string_view yaml_text, const std::string& name) {

@@ -101,6 +101,14 @@ struct {
 	__type(value, struct tc_connect_settings);
 } settings SEC(".maps");
 
+/*
+ * Adds to a per-CPU value. A plain add, not a locked one: the kernel never runs this
+ * program twice at once on one CPU (raw_tp and tp_btf skip a run that would nest, the
+ * classic tracepoint too: recursion_misses counts them), and nothing else writes these
+ * values but the daemon's delete.
+ */
+#define TC_PERCPU_ADD(field, n) ((field) += (n))
+
 /* Upper bounds (ns) of the latency buckets but the last (+Inf). */
 static const __u64 latency_bounds_ns[TC_LAT_BUCKETS - 1] = { TC_LAT_BOUNDS_NS };
 
@@ -109,7 +117,7 @@ static __always_inline void count_error(__u32 which)
 	__u64 *v = bpf_map_lookup_elem(&errors, &which);
 
 	if (v)
-		__sync_fetch_and_add(v, 1);
+		TC_PERCPU_ADD(*v, 1);
 }
 
 /* Only DNS attribution statistics depend on it: a full map loses those, counted. */
@@ -129,7 +137,7 @@ static __always_inline void record_destination(const struct tc_connect_key *key,
 		return;
 	}
 	a->last_connect_ns = now_ns;
-	__sync_fetch_and_add(&a->connects, 1);
+	TC_PERCPU_ADD(a->connects, 1);
 }
 
 static __always_inline void count_attempt(const struct tc_connect_key *key)
@@ -138,7 +146,7 @@ static __always_inline void count_attempt(const struct tc_connect_key *key)
 	struct tc_connect_counts *c = lookup_or_init(&connects, key, &zero);
 
 	if (c)
-		__sync_fetch_and_add(&c->attempts, 1);
+		TC_PERCPU_ADD(c->attempts, 1);
 	else
 		count_error(TC_ERR_CONNECTS_FULL);
 }
@@ -245,14 +253,15 @@ static __always_inline void release_stashed(__u64 skw, bool any)
 /*
  * Stashes p for the socket: in its slot when the slot is free or holds this socket's own
  * stale entry (whose outcome was missed: replaced, as a hash update would), else in the
- * hash. Returns 0, or the hash's error.
+ * hash. `seen`: the slot's owner word as on_connect() read it first; the
+ * compare-and-swap expects it, so a slot that changed since sends the entry to the hash.
+ * Returns 0, or the hash's error.
  */
-static __always_inline long stash_put(__u64 skw, const struct tc_pending *p)
+static __always_inline long stash_put(struct tc_stash_slot *slot, __u64 seen, __u64 skw,
+				      const struct tc_pending *p)
 {
-	struct tc_stash_slot *slot = slot_of(skw);
-
-	if (slot && (__sync_val_compare_and_swap(&slot->sk, 0, skw | TC_STASH_BUSY) == 0 ||
-		     __sync_val_compare_and_swap(&slot->sk, skw, skw | TC_STASH_BUSY) == skw)) {
+	if (slot && ((seen == 0 || seen == skw) &&
+		     __sync_val_compare_and_swap(&slot->sk, seen, skw | TC_STASH_BUSY) == seen)) {
 		slot->p = *p;
 		/* Published only once complete: the compiler keeps the order, and x86
 		 * keeps stores in order for the other CPUs. */
@@ -267,10 +276,18 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 {
 	struct tc_connect_settings *cfg;
 	struct tc_pending p = {};
-	__u64 skw = sk_word(sk);
+	__u64 skw = sk_word(sk), seen = 0;
+	struct tc_stash_slot *slot = slot_of(skw);
 	__u32 zero = 0, fields = 0;
 	bool settle = false;
 
+	/*
+	 * The slot is usually not in this CPU's cache (its index is a hash of the socket's
+	 * address): read it first, so that the miss overlaps the work below instead of
+	 * stalling the compare-and-swap at the end.
+	 */
+	if (slot)
+		seen = *(volatile __u64 *)&slot->sk;
 	if (read_addresses(sk, &p.key, btf))
 		return;
 	p.key.dport = read_dport(sk, btf);
@@ -295,7 +312,9 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 		count_attempt(&p.key);
 
 	p.start_ns = bpf_ktime_get_ns();
-	if (stash_put(skw, &p)) {
+	if (settle)
+		seen = slot ? *(volatile __u64 *)&slot->sk : 0;
+	if (stash_put(slot, seen, skw, &p)) {
 		count_error(TC_ERR_PENDING_FULL);
 		/* No room to defer it: counted now, without the local port. */
 		if (p.flags & TC_PENDING_ATTEMPT)
@@ -327,9 +346,9 @@ static __always_inline void observe_latency(const struct tc_connect_key *key,
 	}
 	if (i >= TC_LAT_BUCKETS)
 		i = TC_LAT_BUCKETS - 1;
-	__sync_fetch_and_add(&h->buckets[i], 1);
-	__sync_fetch_and_add(&h->sum_ns, delta_ns);
-	__sync_fetch_and_add(&h->count, 1);
+	TC_PERCPU_ADD(h->buckets[i], 1);
+	TC_PERCPU_ADD(h->sum_ns, delta_ns);
+	TC_PERCPU_ADD(h->count, 1);
 }
 
 /*
@@ -393,21 +412,21 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 		return;
 	}
 	if (p.flags & TC_PENDING_ATTEMPT)
-		__sync_fetch_and_add(&c->attempts, 1);
+		TC_PERCPU_ADD(c->attempts, 1);
 	/* tp_btf: the socket as a tcp_sock, for plain loads of its fields. */
 	tp = btf ? bpf_skc_to_tcp_sock((void *)sk) : NULL;
 	retrans = syn_retransmits(sk, tp, btf);
 	if (retrans)
-		__sync_fetch_and_add(&c->syn_retransmits, retrans);
+		TC_PERCPU_ADD(c->syn_retransmits, retrans);
 	if (newstate == TCP_ESTABLISHED) {
-		__sync_fetch_and_add(&c->established, 1);
+		TC_PERCPU_ADD(c->established, 1);
 		observe_latency(&p.key,
 				established_ns(tp, p.start_ns, btf) - p.start_ns);
 	} else {
 		__u32 reason = failure_reason(sk, btf);
 
 		if (reason < TC_FAIL_MAX)
-			__sync_fetch_and_add(&c->failed[reason], 1);
+			TC_PERCPU_ADD(c->failed[reason], 1);
 	}
 }
 

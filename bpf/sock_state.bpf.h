@@ -18,8 +18,8 @@
 #define EEXIST 17
 
 /*
- * Programs on a preemptible kernel can interleave on one CPU, so even per-CPU values
- * are updated atomically: counts must be exact.
+ * The value under key, inserted as zero if absent. Another CPU may insert the same key
+ * between the lookup and the update: EEXIST then means the value is there.
  */
 static __always_inline void *lookup_or_init(void *map, const void *key,
 					    const void *zero)

@@ -13,10 +13,10 @@
 #include <cstring>
 
 #include "app/daemon.h"
-#include "app/web_tls.h"
 #include "bpf/libbpf_log.h"
 #include "config/config.h"
 #include "trace/trace_command.h"
+#include "web/web_tls.h"
 
 namespace {
 

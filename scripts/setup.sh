@@ -28,6 +28,10 @@ packages=(
   # packaging and the VM lane: the Debian package, lintian, a Debian 12 image booted
   # under qemu (systemd as PID 1, Debian's kernel)
   debhelper dpkg-dev lintian debootstrap qemu-system-x86 qemu-utils e2fsprogs
+  # the container image, built offline from Debian packages (scripts/build-image.sh:
+  # mmdebstrap, setcap, podman import) and run under podman with runc and a network
+  # namespace of its own (netavark, which needs iptables); the DaemonSet check reads YAML
+  podman runc netavark aardvark-dns iptables mmdebstrap libcap2-bin python3-yaml
 )
 
 sudo_cmd=()

@@ -145,6 +145,16 @@ Status switch_user(const RunAsUser& user) {
   return set_caps(CapSets{caps.value().permitted, caps.value().permitted, 0});
 }
 
+Result<uint64_t> raise_permitted_capabilities() {
+  auto caps = get_caps();
+  if (!caps) return caps.error();
+  CapSets raised = caps.value();
+  if (raised.effective == raised.permitted) return raised.effective;
+  raised.effective = raised.permitted;
+  if (Status s = set_caps(raised); !s) return s.error();
+  return raised.effective;
+}
+
 uint64_t effective_capabilities() {
   auto caps = get_caps();
   return caps ? caps.value().effective : 0;

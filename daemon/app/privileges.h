@@ -26,6 +26,13 @@ namespace tcpconnect {
 // and sets no_new_privs. Returns the capabilities kept, by name.
 Result<std::vector<std::string>> drop_capabilities_after_attach(bool keep_bind_service);
 
+// Makes the permitted capabilities effective. A binary whose file capabilities are
+// permitted-only (the container image's: `setcap ...=p`) starts with them permitted but
+// not effective; with the effective bit set instead, a runtime that withholds one of them
+// (CAP_SYS_RESOURCE, which kernels from 5.11 do not need) would make exec itself fail
+// with EPERM, before the daemon could say what is missing. Returns the effective set.
+Result<uint64_t> raise_permitted_capabilities();
+
 // The user a daemon started as root continues as (--runas.user).
 struct RunAsUser {
   std::string name;

@@ -2,12 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "app/drain.h"
-#include "app/drain_loop.h"
-#include "app/web_tls.h"
 #include "dns/dns_layer.h"
+#include "drain/drain.h"
+#include "drain/drain_loop.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
+#include "web/web_tls.h"
 
 namespace tcpconnect {
 
@@ -30,6 +30,38 @@ ConfigDiff diff_config(const Config& running, const Config& next) {
 void log_config_warnings(const Config& config) {
   for (const std::string& w : config_warnings(config)) spdlog::warn("config: {}", w);
 }
+
+namespace {
+
+// What a reload applied, what waits for a restart, and the warnings of the new file.
+void log_reloaded(const std::string& path, const ConfigDiff& d, const Config& running,
+                  const Config& next) {
+  std::string changed;
+  for (auto [on, name] : {std::pair{d.filters, "filters"},
+                          {d.labels, "labels"},
+                          {d.allowlist, "allowlist"},
+                          {d.limits, "limits"},
+                          {d.drain_interval, "probes.drain_interval"}}) {
+    if (!on) continue;
+    if (!changed.empty()) changed += ", ";
+    changed += name;
+  }
+  spdlog::info("configuration reloaded from {}: {}", path,
+               changed.empty() ? "nothing that runs changed" : "applied " + changed);
+  if (!d.needs_restart.empty()) {
+    std::string keys;
+    for (const std::string& k : d.needs_restart) keys += (keys.empty() ? "" : ", ") + k;
+    spdlog::warn(
+        "reload: changes to {} take effect at the next restart; the running values "
+        "stay until then",
+        keys);
+  }
+  Config effective = running;
+  effective.dns = next.dns;  // warnings are about the file as written
+  log_config_warnings(effective);
+}
+
+}  // namespace
 
 ReloadOutcome reload_config(const std::string& path, const std::string& listen_override,
                             Config& running, ReloadTarget& target) {
@@ -87,29 +119,7 @@ ReloadOutcome reload_config(const std::string& path, const std::string& listen_o
   running.source = next.source;
   out.ok = true;
 
-  std::string changed;
-  for (auto [on, name] : {std::pair{d.filters, "filters"},
-                          {d.labels, "labels"},
-                          {d.allowlist, "allowlist"},
-                          {d.limits, "limits"},
-                          {d.drain_interval, "probes.drain_interval"}}) {
-    if (!on) continue;
-    if (!changed.empty()) changed += ", ";
-    changed += name;
-  }
-  spdlog::info("configuration reloaded from {}: {}", path,
-               changed.empty() ? "nothing that runs changed" : "applied " + changed);
-  if (!d.needs_restart.empty()) {
-    std::string keys;
-    for (const std::string& k : d.needs_restart) keys += (keys.empty() ? "" : ", ") + k;
-    spdlog::warn(
-        "reload: changes to {} take effect at the next restart; the running values "
-        "stay until then",
-        keys);
-  }
-  Config effective = running;
-  effective.dns = next.dns;  // warnings are about the file as written
-  log_config_warnings(effective);
+  log_reloaded(path, d, running, next);
   return out;
 }
 

@@ -67,8 +67,7 @@ struct PortRange {
   uint16_t last = 0;
 
   bool contains(uint16_t port) const { return port >= first && port <= last; }
-  bool operator==(const PortRange& other) const;
-  bool operator!=(const PortRange& other) const { return !(*this == other); }
+  bool operator==(const PortRange&) const = default;
 };
 
 // A network. Valid (validate_config): prefix_len within the family's width, every bit
@@ -82,8 +81,7 @@ struct Cidr {
   // addr16: 16 bytes, IPv4 in the first 4. An address of the other family never matches
   // (the connect probe already reports IPv4-mapped IPv6 destinations as IPv4).
   bool contains(Family f, const uint8_t* addr16) const;
-  bool operator==(const Cidr& other) const;
-  bool operator!=(const Cidr& other) const { return !(*this == other); }
+  bool operator==(const Cidr&) const = default;
 };
 
 // "10.0.0.0/8", "2001:db8::/32", or a bare address (/32, /128), as the config file takes
@@ -100,8 +98,7 @@ struct WebTlsConfig {
   TlsVersion min_version = TlsVersion::kTls12;
 
   bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
-  bool operator==(const WebTlsConfig& other) const;
-  bool operator!=(const WebTlsConfig& other) const { return !(*this == other); }
+  bool operator==(const WebTlsConfig&) const = default;
 };
 
 struct WebConfig {
@@ -111,8 +108,7 @@ struct WebConfig {
   // user name -> bcrypt hash ($2a$, $2b$ or $2y$). Empty: no authentication.
   std::map<std::string, std::string> basic_auth_users;
 
-  bool operator==(const WebConfig& other) const;
-  bool operator!=(const WebConfig& other) const { return !(*this == other); }
+  bool operator==(const WebConfig&) const = default;
 };
 
 struct ProbesConfig {
@@ -120,8 +116,7 @@ struct ProbesConfig {
   uint32_t max_entries = 16384;  // entries of the kernel's per-CPU connect map
   std::chrono::milliseconds drain_interval{1000};
 
-  bool operator==(const ProbesConfig& other) const;
-  bool operator!=(const ProbesConfig& other) const { return !(*this == other); }
+  bool operator==(const ProbesConfig&) const = default;
 };
 
 struct LabelsConfig {
@@ -137,8 +132,7 @@ struct LabelsConfig {
   uint16_t ephemeral_port_min = 32768;  // 1..65535
 
   bool has(Label label) const;
-  bool operator==(const LabelsConfig& other) const;
-  bool operator!=(const LabelsConfig& other) const { return !(*this == other); }
+  bool operator==(const LabelsConfig&) const = default;
 };
 
 struct LimitsConfig {
@@ -146,8 +140,7 @@ struct LimitsConfig {
   // A series not incremented for this long is dropped from /metrics. 0 = never.
   std::chrono::milliseconds idle_expiry{0};
 
-  bool operator==(const LimitsConfig& other) const;
-  bool operator!=(const LimitsConfig& other) const { return !(*this == other); }
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 // What the kernel counts. Every list empty = count everything; within a list any entry
@@ -179,8 +172,7 @@ struct FiltersConfig {
   bool filters_pods() const;
   // Whether a connect from this namespace and pod ("" outside pods) passes the pod lists.
   bool counts_pod(std::string_view namespace_name, std::string_view pod) const;
-  bool operator==(const FiltersConfig& other) const;
-  bool operator!=(const FiltersConfig& other) const { return !(*this == other); }
+  bool operator==(const FiltersConfig&) const = default;
 };
 
 struct DnsConfig {
@@ -198,8 +190,7 @@ struct DnsConfig {
   uint32_t ring_bytes = 1u << 20;  // BPF ringbuf size: a power of two, 4096..268435456
   DnsScope scope = DnsScope::kNetns;
 
-  bool operator==(const DnsConfig& other) const;
-  bool operator!=(const DnsConfig& other) const { return !(*this == other); }
+  bool operator==(const DnsConfig&) const = default;
 };
 
 // One allowed kind of destination. Every field that is set must match.
@@ -213,8 +204,7 @@ struct AllowRule {
   // trailing dot on dns_name is ignored. An empty dns_name (unknown) never matches a rule
   // with a name.
   bool matches(Family f, const uint8_t* daddr16, uint16_t dport, std::string_view dns_name) const;
-  bool operator==(const AllowRule& other) const;
-  bool operator!=(const AllowRule& other) const { return !(*this == other); }
+  bool operator==(const AllowRule&) const = default;
 };
 
 struct AllowlistConfig {
@@ -223,18 +213,20 @@ struct AllowlistConfig {
 
   // Whether a connect is expected: some rule matches, or the allowlist is not enabled.
   bool allows(Family f, const uint8_t* daddr16, uint16_t dport, std::string_view dns_name) const;
-  bool operator==(const AllowlistConfig& other) const;
-  bool operator!=(const AllowlistConfig& other) const { return !(*this == other); }
+  bool operator==(const AllowlistConfig&) const = default;
 };
 
-// Where kubelet's log directories are, which name the pods of the namespace, pod and
-// container labels and filters (absolute paths).
-struct KubernetesConfig {
-  std::string pod_logs_dir = "/var/log/pods";
-  std::string container_logs_dir = "/var/log/containers";
+// Where kubelet keeps its log directories on a node, which name the pods of the
+// namespace, pod and container labels and filters.
+inline constexpr std::string_view kDefaultPodLogsDir = "/var/log/pods";
+inline constexpr std::string_view kDefaultContainerLogsDir = "/var/log/containers";
 
-  bool operator==(const KubernetesConfig& other) const;
-  bool operator!=(const KubernetesConfig& other) const { return !(*this == other); }
+// Absolute paths; other values for tests and unusual nodes.
+struct KubernetesConfig {
+  std::string pod_logs_dir{kDefaultPodLogsDir};
+  std::string container_logs_dir{kDefaultContainerLogsDir};
+
+  bool operator==(const KubernetesConfig&) const = default;
 };
 
 struct Config {
@@ -250,7 +242,6 @@ struct Config {
 
   // Compares everything except `source`: a reload of identical settings is a no-op.
   bool operator==(const Config& other) const;
-  bool operator!=(const Config& other) const { return !(*this == other); }
 };
 
 // Bounds, inclusive. The shipped config file documents the same numbers.
@@ -287,8 +278,9 @@ constexpr size_t kMaxNameBytes = 253;  // longest DNS name in text form
 constexpr size_t kMaxConfigBytes = 1u << 20;
 constexpr size_t kMaxUserNameBytes = 256;
 
-// A problem found outside the YAML text (a file the config names), reported with the
-// position of the key that named it. key is the dotted path ("web.tls.key_file").
+// A problem with one key of a Config, reported with the position of that key in the file.
+// key is the dotted path ("web.tls.key_file", "filters.ports[2]"). Validation finds these,
+// and so does a ConfigFileCheck, outside the YAML text (a file the config names).
 struct ConfigProblem {
   std::string key;
   std::string message;

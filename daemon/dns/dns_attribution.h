@@ -1,8 +1,8 @@
 // Matches the kernel's per-destination connect activity against the DNS cache, once per
 // drain, after the ring has been consumed:
-// - tcpconnect_dns_attributions_total{result}: connects whose destination had a name
+// - metric::kDnsAttributions{result}: connects whose destination had a name
 //   (hit: an answer, or "localhost" for loopback) or none (miss), by connect count;
-// - tcpconnect_dns_connect_delay_seconds: for each destination connected to since the
+// - metric::kDnsConnectDelay: for each destination connected to since the
 //   previous drain and named by an answer, the time from that answer to the latest of
 //   those connects (one observation per destination and drain: the kernel keeps a
 //   last-connect time per destination, not one per connect). An immediate

@@ -15,26 +15,12 @@
 
 #include "bpf/percpu_map.h"
 #include "dns.skel.h"
+#include "probes/cgroup_fs.h"
 #include "shared/dns.h"
+#include "util/unique_fd.h"
 
 namespace tcpconnect {
 namespace {
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape_mount_field(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    auto octal = [&](size_t j) { return j < s.size() && s[j] >= '0' && s[j] <= '7'; };
-    if (s[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
-      out.push_back(
-          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
 
 std::string explain(const std::string& step, int err) {
   if (err < 0) err = -err;
@@ -135,12 +121,16 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
                                                                  Sink sink) {
   std::string cgroup = options.cgroup_path;
   if (cgroup.empty()) {
-    std::ifstream in("/proc/self/mountinfo");
-    std::stringstream text;
-    text << in.rdbuf();
-    auto found = find_cgroup2_mount(text.str());
-    if (!found) return Error{"no cgroup2 hierarchy is mounted (see /proc/self/mountinfo)"};
-    cgroup = *found;
+    // The hierarchy's root, also from inside a container's own cgroup namespace (a bind
+    // mount of the host's hierarchy): a program attached below it sees only its sub-tree.
+    auto found = find_cgroup2_mount();
+    if (!found) return found.error();
+    if (found.value().root != "/")
+      spdlog::warn(
+          "DNS capture: {} is not the cgroup2 hierarchy's root: only the sockets of "
+          "cgroups below it are seen (mount the host's /sys/fs/cgroup)",
+          found.value().mount_point);
+    cgroup = found.value().mount_point;
   }
 
   // Open.
@@ -165,8 +155,8 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
 
   // Attach to the cgroup2 root: every socket of every cgroup below it. The marks first,
   // so that no query is sent unmarked once the packet programs run.
-  int cg = ::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg < 0) return Error{explain("opening " + cgroup, errno), errno};
+  const UniqueFd cg(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cg) return Error{explain("opening " + cgroup, errno), errno};
   const std::pair<bpf_program*, bpf_link**> programs[] = {
       {skel->progs.tc_dns_connect4, &skel->links.tc_dns_connect4},
       {skel->progs.tc_dns_connect6, &skel->links.tc_dns_connect6},
@@ -176,17 +166,15 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
       {skel->progs.tc_dns_ingress, &skel->links.tc_dns_ingress},
   };
   for (const auto& [prog, link] : programs) {
-    *link = bpf_program__attach_cgroup(prog, cg);
+    *link = bpf_program__attach_cgroup(prog, cg.get());
     if (!*link) {
       int attach_err = errno;
-      ::close(cg);
       return Error{
           explain(std::string("attaching ") + bpf_program__section_name(prog) + " to " + cgroup,
                   attach_err),
           attach_err};
     }
   }
-  ::close(cg);
 
   std::unique_ptr<CgroupSkbCapture> c(
       new CgroupSkbCapture(std::move(skel), std::move(sink), cgroup));
@@ -204,29 +192,6 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
 }
 
 }  // namespace
-
-std::optional<std::string> find_cgroup2_mount(std::string_view mountinfo) {
-  std::optional<std::string> any;
-  std::istringstream in{std::string(mountinfo)};
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::vector<std::string> f;
-    for (std::string w; fields >> w;) f.push_back(w);
-    // id parent major:minor root mountpoint options [optional...] - fstype source super
-    size_t dash = 0;
-    for (size_t i = 6; i < f.size(); ++i)
-      if (f[i] == "-") {
-        dash = i;
-        break;
-      }
-    if (dash == 0 || dash + 1 >= f.size() || f[dash + 1] != "cgroup2") continue;
-    std::string mount = unescape_mount_field(f[4]);
-    if (f[3] == "/") return mount;  // the hierarchy's root itself
-    if (!any) any = mount;
-  }
-  return any;
-}
 
 Result<std::unique_ptr<DnsCaptureSource>> open_cgroup_skb_capture(const DnsCaptureOptions& options,
                                                                   DnsCaptureSource::Sink sink) {

@@ -60,9 +60,6 @@ class DnsCaptureSource {
 Result<std::unique_ptr<DnsCaptureSource>> open_dns_capture(const DnsCaptureOptions& options,
                                                            DnsCaptureSource::Sink sink);
 
-// The mount point of the cgroup2 hierarchy in a /proc/self/mountinfo text.
-std::optional<std::string> find_cgroup2_mount(std::string_view mountinfo);
-
 // Each capture on its own (exposed for tests).
 Result<std::unique_ptr<DnsCaptureSource>> open_cgroup_skb_capture(const DnsCaptureOptions& options,
                                                                   DnsCaptureSource::Sink sink);

@@ -8,17 +8,13 @@
 
 #include "dns/dns_layer.h"
 #include "metrics/labels.h"
+#include "metrics/metric_families.h"
 
 namespace tcpconnect {
 namespace {
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
-using prometheus::MetricType;
-
-MetricFamily family(const char* name, const char* help, MetricType type) {
-  return MetricFamily{name, help, type, {}};
-}
 
 ClientMetric counter(double v, std::vector<ClientMetric::Label> labels = {}) {
   ClientMetric m;
@@ -38,10 +34,6 @@ double load(const std::atomic<uint64_t>& a) {
   return static_cast<double>(a.load(std::memory_order_relaxed));
 }
 
-constexpr const char* kLookupsName = "tcpconnect_dns_lookups_total";
-constexpr const char* kUnansweredName = "tcpconnect_dns_lookups_unanswered_total";
-constexpr const char* kDurationName = "tcpconnect_dns_lookup_duration_seconds";
-
 std::string name_label(const std::string& name) {
   return name.empty() ? std::string(kOverflowValue) : name;
 }
@@ -50,44 +42,30 @@ std::string name_label(const std::string& name) {
 void append_lookups(const DnsLookups& lookups, std::vector<MetricFamily>& out) {
   const DnsLookups::Snapshot snap = lookups.snapshot();
 
-  MetricFamily answered =
-      family(kLookupsName,
-             "DNS lookups answered (responses matched to the question a local socket asked), "
-             "by the name asked, question type and response code. At most limits.max_series "
-             "names: beyond, dns_name=\"overflow\".",
-             MetricType::Counter);
+  MetricFamily answered = metric::kDnsLookups.family();
   for (const auto& l : snap.lookups) {
     answered.metric.push_back(
-        counter(static_cast<double>(l.count), {{"dns_name", name_label(l.name)},
-                                               {"qtype", std::string(dns_qtype_name(l.qtype_slot))},
-                                               {"rcode", std::string(dns_rcode_name(l.rcode))}}));
+        counter(static_cast<double>(l.count),
+                metric::kDnsLookups.with(
+                    {name_label(l.name), dns_qtype_name(l.qtype_slot), dns_rcode_name(l.rcode)})));
   }
   out.push_back(std::move(answered));
 
-  MetricFamily unanswered =
-      family(kUnansweredName,
-             "DNS questions a local socket asked that no matching response answered within "
-             "dns.lookup_timeout, by the name asked and question type. At most "
-             "limits.max_series names: beyond, dns_name=\"overflow\".",
-             MetricType::Counter);
+  MetricFamily unanswered = metric::kDnsLookupsUnanswered.family();
   for (const auto& u : snap.unanswered) {
     unanswered.metric.push_back(counter(
         static_cast<double>(u.count),
-        {{"dns_name", name_label(u.name)}, {"qtype", std::string(dns_qtype_name(u.qtype_slot))}}));
+        metric::kDnsLookupsUnanswered.with({name_label(u.name), dns_qtype_name(u.qtype_slot)})));
   }
   out.push_back(std::move(unanswered));
 
-  MetricFamily duration = family(kDurationName,
-                                 "Time from a DNS query to its matching response, by the "
-                                 "address the query went to. At most limits.max_series "
-                                 "servers: beyond, server=\"overflow\".",
-                                 MetricType::Histogram);
+  MetricFamily duration = metric::kDnsLookupDuration.family();
   for (const auto& [server, hist] : snap.durations) {
     ClientMetric m;
     uint8_t addr[16];
     std::memcpy(addr, server.addr.data(), sizeof(addr));
-    m.label = {{"server", server.family == 0 ? std::string(kOverflowValue)
-                                             : format_address(server.family, addr)}};
+    m.label = metric::kDnsLookupDuration.with(
+        {server.family == 0 ? std::string(kOverflowValue) : format_address(server.family, addr)});
     uint64_t cumulative = 0;
     for (size_t i = 0; i < hist.buckets.size(); ++i) {
       cumulative += hist.buckets[i];
@@ -101,154 +79,117 @@ void append_lookups(const DnsLookups& lookups, std::vector<MetricFamily>& out) {
   }
   out.push_back(std::move(duration));
 
-  MetricFamily dropped =
-      family("tcpconnect_dns_lookup_series_dropped_total",
-             "Increments of a DNS lookup metric that went to its overflow series because it "
-             "already had limits.max_series label sets, by metric.",
-             MetricType::Counter);
+  MetricFamily dropped = metric::kDnsLookupSeriesDropped.family();
   dropped.metric.push_back(
-      counter(static_cast<double>(snap.dropped_lookups), {{"metric", kLookupsName}}));
+      counter(static_cast<double>(snap.dropped_lookups),
+              metric::kDnsLookupSeriesDropped.with({metric::kDnsLookups.name})));
   dropped.metric.push_back(
-      counter(static_cast<double>(snap.dropped_unanswered), {{"metric", kUnansweredName}}));
+      counter(static_cast<double>(snap.dropped_unanswered),
+              metric::kDnsLookupSeriesDropped.with({metric::kDnsLookupsUnanswered.name})));
   dropped.metric.push_back(
-      counter(static_cast<double>(snap.dropped_durations), {{"metric", kDurationName}}));
+      counter(static_cast<double>(snap.dropped_durations),
+              metric::kDnsLookupSeriesDropped.with({metric::kDnsLookupDuration.name})));
   out.push_back(std::move(dropped));
 }
 
-}  // namespace
-
-std::vector<MetricFamily> DnsCollector::Collect() const {
-  const DnsLayerState& s = *state_;
-  std::vector<MetricFamily> out;
-
-  MetricFamily info = family("tcpconnect_dns_capture_info",
-                             "How DNS responses are captured (cgroup_skb or packet_socket); "
-                             "always 1.",
-                             MetricType::Gauge);
-  info.metric.push_back(gauge(1, {{"method", std::string(to_string(s.method))}}));
+// How responses are captured, and what parsing made of them.
+void append_responses(const DnsLayerState& s, std::vector<MetricFamily>& out) {
+  MetricFamily info = metric::kDnsCaptureInfo.family();
+  info.metric.push_back(gauge(1, metric::kDnsCaptureInfo.with({to_string(s.method)})));
   out.push_back(std::move(info));
 
-  MetricFamily responses =
-      family("tcpconnect_dns_responses_total",
-             "DNS responses parsed, by response code and question type.", MetricType::Counter);
+  MetricFamily responses = metric::kDnsResponses.family();
   for (size_t r = 0; r < kDnsRcodeSlots; ++r) {
     for (size_t q = 0; q < kDnsQtypeSlots; ++q) {
       uint64_t n = s.stats.responses[r][q].load(std::memory_order_relaxed);
       if (n == 0) continue;
-      responses.metric.push_back(counter(
-          static_cast<double>(n),
-          {{"rcode", std::string(dns_rcode_name(r))}, {"qtype", std::string(dns_qtype_name(q))}}));
+      responses.metric.push_back(
+          counter(static_cast<double>(n),
+                  metric::kDnsResponses.with({dns_rcode_name(r), dns_qtype_name(q)})));
     }
   }
   out.push_back(std::move(responses));
 
-  MetricFamily errors = family("tcpconnect_dns_parse_errors_total",
-                               "DNS messages (or TCP segments) not used, or used in part, by "
-                               "reason.",
-                               MetricType::Counter);
+  MetricFamily errors = metric::kDnsParseErrors.family();
   for (size_t i = 0; i < static_cast<size_t>(DnsParseError::kCount); ++i) {
     errors.metric.push_back(
         counter(load(s.stats.parse_errors[i]),
-                {{"reason", std::string(to_string(static_cast<DnsParseError>(i)))}}));
+                metric::kDnsParseErrors.with({to_string(static_cast<DnsParseError>(i))})));
   }
   out.push_back(std::move(errors));
 
-  MetricFamily rejected =
-      family("tcpconnect_dns_responses_rejected_total",
-             "DNS responses that name nothing because they answer no question the receiving "
-             "socket asked: unsolicited (no question outstanding from that socket to that "
-             "server, or the socket never asked DNS at all), mismatch (questions outstanding, "
-             "none with this id and question).",
-             MetricType::Counter);
+  MetricFamily rejected = metric::kDnsResponsesRejected.family();
   rejected.metric.push_back(
       counter(static_cast<double>(s.stats.rejected_of(DnsRejection::kUnsolicited) +
                                   s.unsolicited_in_kernel.load(std::memory_order_relaxed)),
-              {{"reason", std::string(to_string(DnsRejection::kUnsolicited))}}));
+              metric::kDnsResponsesRejected.with({to_string(DnsRejection::kUnsolicited)})));
   rejected.metric.push_back(
       counter(static_cast<double>(s.stats.rejected_of(DnsRejection::kMismatch)),
-              {{"reason", std::string(to_string(DnsRejection::kMismatch))}}));
+              metric::kDnsResponsesRejected.with({to_string(DnsRejection::kMismatch)})));
   out.push_back(std::move(rejected));
+}
 
-  MetricFamily queries = family("tcpconnect_dns_queries_total",
-                                "DNS queries sent by local sockets and remembered for their "
-                                "answer.",
-                                MetricType::Counter);
+// The questions local sockets asked.
+void append_queries(const DnsLayerState& s, std::vector<MetricFamily>& out) {
+  MetricFamily queries = metric::kDnsQueries.family();
   queries.metric.push_back(counter(load(s.stats.queries)));
   out.push_back(std::move(queries));
 
-  MetricFamily pending = family("tcpconnect_dns_queries_pending",
-                                "DNS questions asked and not yet answered (at most "
-                                "the query table's size).",
-                                MetricType::Gauge);
+  MetricFamily pending = metric::kDnsQueriesPending.family();
   pending.metric.push_back(gauge(static_cast<double>(s.queries.pending())));
   out.push_back(std::move(pending));
 
-  MetricFamily dropped = family("tcpconnect_dns_queries_dropped_total",
-                                "DNS questions forgotten unanswered: after the lookup timeout "
-                                "(timeout), or pushed out of a full query table (capacity), "
-                                "whose late answers then name nothing.",
-                                MetricType::Counter);
-  dropped.metric.push_back(
-      counter(static_cast<double>(s.queries.timed_out()), {{"reason", "timeout"}}));
-  dropped.metric.push_back(
-      counter(static_cast<double>(s.queries.pushed_out()), {{"reason", "capacity"}}));
+  MetricFamily dropped = metric::kDnsQueriesDropped.family();
+  dropped.metric.push_back(counter(static_cast<double>(s.queries.timed_out()),
+                                   metric::kDnsQueriesDropped.with({"timeout"})));
+  dropped.metric.push_back(counter(static_cast<double>(s.queries.pushed_out()),
+                                   metric::kDnsQueriesDropped.with({"capacity"})));
   out.push_back(std::move(dropped));
+}
 
-  MetricFamily captured =
-      family("tcpconnect_dns_packets_captured_total",
-             "DNS packets (queries sent, and packets from a DNS port to sockets that asked) "
-             "handed to the parser.",
-             MetricType::Counter);
+// What the capture handed over, lost or could not read.
+void append_packets(const DnsLayerState& s, std::vector<MetricFamily>& out) {
+  MetricFamily captured = metric::kDnsPacketsCaptured.family();
   captured.metric.push_back(counter(load(s.captured)));
   out.push_back(std::move(captured));
 
-  MetricFamily lost = family("tcpconnect_dns_events_lost_total",
-                             "Packets from a DNS source port the capture had no room for (ring "
-                             "or socket buffer full).",
-                             MetricType::Counter);
+  MetricFamily lost = metric::kDnsEventsLost.family();
   lost.metric.push_back(counter(load(s.lost)));
   out.push_back(std::move(lost));
 
-  MetricFamily skipped = family("tcpconnect_dns_packets_skipped_total",
-                                "Packets the capture could not inspect: IPv6 packets whose "
-                                "transport header is behind too many extension headers, and "
-                                "packets from a DNS port with unreadable headers.",
-                                MetricType::Counter);
-  skipped.metric.push_back(counter(load(s.skipped_ipv6_ext), {{"reason", "ipv6_ext_headers"}}));
-  skipped.metric.push_back(counter(load(s.unreadable), {{"reason", "unreadable"}}));
+  MetricFamily skipped = metric::kDnsPacketsSkipped.family();
+  skipped.metric.push_back(
+      counter(load(s.skipped_ipv6_ext), metric::kDnsPacketsSkipped.with({"ipv6_ext_headers"})));
+  skipped.metric.push_back(
+      counter(load(s.unreadable), metric::kDnsPacketsSkipped.with({"unreadable"})));
   out.push_back(std::move(skipped));
+}
 
-  MetricFamily entries = family("tcpconnect_dns_cache_entries",
-                                "Addresses the DNS cache currently names.", MetricType::Gauge);
+// The IP -> name cache.
+void append_cache(const DnsLayerState& s, std::vector<MetricFamily>& out) {
+  MetricFamily entries = metric::kDnsCacheEntries.family();
   entries.metric.push_back(gauge(static_cast<double>(s.cache.size())));
   out.push_back(std::move(entries));
 
-  MetricFamily evictions = family("tcpconnect_dns_cache_evictions_total",
-                                  "Answers dropped from the DNS cache: to make room (capacity) "
-                                  "or older than dns.max_age (age).",
-                                  MetricType::Counter);
-  evictions.metric.push_back(
-      counter(static_cast<double>(s.cache.evicted_capacity()), {{"reason", "capacity"}}));
-  evictions.metric.push_back(
-      counter(static_cast<double>(s.cache.evicted_age()), {{"reason", "age"}}));
+  MetricFamily evictions = metric::kDnsCacheEvictions.family();
+  evictions.metric.push_back(counter(static_cast<double>(s.cache.evicted_capacity()),
+                                     metric::kDnsCacheEvictions.with({"capacity"})));
+  evictions.metric.push_back(counter(static_cast<double>(s.cache.evicted_age()),
+                                     metric::kDnsCacheEvictions.with({"age"})));
   out.push_back(std::move(evictions));
+}
 
-  MetricFamily attributions = family("tcpconnect_dns_attributions_total",
-                                     "Connects whose destination had a name (hit: a DNS answer, "
-                                     "or localhost for loopback) or none (miss). Counted by "
-                                     "the periodic drain: may trail "
-                                     "tcpconnect_connects_total by up to probes.drain_interval.",
-                                     MetricType::Counter);
+// Connects named by the cache, and how long after the answer they came.
+void append_attribution(const DnsLayerState& s, std::vector<MetricFamily>& out) {
+  MetricFamily attributions = metric::kDnsAttributions.family();
   const DnsAttribution& a = *s.attribution;
-  attributions.metric.push_back(counter(static_cast<double>(a.hits()), {{"result", "hit"}}));
-  attributions.metric.push_back(counter(static_cast<double>(a.misses()), {{"result", "miss"}}));
+  attributions.metric.push_back(
+      counter(static_cast<double>(a.hits()), metric::kDnsAttributions.with({"hit"})));
+  attributions.metric.push_back(
+      counter(static_cast<double>(a.misses()), metric::kDnsAttributions.with({"miss"})));
   out.push_back(std::move(attributions));
 
-  MetricFamily delay = family("tcpconnect_dns_connect_delay_seconds",
-                              "Time from the DNS answer that named a destination to the latest "
-                              "connect to it, once per destination and drain interval with "
-                              "connects.",
-                              MetricType::Histogram);
+  MetricFamily delay = metric::kDnsConnectDelay.family();
   ClientMetric h;
   const DnsDelayHistogram& d = a.delay();
   uint64_t cumulative = 0;
@@ -263,6 +204,18 @@ std::vector<MetricFamily> DnsCollector::Collect() const {
   h.histogram.sample_sum = load(d.sum_ns) / 1e9;
   delay.metric.push_back(std::move(h));
   out.push_back(std::move(delay));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> DnsCollector::Collect() const {
+  const DnsLayerState& s = *state_;
+  std::vector<MetricFamily> out;
+  append_responses(s, out);
+  append_queries(s, out);
+  append_packets(s, out);
+  append_cache(s, out);
+  append_attribution(s, out);
   append_lookups(s.lookups, out);
   return out;
 }
@@ -272,11 +225,8 @@ namespace {
 class UnavailableCollector final : public prometheus::Collectable {
  public:
   std::vector<MetricFamily> Collect() const override {
-    MetricFamily info = family("tcpconnect_dns_capture_info",
-                               "How DNS responses are captured (cgroup_skb or packet_socket; "
-                               "none when no capture could start); always 1.",
-                               MetricType::Gauge);
-    info.metric.push_back(gauge(1, {{"method", "none"}}));
+    MetricFamily info = metric::kDnsCaptureUnavailable.family();
+    info.metric.push_back(gauge(1, metric::kDnsCaptureUnavailable.with({"none"})));
     return {info};
   }
 };

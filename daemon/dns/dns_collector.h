@@ -1,5 +1,6 @@
-// The tcpconnect_dns_* metrics, rendered from the DNS layer's atomic counters: no lock
-// held for long, no syscall, so a scrape never waits on the capture or the drain.
+// The DNS layer's metrics (metric::kDns* in metrics/metric_families.h), rendered from the DNS
+// layer's atomic counters: no lock held for long, no syscall, so a scrape never waits on the
+// capture or the drain.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -21,7 +22,7 @@ class DnsCollector final : public prometheus::Collectable {
   std::shared_ptr<const DnsLayerState> state_;
 };
 
-// tcpconnect_dns_capture_info{method="none"}: dns.enabled, but no capture could start.
+// The capture info family with method="none": dns.enabled, but no capture could start.
 std::shared_ptr<prometheus::Collectable> dns_capture_unavailable_collector();
 
 }  // namespace tcpconnect

@@ -1,7 +1,7 @@
 // The DNS layer as the daemon uses it: a capture, its consumer (packets -> messages ->
 // cache), a thread that polls the capture whenever it signals (so that a flood cannot
 // fill the ring between two drains), the attribution of connects, and the collector of
-// the tcpconnect_dns_* metrics.
+// the DNS metrics (metric::kDns*).
 //
 // Bounded work: packets are consumed in chunks of kChunk, and a poll stops after a
 // number of packets or a time, whichever comes first. The poller thread polls in batches

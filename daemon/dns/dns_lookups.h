@@ -22,7 +22,8 @@
 
 namespace tcpconnect {
 
-// Buckets of tcpconnect_dns_lookup_duration_seconds (upper bounds, seconds).
+// Buckets of the lookup duration histogram (metric::kDnsLookupDuration), upper bounds in
+// seconds.
 inline constexpr std::array<double, 14> kDnsLookupBounds = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 

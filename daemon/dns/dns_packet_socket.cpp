@@ -33,6 +33,7 @@
 #include "dns/dns_cache.h"
 #include "dns/dns_capture.h"
 #include "shared/dns.h"
+#include "util/unique_fd.h"
 
 namespace tcpconnect {
 namespace {
@@ -158,13 +159,10 @@ class PacketSocketCapture final : public DnsCaptureSource {
  public:
   static Result<std::unique_ptr<DnsCaptureSource>> open(const DnsCaptureOptions& options,
                                                         Sink sink);
-  ~PacketSocketCapture() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
 
   DnsCapture method() const override { return DnsCapture::kPacketSocket; }
   Result<size_t> poll(size_t max_packets) override;
-  int wait_fd() const override { return fd_; }
+  int wait_fd() const override { return fd_.get(); }
   DnsCaptureCounters counters() const override {
     std::lock_guard<std::mutex> lock(mu_);
     return counters_;
@@ -174,14 +172,14 @@ class PacketSocketCapture final : public DnsCaptureSource {
   }
 
  private:
-  PacketSocketCapture(int fd, Sink sink, const DnsCaptureOptions& options)
-      : fd_(fd),
+  PacketSocketCapture(UniqueFd fd, Sink sink, const DnsCaptureOptions& options)
+      : fd_(std::move(fd)),
         sink_(std::move(sink)),
         ports_(options.ports),
         capture_bytes_(options.capture_bytes),
         snaplen_(kHeaderRoom + kExtHeaderRoom + options.capture_bytes) {}
 
-  int fd_;
+  UniqueFd fd_;
   Sink sink_;
   std::vector<uint16_t> ports_;
   uint64_t netns_ = 0;  // the cookie of the one namespace this socket sees
@@ -196,7 +194,8 @@ Result<std::unique_ptr<DnsCaptureSource>> PacketSocketCapture::open(
   // Protocol 0: nothing is queued until bind(), so no packet slips in before the filter.
   int fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error{errno_text("opening an AF_PACKET socket", errno), errno};
-  std::unique_ptr<PacketSocketCapture> c(new PacketSocketCapture(fd, std::move(sink), options));
+  std::unique_ptr<PacketSocketCapture> c(
+      new PacketSocketCapture(UniqueFd(fd), std::move(sink), options));
 
   std::vector<sock_filter> code = dns_filter(options.ports, options.capture_bytes);
   sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
@@ -261,7 +260,7 @@ Result<size_t> PacketSocketCapture::poll(size_t max_packets) {
       msgs[i].msg_hdr.msg_control = control[i].data();
       msgs[i].msg_hdr.msg_controllen = control[i].size();
     }
-    int n = recvmmsg(fd_, msgs.data(), want, MSG_DONTWAIT, nullptr);
+    int n = recvmmsg(fd_.get(), msgs.data(), want, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) err = errno;
       break;
@@ -316,7 +315,8 @@ Result<size_t> PacketSocketCapture::poll(size_t max_packets) {
   // Drops since the last read (the kernel resets the statistics on read).
   tpacket_stats st{};
   socklen_t sl = sizeof(st);
-  if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) counters_.lost += st.tp_drops;
+  if (getsockopt(fd_.get(), SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0)
+    counters_.lost += st.tp_drops;
   if (err) return Error{errno_text("reading the AF_PACKET socket", err), err};
   return read;
 }

@@ -42,7 +42,7 @@ struct DnsExchange {
   bool operator==(const DnsExchange& o) const = default;
 };
 
-// Why a response was not used (tcpconnect_dns_responses_rejected_total{reason}).
+// Why a response was not used (the reason label of metric::kDnsResponsesRejected).
 enum class DnsRejection : uint8_t {
   kUnsolicited = 0,  // no question outstanding on that socket pair (or none from the socket)
   kMismatch,         // questions outstanding on that pair, but none with this id and question

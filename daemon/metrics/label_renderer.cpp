@@ -133,8 +133,8 @@ LabelValues LabelRenderer::latency_labels(uint16_t family, const uint8_t (&daddr
   return {std::move(name), std::move(addr)};
 }
 
-uint32_t kernel_key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist,
-                           bool netns, bool cgroup) {
+uint32_t kernel_key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist, bool netns,
+                           bool cgroup) {
   uint32_t f = netns ? TC_KEY_NETNS : 0;
   if (labels.has(Label::kUid)) f |= TC_KEY_UID;
   if (labels.has(Label::kPid)) f |= TC_KEY_TGID;

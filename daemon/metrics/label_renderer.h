@@ -1,9 +1,9 @@
 // How a kernel connect key reads as label values under a LabelsConfig: the kept labels
 // in canonical order, destinations without a DNS name bucketed into networks, ephemeral
-// destination ports collapsed, the cgroup turned into a unit name and a pod's names. A field the kernel
-// did not fill for this key (tc_connect_key.fields: the key was made under other
-// labels) reads as "". Every value is safe text (util/safe_text.h): what comes from a
-// process, a cgroup or a DNS answer is made so here.
+// destination ports collapsed, the cgroup turned into a unit name and a pod's names. A
+// field the kernel did not fill for this key (tc_connect_key.fields: the key was made
+// under other labels) reads as "". Every value is safe text (util/safe_text.h): what
+// comes from a process, a cgroup or a DNS answer is made so here.
 #pragma once
 
 #include <linux/types.h>

@@ -10,9 +10,12 @@
 #include <memory>
 #include <string>
 
+#include "metrics/series_store.h"
 #include "probes/connect_source.h"
 
 namespace tcpconnect {
+
+struct MetricDef;
 
 class SelfMetrics {
  public:
@@ -25,20 +28,26 @@ class SelfMetrics {
   // Cumulative in-kernel error counters.
   void update_kernel_errors(const ErrorCounts& errors);
   void observe_drain(double seconds, bool ok);
-  void set_series(const std::string& metric, double n);
-  void set_series_dropped(const std::string& metric, uint64_t total);
+  // Per family of the store: series held, increments dropped by the cap, series
+  // expired.
+  void update_store(const SeriesStore& store);
   void set_program_stats(const std::string& program, uint64_t run_time_ns, uint64_t run_count,
                          uint64_t recursion_misses);
   void add_outcomes_lost(uint64_t n);
   // The Prometheus server's own convention: whether the last (re)load of the config file
   // succeeded, and when one last did (set at start too).
   void set_config_reload(bool ok, double unix_seconds);
-  // Cumulative: series removed by limits.idle_expiry, per metric; kernel keys deleted
-  // with them, per map.
-  void set_series_expired(const std::string& metric, uint64_t total);
+  // Cumulative: kernel keys deleted by limits.idle_expiry, per map.
   void set_keys_expired(const std::string& map, uint64_t total);
+  // Registered at the first call: hosts without kubelet pods never show it.
+  void set_kubelet_log_entries_rejected(uint64_t n);
 
  private:
+  void set_series(const MetricDef& family, double n);
+  void set_series_dropped(const MetricDef& family, uint64_t total);
+  // Cumulative: series removed by limits.idle_expiry.
+  void set_series_expired(const MetricDef& family, uint64_t total);
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Gauge>& build_info_;
   prometheus::Family<prometheus::Gauge>& probe_info_;
@@ -55,6 +64,7 @@ class SelfMetrics {
   prometheus::Family<prometheus::Gauge>& reload_time_;
   prometheus::Family<prometheus::Counter>& series_expired_;
   prometheus::Family<prometheus::Counter>& keys_expired_;
+  prometheus::Family<prometheus::Gauge>* kubelet_rejected_ = nullptr;
 };
 
 }  // namespace tcpconnect

@@ -64,11 +64,6 @@ struct UnexpectedCounts {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-// The help of tcpconnect_connects_in_flight, for both renderers.
-inline constexpr std::string_view kInFlightHelp =
-    "Outbound TCP connects waiting for an answer (SYN sent, no outcome yet), at the latest "
-    "drain.";
-
 // Label values -> V, at most max_series distinct label sets; what would make another
 // goes to a single overflow set. Values only grow, and a series lives until expire()
 // removes it for not having grown.
@@ -128,12 +123,6 @@ class CappedSeries {
   mutable std::string overflow_text_;  // for_each_rendered, under overflow_mu_
 };
 
-// The help text of tcpconnect_dns_stale_connects_total (both renderers).
-inline constexpr std::string_view kStaleConnectsHelp =
-    "Outbound TCP connect attempts to an address that the latest DNS answer for its name "
-    "no longer gives, once the answer that gave it outlived its TTL plus dns.stale_grace; "
-    "dns_name is the name that gave it. Decided per destination and drain.";
-
 // Everything the connect metrics render.
 class SeriesStore {
  public:
@@ -162,7 +151,7 @@ class SeriesStore {
   void add_stale(const LabelValues& labels, const UnexpectedCounts& delta,
                  SteadyTime now = std::chrono::steady_clock::now());
   const CappedSeries<UnexpectedCounts>& stale() const { return stale_; }
-  // Whether tcpconnect_dns_stale_connects_total exists (DNS names are on).
+  // Whether the stale connects family (metric::kStaleConnects) exists (DNS names are on).
   bool stale_enabled() const { return stale_enabled_.load(std::memory_order_relaxed); }
   void set_stale_enabled(bool enabled) { stale_enabled_.store(enabled, std::memory_order_relaxed); }
 
@@ -197,7 +186,8 @@ class SeriesStore {
   // Names of the connect labels the values are in (empty until set); kept with the
   // values so that a scrape never pairs old names with new values.
   std::vector<std::string> label_names() const;
-  // Whether tcpconnect_unexpected_connects_total exists (an allowlist is configured).
+  // Whether the unexpected connects family (metric::kUnexpectedConnects) exists (an allowlist is
+  // configured).
   bool unexpected_enabled() const;
   void set_unexpected_enabled(bool enabled);
 
@@ -223,7 +213,7 @@ class SeriesStore {
   };
   void replace(Contents contents, bool survive, SteadyTime now = std::chrono::steady_clock::now());
 
-  // Empties tcpconnect_unexpected_connects_total and says whether it exists (an
+  // Empties the unexpected connects family and says whether it exists (an
   // allowlist that goes away takes its series along).
   void reset_unexpected(bool enabled);
 

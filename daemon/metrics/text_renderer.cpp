@@ -8,8 +8,8 @@
 #include <mutex>
 #include <sstream>
 
-#include "metrics/connect_collector.h"
 #include "metrics/labels.h"
+#include "metrics/metric_families.h"
 #include "util/safe_text.h"
 
 namespace tcpconnect {
@@ -33,7 +33,7 @@ struct FailureRef {
 };
 constexpr uint32_t kRetransmits = TC_FAIL_MAX;
 
-// Kept from one scrape to the next, as the response buffers are (app/web_server.cpp):
+// Kept from one scrape to the next, as the response buffers are (web/web_server.cpp):
 // made afresh per scrape, a buffer this size stays behind, freed but not returned, in
 // the malloc arena of each of the web server's threads. A scrape takes it; a concurrent
 // one makes its own.
@@ -72,16 +72,15 @@ void append_labels(std::string& out, const std::vector<std::string>& names,
   }
 }
 
-void append_header(std::string& out, std::string_view name, std::string_view help,
-                   std::string_view type) {
+void append_header(std::string& out, const MetricDef& def) {
   out += "# HELP ";
-  out += name;
+  out += def.name;
   out += ' ';
-  out += help;
+  out += def.help;
   out += "\n# TYPE ";
-  out += name;
+  out += def.name;
   out += ' ';
-  out += type;
+  out += def.type_name();
   out += '\n';
 }
 
@@ -142,42 +141,27 @@ void append_double(std::string& out, double value) {
   }
 }
 
-void render_connect_series(const SeriesStore& store, const std::vector<std::string>& label_names,
-                           std::string& out) {
-  static constexpr std::string_view kConnects = "tcpconnect_connects_total";
-  static constexpr std::string_view kFailures = "tcpconnect_connect_failures_total";
-  static constexpr std::string_view kDuration = "tcpconnect_connect_duration_seconds";
-  static constexpr std::string_view kUnexpected = "tcpconnect_unexpected_connects_total";
-  static constexpr std::string_view kStale = "tcpconnect_dns_stale_connects_total";
-  static constexpr std::string_view kRetransmitted = "tcpconnect_syn_retransmits_total";
-  static constexpr std::string_view kInFlight = "tcpconnect_connects_in_flight";
+namespace {
 
-  // One consistent view: a reload that re-folds the store waits for this scrape.
-  auto lock = store.read_lock();
-  const std::vector<std::string> store_names = store.label_names();
-  const std::vector<std::string>& names = store_names.empty() ? label_names : store_names;
-  out.reserve(out.size() +
-              kBytesPerLineGuess *
-                  (2 * store.connects().size() + (TC_LAT_BUCKETS + 2) * store.latency().size()) +
-              4096);
+// A series' label text, rendered on its first scrape and kept with it in the store.
+const std::string& label_text(std::string& text, const std::vector<std::string>& label_names,
+                              const LabelValues* values) {
+  if (text.empty()) append_labels(text, label_names, values);
+  return text;
+}
+
+// The connects family, in one pass over the connect series; their failure and
+// retransmission samples are collected for the next two families (FailureRef).
+void render_connects(const SeriesStore& store, const std::vector<std::string>& names,
+                     std::vector<FailureRef>& failures, std::string& out) {
+  static constexpr std::string_view kName = metric::kConnects.name;
   Line line{out};
-  // A series' label text, rendered on its first scrape and kept with it in the store.
-  auto label_text = [](std::string& text, const std::vector<std::string>& label_names,
-                       const LabelValues* values) -> const std::string& {
-    if (text.empty()) append_labels(text, label_names, values);
-    return text;
-  };
-
-  // One pass over the connect series; their failure and retransmission samples are
-  // written after it, from what it wrote (FailureRef).
-  std::vector<FailureRef> failures = take_failure_refs();
-  append_header(out, kConnects, "Outbound TCP connect attempts (SYN sent), counted in the kernel.",
-                "counter");
+  append_header(out, metric::kConnects);
   store.connects().for_each_rendered(
       [&](const LabelValues* values, const ConnectCounts& c, std::string& text) {
         const std::string& labels = label_text(text, names, values);
-        const size_t labels_at = out.size() + kConnects.size();
-        line.head(kConnects, labels);
+        const size_t labels_at = out.size() + kName.size();
+        line.head(kName, labels);
         append_double(out, static_cast<double>(c.attempts));
         out += '\n';
         for (uint32_t r = 0; r < c.failed.size(); ++r) {
@@ -188,36 +172,44 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
           failures.push_back(
               {labels_at, static_cast<uint32_t>(labels.size()), kRetransmits, c.syn_retransmits});
       });
-  append_header(out, kFailures, "Outbound TCP connects that did not establish, by reason.",
-                "counter");
+}
+
+// The failures family, each line's label text copied from the connects family in out.
+void render_failures(const std::vector<FailureRef>& failures, std::string& out) {
+  static constexpr std::string_view kName = metric::kConnectFailures.name;
+  static constexpr std::string_view kReason = metric::kConnectFailures.label_names[0];
+  append_header(out, metric::kConnectFailures);
   // Room for every failure line at once (the reason and the value take at most 32 bytes).
-  constexpr size_t kFailureLineExtra = sizeof(",reason=\"\"} \n") + 32;
+  const size_t line_extra = kReason.size() + sizeof(",=\"\"} \n") + 32;
   size_t room = 0;
-  for (const FailureRef& f : failures) room += kFailures.size() + f.labels_len + kFailureLineExtra;
+  for (const FailureRef& f : failures) room += kName.size() + f.labels_len + line_extra;
   out.reserve(out.size() + room);
   for (const FailureRef& f : failures) {
     if (f.reason == kRetransmits) continue;
     // Line::head's line, with the label text copied from out itself (std::string::append
     // copes with its own text, even when it has to grow).
-    out += kFailures;
+    out += kName;
     if (f.labels_len == 0) {
       out += '{';
     } else {
       out.append(out, f.labels_at, f.labels_len);
       out += ',';
     }
-    out += "reason=\"";
+    out += kReason;
+    out += "=\"";
     out += failure_reason_name(f.reason);
     out += "\"} ";
     append_double(out, static_cast<double>(f.count));
     out += '\n';
   }
-  append_header(out, kRetransmitted,
-                "SYN retransmissions of outbound TCP connects, counted at their outcome.",
-                "counter");
+}
+
+void render_retransmits(const std::vector<FailureRef>& failures, std::string& out) {
+  static constexpr std::string_view kName = metric::kSynRetransmits.name;
+  append_header(out, metric::kSynRetransmits);
   for (const FailureRef& f : failures) {
     if (f.reason != kRetransmits) continue;
-    out += kRetransmitted;
+    out += kName;
     if (f.labels_len != 0) {
       out.append(out, f.labels_at, f.labels_len);
       out += '}';
@@ -226,79 +218,99 @@ void render_connect_series(const SeriesStore& store, const std::vector<std::stri
     append_double(out, static_cast<double>(f.count));
     out += '\n';
   }
-  give_back_failure_refs(std::move(failures));
+}
 
-  // Few series (connects waiting right now): their label text is made here.
-  append_header(out, kInFlight, kInFlightHelp, "gauge");
+// Few series (connects waiting right now): their label text is made here.
+void render_in_flight(const SeriesStore& store, const std::vector<std::string>& names,
+                      std::string& out) {
+  static constexpr std::string_view kName = metric::kConnectsInFlight.name;
+  Line line{out};
+  append_header(out, metric::kConnectsInFlight);
   const SeriesStore::InFlight in_flight = store.in_flight();
-  std::string in_flight_labels;
-  for (const auto& [values, n] : in_flight.series) {
-    in_flight_labels.clear();
-    append_labels(in_flight_labels, names, &values);
-    line.head(kInFlight, in_flight_labels);
+  std::string labels;
+  auto sample = [&](const LabelValues* values, uint64_t n) {
+    labels.clear();
+    append_labels(labels, names, values);
+    line.head(kName, labels);
     append_double(out, static_cast<double>(n));
     out += '\n';
-  }
-  if (in_flight.overflow != 0) {
-    in_flight_labels.clear();
-    append_labels(in_flight_labels, names, nullptr);
-    line.head(kInFlight, in_flight_labels);
-    append_double(out, static_cast<double>(in_flight.overflow));
-    out += '\n';
-  }
+  };
+  for (const auto& [values, n] : in_flight.series) sample(&values, n);
+  if (in_flight.overflow != 0) sample(nullptr, in_flight.overflow);
+}
 
+void render_latency(const SeriesStore& store, std::string& out) {
+  static const std::vector<std::string> kLabelNames = metric::kConnectDuration.label_vector();
+  static const std::string kCount = std::string(metric::kConnectDuration.name) + "_count";
+  static const std::string kSum = std::string(metric::kConnectDuration.name) + "_sum";
+  static const std::string kBucket = std::string(metric::kConnectDuration.name) + "_bucket";
   // The bucket bounds as prometheus-cpp prints them ("0.0001", ..., "+Inf").
-  std::array<std::string, TC_LAT_BUCKETS> le;
-  for (size_t i = 0; i < le.size(); ++i) {
-    append_double(le[i], i < TC_LAT_BUCKETS - 1 ? static_cast<double>(kLatencyBoundsNs[i]) / 1e9
-                                                : std::numeric_limits<double>::infinity());
-  }
-  std::string count_name = std::string(kDuration) + "_count";
-  std::string sum_name = std::string(kDuration) + "_sum";
-  std::string bucket_name = std::string(kDuration) + "_bucket";
-  append_header(out, kDuration, "Time from SYN sent to connection established.", "histogram");
+  static const std::array<std::string, TC_LAT_BUCKETS> kLe = [] {
+    std::array<std::string, TC_LAT_BUCKETS> le;
+    for (size_t i = 0; i < le.size(); ++i) {
+      append_double(le[i], i < TC_LAT_BUCKETS - 1 ? static_cast<double>(kLatencyBoundsNs[i]) / 1e9
+                                                  : std::numeric_limits<double>::infinity());
+    }
+    return le;
+  }();
+  Line line{out};
+  append_header(out, metric::kConnectDuration);
   store.latency().for_each_rendered(
       [&](const LabelValues* values, const LatencyCounts& l, std::string& text) {
-        const std::string& labels = label_text(text, kLatencyLabelNames, values);
-        line.head(count_name, labels);
+        const std::string& labels = label_text(text, kLabelNames, values);
+        line.head(kCount, labels);
         append_uint(out, l.count);
         out += '\n';
-        line.head(sum_name, labels);
+        line.head(kSum, labels);
         append_double(out, static_cast<double>(l.sum_ns) / 1e9);
         out += '\n';
         uint64_t cumulative = 0;
         for (size_t i = 0; i < l.buckets.size(); ++i) {
           cumulative += l.buckets[i];
-          line.head(bucket_name, labels, "le", le[i]);
+          line.head(kBucket, labels, "le", kLe[i]);
           append_uint(out, cumulative);
           out += '\n';
         }
       });
+}
 
+// A counter family of connect attempts (unexpected, stale).
+void render_attempts(const MetricDef& def, const CappedSeries<UnexpectedCounts>& series,
+                     const std::vector<std::string>& names, std::string& out) {
+  Line line{out};
+  append_header(out, def);
+  series.for_each_rendered(
+      [&](const LabelValues* values, const UnexpectedCounts& c, std::string& text) {
+        line.head(def.name, label_text(text, names, values));
+        append_double(out, static_cast<double>(c.attempts));
+        out += '\n';
+      });
+}
+
+}  // namespace
+
+void render_connect_series(const SeriesStore& store, const std::vector<std::string>& label_names,
+                           std::string& out) {
+  // One consistent view: a reload that re-folds the store waits for this scrape.
+  auto lock = store.read_lock();
+  const std::vector<std::string> store_names = store.label_names();
+  const std::vector<std::string>& names = store_names.empty() ? label_names : store_names;
+  out.reserve(out.size() +
+              kBytesPerLineGuess *
+                  (2 * store.connects().size() + (TC_LAT_BUCKETS + 2) * store.latency().size()) +
+              4096);
+  std::vector<FailureRef> failures = take_failure_refs();
+  render_connects(store, names, failures, out);
+  render_failures(failures, out);
+  render_retransmits(failures, out);
+  give_back_failure_refs(std::move(failures));
+  render_in_flight(store, names, out);
+  render_latency(store, out);
   // Only with an allowlist: absent, the family does not exist at all.
-  if (store.unexpected_enabled()) {
-    append_header(out, kUnexpected,
-                  "Outbound TCP connect attempts whose destination matched no allowlist rule.",
-                  "counter");
-    store.unexpected().for_each_rendered(
-        [&](const LabelValues* values, const UnexpectedCounts& c, std::string& text) {
-          const std::string& labels = label_text(text, names, values);
-          line.head(kUnexpected, labels);
-          append_double(out, static_cast<double>(c.attempts));
-          out += '\n';
-        });
-  }
+  if (store.unexpected_enabled())
+    render_attempts(metric::kUnexpectedConnects, store.unexpected(), names, out);
   // Only with DNS names.
-  if (store.stale_enabled()) {
-    append_header(out, kStale, kStaleConnectsHelp, "counter");
-    store.stale().for_each_rendered(
-        [&](const LabelValues* values, const UnexpectedCounts& c, std::string& text) {
-          const std::string& labels = label_text(text, names, values);
-          line.head(kStale, labels);
-          append_double(out, static_cast<double>(c.attempts));
-          out += '\n';
-        });
-  }
+  if (store.stale_enabled()) render_attempts(metric::kStaleConnects, store.stale(), names, out);
 }
 
 void render_families(std::vector<prometheus::MetricFamily> families, std::string& out) {

@@ -1,10 +1,11 @@
 // Renders the connect series straight from the SeriesStore into the Prometheus text
 // exposition format (0.0.4), appending to a caller's buffer: no prometheus::ClientMetric
-// per sample, no std::ostream. At 100k series this is the scrape path's main cost, so it
-// replaces ConnectCollector + prometheus-cpp's TextSerializer on the HTTP path. The output
-// is byte for byte what that pair renders for the same store through render_families
-// (tests/unit/text_renderer_test.cpp compares them): same families, HELP/TYPE lines,
-// label order, escaping and number formatting.
+// per sample, no std::ostream. At 100k series this is the scrape path's main cost, which
+// is why these families are not built as prometheus-cpp collectables. The output is byte
+// for byte what prometheus-cpp's TextSerializer writes for the same families
+// (tests/unit/text_renderer_test.cpp compares them with a collectable reference): same
+// HELP/TYPE lines, label order, escaping and number formatting. Names, help and types
+// come from the catalogue (metrics/metric_families.h).
 //
 // Every label value is written as safe text (util/safe_text.h), whatever put it in the
 // store or the family: a renderer is the last place where a value can be made so.
@@ -20,10 +21,10 @@
 
 namespace tcpconnect {
 
-// Appends tcpconnect_connects_total, tcpconnect_connect_failures_total,
-// tcpconnect_connect_duration_seconds and (only while an allowlist is set)
-// tcpconnect_unexpected_connects_total to out. label_names: as for ConnectCollector, used
-// until the store carries its own.
+// Appends the connect series' families (metric::kConnects ... metric::kStaleConnects) to
+// out; the unexpected ones only while an allowlist is set, the stale ones only with DNS
+// names. label_names: the configured labels, used until the store carries its own
+// (SeriesStore::label_names, set by Drain::configure).
 void render_connect_series(const SeriesStore& store, const std::vector<std::string>& label_names,
                            std::string& out);
 

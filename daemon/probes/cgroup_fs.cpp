@@ -62,7 +62,8 @@ std::string hierarchy_path(const Cgroup2Mount& mount, std::string_view rel) {
 
 }  // namespace
 
-std::optional<Cgroup2Mount> parse_cgroup2_mount(std::string_view text) {
+std::vector<Cgroup2Mount> parse_cgroup2_mounts(std::string_view text) {
+  std::vector<Cgroup2Mount> out;
   for (std::string_view line : split(text, '\n')) {
     std::vector<std::string_view> fields = split(line, ' ');
     // id parent dev root mount-point options [optional...] - fstype source super-options
@@ -73,9 +74,30 @@ std::optional<Cgroup2Mount> parse_cgroup2_mount(std::string_view text) {
     Cgroup2Mount m;
     m.root = unescape_mountinfo(fields[3]);
     m.mount_point = unescape_mountinfo(fields[4]);
-    return m;
+    out.push_back(std::move(m));
   }
-  return std::nullopt;
+  return out;
+}
+
+bool is_cgroup2_hierarchy_root(const std::string& directory) {
+  struct statfs fs {};
+  if (statfs(directory.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC) return false;
+  struct stat st {};
+  return stat((directory + "/cgroup.procs").c_str(), &st) == 0 &&
+         stat((directory + "/cgroup.type").c_str(), &st) != 0 && errno == ENOENT;
+}
+
+std::optional<Cgroup2Mount> choose_cgroup2_mount(
+    std::string_view text, const std::function<bool(const std::string&)>& is_root) {
+  std::vector<Cgroup2Mount> mounts = parse_cgroup2_mounts(text);
+  for (Cgroup2Mount& m : mounts) {
+    if (is_root(m.mount_point)) {
+      m.root = "/";
+      return m;
+    }
+  }
+  if (mounts.empty()) return std::nullopt;
+  return mounts.front();
 }
 
 Result<Cgroup2Mount> find_cgroup2_mount() {
@@ -83,7 +105,7 @@ Result<Cgroup2Mount> find_cgroup2_mount() {
   if (!in) return Error::from_errno("reading /proc/self/mountinfo", errno);
   std::stringstream text;
   text << in.rdbuf();
-  auto mount = parse_cgroup2_mount(text.str());
+  auto mount = choose_cgroup2_mount(text.str(), is_cgroup2_hierarchy_root);
   if (!mount) return Error{"no cgroup2 file system is mounted (see /proc/self/mountinfo)"};
   return *mount;
 }
@@ -160,33 +182,37 @@ void CgroupUnits::walk() {
   walked_this_round_ = true;
   ++walks_;
   std::unordered_map<uint64_t, Named> found;
-  auto name = [&](ino_t id, std::string_view rel) {
+  // Only root makes kubelet's cgroups: a kubepods tree in a sub-tree delegated to a user
+  // (whose directories that user owns) would otherwise name its processes after any pod.
+  auto name = [&](ino_t id, std::string_view rel, bool root_owned) {
     if (found.size() >= options_.max_entries) return;
     const std::string path = hierarchy_path(mount_, rel);
-    found[id] = Named{unit_of_cgroup_path(path), pod_of_cgroup_path(path)};
+    found[id] =
+        Named{unit_of_cgroup_path(path), root_owned ? pod_of_cgroup_path(path) : std::nullopt};
   };
-  // Depth-first with a stack of (directory fd, path below the mount).
+  // Depth-first with a stack of (directory fd, path below the mount, whether it and every
+  // directory above it belong to root).
   struct Dir {
     UniqueFd fd;
     std::string rel;
+    bool root_owned;
   };
   std::vector<Dir> stack;
   UniqueFd root(open(mount_.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) return;
   struct stat st {};
-  if (fstat(root.get(), &st) == 0) name(st.st_ino, "");
-  stack.push_back({std::move(root), ""});
+  if (fstat(root.get(), &st) != 0) return;
+  name(st.st_ino, "", st.st_uid == 0);
+  stack.push_back({std::move(root), "", st.st_uid == 0});
   size_t dirs = 0;
   while (!stack.empty() && dirs < options_.max_walk_dirs) {
     Dir dir = std::move(stack.back());
     stack.pop_back();
-    int fd = dup(dir.fd.get());
-    if (fd < 0) continue;
-    DIR* d = fdopendir(fd);
-    if (!d) {
-      close(fd);
-      continue;
-    }
+    UniqueFd fd(dup(dir.fd.get()));
+    if (!fd) continue;
+    DIR* d = fdopendir(fd.get());
+    if (!d) continue;
+    fd.release();  // closedir closes it
     while (dirent* e = readdir(d)) {
       if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
       std::string_view entry = e->d_name;
@@ -195,9 +221,10 @@ void CgroupUnits::walk() {
       if (!child) continue;
       if (fstat(child.get(), &st) != 0) continue;
       std::string rel = dir.rel + "/" + std::string(entry);
-      name(st.st_ino, rel);
+      const bool root_owned = dir.root_owned && st.st_uid == 0;
+      name(st.st_ino, rel, root_owned);
       ++dirs;
-      if (stack.size() < 4096) stack.push_back({std::move(child), std::move(rel)});
+      if (stack.size() < 4096) stack.push_back({std::move(child), std::move(rel), root_owned});
     }
     closedir(d);
   }

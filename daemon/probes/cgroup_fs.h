@@ -12,11 +12,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "probes/kube_pods.h"
 #include "util/result.h"
@@ -30,9 +32,22 @@ struct Cgroup2Mount {
   std::string root = "/";
 };
 
-// The first cgroup2 mount in mountinfo_text (the text of /proc/self/mountinfo).
-std::optional<Cgroup2Mount> parse_cgroup2_mount(std::string_view mountinfo_text);
-// From /proc/self/mountinfo.
+// Every cgroup2 mount in mountinfo_text (the text of /proc/self/mountinfo), in its order.
+std::vector<Cgroup2Mount> parse_cgroup2_mounts(std::string_view mountinfo_text);
+
+// Whether a directory is the root of the cgroup2 hierarchy: only the root cgroup lacks
+// the cgroup.type file (Documentation/admin-guide/cgroup-v2.rst).
+bool is_cgroup2_hierarchy_root(const std::string& directory);
+
+// The cgroup2 mount to attach to and name cgroups through: the first whose directory
+// `is_root` says is the hierarchy's root, with root "/"; else the first cgroup2 mount.
+// In a private cgroup namespace mountinfo's root field is relative to the namespace's
+// root: a bind mount of the host's hierarchy reads "/.." (or deeper), and a cgroup2 mount
+// made inside the namespace reads "/" although it shows only the container's sub-tree,
+// so that field cannot tell the hierarchy's root; the directory can.
+std::optional<Cgroup2Mount> choose_cgroup2_mount(
+    std::string_view mountinfo_text, const std::function<bool(const std::string&)>& is_root);
+// From /proc/self/mountinfo, checked with is_cgroup2_hierarchy_root.
 Result<Cgroup2Mount> find_cgroup2_mount();
 
 struct ResolvedCgroup {
@@ -67,7 +82,8 @@ class CgroupUnits {
 
   void begin_round() { walked_this_round_ = false; }
   std::string unit_of(uint64_t cgroup_id);
-  // The kubelet pod (and container) of a cgroup, nullopt outside pods.
+  // The kubelet pod (and container) of a cgroup, nullopt outside pods and for a kubelet
+  // layout below a directory root does not own (a delegated sub-tree).
   std::optional<PodCgroup> pod_of(uint64_t cgroup_id);
   uint64_t walks() const { return walks_; }
   size_t cached() const { return units_.size() + unknown_.size(); }

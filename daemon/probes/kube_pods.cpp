@@ -210,24 +210,20 @@ std::optional<ContainerLog> parse_container_log(std::string_view name) {
 KubeletLogs::KubeletLogs(Options options) : options_(std::move(options)) {}
 
 std::optional<PodIdentity> KubeletLogs::identity_of(const PodCgroup& cgroup) {
+  // The names come from the directory of the cgroup's uid; a container log alone (which
+  // carries no uid) names nothing.
   auto lookup = [&]() -> std::optional<PodIdentity> {
-    const ContainerLog* c = nullptr;
-    if (!cgroup.container_id.empty()) {
-      if (auto it = containers_.find(cgroup.container_id); it != containers_.end()) c = &it->second;
-    }
+    auto pod = pods_.find(cgroup.uid);
+    if (pod == pods_.end()) return std::nullopt;
     PodIdentity out;
-    if (auto it = pods_.find(cgroup.uid); it != pods_.end()) {
-      out.namespace_name = it->second.namespace_name;
-      out.pod = it->second.pod;
-    } else if (c) {
-      out.namespace_name = c->namespace_name;
-      out.pod = c->pod;
-    } else {
-      return std::nullopt;
-    }
+    out.namespace_name = pod->second.namespace_name;
+    out.pod = pod->second.pod;
     // An id listed under another pod is not this pod's container.
-    if (c && c->namespace_name == out.namespace_name && c->pod == out.pod)
-      out.container = c->container;
+    if (auto c = containers_.find(cgroup.container_id);
+        !cgroup.container_id.empty() && c != containers_.end() &&
+        c->second.namespace_name == out.namespace_name && c->second.pod == out.pod) {
+      out.container = c->second.container;
+    }
     return out;
   };
   std::optional<PodIdentity> found = lookup();
@@ -247,34 +243,65 @@ std::optional<PodIdentity> KubeletLogs::identity_of(const PodCgroup& cgroup) {
 void KubeletLogs::scan() {
   scanned_this_round_ = true;
   ++scans_;
-  scan_pods();
-  scan_containers();
+  const uint64_t rejected = scan_pods() + scan_containers();
+  rejected_.store(rejected, std::memory_order_relaxed);
 }
 
-void KubeletLogs::scan_pods() {
+namespace {
+
+// Two entries claiming one key are both dropped: which is kubelet's cannot be told.
+template <typename Value>
+uint64_t drop_claimed_twice(std::unordered_map<std::string, Value>& found,
+                            const std::unordered_map<std::string, size_t>& claims) {
+  uint64_t dropped = 0;
+  for (const auto& [key, n] : claims) {
+    if (n < 2) continue;
+    found.erase(key);
+    dropped += n;
+  }
+  return dropped;
+}
+
+}  // namespace
+
+uint64_t KubeletLogs::scan_pods() {
   std::unordered_map<std::string, Names> pods;
+  std::unordered_map<std::string, size_t> claims;
+  uint64_t rejected = 0;
   const std::string& dir = options_.pod_logs_dir;
   read_names(dir, options_.max_entries * kEntriesReadPerKept,
              [&](std::string_view name, unsigned char type) {
-               if (pods.size() >= options_.max_entries) return;
                auto parsed = parse_pod_log_dir(name);
-               if (!parsed || !is_real_dir(dir, name, type)) return;
+               if (!parsed || !is_real_dir(dir, name, type)) {
+                 ++rejected;
+                 return;
+               }
+               if (++claims[parsed->uid] > 1 || pods.size() >= options_.max_entries) return;
                pods[parsed->uid] = Names{parsed->namespace_name, parsed->pod};
              });
+  rejected += drop_claimed_twice(pods, claims);
   pods_ = std::move(pods);
+  return rejected;
 }
 
-void KubeletLogs::scan_containers() {
+uint64_t KubeletLogs::scan_containers() {
   std::unordered_map<std::string, ContainerLog> containers;
+  std::unordered_map<std::string, size_t> claims;
+  uint64_t rejected = 0;
   read_names(options_.container_logs_dir, options_.max_entries * kEntriesReadPerKept,
              [&](std::string_view name, unsigned char) {
-               if (containers.size() >= options_.max_entries) return;
                auto parsed = parse_container_log(name);
-               if (!parsed) return;
+               if (!parsed) {
+                 ++rejected;
+                 return;
+               }
+               if (++claims[parsed->id] > 1 || containers.size() >= options_.max_entries) return;
                std::string id = parsed->id;
                containers[std::move(id)] = std::move(*parsed);
              });
+  rejected += drop_claimed_twice(containers, claims);
   containers_ = std::move(containers);
+  return rejected;
 }
 
 }  // namespace tcpconnect

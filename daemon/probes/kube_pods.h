@@ -14,9 +14,14 @@
 // entries are symlinks into the pod directories).
 //
 // Everything here is hostile input (a tenant names its pods; whoever can write the log
-// roots names anything): every name is bounded, parsed strictly and made safe text.
+// roots names anything): every name is bounded, parsed strictly and made safe text. What
+// cannot be trusted names nothing: the pod's uid comes from its cgroup, never from a log
+// name; a name that is not a Kubernetes name ("_" is in none, so "<ns>_<pod>_<uid>"
+// splits one way only), a uid two pod directories claim, a container id two logs claim,
+// and a container log naming another pod than the one of the uid are refused.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -24,11 +29,9 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace tcpconnect {
+#include "config/config.h"
 
-// Where kubelet keeps its logs on a node (configurable for tests and unusual nodes).
-inline constexpr std::string_view kDefaultPodLogsDir = "/var/log/pods";
-inline constexpr std::string_view kDefaultContainerLogsDir = "/var/log/containers";
+namespace tcpconnect {
 
 // What a cgroup path says about a pod: its uid (with '-', as the API and the log
 // directories spell it) and, for a container's cgroup or one below it, the runtime's
@@ -80,8 +83,10 @@ struct PodIdentity {
 // A uid or id not known yet triggers one scan of both roots (at most one per
 // begin_round(): the drain calls that once per drain), which replaces what an earlier
 // scan found: pods that went are forgotten there. A pod whose cgroup exists before its
-// log directory is not remembered as "no pod": it is looked for again in a later round.
-// Memory is bounded: a scan keeps at most max_entries pods and as many containers.
+// log directory (kubelet makes the cgroup first) is not remembered as "no pod": it is
+// looked for again in later rounds, so its connects are named from the first drain after
+// the directory appears. Memory is bounded: a scan keeps at most max_entries pods and as
+// many containers, and reads at most four times that many entries per root.
 class KubeletLogs {
  public:
   struct Options {
@@ -95,9 +100,12 @@ class KubeletLogs {
   // The names of the pod (and container) a cgroup belongs to, or nullopt while kubelet's
   // logs do not name its pod. The container is "" when its id is not listed.
   std::optional<PodIdentity> identity_of(const PodCgroup& cgroup);
-  uint64_t scans() const { return scans_; }
+  uint64_t scans() const { return scans_.load(std::memory_order_relaxed); }
   size_t pods() const { return pods_.size(); }
   size_t containers() const { return containers_.size(); }
+  // Entries the last scan refused (malformed names, uids or ids claimed twice). Both
+  // counts may be read from any thread.
+  uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
 
  private:
   struct Names {
@@ -105,14 +113,16 @@ class KubeletLogs {
     std::string pod;
   };
   void scan();
-  void scan_pods();
-  void scan_containers();
+  // Each returns how many entries it refused.
+  uint64_t scan_pods();
+  uint64_t scan_containers();
 
   Options options_;
   std::unordered_map<std::string, Names> pods_;               // by uid
   std::unordered_map<std::string, ContainerLog> containers_;  // by id
   bool scanned_this_round_ = false;
-  uint64_t scans_ = 0;
+  std::atomic<uint64_t> scans_{0};
+  std::atomic<uint64_t> rejected_{0};
 };
 
 }  // namespace tcpconnect

@@ -19,6 +19,7 @@
 #include "metrics/labels.h"
 #include "probes/cgroup_fs.h"
 #include "trace/trace_probe.h"
+#include "util/unique_fd.h"
 
 namespace tcpconnect {
 namespace {
@@ -232,11 +233,13 @@ std::unique_ptr<TraceCommand> TraceCommand::add_to(CLI::App& app) {
                 "include the Kubernetes NAMESPACE, POD and CONTAINER of each connect (JSON "
                 "\"namespace\", \"pod\", \"container\"; - outside pods), from its cgroup "
                 "and kubelet's log directories");
-  sub->add_option("--pod-logs-dir", o.pod_logs_dir,
-                  "kubelet's pod log directory, for --pod (default /var/log/pods)")
+  sub->add_option(
+         "--pod-logs-dir", o.pod_logs_dir,
+         "kubelet's pod log directory, for --pod (default " + std::string(kDefaultPodLogsDir) + ")")
       ->type_name("DIR");
   sub->add_option("--container-logs-dir", o.container_logs_dir,
-                  "kubelet's container log directory, for --pod (default /var/log/containers)")
+                  "kubelet's container log directory, for --pod (default " +
+                      std::string(kDefaultContainerLogsDir) + ")")
       ->type_name("DIR");
   sub->add_option("--backend", cmd->backend_,
                   "program type to attach with: auto (tp_btf, raw_tp, then tracepoint), "
@@ -290,6 +293,13 @@ class Tracer {
   std::string query_for(const tc_connect_key& key, uint64_t connect_ns);
   void print_counts();
   void report_losses();
+  // The DNS capture (with -d), then the probe. Errors read as "trace: <error>".
+  Status attach(bool wait_for_outcome);
+  // Prints events until SIGINT or SIGTERM arrive on signal_fd.
+  Status follow(int signal_fd);
+  // Attempts still waiting for their outcome (or their local port), as they stand: every
+  // attempt made while tracing gets its line.
+  Status print_in_flight();
 
   const TraceOptions& options_;
   std::unique_ptr<DnsLayer> dns_;
@@ -402,6 +412,63 @@ void Tracer::report_losses() {
   }
 }
 
+Status Tracer::attach(bool wait_for_outcome) {
+  // The DNS capture first: answers to connects made right after the header are named.
+  if (options_.columns.dns) {
+    auto dns = DnsLayer::start(DnsLayer::options_from(DnsConfig{}));
+    if (!dns) return Error{"-d: " + dns.error().message};
+    dns_ = std::move(dns).value();
+  }
+  if (options_.columns.pod) {
+    auto mount = find_cgroup2_mount();
+    if (!mount) return Error{"--pod: " + mount.error().message};
+    cgroups_ = std::make_unique<CgroupUnits>(mount.value());
+    KubeletLogs::Options ko;
+    ko.pod_logs_dir = options_.pod_logs_dir;
+    ko.container_logs_dir = options_.container_logs_dir;
+    kubelet_ = std::make_unique<KubeletLogs>(ko);
+  }
+  TraceProbe::Options po;
+  po.backend = options_.backend;
+  po.count_mode = options_.count;
+  po.wait_outcome = wait_for_outcome;
+  po.ring_bytes = options_.ring_bytes;
+  po.filters = options_.filters;
+  auto probe = TraceProbe::attach(po, [this](const tc_trace_event& ev) { print_event(ev); });
+  if (!probe) return probe.error();
+  probe_ = std::move(probe).value();
+  start_ns_ = monotonic_ns();
+  return Ok{};
+}
+
+// Bounded by the signal: every pass waits at most a second.
+Status Tracer::follow(int signal_fd) {
+  for (;;) {
+    pollfd fds[2] = {{probe_->wait_fd(), POLLIN, 0}, {signal_fd, POLLIN, 0}};
+    int r = ::poll(fds, 2, 1000);
+    if (r < 0 && errno != EINTR) return Error{std::string("poll: ") + std::strerror(errno)};
+    // A pod that appeared since the last pass is looked for once more per pass at most.
+    if (cgroups_) {
+      cgroups_->begin_round();
+      kubelet_->begin_round();
+    }
+    auto n = probe_->consume();
+    std::fflush(stdout);
+    if (!n) return n.error();
+    report_losses();
+    if (r > 0 && (fds[1].revents & POLLIN)) return Ok{};
+  }
+}
+
+Status Tracer::print_in_flight() {
+  auto in_flight = probe_->take_pending();
+  auto n = probe_->consume();  // what the program recorded before we took the rest
+  if (!n) return n.error();
+  if (!in_flight) return in_flight.error();
+  for (const tc_trace_event& ev : in_flight.value()) print_event(ev);
+  return Ok{};
+}
+
 int Tracer::run() {
   // Block the signals before any thread starts, so that only the signalfd sees them.
   sigset_t mask;
@@ -414,90 +481,26 @@ int Tracer::run() {
     std::fprintf(stderr, "tcpconnect_exporter trace: signalfd: %s\n", std::strerror(errno));
     return 1;
   }
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{sfd};
+  const UniqueFd closer(sfd);
+  auto failed = [](const Status& s) {
+    if (s) return false;
+    std::fprintf(stderr, "tcpconnect_exporter trace: %s\n", s.error().message.c_str());
+    return true;
+  };
 
-  // The DNS capture first: answers to connects made right after the header are named.
-  if (options_.columns.dns) {
-    auto dns = DnsLayer::start(DnsLayer::options_from(DnsConfig{}));
-    if (!dns) {
-      std::fprintf(stderr, "tcpconnect_exporter trace: -d: %s\n", dns.error().message.c_str());
-      return 1;
-    }
-    dns_ = std::move(dns).value();
-  }
-  if (options_.columns.pod) {
-    auto mount = find_cgroup2_mount();
-    if (!mount) {
-      std::fprintf(stderr, "tcpconnect_exporter trace: --pod: %s\n", mount.error().message.c_str());
-      return 1;
-    }
-    cgroups_ = std::make_unique<CgroupUnits>(mount.value());
-    KubeletLogs::Options ko;
-    ko.pod_logs_dir = options_.pod_logs_dir;
-    ko.container_logs_dir = options_.container_logs_dir;
-    kubelet_ = std::make_unique<KubeletLogs>(ko);
-  }
-  TraceProbe::Options po;
-  po.backend = options_.backend;
-  po.count_mode = options_.count;
   // A line waits for the next state only when it shows what is known then; the -c table
   // has no LPORT.
   const bool wait_for_outcome =
       options_.columns.outcome || (options_.columns.lport && !options_.count);
-  po.wait_outcome = wait_for_outcome;
-  po.ring_bytes = options_.ring_bytes;
-  po.filters = options_.filters;
-  auto probe = TraceProbe::attach(po, [this](const tc_trace_event& ev) { print_event(ev); });
-  if (!probe) {
-    std::fprintf(stderr, "tcpconnect_exporter trace: %s\n", probe.error().message.c_str());
-    return 1;
-  }
-  probe_ = std::move(probe).value();
-  start_ns_ = monotonic_ns();
-
+  if (failed(attach(wait_for_outcome))) return 1;
   // Only now: whoever waits for the header knows that every connect from here on is seen.
   const bool json = options_.columns.json;
   std::fprintf(json ? stderr : stdout, "%s\n", kTraceBanner);
   if (!options_.count && !json) std::printf("%s\n", trace_header(options_.columns).c_str());
   std::fflush(stdout);
 
-  // Bounded by the signal: every pass waits at most a second.
-  for (;;) {
-    pollfd fds[2] = {{probe_->wait_fd(), POLLIN, 0}, {sfd, POLLIN, 0}};
-    int r = ::poll(fds, 2, 1000);
-    if (r < 0 && errno != EINTR) {
-      std::fprintf(stderr, "tcpconnect_exporter trace: poll: %s\n", std::strerror(errno));
-      return 1;
-    }
-    // A pod that appeared since the last pass is looked for once more per pass at most.
-    if (cgroups_) {
-      cgroups_->begin_round();
-      kubelet_->begin_round();
-    }
-    auto n = probe_->consume();
-    std::fflush(stdout);
-    if (!n) {
-      std::fprintf(stderr, "tcpconnect_exporter trace: %s\n", n.error().message.c_str());
-      return 1;
-    }
-    report_losses();
-    if (r > 0 && (fds[1].revents & POLLIN)) break;
-  }
-  // Attempts still waiting for their outcome (or their local port) are printed too,
-  // as they stand: every attempt made while tracing gets its line.
-  if (wait_for_outcome && !options_.count) {
-    auto in_flight = probe_->take_pending();
-    auto n = probe_->consume();  // what the program recorded before we took the rest
-    if (!in_flight || !n) {
-      std::fprintf(stderr, "tcpconnect_exporter trace: %s\n",
-                   (!n ? n.error() : in_flight.error()).message.c_str());
-      return 1;
-    }
-    for (const tc_trace_event& ev : in_flight.value()) print_event(ev);
-  }
+  if (failed(follow(sfd))) return 1;
+  if (wait_for_outcome && !options_.count && failed(print_in_flight())) return 1;
   if (options_.count) print_counts();
   std::fflush(stdout);
   report_losses();

@@ -41,7 +41,7 @@ struct TraceLine {
   uint32_t syn_retransmits = 0;  // known once there is an outcome
   std::string query;
   // -d: the destination is stale for its name (DnsLayer::is_stale, the daemon's
-  // tcpconnect_dns_stale_connects_total verdict): QUERY gains " (stale)".
+  // metric::kStaleConnects verdict): QUERY gains " (stale)".
   bool stale = false;
   // --pod: the Kubernetes pod of the connecting process ("" outside pods), as the
   // namespace, pod and container labels name it.

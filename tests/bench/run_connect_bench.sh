@@ -503,7 +503,7 @@ prog_runs   runs of the arm's BPF program during the storm: every inet_sock_set_
             event on the host (both ends of each connection, other processes' traffic).
 ns/run ns/c its bpf_stats run time per run and per storm connect: the program's own time,
             not what the kernel spends calling it (here more than the program itself:
-            build/tests/bench/toggle_bench --peer measures everything, side by side).
+            build/tests/bench/toggle/toggle_alone_bench --peer measures everything, side by side).
 misses      runs the kernel skipped because the program was already running on that CPU
             (recursion_misses).
 counted     connects to the storm's port that the tracer counted (= connects + errors when

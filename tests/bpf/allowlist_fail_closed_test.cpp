@@ -12,8 +12,8 @@
 #include <cerrno>
 #include <memory>
 
-#include "app/drain.h"
 #include "common/net.h"
+#include "drain/drain.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
 

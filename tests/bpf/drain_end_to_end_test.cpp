@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "app/drain.h"
 #include "common/net.h"
+#include "drain/drain.h"
 #include "metrics/labels.h"
 #include "metrics/series_store.h"
 #include "probe_testing.h"

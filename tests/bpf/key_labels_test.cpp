@@ -12,8 +12,8 @@
 #include <map>
 #include <set>
 
-#include "app/drain.h"
 #include "common/net.h"
+#include "drain/drain.h"
 #include "filter_testing.h"
 #include "metrics/labels.h"
 #include "probe_testing.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "app/drain.h"
+#include "drain/drain.h"
 #include "unit/fake_connect_source.h"
 
 namespace tcpconnect {

@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
-#include "app/drain.h"
 #include "common/net.h"
 #include "dns/dns_layer.h"
 #include "dns/dns_parser.h"
 #include "dns/dns_testing.h"
+#include "drain/drain.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
 

@@ -247,25 +247,6 @@ TEST(DnsPacketTest, Ipv6ExtensionHeadersAreWalked) {
   EXPECT_EQ(why, IpDecodeFailure::kUnreadable);
 }
 
-TEST(DnsPacketTest, FindsTheCgroup2Mount) {
-  const char* hybrid =
-      "25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw\n"
-      "31 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n"
-      "32 31 0:27 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
-      "33 31 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n";
-  EXPECT_EQ(find_cgroup2_mount(hybrid), "/sys/fs/cgroup/unified");
-  const char* unified = "35 24 0:30 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-  EXPECT_EQ(find_cgroup2_mount(unified), "/sys/fs/cgroup");
-  // A container sees its own sub-tree first; the hierarchy's root is preferred.
-  const char* nested =
-      "40 24 0:30 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
-      "41 24 0:30 / /host\\040cgroup rw - cgroup2 cgroup2 rw\n";
-  EXPECT_EQ(find_cgroup2_mount(nested), "/host cgroup");
-  EXPECT_EQ(find_cgroup2_mount("40 24 0:30 /sub /cg rw - cgroup2 cgroup2 rw\n"), "/cg");
-  EXPECT_FALSE(find_cgroup2_mount("33 31 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw\n"));
-  EXPECT_FALSE(find_cgroup2_mount(""));
-}
-
 }  // namespace
 }  // namespace tcpconnect
 

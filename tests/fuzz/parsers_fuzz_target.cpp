@@ -6,11 +6,11 @@
 //      same network, which contains its own address
 //   2: parse_port_range (config ports, trace -P): 1 <= first <= last
 //   3: the listen address (config web.listen_address, --web.listen-address), checked as
-//      validate_config checks it (civetweb_listen_spec, in app/web_server.cpp, only
+//      validate_config checks it (civetweb_listen_spec, in web/web_server.cpp, only
 //      rewrites what passed: it is covered by the web tests, not compiled here)
 //   4: unit_of_cgroup_path (the `unit` label; cgroup names are chosen by whoever may
 //      create cgroups, containers included): "" or one component of the path
-//   5: parse_cgroup2_mount (/proc/self/mountinfo text; mount points are escaped paths)
+//   5: parse_cgroup2_mounts (/proc/self/mountinfo text; mount points are escaped paths)
 //   6: allowlist name globs against DNS names (names come off the network): a pattern
 //      that validates matches without a star exactly what it spells
 // An input is the selector byte, then the text. Selector 6: pattern, "\n", name.
@@ -96,8 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 5: {
-      std::optional<Cgroup2Mount> mount = parse_cgroup2_mount(text);
-      if (mount) check(mount->mount_point.size() <= text.size());
+      for (const Cgroup2Mount& mount : parse_cgroup2_mounts(text))
+        check(mount.mount_point.size() <= text.size());
       break;
     }
     case 6: {

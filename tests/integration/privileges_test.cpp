@@ -1,5 +1,5 @@
-// The built daemon started as root, as outside systemd (the quick start, the Kubernetes
-// DaemonSet): once attached and bound it continues as an unprivileged user in every
+// The built daemon started as root, as outside systemd (the quick start, a container
+// image run as root): once attached and bound it continues as an unprivileged user in every
 // thread, with only CAP_BPF, and still counts, serves and reloads.
 #include <dirent.h>
 #include <gmock/gmock.h>
@@ -229,8 +229,8 @@ TEST_F(RootStartedDaemon, RunasRootKeepsUidZeroWithAWarning) {
   }
 }
 
-// As in the Kubernetes DaemonSet: root with only the probes' capabilities and
-// CAP_SETUID/CAP_SETGID (no CAP_SETPCAP: the bounding set stays as the runtime made it).
+// As in a container run as root: only the probes' capabilities and CAP_SETUID/CAP_SETGID (no
+// CAP_SETPCAP: the bounding set stays as the runtime made it).
 TEST_F(RootStartedDaemon, ContainerCapabilitiesAreEnough) {
   const Account who = default_account();
   write_config("{}\n", who.gid);
@@ -251,6 +251,32 @@ TEST_F(RootStartedDaemon, ContainerCapabilitiesAreEnough) {
   EXPECT_EQ(metric_value(scrape(), "tcpconnect_connects_total",
                          {"dport=\"" + std::to_string(listener.port) + "\""}),
             2);
+}
+
+// As in the container image: never root, the capabilities permitted by the binary's file
+// capabilities (setcap ...=p) and made effective by the daemon itself.
+TEST_F(RootStartedDaemon, NonRootWithPermittedFileCapabilitiesRaisesThem) {
+  if (run_command("command -v setcap >/dev/null") != 0) GTEST_SKIP() << "setcap is missing";
+  write_config("{}\n", 65534);
+  port_ = free_tcp_port();
+  const std::string copy = dir_ + "/tcpconnect_exporter";
+  DaemonProcess::Options o;
+  o.wrapper = {"sh", "-c",
+               "cp \"$0\" " + copy + " && setcap cap_bpf,cap_perfmon,cap_net_admin=p " + copy +
+                   " && exec setpriv --reuid=65534 --regid=65534 --clear-groups " + copy +
+                   " \"$@\""};
+  o.args = {"--config.file", config_, "--web.listen-address", "127.0.0.1:" + std::to_string(port_)};
+  daemon_ = std::make_unique<DaemonProcess>(o);
+  ASSERT_TRUE(daemon_->wait_serving(port_, 20s)) << daemon_->stderr_text();
+  for (const TaskCreds& t : task_creds(daemon_->pid())) {
+    EXPECT_EQ(t.uids, std::vector<unsigned long>(4, 65534));
+    EXPECT_EQ(t.cap_eff, kCapBpf);
+  }
+  Listener listener = listen_tcp(AF_INET, "127.0.0.1");
+  ASSERT_EQ(connect_and_accept(listener, AF_INET, "127.0.0.1", 3), 3);
+  EXPECT_EQ(metric_value(scrape(), "tcpconnect_connects_total",
+                         {"dport=\"" + std::to_string(listener.port) + "\""}),
+            3);
 }
 
 // Root without CAP_SETUID/CAP_SETGID cannot leave uid 0: a start-up error that says so,

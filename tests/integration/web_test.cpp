@@ -20,12 +20,12 @@
 #include <thread>
 #include <vector>
 
-#include "app/web_server.h"
 #include "common/http.h"
 #include "common/net.h"
 #include "common/scratch_dir.h"
 #include "common/tls.h"
 #include "integration/daemon_process.h"
+#include "web/web_server.h"
 
 namespace tcpconnect::testing {
 namespace {
@@ -309,7 +309,7 @@ TEST_F(WebDaemon, GzipWhenAcceptedAndAllFamilies) {
             std::string::npos)
       << plain.headers;
   for (const char* family :
-       {"# TYPE exposer_scrapes_total counter\n", "# TYPE tcpconnect_connects_total counter\n",
+       {"# TYPE tcpconnect_scrapes_total counter\n", "# TYPE tcpconnect_connects_total counter\n",
         "# TYPE tcpconnect_connect_failures_total counter\n",
         "# TYPE tcpconnect_connect_duration_seconds histogram\n",
         "# TYPE tcpconnect_drain_duration_seconds"}) {
@@ -330,11 +330,11 @@ TEST_F(WebDaemon, GzipWhenAcceptedAndAllFamilies) {
   const std::string families_of_plain = plain.body.substr(0, plain.body.find("\n"));
   EXPECT_EQ(inflated.body.rfind(families_of_plain, 0), 0u) << inflated.body;
   EXPECT_NE(inflated.body.find("# TYPE tcpconnect_connects_total counter\n"), std::string::npos);
-  // prometheus-cpp's own handler counted scrapes; ours does too (after each response: the
-  // plain and the raw gzip one are in by now).
+  // Scrapes are counted after each response: the plain and the raw gzip one are in by now.
   const auto scrapes = [](const std::string& body) {
-    const size_t at = body.find("\nexposer_scrapes_total ");
-    return at == std::string::npos ? -1.0 : std::atof(body.c_str() + at + 23);
+    const std::string sample = "\ntcpconnect_scrapes_total ";
+    const size_t at = body.find(sample);
+    return at == std::string::npos ? -1.0 : std::atof(body.c_str() + at + sample.size());
   };
   EXPECT_GE(scrapes(plain.body), 0.0) << plain.body;
   EXPECT_GE(scrapes(inflated.body), scrapes(plain.body) + 1) << inflated.body;

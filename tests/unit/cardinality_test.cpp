@@ -5,9 +5,9 @@
 
 #include <map>
 
-#include "app/drain.h"
+#include "connect_collector.h"
+#include "drain/drain.h"
 #include "fake_connect_source.h"
-#include "metrics/connect_collector.h"
 
 namespace tcpconnect {
 namespace {

@@ -1,4 +1,4 @@
-#include "metrics/connect_collector.h"
+#include "connect_collector.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>

@@ -1,4 +1,4 @@
-#include "app/drain.h"
+#include "drain/drain.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <mutex>
 #include <thread>
 
-#include "app/drain_loop.h"
+#include "drain/drain_loop.h"
 #include "fake_connect_source.h"
 #include "metrics/text_renderer.h"
 

@@ -244,6 +244,38 @@ TEST_F(KubeletLogsTest, HostileEntriesAreSkippedNotFollowed) {
   // A container log of another pod does not name a container of this one.
   EXPECT_EQ(logs.identity_of(expected(kId2)), (PodIdentity{"shop", "web-1", ""}));
   EXPECT_EQ(logs.identity_of(expected(kId)), (PodIdentity{"shop", "web-1", "nginx"}));
+  // The pod symlink, the file, the quoted directory; the container loop.
+  EXPECT_EQ(logs.rejected(), 4u);
+}
+
+TEST_F(KubeletLogsTest, AUidOrIdClaimedTwiceNamesNothing) {
+  // A second directory with the tenant's uid that claims kube-system: which one kubelet
+  // made cannot be told, so neither names the pod.
+  add_pod("tenant", "app", kUid);
+  add_container("tenant", "app", kUid, "app", kId);
+  add_pod("kube-system", "coredns", kUid);
+  KubeletLogs logs(options());
+  EXPECT_EQ(logs.identity_of(expected(kId)), std::nullopt);
+  EXPECT_EQ(logs.rejected(), 2u);
+  // Two container logs with one id: the pod is named, the container is not.
+  const std::string uid2 = "00000000-0000-0000-0000-000000000002";
+  add_pod("shop", "web-1", uid2);
+  add_container("shop", "web-1", uid2, "nginx", kId2);
+  ASSERT_EQ(symlink("x", (containers_dir() + "/web-1_shop_sidecar-" + kId2 + ".log").c_str()), 0);
+  logs.begin_round();
+  EXPECT_EQ(logs.identity_of(PodCgroup{uid2, kId2}), (PodIdentity{"shop", "web-1", ""}));
+  EXPECT_EQ(logs.rejected(), 4u);
+}
+
+TEST_F(KubeletLogsTest, AContainerLogAloneNamesNoPod) {
+  // It carries no uid: without the pod directory of the cgroup's uid it could claim any
+  // namespace.
+  ASSERT_EQ(symlink("x", (containers_dir() + "/coredns_kube-system_dns-" + kId + ".log").c_str()),
+            0);
+  KubeletLogs logs(options());
+  EXPECT_EQ(logs.identity_of(expected(kId)), std::nullopt);
+  EXPECT_EQ(logs.containers(), 1u);
+  EXPECT_EQ(logs.rejected(), 0u);
 }
 
 TEST(KubeletLogs, MissingRootsNameNothing) {

@@ -162,17 +162,51 @@ TEST(CgroupMountTest, FindsTheCgroup2MountInMountinfo) {
       "25 30 0:23 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755\n"
       "26 25 0:24 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
       "27 25 0:25 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,name=systemd\n";
-  auto m = parse_cgroup2_mount(hybrid);
+  auto m = parse_cgroup2_mounts(hybrid);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].mount_point, "/sys/fs/cgroup/unified");
+  EXPECT_EQ(m[0].root, "/");
+  // Optional fields before the separator, an escaped space, a namespaced root.
+  auto odd = parse_cgroup2_mounts(
+      "40 1 0:30 /sub /mnt/cg\\040two rw master:1 shared:2 - cgroup2 none rw\n");
+  ASSERT_EQ(odd.size(), 1u);
+  EXPECT_EQ(odd[0].mount_point, "/mnt/cg two");
+  EXPECT_EQ(odd[0].root, "/sub");
+  EXPECT_TRUE(parse_cgroup2_mounts("27 25 0:25 / /sys/fs/cgroup rw - cgroup cgroup rw\n").empty());
+}
+
+// A container with its own cgroup namespace: runc's cgroup2 mount of the container's
+// sub-tree reads "/", the bind mount of the host's hierarchy "/../..". The directory, not
+// the field, decides; the chosen mount's levels count from the hierarchy's root.
+TEST(CgroupMountTest, ChoosesTheHierarchyRootWhateverTheNamespaceShows) {
+  const std::string container =
+      "700 690 0:27 / /sys/fs/cgroup/unified ro - cgroup2 cgroup2 rw\n"
+      "710 690 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n"
+      "711 710 0:27 /../.. /sys/fs/cgroup/unified ro shared:10 - cgroup2 cgroup2 rw\n";
+  std::vector<std::string> asked;
+  auto m = choose_cgroup2_mount(container, [&](const std::string& dir) {
+    asked.push_back(dir);
+    return asked.size() == 2;  // the second mount at that path is the visible one
+  });
   ASSERT_TRUE(m);
   EXPECT_EQ(m->mount_point, "/sys/fs/cgroup/unified");
   EXPECT_EQ(m->root, "/");
-  // Optional fields before the separator, an escaped space, a namespaced root.
-  auto odd = parse_cgroup2_mount(
-      "40 1 0:30 /sub /mnt/cg\\040two rw master:1 shared:2 - cgroup2 none rw\n");
-  ASSERT_TRUE(odd);
-  EXPECT_EQ(odd->mount_point, "/mnt/cg two");
-  EXPECT_EQ(odd->root, "/sub");
-  EXPECT_FALSE(parse_cgroup2_mount("27 25 0:25 / /sys/fs/cgroup rw - cgroup cgroup rw\n"));
+  EXPECT_EQ(asked.size(), 2u);
+  // No root in sight: the first mount, its root as mountinfo says.
+  auto sub = choose_cgroup2_mount("40 24 0:30 /kubepods/pod1 /cg rw - cgroup2 cgroup2 rw\n",
+                                  [](const std::string&) { return false; });
+  ASSERT_TRUE(sub);
+  EXPECT_EQ(sub->root, "/kubepods/pod1");
+  EXPECT_FALSE(choose_cgroup2_mount("", [](const std::string&) { return true; }));
+}
+
+// The host's hierarchy root has no cgroup.type; a cgroup below it has one.
+TEST(CgroupMountTest, RecognisesTheHierarchyRootByItsFiles) {
+  auto m = find_cgroup2_mount();
+  if (!m) GTEST_SKIP() << m.error().message;
+  if (m.value().root != "/") GTEST_SKIP() << "this process sees no cgroup2 root";
+  EXPECT_TRUE(is_cgroup2_hierarchy_root(m.value().mount_point));
+  EXPECT_FALSE(is_cgroup2_hierarchy_root("/proc"));
 }
 
 }  // namespace

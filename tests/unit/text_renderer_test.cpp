@@ -15,8 +15,8 @@
 #include <random>
 
 #include "common/utf8_check.h"
+#include "connect_collector.h"
 #include "fake_connect_source.h"
-#include "metrics/connect_collector.h"
 #include "metrics/label_renderer.h"
 
 namespace tcpconnect {

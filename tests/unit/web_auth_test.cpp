@@ -1,6 +1,6 @@
 // Basic auth against bcrypt hashes: the header parser, crypt_r verification and the
 // remembered successes.
-#include "app/web_auth.h"
+#include "web/web_auth.h"
 
 #include <gtest/gtest.h>
 

@@ -9,10 +9,10 @@
 #include <fstream>
 #include <string>
 
-#include "app/web_tls.h"
 #include "common/scratch_dir.h"
 #include "common/tls.h"
 #include "config/config.h"
+#include "web/web_tls.h"
 
 namespace tcpconnect {
 namespace {

@@ -20,11 +20,11 @@
 #include <string>
 #include <vector>
 
-#include "app/drain.h"
-#include "app/drain_loop.h"
 #include "common/net.h"
 #include "dns/dns_layer.h"
 #include "dns/dns_testing.h"
+#include "drain/drain.h"
+#include "drain/drain_loop.h"
 #include "metrics/self_metrics.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"

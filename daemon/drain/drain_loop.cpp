@@ -1,4 +1,4 @@
-#include "app/drain_loop.h"
+#include "drain/drain_loop.h"
 
 #include <pthread.h>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-#include "app/web_auth.h"
+#include "web/web_auth.h"
 
 #include <crypt.h>
 #include <openssl/crypto.h>

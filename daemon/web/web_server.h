@@ -1,32 +1,28 @@
-// The HTTP endpoint: prometheus-cpp's Exposer (civetweb) bound to the configured
-// address, serving what is registered at the telemetry path, with TLS and basic auth when
-// configured (web.tls, web.basic_auth_users).
+// The HTTP endpoint: civetweb bound to the configured address, serving the telemetry
+// path, with TLS and basic auth when configured (web.tls, web.basic_auth_users).
 //
-// The telemetry path is answered by our own code in the gate (below), not by
-// prometheus-cpp's handler: the body is rendered into one reused buffer by direct
+// Every request is answered by one gate (civetweb's begin_request callback; no civetweb
+// handler is registered): methods other than GET and HEAD get 405, with users configured
+// every path needs valid credentials (401 otherwise; 503 while too many password checks
+// wait, web/web_auth.h), so unknown paths say nothing either; then only the telemetry
+// path exists. Its body is rendered into one reused buffer by the sources added, in
+// order, after the endpoint's own scrape metrics (web/scrape_metrics.h): direct
 // renderers (the connect series: metrics/text_renderer, 100k series in a fraction of what
-// ClientMetrics + TextSerializer cost) and prometheus-cpp's TextSerializer for the
-// registered collectables (small; metrics/text_renderer's render_families, label values
-// made safe first), in registration order, after the exposer_* metrics prometheus-cpp's
-// handler served. gzip (zlib) when the request accepts it.
-//
-// Every request passes one gate before civetweb dispatches it (its begin_request
-// callback): methods other than GET and HEAD get 405, and with users configured every
-// path needs valid credentials (401 otherwise; 503 while too many password checks wait,
-// app/web_auth.h), so unknown paths say nothing either.
+// prometheus-cpp's ClientMetrics + TextSerializer cost) and prometheus-cpp collectables
+// (small; metrics/text_renderer's render_families, label values made safe first). gzip
+// (zlib) when the request accepts it.
 #pragma once
 
 #include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
 
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "app/web_auth.h"
 #include "config/config.h"
 #include "util/result.h"
+#include "web/web_auth.h"
 
 namespace tcpconnect {
 
@@ -51,7 +47,7 @@ Result<std::string> civetweb_listen_spec(const std::string& listen_address);
 
 class WebServer {
  public:
-  struct Gate;  // what the per-request callback needs; defined in web_server.cpp
+  struct Gate;  // what civetweb's callbacks see (their user data); in web_server.cpp
 
   // Binds now: a taken port, an unreadable certificate or a key that does not match is an
   // error here, before READY. `before_threads`, when given, runs once the port is bound
@@ -69,21 +65,17 @@ class WebServer {
   // several at once.
   using Renderer = std::function<void(std::string& out)>;
 
-  // Served in the order added. Collectables are held weakly (as the Exposer did): the
-  // caller owns them.
+  // Served in the order added. Collectables are held weakly: the caller owns them.
   void add(const std::shared_ptr<prometheus::Collectable>& collectable);
   void add(Renderer renderer);
   // The port actually bound (useful with port 0).
   int port() const;
-  // The bcrypt runs of basic auth so far (app/web_auth.h); nullopt without users.
+  // The bcrypt runs of basic auth so far (web/web_auth.h); nullopt without users.
   std::optional<BasicAuth::Stats> auth_stats() const;
 
  private:
-  WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Gate> gate,
-            std::string path);
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  std::shared_ptr<Gate> gate_;
-  std::string path_;
+  explicit WebServer(std::unique_ptr<Gate> gate);
+  std::unique_ptr<Gate> gate_;  // owns the running civetweb context
 };
 
 }  // namespace tcpconnect

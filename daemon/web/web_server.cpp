@@ -1,34 +1,34 @@
-#include "app/web_server.h"
+#include "web/web_server.h"
 
-#include <CivetServer.h>
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <prometheus/counter.h>
-#include <prometheus/registry.h>
-#include <prometheus/summary.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 #include <vector>
 
-#include "app/web_auth.h"
-#include "app/web_tls.h"
 #include "metrics/text_renderer.h"
+#include "web/scrape_metrics.h"
+#include "web/web_auth.h"
+#include "web/web_tls.h"
 
 namespace tcpconnect {
 
@@ -38,19 +38,16 @@ struct WebServer::Gate {
   WebTlsConfig tls;
   std::string tls_error;       // why init_ssl failed, for the start-up error
   std::string civetweb_error;  // civetweb's last message while starting
+  // The thread in mg_start: civetweb's messages on it are start-up errors.
+  std::atomic<std::thread::id> starting_thread{};
   WebServer::BeforeThreads before_threads;
   std::optional<Error> before_threads_error;
-  const mg_context* context = nullptr;
+  mg_context* context = nullptr;  // set by init_context; mg_stop'ed by ~WebServer
 
-  // What the telemetry path serves, in order.
+  // What the telemetry path serves, in order, after the scrape metrics.
   std::mutex sources_mutex;
   std::vector<Renderer> sources;
-
-  // The metrics prometheus-cpp's own handler served about itself, kept under their names.
-  std::shared_ptr<prometheus::Registry> exposer_registry = std::make_shared<prometheus::Registry>();
-  prometheus::Counter* transferred_bytes = nullptr;
-  prometheus::Counter* scrapes = nullptr;
-  prometheus::Summary* request_latencies = nullptr;
+  ScrapeMetrics scrape_metrics;
 
   // The response buffers, reused from one scrape to the next (a scrape at 100k series is
   // ~25 MB of text). A scrape takes them and gives them back; concurrent scrapes get fresh
@@ -67,37 +64,28 @@ namespace {
 
 using Gate = WebServer::Gate;
 
-// civetweb's callbacks are plain C functions that see only the mg_context, so the gate of
-// each running server is found through this map. The server being constructed is known to
-// its init_ssl and init_context callbacks, which civetweb calls on the constructing thread
-// before any worker starts.
-std::mutex g_gates_mutex;
-std::map<const mg_context*, std::shared_ptr<Gate>> g_gates;
-thread_local std::shared_ptr<Gate> t_starting;
-
-std::shared_ptr<Gate> find_gate(const mg_context* context) {
-  std::lock_guard lock(g_gates_mutex);
-  const auto it = g_gates.find(context);
-  return it != g_gates.end() ? it->second : nullptr;
+// The server's gate: civetweb hands every callback the context, whose user data it is.
+Gate* gate_of(const mg_context* context) {
+  return context != nullptr ? static_cast<Gate*>(mg_get_user_data(context)) : nullptr;
 }
 
+// Called by mg_start on the starting thread, after the ports are bound and the
+// certificate is loaded, before civetweb starts any thread.
 void on_init_context(const mg_context* context) {
-  if (!t_starting) return;
-  t_starting->context = context;
-  {
-    std::lock_guard lock(g_gates_mutex);
-    g_gates[context] = t_starting;
-  }
-  if (t_starting->before_threads) {
-    if (Status s = t_starting->before_threads(); !s) t_starting->before_threads_error = s.error();
+  Gate* gate = gate_of(context);
+  if (gate == nullptr) return;
+  gate->context = const_cast<mg_context*>(context);
+  if (gate->before_threads) {
+    if (Status s = gate->before_threads(); !s) gate->before_threads_error = s.error();
   }
 }
 
-int on_init_ssl(void* ssl_ctx, void* /*user_data*/) {
-  if (!t_starting) return -1;
-  Status status = configure_tls(ssl_ctx, t_starting->tls);
+int on_init_ssl(void* ssl_ctx, void* user_data) {
+  auto* gate = static_cast<Gate*>(user_data);
+  if (gate == nullptr) return -1;
+  Status status = configure_tls(ssl_ctx, gate->tls);
   if (!status) {
-    t_starting->tls_error = status.error().message;
+    gate->tls_error = status.error().message;
     return -1;
   }
   return 1;  // certificate and key are set up
@@ -105,8 +93,10 @@ int on_init_ssl(void* ssl_ctx, void* /*user_data*/) {
 
 // civetweb's own messages: while starting, kept for the start-up error; afterwards
 // (client errors, mostly) only at debug level, so that hostile clients cannot flood the log.
-int on_log_message(const mg_connection* /*conn*/, const char* message) {
-  if (t_starting) t_starting->civetweb_error = message;
+int on_log_message(const mg_connection* conn, const char* message) {
+  Gate* gate = conn != nullptr ? gate_of(mg_get_context(conn)) : nullptr;
+  if (gate != nullptr && gate->starting_thread.load() == std::this_thread::get_id())
+    gate->civetweb_error = message;
   spdlog::debug("civetweb: {}", message);
   return 1;
 }
@@ -118,8 +108,7 @@ constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=
 bool gzip_compress(const std::string& in, std::string& out) {
   if (in.size() > std::numeric_limits<uInt>::max()) return false;
   z_stream zs{};
-  if (deflateInit2(&zs, 1, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    return false;
+  if (deflateInit2(&zs, 1, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   zs.avail_in = static_cast<uInt>(in.size());
   out.resize(std::max<size_t>(in.size() / 16, 64 * 1024));
@@ -127,8 +116,8 @@ bool gzip_compress(const std::string& in, std::string& out) {
   while (rc == Z_OK) {
     if (zs.total_out == out.size()) out.resize(out.size() * 2);
     zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
-    zs.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - zs.total_out,
-                                                      std::numeric_limits<uInt>::max()));
+    zs.avail_out = static_cast<uInt>(
+        std::min<size_t>(out.size() - zs.total_out, std::numeric_limits<uInt>::max()));
     rc = deflate(&zs, Z_FINISH);
   }
   out.resize(zs.total_out);
@@ -175,12 +164,8 @@ int serve_metrics(mg_connection* conn, Gate& gate) {
   mg_response_header_send(conn);
   mg_write(conn, body.data(), body.size());
 
-  gate.transferred_bytes->Increment(static_cast<double>(body.size()));
-  gate.scrapes->Increment();
-  gate.request_latencies->Observe(static_cast<double>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                            start)
-          .count()));
+  gate.scrape_metrics.observe(
+      body.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   std::lock_guard lock(gate.buffers_mutex);
   if (buffers.text.capacity() > gate.spare.text.capacity()) gate.spare = std::move(buffers);
   return 200;
@@ -201,11 +186,10 @@ int respond(mg_connection* conn, int status, const std::string& body,
   return status;
 }
 
-// civetweb's begin_request: runs for every request, before its own handlers and auth.
-// Returns 0 to let civetweb go on to prometheus-cpp's handler, or the status of the
-// response sent here.
+// civetweb's begin_request: answers every request (no civetweb handler is registered)
+// and returns the status of the response sent.
 int on_begin_request(mg_connection* conn) {
-  const std::shared_ptr<Gate> gate = find_gate(mg_get_context(conn));
+  Gate* gate = gate_of(mg_get_context(conn));
   const mg_request_info* request = mg_get_request_info(conn);
   const std::string_view method = request->request_method ? request->request_method : "";
   const bool head = method == "HEAD";
@@ -229,8 +213,7 @@ int on_begin_request(mg_connection* conn) {
           {{"WWW-Authenticate", "Basic realm=\"tcpconnect_exporter\", charset=\"UTF-8\""}}, head);
     }
   }
-  // Only the telemetry path exists. civetweb would also hand "/metricsx" and "/metrics/x"
-  // to the handler registered for "/metrics" (it matches handlers by prefix).
+  // Only the telemetry path exists, exactly ("/metricsx" and "/metrics/x" do not).
   if (request->local_uri == nullptr || gate->telemetry_path != request->local_uri) {
     return respond(conn, 404, "not found\n", {}, head);
   }
@@ -302,8 +285,7 @@ void wake_listeners(const std::vector<int>& ports) {
       continue;
     sockaddr_storage addr{};
     len = sizeof(addr);
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      continue;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
     int port = -1;
     if (addr.ss_family == AF_INET)
       port = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
@@ -327,32 +309,54 @@ Result<std::string> civetweb_listen_spec(const std::string& listen_address) {
   return host + ":" + port;       // civetweb takes "1.2.3.4:p" and "[::1]:p" alike
 }
 
+namespace {
+
+std::vector<int> listening_ports(const mg_context* context) {
+  std::array<mg_server_port, 8> ports{};
+  const int n = mg_get_server_ports(context, static_cast<int>(ports.size()), ports.data());
+  std::vector<int> out;
+  for (int i = 0; i < n; ++i) out.push_back(ports[i].port);
+  return out;
+}
+
+// Stops a started context: its threads end, no callback runs after this.
+void stop(mg_context* context) {
+  wake_listeners(listening_ports(context));
+  mg_stop(context);
+}
+
+// civetweb's options: the ports, and the bounds web_server.h explains.
+std::vector<std::string> civetweb_options(const std::string& ports) {
+  return {
+      "listening_ports",       ports,
+      "num_threads",           std::to_string(kWebWorkerThreads),
+      "request_timeout_ms",    std::to_string(kWebRequestTimeoutMs),
+      "enable_keep_alive",     "yes",
+      "keep_alive_timeout_ms", std::to_string(kWebKeepAliveTimeoutMs),
+      "max_request_size",      std::to_string(kWebMaxRequestBytes),
+  };
+}
+
+// Why mg_start returned no context, in one line.
+Error start_error(const Gate& gate, const std::string& listen_address) {
+  if (!gate.tls_error.empty()) return Error{"cannot serve HTTPS: " + gate.tls_error};
+  const std::string reason = bind_failure_reason(listen_address);
+  if (reason == "unknown error" && !gate.civetweb_error.empty())
+    return Error{"cannot serve on " + listen_address + ": civetweb: " + gate.civetweb_error};
+  return Error{"cannot listen on " + listen_address + ": " + reason};
+}
+
+}  // namespace
+
 Result<std::unique_ptr<WebServer>> WebServer::start(const WebConfig& web,
                                                     BeforeThreads before_threads) {
   auto spec = civetweb_listen_spec(web.listen_address);
   if (!spec) return spec.error();
-  auto gate = std::make_shared<Gate>();
+  auto gate = std::make_unique<Gate>();
   gate->before_threads = std::move(before_threads);
   gate->telemetry_path = web.telemetry_path;
   gate->tls = web.tls;
   if (!web.basic_auth_users.empty()) gate->auth = std::make_unique<BasicAuth>(web.basic_auth_users);
-  // Names, help and quantiles as prometheus-cpp 1.0's MetricsHandler registers them.
-  gate->transferred_bytes = &prometheus::BuildCounter()
-                                 .Name("exposer_transferred_bytes_total")
-                                 .Help("Transferred bytes to metrics services")
-                                 .Register(*gate->exposer_registry)
-                                 .Add({});
-  gate->scrapes = &prometheus::BuildCounter()
-                       .Name("exposer_scrapes_total")
-                       .Help("Number of times metrics were scraped")
-                       .Register(*gate->exposer_registry)
-                       .Add({});
-  gate->request_latencies =
-      &prometheus::BuildSummary()
-           .Name("exposer_request_latencies")
-           .Help("Latencies of serving scrape requests, in microseconds")
-           .Register(*gate->exposer_registry)
-           .Add({}, prometheus::Summary::Quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}});
 
   std::string ports = spec.value();
   if (web.tls.enabled()) {
@@ -364,69 +368,35 @@ Result<std::unique_ptr<WebServer>> WebServer::start(const WebConfig& web,
       return Error{problem->key + ": " + problem->message};
     ports += "s";  // civetweb's suffix for an HTTPS port
   }
-  const std::vector<std::string> options = {
-      "listening_ports",       ports,
-      "num_threads",           std::to_string(kWebWorkerThreads),
-      "request_timeout_ms",    std::to_string(kWebRequestTimeoutMs),
-      "enable_keep_alive",     "yes",
-      "keep_alive_timeout_ms", std::to_string(kWebKeepAliveTimeoutMs),
-      "max_request_size",      std::to_string(kWebMaxRequestBytes),
-  };
-  CivetCallbacks callbacks;
+  const std::vector<std::string> options = civetweb_options(ports);
+  std::vector<const char*> option_ptrs;
+  for (const std::string& o : options) option_ptrs.push_back(o.c_str());
+  option_ptrs.push_back(nullptr);
+  mg_callbacks callbacks{};
   callbacks.begin_request = on_begin_request;
   callbacks.init_context = on_init_context;
   callbacks.init_ssl = on_init_ssl;
   callbacks.log_message = on_log_message;
 
-  t_starting = gate;
-  std::unique_ptr<prometheus::Exposer> exposer;
-  std::string failure;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(options, &callbacks);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
-  t_starting.reset();
-  if (exposer && gate->before_threads && !gate->before_threads_error && gate->context == nullptr) {
+  gate->starting_thread = std::this_thread::get_id();
+  mg_context* context = mg_start(&callbacks, gate.get(), option_ptrs.data());
+  gate->starting_thread = std::thread::id{};
+  if (context == nullptr) return start_error(*gate, web.listen_address);
+  if (gate->before_threads && !gate->before_threads_error && gate->context == nullptr)
     gate->before_threads_error = Error{"civetweb started without calling init_context"};
-  }
-  if (exposer && gate->before_threads_error) {
-    wake_listeners(exposer->GetListeningPorts());
-    exposer.reset();
-    std::lock_guard lock(g_gates_mutex);
-    g_gates.erase(gate->context);
+  gate->context = context;
+  if (gate->before_threads_error) {
+    stop(context);
     return *gate->before_threads_error;
   }
-  if (!exposer) {
-    spdlog::debug("civetweb: {}", failure);
-    if (gate->context != nullptr) {
-      std::lock_guard lock(g_gates_mutex);
-      g_gates.erase(gate->context);
-    }
-    if (!gate->tls_error.empty()) return Error{"cannot serve HTTPS: " + gate->tls_error};
-    const std::string reason = bind_failure_reason(web.listen_address);
-    if (reason == "unknown error" && !gate->civetweb_error.empty()) {
-      return Error{"cannot serve on " + web.listen_address + ": civetweb: " +
-                   gate->civetweb_error};
-    }
-    return Error{"cannot listen on " + web.listen_address + ": " + reason};
-  }
-  return std::unique_ptr<WebServer>(
-      new WebServer(std::move(exposer), std::move(gate), web.telemetry_path));
+  return std::unique_ptr<WebServer>(new WebServer(std::move(gate)));
 }
 
-WebServer::WebServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Gate> gate,
-                     std::string path)
-    : exposer_(std::move(exposer)), gate_(std::move(gate)), path_(std::move(path)) {
-  add(gate_->exposer_registry);  // first, where prometheus-cpp's handler put them
+WebServer::WebServer(std::unique_ptr<Gate> gate) : gate_(std::move(gate)) {
+  add(gate_->scrape_metrics.registry());  // first: where scrapers have always found them
 }
 
-WebServer::~WebServer() {
-  wake_listeners(exposer_->GetListeningPorts());
-  exposer_.reset();  // stops civetweb's threads: no callback runs after this
-  std::lock_guard lock(g_gates_mutex);
-  g_gates.erase(gate_->context);
-}
+WebServer::~WebServer() { stop(gate_->context); }
 
 void WebServer::add(const std::shared_ptr<prometheus::Collectable>& collectable) {
   std::weak_ptr<prometheus::Collectable> weak = collectable;
@@ -448,7 +418,7 @@ std::optional<BasicAuth::Stats> WebServer::auth_stats() const {
 }
 
 int WebServer::port() const {
-  auto ports = exposer_->GetListeningPorts();
+  const std::vector<int> ports = listening_ports(gate_->context);
   return ports.empty() ? 0 : ports.front();
 }
 

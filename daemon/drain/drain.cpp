@@ -1,4 +1,4 @@
-#include "app/drain.h"
+#include "drain/drain.h"
 
 #include <cstring>
 
@@ -199,8 +199,7 @@ void Drain::fold_connect(const tc_connect_key& key, const tc_connect_counts& del
   store_->add_connects(labels, c, now);
 }
 
-void Drain::fold_latency(const tc_latency_key& key, const tc_latency_hist& delta,
-                         SteadyTime now) {
+void Drain::fold_latency(const tc_latency_key& key, const tc_latency_hist& delta, SteadyTime now) {
   if (delta.count == 0) return;
   store_->add_latency(
       renderer_.latency_labels(key.family, key.daddr, name_of(key.netns, key.family, key.daddr)),

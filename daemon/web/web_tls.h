@@ -4,7 +4,7 @@
 // civetweb (Debian's libcivetweb1 1.15) is built with TLS but loads OpenSSL itself at run
 // time, by the unversioned names "libssl.so" and "libcrypto.so" (symlinks only libssl-dev
 // ships), and with OpenSSL 3 it crashes on the first HTTPS client. The daemon links two
-// small shims with exactly those SONAMEs (app/openssl_shim), which fix the one missing
+// small shims with exactly those SONAMEs (web/openssl_shim), which fix the one missing
 // function and depend on the real libssl.so.3 and libcrypto.so.3: civetweb's dlopen returns
 // them, and its SSL_CTX is the same OpenSSL the daemon links.
 #pragma once

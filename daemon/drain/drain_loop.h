@@ -12,7 +12,7 @@
 #include <mutex>
 #include <thread>
 
-#include "app/drain.h"
+#include "drain/drain.h"
 #include "metrics/self_metrics.h"
 
 namespace tcpconnect {

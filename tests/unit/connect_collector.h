@@ -1,9 +1,7 @@
-// Renders the series store as Prometheus metric families. Runs on the scrape path:
-// it only reads the store (no BPF syscalls), taking one shard lock at a time.
-// tcpconnect_unexpected_connects_total is rendered only while an allowlist is set.
-// The HTTP path renders the same text without ClientMetrics (metrics/text_renderer, much
-// cheaper at 100k series); this is its reference: tests/unit/text_renderer_test.cpp
-// checks that both write the same bytes.
+// The series store as prometheus-cpp metric families: the reference the direct renderer
+// (metrics/text_renderer, much cheaper at 100k series) is checked against
+// (text_renderer_test writes both through prometheus-cpp's TextSerializer and compares
+// the bytes). The unexpected family exists only while an allowlist is set.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -29,8 +27,5 @@ class ConnectCollector final : public prometheus::Collectable {
   std::shared_ptr<const SeriesStore> store_;
   std::vector<std::string> label_names_;
 };
-
-// Names of the latency histogram's labels, the order add_latency expects.
-inline const std::vector<std::string> kLatencyLabelNames = {"dns_name", "daddr"};
 
 }  // namespace tcpconnect

@@ -1,10 +1,11 @@
-#include "metrics/connect_collector.h"
+#include "connect_collector.h"
 
 #include <prometheus/metric_type.h>
 
 #include <limits>
 
 #include "metrics/labels.h"
+#include "metrics/metric_families.h"
 
 namespace tcpconnect {
 namespace {
@@ -32,30 +33,11 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
   auto lock = store_->read_lock();
   std::vector<std::string> store_names = store_->label_names();
   const std::vector<std::string>& names = store_names.empty() ? label_names_ : store_names;
-  prometheus::MetricFamily connects{
-      "tcpconnect_connects_total",
-      "Outbound TCP connect attempts (SYN sent), counted in the kernel.",
-      prometheus::MetricType::Counter,
-      {}};
-  prometheus::MetricFamily failures{
-      "tcpconnect_connect_failures_total",
-      "Outbound TCP connects that did not establish, by reason.",
-      prometheus::MetricType::Counter,
-      {}};
-  prometheus::MetricFamily retransmits{
-      "tcpconnect_syn_retransmits_total",
-      "SYN retransmissions of outbound TCP connects, counted at their outcome.",
-      prometheus::MetricType::Counter,
-      {}};
-  prometheus::MetricFamily in_flight{"tcpconnect_connects_in_flight",
-                                     std::string(kInFlightHelp),
-                                     prometheus::MetricType::Gauge,
-                                     {}};
-  prometheus::MetricFamily duration{
-      "tcpconnect_connect_duration_seconds",
-      "Time from SYN sent to connection established.",
-      prometheus::MetricType::Histogram,
-      {}};
+  prometheus::MetricFamily connects = metric::kConnects.family();
+  prometheus::MetricFamily failures = metric::kConnectFailures.family();
+  prometheus::MetricFamily retransmits = metric::kSynRetransmits.family();
+  prometheus::MetricFamily in_flight = metric::kConnectsInFlight.family();
+  prometheus::MetricFamily duration = metric::kConnectDuration.family();
 
   // Sized up front: at 100k series a vector grown by doubling copies its ClientMetrics
   // (each with its label vector) about 17 times over and peaks at 1.5 times the size.
@@ -70,7 +52,8 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
       prometheus::ClientMetric& f = failures.metric.emplace_back();
       f.label.reserve(m.label.size() + 1);
       f.label = m.label;
-      f.label.push_back({"reason", std::string(failure_reason_name(r))});
+      f.label.push_back({std::string(metric::kConnectFailures.label_names[0]),
+                         std::string(failure_reason_name(r))});
       f.counter.value = static_cast<double>(c.failed[r]);
     }
     if (c.syn_retransmits != 0) {
@@ -95,7 +78,7 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
   duration.metric.reserve(store_->latency().size() + 1);
   store_->latency().for_each([&](const LabelValues* values, const LatencyCounts& l) {
     prometheus::ClientMetric m;
-    m.label = make_labels(kLatencyLabelNames, values);
+    m.label = make_labels(metric::kConnectDuration.label_vector(), values);
     m.histogram.sample_count = l.count;
     m.histogram.sample_sum = static_cast<double>(l.sum_ns) / 1e9;
     uint64_t cumulative = 0;
@@ -117,11 +100,7 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
   out.push_back(std::move(duration));
   // Only with an allowlist: absent, the family does not exist at all.
   if (store_->unexpected_enabled()) {
-    prometheus::MetricFamily unexpected{
-        "tcpconnect_unexpected_connects_total",
-        "Outbound TCP connect attempts whose destination matched no allowlist rule.",
-        prometheus::MetricType::Counter,
-        {}};
+    prometheus::MetricFamily unexpected = metric::kUnexpectedConnects.family();
     store_->unexpected().for_each([&](const LabelValues* values, const UnexpectedCounts& c) {
       prometheus::ClientMetric m;
       m.label = make_labels(names, values);
@@ -131,10 +110,7 @@ std::vector<prometheus::MetricFamily> ConnectCollector::Collect() const {
     out.push_back(std::move(unexpected));
   }
   if (store_->stale_enabled()) {
-    prometheus::MetricFamily stale{"tcpconnect_dns_stale_connects_total",
-                                   std::string(kStaleConnectsHelp),
-                                   prometheus::MetricType::Counter,
-                                   {}};
+    prometheus::MetricFamily stale = metric::kStaleConnects.family();
     store_->stale().for_each([&](const LabelValues* values, const UnexpectedCounts& c) {
       prometheus::ClientMetric m;
       m.label = make_labels(names, values);

@@ -1,4 +1,4 @@
-#include "app/web_tls.h"
+#include "web/web_tls.h"
 
 #include <civetweb.h>
 #include <dlfcn.h>
@@ -15,8 +15,10 @@
 #include <memory>
 #include <string>
 
+#include "util/unique_fd.h"
+
 extern "C" {
-// In app/openssl_shim: calling them keeps the shims linked (see daemon/CMakeLists.txt).
+// In web/openssl_shim: calling them keeps the shims linked (see daemon/CMakeLists.txt).
 int tcpconnect_libssl_shim(void);
 int tcpconnect_libcrypto_shim(void);
 }
@@ -60,10 +62,7 @@ Result<std::string> read_pem(const std::string& path) {
     }
     return Error{"cannot read " + path + ": " + std::strerror(err) + hint, err};
   }
-  const struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  const UniqueFd closer(fd);
   struct stat st {};
   if (fstat(fd, &st) != 0) return Error{"cannot stat " + path + ": " + std::strerror(errno), errno};
   if (!S_ISREG(st.st_mode)) return Error{path + " is not a regular file"};

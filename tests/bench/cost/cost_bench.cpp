@@ -280,10 +280,9 @@ std::string throughput_phase(const Options& o, Clock::time_point deadline, Throu
         "  round %2d (%s first): %.0f / %.0f, %.0f / %.0f, %.0f / %.0f; per CPU s %.0f / %.0f, "
         "%.0f / %.0f, %.0f / %.0f; host TIME_WAIT %lld, load %s\n",
         r + 1, exporter_first ? "exporter" : "baseline", with.rate[0], without.rate[0],
-        with.rate[1], without.rate[1], with.rate[2] / 1e6, without.rate[2] / 1e6,
-        with.per_cpu[0], without.per_cpu[0], with.per_cpu[1], without.per_cpu[1],
-        with.per_cpu[2] / 1e6, without.per_cpu[2] / 1e6,
-        static_cast<long long>(time_wait_sockets()), loadavg().c_str());
+        with.rate[1], without.rate[1], with.rate[2] / 1e6, without.rate[2] / 1e6, with.per_cpu[0],
+        without.per_cpu[0], with.per_cpu[1], without.per_cpu[1], with.per_cpu[2] / 1e6,
+        without.per_cpu[2] / 1e6, static_cast<long long>(time_wait_sockets()), loadavg().c_str());
     std::fflush(stdout);
     for (int i = 0; i < kLoads; ++i) {
       f.rate[i].add(ratio(with.rate[i], without.rate[i]));

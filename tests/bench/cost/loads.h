@@ -20,9 +20,7 @@ struct LoadResult {
   double rate() const { return seconds > 0 ? static_cast<double>(units) / seconds : 0; }
   // Units per CPU second: what the load would reach on CPUs of its own, less disturbed
   // than rate() by other work on a shared machine.
-  double per_cpu() const {
-    return cpu_seconds > 0 ? static_cast<double>(units) / cpu_seconds : 0;
-  }
+  double per_cpu() const { return cpu_seconds > 0 ? static_cast<double>(units) / cpu_seconds : 0; }
 };
 
 // `threads` threads connect to 127.0.0.1 and close with a FIN, for `seconds`: the load

@@ -156,8 +156,8 @@ void print(const char* mode, const std::string& method, const Run& r) {
       "sent_per_second=%.0f parsed_per_second=%.0f\n",
       mode, method.c_str(), static_cast<unsigned long long>(r.sent),
       static_cast<unsigned long long>(r.parsed), static_cast<unsigned long long>(r.answered),
-      static_cast<unsigned long long>(r.lost), r.seconds,
-      r.seconds > 0 ? r.sent / r.seconds : 0.0, r.seconds > 0 ? r.parsed / r.seconds : 0.0);
+      static_cast<unsigned long long>(r.lost), r.seconds, r.seconds > 0 ? r.sent / r.seconds : 0.0,
+      r.seconds > 0 ? r.parsed / r.seconds : 0.0);
   // CPU per response by role, and what the consumer could parse on one CPU of its own.
   const double consumer_us = per(r.cpu.consumer, r.parsed);
   std::printf(
@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
     DnsIngest ingest(cache, stats, queries);
     const uint64_t n = 1000000;
     std::vector<std::vector<uint8_t>> asked;  // query_of each response
-    std::vector<DnsPacket> packets;  // query, response, query, response...
+    std::vector<DnsPacket> packets;           // query, response, query, response...
     for (const auto& r : responses) asked.push_back(query_of(r));
     auto packet_of = [](const std::vector<uint8_t>& bytes, bool query) {
       DnsPacket p;

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -254,12 +255,20 @@ LoadRates run_loads(const Options& o, const LoadNetns& netns) {
   return r;
 }
 
+std::string stats_sysctl() {
+  std::string v = "?";
+  std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> v;
+  return v;
+}
+
 double ratio(double with, double without) { return without > 0 ? with / without : 0; }
 
 std::string throughput_phase(const Options& o, Clock::time_point deadline, ThroughputFigures& f) {
   std::printf(
-      "\nthroughput rounds (statistics let go; kernel.bpf_stats_enabled as it was); with / "
-      "without: connects/s, datagrams/s, stream MB/s; the same per CPU second\n");
+      "\nthroughput rounds (this run's statistics let go; kernel.bpf_stats_enabled=%s, "
+      "another process's if 1: every program then pays two clock reads); with / without: "
+      "connects/s, datagrams/s, stream MB/s; the same per CPU second\n",
+      stats_sysctl().c_str());
   LoadNetns netns;
   if (std::string err = netns.create(); !err.empty()) return err;
   for (int r = 0; r < o.rounds && Clock::now() < deadline; ++r) {

@@ -122,44 +122,6 @@ int64_t time_wait_sockets() {
   return -1;
 }
 
-LoadNetns::~LoadNetns() {
-  if (fd_ >= 0) close(fd_);
-}
-
-std::string LoadNetns::create() {
-  const int previous = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (previous < 0) return std::string("open own netns: ") + std::strerror(errno);
-  std::string err;
-  if (unshare(CLONE_NEWNET) != 0) {
-    err = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-  } else {
-    fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    Fd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    ifreq ifr{};
-    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    if (fd_ < 0 || !s || ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0 ||
-        (ifr.ifr_flags |= IFF_UP, ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0))
-      err = std::string("bring lo up in the new netns: ") + std::strerror(errno);
-    if (setns(previous, CLONE_NEWNET) != 0) std::abort();  // cannot go on in the wrong one
-  }
-  close(previous);
-  return err;
-}
-
-LoadNetns::Entered::Entered(const LoadNetns& ns) {
-  previous_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (previous_ >= 0 && setns(ns.fd_, CLONE_NEWNET) != 0) {
-    close(previous_);
-    previous_ = -1;
-  }
-}
-
-LoadNetns::Entered::~Entered() {
-  if (previous_ < 0) return;
-  if (setns(previous_, CLONE_NEWNET) != 0) std::abort();
-  close(previous_);
-}
-
 LoadResult udp_load(double seconds, int size) {
   socklen_t len = 0;
   sockaddr_storage addr = tcpconnect::testing::make_addr(AF_INET, "127.0.0.1", 0, &len);

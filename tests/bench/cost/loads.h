@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "loopback_storm.h"  // LoadNetns: where the loads run
+
 namespace tcpconnect::bench {
 
 struct LoadResult {
@@ -35,37 +37,6 @@ LoadResult connect_storm_load(double seconds, int threads, int64_t max_connects 
 // TIME_WAIT sockets in the calling thread's network namespace (-1: unreadable).
 int64_t time_wait_sockets();
 
-// A network namespace of the benchmark's own, its lo up, for the throughput loads. On the
-// host's loopback a storm shares the conntrack table (loaded as soon as any NAT rule
-// exists, e.g. podman's): FIN-closed connections stay in it 120 s, the table fills at
-// nf_conntrack_max and new SYNs are dropped (a 1 s retransmit each: the storm stalls), as
-// it does with the TIME_WAIT sockets and ephemeral ports of whatever else runs there. A
-// fresh namespace has no conntrack hook and no one else's sockets; the exporter's
-// programs (a tracepoint, cgroup programs on the root) run for its traffic all the same.
-class LoadNetns {
- public:
-  LoadNetns() = default;
-  LoadNetns(const LoadNetns&) = delete;
-  LoadNetns& operator=(const LoadNetns&) = delete;
-  ~LoadNetns();
-  // "" or what failed.
-  std::string create();
-
-  // The calling thread (and threads it starts) in the namespace while this lives.
-  class Entered {
-   public:
-    explicit Entered(const LoadNetns& ns);
-    Entered(const Entered&) = delete;
-    Entered& operator=(const Entered&) = delete;
-    ~Entered();
-
-   private:
-    int previous_ = -1;
-  };
-
- private:
-  int fd_ = -1;
-};
 // One thread sends `size`-byte datagrams with sendto() (unconnected, as DNS clients do)
 // to a receiving thread on 127.0.0.1, for `seconds`.
 LoadResult udp_load(double seconds, int size);

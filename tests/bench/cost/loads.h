@@ -34,7 +34,7 @@ LoadResult connect_load(double seconds, int threads);
 // delay (1 s) and the TIME_WAIT table fills to tcp_max_tw_buckets, so a round's rate
 // depends on the storms run before it. Bounded by `seconds` and by `max_connects`.
 LoadResult connect_storm_load(double seconds, int threads, int64_t max_connects = 5000000);
-// TIME_WAIT sockets in the calling thread's network namespace (-1: unreadable).
+// TIME_WAIT sockets in the main thread's network namespace (-1: unreadable).
 int64_t time_wait_sockets();
 
 // One thread sends `size`-byte datagrams with sendto() (unconnected, as DNS clients do)

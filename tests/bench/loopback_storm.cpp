@@ -2,10 +2,10 @@
 
 #include <fcntl.h>
 #include <net/if.h>
-#include <sched.h>
-#include <sys/ioctl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>

@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <numeric>
-#include <random>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "bpf/percpu_map.h"
@@ -208,7 +208,8 @@ bool ToggleRun::start_load() {
       "storm: %d connecting + %d accepting threads to %s port %u%s, close=%s; windows of %d ms "
       "in %s, %s, for %.0f s or %" PRId64 " connects; %s; bpf_stats %s\n",
       o_.threads, o_.accept_threads, listener_->ip().c_str(), listener_->port(),
-      o_.netns ? " (own netns)" : "", o_.close_mode.c_str(), o_.window_ms, peer_ ? "groups of three (off, on, peer)" : "pairs",
+      o_.netns ? " (own netns)" : "", o_.close_mode.c_str(), o_.window_ms,
+      peer_ ? "groups of three (off, on, peer)" : "pairs",
       o_.order == "abba" ? "ABBA (on off, off on, ...)"
                          : ("each in random order (seed " + std::to_string(o_.seed) + ")").c_str(),
       o_.seconds, o_.max_connects, scraping, bpf_stats_.describe().c_str());

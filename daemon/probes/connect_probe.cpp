@@ -29,7 +29,9 @@ bpf_program* program_for(connect_bpf* skel, ProbeBackend backend) {
   return programs_of(skel).of(backend).program;
 }
 
-std::string explain(const std::string& step, int err) { return explain_bpf_failure(step, err); }
+std::string explain(const std::string& step, int err) {
+  return explain_bpf_failure(step, err, kSetStateNeeds);
+}
 
 Status check_map_layout(bpf_map* map, uint32_t key_size, uint32_t value_size) {
   if (bpf_map__key_size(map) != key_size || bpf_map__value_size(map) != value_size)
@@ -44,8 +46,6 @@ bool is_stale(const tc_pending& p, uint64_t now_ns, uint64_t max_ns) {
 }
 
 }  // namespace
-
-void ConnectProbe::SkelDeleter::operator()(connect_bpf* skel) const { connect_bpf::destroy(skel); }
 
 ConnectProbe::ConnectProbe(Skel skel, ProbeBackend backend)
     : skel_(std::move(skel)), backend_(backend) {}

@@ -33,6 +33,7 @@
 #include "dns/dns_cache.h"
 #include "dns/dns_capture.h"
 #include "shared/dns.h"
+#include "util/clock.h"
 #include "util/unique_fd.h"
 
 namespace tcpconnect {
@@ -141,12 +142,6 @@ std::vector<sock_filter> dns_filter(const std::vector<uint16_t>& ports, uint32_t
   b.label("reject");
   b.stmt(BPF_RET | BPF_K, 0);
   return b.build();
-}
-
-uint64_t realtime_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 std::string errno_text(const std::string& step, int err) {

@@ -18,6 +18,7 @@
 #include "dns/dns_layer.h"
 #include "metrics/labels.h"
 #include "trace/trace_probe.h"
+#include "util/clock.h"
 #include "util/unique_fd.h"
 
 namespace tcpconnect {

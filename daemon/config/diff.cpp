@@ -16,6 +16,7 @@ ConfigDiff diff_config(const Config& running, const Config& next) {
   if (running.probes.max_entries != next.probes.max_entries)
     d.needs_restart.emplace_back("probes.max_entries");
   if (running.dns != next.dns) d.needs_restart.emplace_back("dns");
+  if (running.kubernetes != next.kubernetes) d.needs_restart.emplace_back("kubernetes");
   return d;
 }
 

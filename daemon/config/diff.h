@@ -16,7 +16,8 @@ struct ConfigDiff {
   bool allowlist = false;
   bool limits = false;
   bool drain_interval = false;
-  // Keys whose change needs a restart: "web", "probes.backend", "probes.max_entries", "dns".
+  // Keys whose change needs a restart: "web", "probes.backend", "probes.max_entries", "dns",
+  // "kubernetes".
   std::vector<std::string> needs_restart;
 
   bool live_changes() const { return filters || labels || allowlist || limits || drain_interval; }

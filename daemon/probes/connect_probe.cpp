@@ -3,9 +3,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
-
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -15,6 +14,7 @@
 
 #include "bpf/percpu_map.h"
 #include "connect.skel.h"
+#include "util/clock.h"
 
 namespace tcpconnect {
 namespace {
@@ -29,7 +29,9 @@ bpf_program* program_for(connect_bpf* skel, ProbeBackend backend) {
   return programs_of(skel).of(backend).program;
 }
 
-std::string explain(const std::string& step, int err) { return explain_bpf_failure(step, err); }
+std::string explain(const std::string& step, int err) {
+  return explain_bpf_failure(step, err, kSetStateNeeds);
+}
 
 Status check_map_layout(bpf_map* map, uint32_t key_size, uint32_t value_size) {
   if (bpf_map__key_size(map) != key_size || bpf_map__value_size(map) != value_size)
@@ -44,8 +46,6 @@ bool is_stale(const tc_pending& p, uint64_t now_ns, uint64_t max_ns) {
 }
 
 }  // namespace
-
-void ConnectProbe::SkelDeleter::operator()(connect_bpf* skel) const { connect_bpf::destroy(skel); }
 
 ConnectProbe::ConnectProbe(Skel skel, ProbeBackend backend)
     : skel_(std::move(skel)), backend_(backend) {}
@@ -213,9 +213,7 @@ Result<tc_stash_slot*> ConnectProbe::stash_slots() {
 
 Result<uint64_t> ConnectProbe::sweep_pending(std::chrono::nanoseconds max_age,
                                              std::vector<tc_connect_key>* deferred_attempts) {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns() is CLOCK_MONOTONIC
-  const uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + now.tv_nsec;
+  const uint64_t now_ns = monotonic_ns();
   const uint64_t max_ns = static_cast<uint64_t>(max_age.count());
   auto slots = sweep_stash_slots(now_ns, max_ns, deferred_attempts);
   if (!slots) return slots.error();

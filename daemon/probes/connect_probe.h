@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/libbpf_owners.h"
 #include "bpf/percpu_map.h"
 #include "config/config.h"
 #include "probes/backend_attach.h"
@@ -105,10 +106,7 @@ class ConnectProbe final : public ConnectSource {
   Status forget_destination(const tc_latency_key& key);
 
  private:
-  struct SkelDeleter {
-    void operator()(connect_bpf* skel) const;
-  };
-  using Skel = std::unique_ptr<connect_bpf, SkelDeleter>;
+  using Skel = SkeletonPtr<connect_bpf>;
 
   ConnectProbe(Skel skel, ProbeBackend backend);
   ConnectProbe(Skel skel, ProbeBackend backend, UniqueFd link, UniqueFd prog);

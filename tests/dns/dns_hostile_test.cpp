@@ -25,6 +25,7 @@
 #include "common/net.h"
 #include "dns/dns_layer.h"
 #include "dns/dns_testing.h"
+#include "util/clock.h"
 
 namespace tcpconnect {
 namespace {

@@ -107,6 +107,7 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 	ev.key.tgid = bpf_get_current_pid_tgid() >> 32;
 	ev.key.uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(ev.key.comm, sizeof(ev.key.comm));
+	ev.key.cgroup_id = bpf_get_current_cgroup_id(); /* --pod */
 	/* -d names a connect only by lookups made in its own network namespace.
 	 */
 	ev.key.netns = read_netns(sk, btf);

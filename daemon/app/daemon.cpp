@@ -23,6 +23,7 @@
 #include "metrics/text_renderer.h"
 #include "probes/cgroup_fs.h"
 #include "probes/connect_probe.h"
+#include "probes/kube_pods.h"
 #include "web/web_server.h"
 
 #ifndef TCPCONNECT_VERSION
@@ -80,6 +81,7 @@ class Daemon {
   void serve();
 
  private:
+  void name_pods();
   Status give_up_privileges();
   void after_drain();
   void sweep_pending();
@@ -99,6 +101,7 @@ class Daemon {
   std::shared_ptr<SeriesStore> store_;
   std::unique_ptr<Drain> drain_;
   std::unique_ptr<CgroupUnits> units_;
+  std::unique_ptr<KubeletLogs> pods_;
   std::chrono::steady_clock::time_point next_sweep_;
   std::chrono::steady_clock::time_point next_trim_;
   std::unique_ptr<DrainLoop> loop_;
@@ -156,8 +159,8 @@ Status Daemon::attach_probe() {
     return checked.error();
   probe_options.before_attach = [this](ConnectProbe& unattached) -> Status {
     if (Status s = unattached.filters().apply(config_.filters); !s) return s;
-    return unattached.set_key_fields(
-        kernel_key_fields(config_.labels, config_.allowlist, names_by_netns_));
+    return unattached.set_key_fields(kernel_key_fields(
+        config_.labels, config_.allowlist, names_by_netns_, config_.filters.filters_pods()));
   };
   // Under systemd the probe outlives restarts in the fd store (app/fd_store.h).
   fd_store_ = FdStore::from_environment();
@@ -206,9 +209,12 @@ Status Daemon::start_drain() {
     units_ = std::make_unique<CgroupUnits>(mount.value());
     drain_->set_unit_namer([this](uint64_t id) { return units_->unit_of(id); },
                            [this] { units_->begin_round(); });
+    name_pods();
   } else if (config_.labels.has(Label::kUnit)) {
     spdlog::warn("labels.keep includes unit, but {}: unit will be empty", mount.error().message);
   }
+  if (Status s = drain_->set_pod_filters(config_.filters); !s)
+    return Error{"filters on pods: " + s.error().message};
   drain_->set_idle_expiry(config_.limits.idle_expiry);
   if (Status s = drain_->configure(config_.labels, config_.allowlist); !s)
     return Error{"configuring the connect probe's keys: " + s.error().message};
@@ -217,6 +223,24 @@ Status Daemon::start_drain() {
   next_sweep_ = std::chrono::steady_clock::now() + kSweepInterval;
   next_trim_ = std::chrono::steady_clock::now() + kTrimInterval;
   return Ok{};
+}
+
+// The namespace, pod and container labels and the pod filters: a cgroup id's pod from its
+// cgroup path (CgroupUnits), named by kubelet's log directories.
+void Daemon::name_pods() {
+  KubeletLogs::Options options;
+  options.pod_logs_dir = config_.kubernetes.pod_logs_dir;
+  options.container_logs_dir = config_.kubernetes.container_logs_dir;
+  pods_ = std::make_unique<KubeletLogs>(std::move(options));
+  drain_->set_pod_namer(
+      [this](uint64_t id) {
+        const std::optional<PodCgroup> cgroup = units_->pod_of(id);
+        if (!cgroup) return PodLabels{};
+        const std::optional<PodIdentity> pod = pods_->identity_of(*cgroup);
+        if (!pod) return PodLabels{};
+        return PodLabels{pod->namespace_name, pod->pod, pod->container};
+      },
+      [this] { pods_->begin_round(); });
 }
 
 // After every drain, on the drain loop's thread: the self metrics, and the upkeep that
@@ -228,6 +252,7 @@ void Daemon::after_drain() {
   self_->set_keys_expired("connects", expired.connect_keys_deleted);
   self_->set_keys_expired("latency", expired.latency_keys_deleted);
   if (dns_) self_->set_keys_expired("destinations", dns_->destinations_forgotten());
+  if (pods_ && pods_->scans() > 0) self_->set_kubelet_log_entries_rejected(pods_->rejected());
   // A restarted unit has a new cgroup id.
   if (Status s = probe_->filters().refresh_cgroups(); !s)
     spdlog::warn("filters.cgroups: {}", s.error().message);

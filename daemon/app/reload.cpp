@@ -23,6 +23,7 @@ ConfigDiff diff_config(const Config& running, const Config& next) {
   if (running.probes.max_entries != next.probes.max_entries)
     d.needs_restart.emplace_back("probes.max_entries");
   if (running.dns != next.dns) d.needs_restart.emplace_back("dns");
+  if (running.kubernetes != next.kubernetes) d.needs_restart.emplace_back("kubernetes");
   return d;
 }
 
@@ -132,10 +133,20 @@ Status DaemonReloadTarget::apply_filters_to(ConnectProbe& probe, const FiltersCo
 }
 
 Status DaemonReloadTarget::apply_filters(const FiltersConfig& filters) {
-  return apply_filters_to(probe_, filters);
+  if (Status s = apply_filters_to(probe_, filters); !s) return s;
+  previous_pod_filters_ = drain_.pod_filters();
+  if (Status s = drain_.set_pod_filters(filters); !s) {
+    if (Status r = probe_.filters().revert(); !r) return r;
+    return s;
+  }
+  return Ok{};
 }
 
-Status DaemonReloadTarget::revert_filters() { return probe_.filters().revert(); }
+Status DaemonReloadTarget::revert_filters() {
+  Status s = probe_.filters().revert();
+  Status pods = drain_.set_pod_filters(previous_pod_filters_);
+  return s ? pods : s;
+}
 
 Status DaemonReloadTarget::apply_labels(const LabelsConfig& labels,
                                         const AllowlistConfig& allowlist) {

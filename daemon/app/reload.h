@@ -29,7 +29,8 @@ struct ConfigDiff {
   bool allowlist = false;
   bool limits = false;
   bool drain_interval = false;
-  // Keys whose change needs a restart: "web", "probes.backend", "probes.max_entries", "dns".
+  // Keys whose change needs a restart: "web", "probes.backend", "probes.max_entries", "dns",
+  // "kubernetes".
   std::vector<std::string> needs_restart;
 
   bool live_changes() const { return filters || labels || allowlist || limits || drain_interval; }
@@ -71,9 +72,10 @@ class DaemonReloadTarget final : public ReloadTarget {
   DaemonReloadTarget(ConnectProbe& probe, Drain& drain, SeriesStore& store, DrainLoop& loop,
                      DnsLayer* dns = nullptr)
       : probe_(probe), drain_(drain), store_(store), loop_(loop), dns_(dns) {}
+  // The kernel's filters, then the drain's pod filters.
   Status apply_filters(const FiltersConfig& filters) override;
   Status revert_filters() override;
-  // The same, at start.
+  // The kernel's filters, at start.
   static Status apply_filters_to(ConnectProbe& probe, const FiltersConfig& filters);
   Status apply_labels(const LabelsConfig& labels, const AllowlistConfig& allowlist) override;
   void apply_limits(const LimitsConfig& limits) override;
@@ -85,6 +87,7 @@ class DaemonReloadTarget final : public ReloadTarget {
   SeriesStore& store_;
   DrainLoop& loop_;
   DnsLayer* dns_;
+  FiltersConfig previous_pod_filters_;
 };
 
 // Logs config_warnings() and the filters' unresolved cgroups, at start and after every

@@ -29,8 +29,24 @@ enum class Family { kIpv4, kIpv6 };
 std::string_view to_string(Family family);  // "ipv4", "ipv6"
 
 // Labels a connect series can carry. The enum order is the label order in the output.
-enum class Label { kFamily, kSaddr, kDaddr, kDport, kDnsName, kUid, kComm, kUnit, kLport, kPid };
-// "family", "saddr", "daddr", "dport", "dns_name", "uid", "comm", "unit", "lport", "pid"
+enum class Label {
+  kFamily,
+  kSaddr,
+  kDaddr,
+  kDport,
+  kDnsName,
+  kUid,
+  kComm,
+  kUnit,
+  kLport,
+  kPid,
+  kNamespace,
+  kPod,
+  kContainer
+};
+// "family", "saddr", "daddr", "dport", "dns_name", "uid", "comm", "unit", "lport", "pid",
+// "namespace", "pod", "container" (the last three: Kubernetes, from kubelet's cgroups and
+// log directories; "" outside pods)
 std::string_view to_string(Label label);
 
 enum class DnsCapture { kAuto, kCgroupSkb, kPacketSocket };
@@ -142,9 +158,20 @@ struct FiltersConfig {
   std::vector<std::string> comms;   // exact task comm, 1..15 bytes each
   std::vector<Cidr> include_cidrs;  // destination in one of these (empty = any)
   std::vector<Cidr> exclude_cidrs;  // destination in none of these
+  // Kubernetes namespace and pod name globs ("*" any run; a-z, 0-9, ".", "-"): applied in
+  // user space when a drain folds the kernel's counts, since the kernel knows a pod only
+  // by a cgroup id. Outside pods both names are "": an include list does not match them.
+  std::vector<std::string> namespaces;          // namespace in one of these (empty = any)
+  std::vector<std::string> exclude_namespaces;  // namespace in none of these
+  std::vector<std::string> pods;                // pod name in one of these (empty = any)
+  std::vector<std::string> exclude_pods;        // pod name in none of these
 
   // True when no field is set (families listing both families is still "set").
   bool empty() const;
+  // Whether any of the four pod lists is set.
+  bool filters_pods() const;
+  // Whether a connect from this namespace and pod ("" outside pods) passes the pod lists.
+  bool counts_pod(std::string_view namespace_name, std::string_view pod) const;
   bool operator==(const FiltersConfig&) const = default;
 };
 
@@ -189,6 +216,19 @@ struct AllowlistConfig {
   bool operator==(const AllowlistConfig&) const = default;
 };
 
+// Where kubelet keeps its log directories on a node, which name the pods of the
+// namespace, pod and container labels and filters.
+inline constexpr std::string_view kDefaultPodLogsDir = "/var/log/pods";
+inline constexpr std::string_view kDefaultContainerLogsDir = "/var/log/containers";
+
+// Absolute paths; other values for tests and unusual nodes.
+struct KubernetesConfig {
+  std::string pod_logs_dir{kDefaultPodLogsDir};
+  std::string container_logs_dir{kDefaultContainerLogsDir};
+
+  bool operator==(const KubernetesConfig&) const = default;
+};
+
 struct Config {
   std::string source;  // file path it came from ("" for defaults)
   WebConfig web;
@@ -198,6 +238,7 @@ struct Config {
   FiltersConfig filters;
   DnsConfig dns;
   AllowlistConfig allowlist;
+  KubernetesConfig kubernetes;
 
   // Compares everything except `source`: a reload of identical settings is a no-op.
   bool operator==(const Config& other) const;

@@ -10,8 +10,9 @@ namespace tcpconnect::config_detail {
 
 inline constexpr std::array<std::string_view, 4> kBackendNames = {"auto", "tp_btf", "raw_tp",
                                                                   "tracepoint"};
-inline constexpr std::array<std::string_view, 10> kLabelNames = {
-    "family", "saddr", "daddr", "dport", "dns_name", "uid", "comm", "unit", "lport", "pid"};
+inline constexpr std::array<std::string_view, 13> kLabelNames = {
+    "family", "saddr", "daddr", "dport",     "dns_name", "uid",      "comm",
+    "unit",   "lport", "pid",   "namespace", "pod",      "container"};
 inline constexpr std::array<std::string_view, 2> kFamilyNames = {"ipv4", "ipv6"};
 inline constexpr std::array<std::string_view, 3> kCaptureNames = {"auto", "cgroup_skb",
                                                                   "packet_socket"};

@@ -118,6 +118,23 @@ std::optional<std::string> check_name_pattern(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_pod_pattern(std::string_view pattern) {
+  if (pattern.empty()) return "empty pattern";
+  if (pattern.size() > kMaxNameBytes) {
+    return "pattern is " + std::to_string(pattern.size()) + " bytes, the limit is " +
+           std::to_string(kMaxNameBytes);
+  }
+  for (const char c : pattern) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '*';
+    if (!ok) {
+      return "invalid character " + quote(std::string_view(&c, 1)) + " in pattern " +
+             quote(pattern) + " (allowed: a-z, 0-9, \".\", \"-\", and \"*\" as the wildcard)";
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> check_cgroup_path(std::string_view path) {
   if (path.empty()) return "empty cgroup path";
   if (path.size() > kMaxPathBytes) {

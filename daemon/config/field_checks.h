@@ -15,6 +15,9 @@ std::optional<std::string> check_listen_address(std::string_view address);
 std::optional<std::string> check_telemetry_path(std::string_view path);
 // An allowlist name glob: lower-case [a-z0-9._-] and "*", no empty label, no trailing dot.
 std::optional<std::string> check_name_pattern(std::string_view name);
+// A Kubernetes namespace or pod name glob: what such names may hold (a-z, 0-9, ".", "-")
+// and "*".
+std::optional<std::string> check_pod_pattern(std::string_view pattern);
 std::optional<std::string> check_cgroup_path(std::string_view path);
 std::optional<std::string> check_map_path(std::string_view path);  // a pinned BPF map
 std::optional<std::string> check_comm(std::string_view comm);

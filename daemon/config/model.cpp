@@ -82,7 +82,23 @@ bool LabelsConfig::has(Label label) const {
 bool FiltersConfig::empty() const {
   return pids.empty() && uids.empty() && ports.empty() && families.empty() && cgroups.empty() &&
          cgroupmap.empty() && mntnsmap.empty() && comms.empty() && include_cidrs.empty() &&
-         exclude_cidrs.empty();
+         exclude_cidrs.empty() && !filters_pods();
+}
+
+bool FiltersConfig::filters_pods() const {
+  return !namespaces.empty() || !exclude_namespaces.empty() || !pods.empty() ||
+         !exclude_pods.empty();
+}
+
+bool FiltersConfig::counts_pod(std::string_view namespace_name, std::string_view pod) const {
+  auto any = [](const std::vector<std::string>& globs, std::string_view name) {
+    return std::any_of(globs.begin(), globs.end(),
+                       [&](const std::string& glob) { return glob_match(glob, name); });
+  };
+  if (!namespaces.empty() && !any(namespaces, namespace_name)) return false;
+  if (any(exclude_namespaces, namespace_name)) return false;
+  if (!pods.empty() && !any(pods, pod)) return false;
+  return !any(exclude_pods, pod);
 }
 
 bool AllowRule::matches(Family f, const uint8_t* daddr16, uint16_t dport,
@@ -111,7 +127,7 @@ bool AllowlistConfig::allows(Family f, const uint8_t* daddr16, uint16_t dport,
 bool Config::operator==(const Config& other) const {
   return web == other.web && probes == other.probes && labels == other.labels &&
          limits == other.limits && filters == other.filters && dns == other.dns &&
-         allowlist == other.allowlist;
+         allowlist == other.allowlist && kubernetes == other.kubernetes;
 }
 
 }  // namespace tcpconnect

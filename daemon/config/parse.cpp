@@ -32,8 +32,8 @@ using config_detail::quote;
 using config_detail::suggest;
 using config_detail::YamlReader;
 
-constexpr std::array<std::string_view, 7> kSectionNames = {
-    "web", "probes", "labels", "limits", "filters", "dns", "allowlist"};
+constexpr std::array<std::string_view, 8> kSectionNames = {
+    "web", "probes", "labels", "limits", "filters", "dns", "allowlist", "kubernetes"};
 
 Status parse_web_tls(YamlReader& r, const Entry& section, WebTlsConfig* tls) {
   return r.for_each_entry(section.value, section.path, {"cert_file", "key_file", "min_version"},
@@ -184,7 +184,8 @@ Status parse_filters(YamlReader& r, const Entry& section, FiltersConfig* filters
   return r.for_each_entry(
       section.value, section.path,
       {"pids", "uids", "ports", "families", "cgroups", "cgroupmap", "mntnsmap", "comms",
-       "include_cidrs", "exclude_cidrs"},
+       "include_cidrs", "exclude_cidrs", "namespaces", "exclude_namespaces", "pods",
+       "exclude_pods"},
       [&](const Entry& entry) -> Status {
         const std::string& key = entry.key.Scalar();
         if (key == "pids") {
@@ -217,8 +218,24 @@ Status parse_filters(YamlReader& r, const Entry& section, FiltersConfig* filters
           return r.parse_strings(entry, "a list of process names like [curl]", &filters->comms);
         }
         if (key == "include_cidrs") return r.parse_cidrs(entry, &filters->include_cidrs);
-        return r.parse_cidrs(entry, &filters->exclude_cidrs);
+        if (key == "exclude_cidrs") return r.parse_cidrs(entry, &filters->exclude_cidrs);
+        constexpr std::string_view kGlobs = "a list of name globs like [kube-*]";
+        if (key == "namespaces") return r.parse_strings(entry, kGlobs, &filters->namespaces);
+        if (key == "exclude_namespaces") {
+          return r.parse_strings(entry, kGlobs, &filters->exclude_namespaces);
+        }
+        if (key == "pods") return r.parse_strings(entry, kGlobs, &filters->pods);
+        return r.parse_strings(entry, kGlobs, &filters->exclude_pods);
       });
+}
+
+Status parse_kubernetes(YamlReader& r, const Entry& section, KubernetesConfig* kubernetes) {
+  return r.for_each_entry(section.value, section.path, {"pod_logs_dir", "container_logs_dir"},
+                          [&](const Entry& entry) -> Status {
+                            if (entry.key.Scalar() == "pod_logs_dir")
+                              return r.parse_string(entry, &kubernetes->pod_logs_dir);
+                            return r.parse_string(entry, &kubernetes->container_logs_dir);
+                          });
 }
 
 Status parse_dns(YamlReader& r, const Entry& section, DnsConfig* dns) {
@@ -311,6 +328,7 @@ Status parse_document(YamlReader& r, const YAML::Node& root, Config* config) {
     if (key == "limits") return parse_limits(r, entry, &config->limits);
     if (key == "filters") return parse_filters(r, entry, &config->filters);
     if (key == "dns") return parse_dns(r, entry, &config->dns);
+    if (key == "kubernetes") return parse_kubernetes(r, entry, &config->kubernetes);
     return parse_allowlist(r, entry, &config->allowlist);
   });
 }

@@ -109,7 +109,28 @@ std::optional<ConfigProblem> find_filters_problem(const FiltersConfig& filters) 
   if (auto problem = check_list("filters.include_cidrs", filters.include_cidrs, check_cidr)) {
     return problem;
   }
-  return check_list("filters.exclude_cidrs", filters.exclude_cidrs, check_cidr);
+  if (auto problem = check_list("filters.exclude_cidrs", filters.exclude_cidrs, check_cidr)) {
+    return problem;
+  }
+  if (auto problem = check_list("filters.namespaces", filters.namespaces, check_pod_pattern)) {
+    return problem;
+  }
+  if (auto problem =
+          check_list("filters.exclude_namespaces", filters.exclude_namespaces, check_pod_pattern)) {
+    return problem;
+  }
+  if (auto problem = check_list("filters.pods", filters.pods, check_pod_pattern)) return problem;
+  return check_list("filters.exclude_pods", filters.exclude_pods, check_pod_pattern);
+}
+
+std::optional<ConfigProblem> find_kubernetes_problem(const KubernetesConfig& kubernetes) {
+  if (auto problem = check_file_path(kubernetes.pod_logs_dir)) {
+    return ConfigProblem{"kubernetes.pod_logs_dir", *problem};
+  }
+  if (auto problem = check_file_path(kubernetes.container_logs_dir)) {
+    return ConfigProblem{"kubernetes.container_logs_dir", *problem};
+  }
+  return std::nullopt;
 }
 
 std::optional<ConfigProblem> find_dns_problem(const DnsConfig& dns) {
@@ -271,6 +292,7 @@ std::optional<ConfigProblem> find_problem(const Config& config) {
   }
   if (auto problem = find_filters_problem(config.filters)) return problem;
   if (auto problem = find_dns_problem(config.dns)) return problem;
+  if (auto problem = find_kubernetes_problem(config.kubernetes)) return problem;
   return find_allowlist_problem(config.allowlist);
 }
 

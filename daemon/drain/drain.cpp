@@ -100,6 +100,37 @@ void Drain::set_unit_namer(UnitNamer units, std::function<void()> begin_round) {
   units_round_ = std::move(begin_round);
 }
 
+void Drain::set_pod_namer(PodNamer pods, std::function<void()> begin_round) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pods_ = pods;
+  renderer_.set_pods(std::move(pods));
+  pods_round_ = std::move(begin_round);
+}
+
+Status Drain::set_pod_filters(const FiltersConfig& filters) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FiltersConfig pods;
+  pods.namespaces = filters.namespaces;
+  pods.exclude_namespaces = filters.exclude_namespaces;
+  pods.pods = filters.pods;
+  pods.exclude_pods = filters.exclude_pods;
+  const bool cgroup_changed = pods.filters_pods() != pod_filters_.filters_pods();
+  pod_filters_ = std::move(pods);
+  if (configured_ && cgroup_changed)
+    return source_.set_key_fields(key_fields(renderer_.config(), allowlist_));
+  return Ok{};
+}
+
+uint32_t Drain::key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist) const {
+  return kernel_key_fields(labels, allowlist, key_netns_, pod_filters_.filters_pods());
+}
+
+bool Drain::counted(const tc_connect_key& key) const {
+  if (!pod_filters_.filters_pods()) return true;
+  const PodLabels pod = renderer_.pod_of(key);
+  return pod_filters_.counts_pod(pod.namespace_name, pod.pod);
+}
+
 void Drain::set_idle_expiry(std::chrono::milliseconds idle) {
   std::lock_guard<std::mutex> lock(mu_);
   idle_expiry_ = idle;
@@ -123,6 +154,7 @@ Status Drain::run_once(DrainKind kind) {
 Status Drain::run_locked(DrainKind kind) {
   if (before_read_) before_read_(kind);
   if (units_round_) units_round_();
+  if (pods_round_) pods_round_();
   const SteadyTime now = clock_();
   // Errors first: an attempt the kernel could not key is counted there, and must not
   // show up later than the keyed ones made after it.
@@ -155,7 +187,7 @@ Status Drain::drain_errors() {
 void Drain::fold_connect(const tc_connect_key& key, const tc_connect_counts& delta,
                          SteadyTime now) {
   ConnectCounts c = to_counts(delta);
-  if (c.empty()) return;
+  if (c.empty() || !counted(key)) return;
   const std::string name = name_of(key.netns, key.family, key.daddr);
   LabelValues labels = renderer_.connect_labels(key, name);
   if (allowlist_.enabled && c.attempts > 0 &&
@@ -197,6 +229,7 @@ Status Drain::drain_latency(SteadyTime now) {
 Status Drain::drain_in_flight() {
   std::unordered_map<LabelValues, uint64_t, LabelValuesHash> by_labels;
   Status s = source_.read_in_flight([&](const tc_connect_key& key) {
+    if (!counted(key)) return;
     ++by_labels[renderer_.connect_labels(key, name_of(key.netns, key.family, key.daddr))];
   });
   if (!s) return s;
@@ -271,7 +304,7 @@ SeriesStore::Contents Drain::refold() const {
   std::unordered_map<LabelValues, ConnectCounts, LabelValuesHash> connects;
   std::unordered_map<LabelValues, UnexpectedCounts, LabelValuesHash> unexpected;
   auto add = [&](const tc_connect_key& key, const ConnectCounts& counts) {
-    if (counts.empty()) return;
+    if (counts.empty() || !counted(key)) return;
     const std::string name = name_of(key.netns, key.family, key.daddr);
     LabelValues labels = renderer_.connect_labels(key, name);
     if (allowlist_.enabled && counts.attempts > 0 &&
@@ -312,10 +345,9 @@ Status Drain::configure(const LabelsConfig& labels, const AllowlistConfig& allow
   if (!first && labels_changed) {
     if (Status s = run_locked(DrainKind::kPeriodic); !s) return s;
   }
-  if (Status s = source_.set_key_fields(kernel_key_fields(labels, allowlist, key_netns_)); !s)
-    return s;
+  if (Status s = source_.set_key_fields(key_fields(labels, allowlist)); !s) return s;
   const bool survive = !first && labels.keep == renderer_.config().keep;
-  renderer_ = LabelRenderer(labels, namer_, units_);
+  renderer_ = LabelRenderer(labels, namer_, units_, pods_);
   allowlist_ = allowlist;
   configured_ = true;
   if (first || labels_changed) {

@@ -72,6 +72,19 @@ class Drain {
   // The unit label of a cgroup id; begin_round runs once per drain before any key is
   // named (CgroupUnits::begin_round).
   void set_unit_namer(UnitNamer units, std::function<void()> begin_round = {});
+  // The Kubernetes names of a cgroup id (namespace, pod, container labels and the pod
+  // filters); begin_round as for units.
+  void set_pod_namer(PodNamer pods, std::function<void()> begin_round = {});
+  // The namespace and pod lists of `filters` (FiltersConfig::counts_pod): connects of
+  // other pods are not folded, which keeps the counts of every folded series exact (the
+  // kernel keys connects by cgroup while any list is set). Applies to what is folded from
+  // now on, and to re-folds. The latency histograms are keyed by destination only and
+  // are not filtered by pod.
+  Status set_pod_filters(const FiltersConfig& filters);
+  FiltersConfig pod_filters() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return pod_filters_;
+  }
   // Series and kernel keys that did not grow for this long are removed (0: never). A
   // kernel key is deleted together with a read of its final value, which is folded.
   void set_idle_expiry(std::chrono::milliseconds idle);
@@ -108,6 +121,8 @@ class Drain {
   void fold_latency(const tc_latency_key& key, const tc_latency_hist& delta, SteadyTime now);
   void expire(SteadyTime now);
   SeriesStore::Contents refold() const;
+  bool counted(const tc_connect_key& key) const;
+  uint32_t key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist) const;
   std::string name_of(uint64_t netns, uint16_t family, const uint8_t (&addr)[16]) const;
 
   mutable std::mutex mu_;  // run_once, configure, add_settled_attempts
@@ -119,6 +134,9 @@ class Drain {
   StaleChecker stale_;
   UnitNamer units_;
   std::function<void()> units_round_;
+  PodNamer pods_;
+  std::function<void()> pods_round_;
+  FiltersConfig pod_filters_;
   std::function<void(DrainKind)> before_read_;
   std::function<SteadyTime()> clock_ = [] { return std::chrono::steady_clock::now(); };
   std::chrono::milliseconds idle_expiry_{0};

@@ -8,8 +8,22 @@
 
 namespace tcpconnect {
 
-LabelRenderer::LabelRenderer(LabelsConfig labels, DestinationNamer namer, UnitNamer units)
-    : labels_(std::move(labels)), namer_(std::move(namer)), units_(std::move(units)) {}
+LabelRenderer::LabelRenderer(LabelsConfig labels, DestinationNamer namer, UnitNamer units,
+                             PodNamer pods)
+    : labels_(std::move(labels)),
+      namer_(std::move(namer)),
+      units_(std::move(units)),
+      pods_(std::move(pods)) {}
+
+PodLabels LabelRenderer::pod_of(const tc_connect_key& key) const {
+  if (!(key.fields & TC_KEY_CGROUP) || !pods_) return {};
+  return pods_(key.cgroup_id);
+}
+
+bool LabelRenderer::keeps_pod_labels() const {
+  return labels_.has(Label::kNamespace) || labels_.has(Label::kPod) ||
+         labels_.has(Label::kContainer);
+}
 
 std::vector<std::string> LabelRenderer::label_names() const {
   std::vector<std::string> out;
@@ -55,6 +69,7 @@ LabelValues LabelRenderer::connect_labels(const tc_connect_key& key,
   auto filled = [&](uint32_t field) { return (key.fields & field) != 0; };
   LabelValues out;
   out.reserve(labels_.keep.size());
+  const PodLabels pod = keeps_pod_labels() ? pod_of(key) : PodLabels{};
   // Values this renderer did not format itself (comm, unit, dns_name) are made safe
   // here, where they become label values: equal safe values make one series.
   auto push_safe = [&](std::string value) {
@@ -95,6 +110,15 @@ LabelValues LabelRenderer::connect_labels(const tc_connect_key& key,
       case Label::kPid:
         out.push_back(filled(TC_KEY_TGID) ? std::to_string(key.tgid) : std::string());
         break;
+      case Label::kNamespace:
+        push_safe(pod.namespace_name);
+        break;
+      case Label::kPod:
+        push_safe(pod.pod);
+        break;
+      case Label::kContainer:
+        push_safe(pod.container);
+        break;
     }
   }
   return out;
@@ -109,12 +133,14 @@ LabelValues LabelRenderer::latency_labels(uint16_t family, const uint8_t (&daddr
   return {std::move(name), std::move(addr)};
 }
 
-uint32_t kernel_key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist,
-                           bool netns) {
+uint32_t kernel_key_fields(const LabelsConfig& labels, const AllowlistConfig& allowlist, bool netns,
+                           bool cgroup) {
   uint32_t f = netns ? TC_KEY_NETNS : 0;
   if (labels.has(Label::kUid)) f |= TC_KEY_UID;
   if (labels.has(Label::kPid)) f |= TC_KEY_TGID;
-  if (labels.has(Label::kUnit)) f |= TC_KEY_CGROUP;
+  if (cgroup || labels.has(Label::kUnit) || labels.has(Label::kNamespace) ||
+      labels.has(Label::kPod) || labels.has(Label::kContainer))
+    f |= TC_KEY_CGROUP;
   if (labels.has(Label::kComm)) f |= TC_KEY_COMM;
   if (labels.has(Label::kLport)) f |= TC_KEY_LPORT;
   if (!labels.has(Label::kSaddr)) f |= TC_KEY_NO_SADDR;

@@ -180,6 +180,11 @@ inline constexpr MetricDef kKernelKeysExpired{
     "Kernel map entries deleted because they did not grow for limits.idle_expiry (their "
     "final counts folded first).",
     {"map"}};
+inline constexpr MetricDef kKubeletLogEntriesRejected{
+    "tcpconnect_kubelet_log_entries_rejected", kGauge,
+    "Entries of kubelet's log directories that the latest scan refused to name pods by: "
+    "names that are not Kubernetes names, pod uids or container ids claimed twice. Present "
+    "once a connect from a kubelet pod cgroup was named."};
 
 // The HTTP endpoint about its scrapes (web/scrape_metrics).
 inline constexpr MetricDef kScrapes{"tcpconnect_scrapes_total", kCounter,
@@ -322,6 +327,7 @@ inline constexpr const MetricDef* kAll[] = {
     &kReloadTimestamp,
     &kSeriesExpired,
     &kKernelKeysExpired,
+    &kKubeletLogEntriesRejected,
     &kScrapes,
     &kScrapeDuration,
     &kScrapeBytes,

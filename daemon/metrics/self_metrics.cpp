@@ -109,6 +109,14 @@ void SelfMetrics::set_keys_expired(const std::string& map, uint64_t total) {
              static_cast<double>(total));
 }
 
+void SelfMetrics::set_kubelet_log_entries_rejected(uint64_t n) {
+  if (!kubelet_rejected_) {
+    kubelet_rejected_ =
+        &register_family(prometheus::BuildGauge(), metric::kKubeletLogEntriesRejected, *registry_);
+  }
+  kubelet_rejected_->Add({}).Set(static_cast<double>(n));
+}
+
 void SelfMetrics::add_outcomes_lost(uint64_t n) {
   outcomes_lost_.Add({}).Increment(static_cast<double>(n));
 }

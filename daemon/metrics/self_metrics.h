@@ -39,6 +39,8 @@ class SelfMetrics {
   void set_config_reload(bool ok, double unix_seconds);
   // Cumulative: kernel keys deleted by limits.idle_expiry, per map.
   void set_keys_expired(const std::string& map, uint64_t total);
+  // Registered at the first call: hosts without kubelet pods never show it.
+  void set_kubelet_log_entries_rejected(uint64_t n);
 
  private:
   void set_series(const MetricDef& family, double n);
@@ -62,6 +64,7 @@ class SelfMetrics {
   prometheus::Family<prometheus::Gauge>& reload_time_;
   prometheus::Family<prometheus::Counter>& series_expired_;
   prometheus::Family<prometheus::Counter>& keys_expired_;
+  prometheus::Family<prometheus::Gauge>* kubelet_rejected_ = nullptr;
 };
 
 }  // namespace tcpconnect

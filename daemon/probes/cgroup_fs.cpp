@@ -154,36 +154,56 @@ CgroupUnits::CgroupUnits(Cgroup2Mount mount, Options options)
     : mount_(std::move(mount)), options_(options) {}
 
 std::string CgroupUnits::unit_of(uint64_t cgroup_id) {
-  if (auto it = units_.find(cgroup_id); it != units_.end()) return it->second;
-  if (unknown_.count(cgroup_id)) return "";
+  const Named* named = find(cgroup_id);
+  return named ? named->unit : std::string();
+}
+
+std::optional<PodCgroup> CgroupUnits::pod_of(uint64_t cgroup_id) {
+  const Named* named = find(cgroup_id);
+  return named ? named->pod : std::nullopt;
+}
+
+const CgroupUnits::Named* CgroupUnits::find(uint64_t cgroup_id) {
+  if (auto it = units_.find(cgroup_id); it != units_.end()) return &it->second;
+  if (unknown_.count(cgroup_id)) return nullptr;
   if (!walked_this_round_) {
     walk();
-    if (auto it = units_.find(cgroup_id); it != units_.end()) return it->second;
+    if (auto it = units_.find(cgroup_id); it != units_.end()) return &it->second;
   }
   // Only a walk made after the id was first asked for can say it is gone.
   if (walked_this_round_) {
     if (unknown_.size() >= options_.max_entries) unknown_.clear();
     unknown_.insert(cgroup_id);
   }
-  return "";
+  return nullptr;
 }
 
 void CgroupUnits::walk() {
   walked_this_round_ = true;
   ++walks_;
-  if (units_.size() >= options_.max_entries) units_.clear();
-  // Depth-first with a stack of (directory fd, path below the mount).
+  std::unordered_map<uint64_t, Named> found;
+  // Only root makes kubelet's cgroups: a kubepods tree in a sub-tree delegated to a user
+  // (whose directories that user owns) would otherwise name its processes after any pod.
+  auto name = [&](ino_t id, std::string_view rel, bool root_owned) {
+    if (found.size() >= options_.max_entries) return;
+    const std::string path = hierarchy_path(mount_, rel);
+    found[id] =
+        Named{unit_of_cgroup_path(path), root_owned ? pod_of_cgroup_path(path) : std::nullopt};
+  };
+  // Depth-first with a stack of (directory fd, path below the mount, whether it and every
+  // directory above it belong to root).
   struct Dir {
     UniqueFd fd;
     std::string rel;
+    bool root_owned;
   };
   std::vector<Dir> stack;
   UniqueFd root(open(mount_.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) return;
   struct stat st {};
-  if (fstat(root.get(), &st) == 0)
-    units_[st.st_ino] = unit_of_cgroup_path(hierarchy_path(mount_, ""));
-  stack.push_back({std::move(root), ""});
+  if (fstat(root.get(), &st) != 0) return;
+  name(st.st_ino, "", st.st_uid == 0);
+  stack.push_back({std::move(root), "", st.st_uid == 0});
   size_t dirs = 0;
   while (!stack.empty() && dirs < options_.max_walk_dirs) {
     Dir dir = std::move(stack.back());
@@ -195,19 +215,20 @@ void CgroupUnits::walk() {
     fd.release();  // closedir closes it
     while (dirent* e = readdir(d)) {
       if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
-      std::string_view name = e->d_name;
-      if (name == "." || name == "..") continue;
+      std::string_view entry = e->d_name;
+      if (entry == "." || entry == "..") continue;
       UniqueFd child(openat(dir.fd.get(), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!child) continue;
       if (fstat(child.get(), &st) != 0) continue;
-      std::string rel = dir.rel + "/" + std::string(name);
-      if (units_.size() < options_.max_entries)
-        units_[st.st_ino] = unit_of_cgroup_path(hierarchy_path(mount_, rel));
+      std::string rel = dir.rel + "/" + std::string(entry);
+      const bool root_owned = dir.root_owned && st.st_uid == 0;
+      name(st.st_ino, rel, root_owned);
       ++dirs;
-      if (stack.size() < 4096) stack.push_back({std::move(child), std::move(rel)});
+      if (stack.size() < 4096) stack.push_back({std::move(child), std::move(rel), root_owned});
     }
     closedir(d);
   }
+  units_ = std::move(found);
 }
 
 }  // namespace tcpconnect

@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "probes/kube_pods.h"
 #include "util/result.h"
 
 namespace tcpconnect {
@@ -64,11 +65,12 @@ Result<ResolvedCgroup> resolve_cgroup(const Cgroup2Mount& mount, const std::stri
 // (the root cgroup, a bare directory someone made).
 std::string unit_of_cgroup_path(std::string_view path);
 
-// cgroup id -> unit, learned by walking the cgroup2 file system. A cgroup a key names
-// existed when its connect was counted, so an id not known yet triggers one walk (at
-// most one per begin_round(): the drain calls that once per drain); an id a walk did not
-// find (the cgroup is gone) is remembered as unknown and renders "". Memory is bounded:
-// the cache holds at most max_entries ids and is emptied when it would hold more.
+// cgroup id -> unit and pod, learned by walking the cgroup2 file system. A cgroup a key
+// names existed when its connect was counted, so an id not known yet triggers one walk
+// (at most one per begin_round(): the drain calls that once per drain); an id a walk did
+// not find (the cgroup is gone) is remembered as unknown and renders "". Each walk
+// replaces what the previous one found, so cgroups that went are forgotten. Memory is
+// bounded: at most max_entries ids known and as many unknown (emptied when full).
 class CgroupUnits {
  public:
   struct Options {
@@ -80,15 +82,23 @@ class CgroupUnits {
 
   void begin_round() { walked_this_round_ = false; }
   std::string unit_of(uint64_t cgroup_id);
+  // The kubelet pod (and container) of a cgroup, nullopt outside pods and for a kubelet
+  // layout below a directory root does not own (a delegated sub-tree).
+  std::optional<PodCgroup> pod_of(uint64_t cgroup_id);
   uint64_t walks() const { return walks_; }
   size_t cached() const { return units_.size() + unknown_.size(); }
 
  private:
+  struct Named {
+    std::string unit;
+    std::optional<PodCgroup> pod;
+  };
+  const Named* find(uint64_t cgroup_id);
   void walk();
 
   Cgroup2Mount mount_;
   Options options_;
-  std::unordered_map<uint64_t, std::string> units_;
+  std::unordered_map<uint64_t, Named> units_;
   std::unordered_set<uint64_t> unknown_;
   bool walked_this_round_ = false;
   uint64_t walks_ = 0;

@@ -17,6 +17,7 @@
 
 #include "dns/dns_layer.h"
 #include "metrics/labels.h"
+#include "probes/cgroup_fs.h"
 #include "trace/trace_probe.h"
 #include "util/unique_fd.h"
 
@@ -45,6 +46,7 @@ constexpr const char* kExamples = R"(examples:
     tcpconnect_exporter trace -L           # include LPORT while printing outputs
     tcpconnect_exporter trace --outcome    # include how each attempt ended
     tcpconnect_exporter trace --json | jq  # one JSON object per connect
+    tcpconnect_exporter trace --pod        # include the Kubernetes pod of each connect
     tcpconnect_exporter trace --cgroupmap mappath  # only trace cgroups in this BPF map
     tcpconnect_exporter trace --mntnsmap mappath   # only trace mount namespaces in the map
 )";
@@ -227,6 +229,18 @@ std::unique_ptr<TraceCommand> TraceCommand::add_to(CLI::App& app) {
                 "include how each attempt ended: established, refused, timeout, reset, "
                 "unreachable, aborted, other (printed when it ends), and its SYN "
                 "retransmissions (RETRANS)");
+  sub->add_flag("--pod", o.columns.pod,
+                "include the Kubernetes NAMESPACE, POD and CONTAINER of each connect (JSON "
+                "\"namespace\", \"pod\", \"container\"; - outside pods), from its cgroup "
+                "and kubelet's log directories");
+  sub->add_option(
+         "--pod-logs-dir", o.pod_logs_dir,
+         "kubelet's pod log directory, for --pod (default " + std::string(kDefaultPodLogsDir) + ")")
+      ->type_name("DIR");
+  sub->add_option("--container-logs-dir", o.container_logs_dir,
+                  "kubelet's container log directory, for --pod (default " +
+                      std::string(kDefaultContainerLogsDir) + ")")
+      ->type_name("DIR");
   sub->add_option("--backend", cmd->backend_,
                   "program type to attach with: auto (tp_btf, raw_tp, then tracepoint), "
                   "tp_btf, raw_tp or tracepoint")
@@ -275,6 +289,7 @@ class Tracer {
 
  private:
   void print_event(const tc_trace_event& ev);
+  void name_pod(uint64_t cgroup_id, TraceLine* line);
   std::string query_for(const tc_connect_key& key, uint64_t connect_ns);
   void print_counts();
   void report_losses();
@@ -289,6 +304,9 @@ class Tracer {
   const TraceOptions& options_;
   std::unique_ptr<DnsLayer> dns_;
   std::unique_ptr<TraceProbe> probe_;
+  // --pod: cgroup id -> pod (as the daemon's namespace, pod and container labels).
+  std::unique_ptr<CgroupUnits> cgroups_;
+  std::unique_ptr<KubeletLogs> kubelet_;
   uint64_t start_ns_ = 0;
   uint64_t dns_polled_ns_ = 0;
   TraceLosses reported_;
@@ -326,9 +344,21 @@ void Tracer::print_event(const tc_trace_event& ev) {
     line.query = query_for(ev.key, ev.ts_ns);
     line.stale = dns_->is_stale(ev.key.netns, ev.key.family, ev.key.daddr);
   }
+  if (cgroups_) name_pod(ev.key.cgroup_id, &line);
   std::string text = trace_line(options_.columns, line);
   text += '\n';
   std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+// A cgroup gone by the time its connect is printed (a short-lived pod) names no pod.
+void Tracer::name_pod(uint64_t cgroup_id, TraceLine* line) {
+  std::optional<PodCgroup> cgroup = cgroups_->pod_of(cgroup_id);
+  if (!cgroup) return;
+  if (std::optional<PodIdentity> pod = kubelet_->identity_of(*cgroup)) {
+    line->namespace_name = std::move(pod->namespace_name);
+    line->pod = std::move(pod->pod);
+    line->container = std::move(pod->container);
+  }
 }
 
 void Tracer::print_counts() {
@@ -389,6 +419,15 @@ Status Tracer::attach(bool wait_for_outcome) {
     if (!dns) return Error{"-d: " + dns.error().message};
     dns_ = std::move(dns).value();
   }
+  if (options_.columns.pod) {
+    auto mount = find_cgroup2_mount();
+    if (!mount) return Error{"--pod: " + mount.error().message};
+    cgroups_ = std::make_unique<CgroupUnits>(mount.value());
+    KubeletLogs::Options ko;
+    ko.pod_logs_dir = options_.pod_logs_dir;
+    ko.container_logs_dir = options_.container_logs_dir;
+    kubelet_ = std::make_unique<KubeletLogs>(ko);
+  }
   TraceProbe::Options po;
   po.backend = options_.backend;
   po.count_mode = options_.count;
@@ -408,6 +447,11 @@ Status Tracer::follow(int signal_fd) {
     pollfd fds[2] = {{probe_->wait_fd(), POLLIN, 0}, {signal_fd, POLLIN, 0}};
     int r = ::poll(fds, 2, 1000);
     if (r < 0 && errno != EINTR) return Error{std::string("poll: ") + std::strerror(errno)};
+    // A pod that appeared since the last pass is looked for once more per pass at most.
+    if (cgroups_) {
+      cgroups_->begin_round();
+      kubelet_->begin_round();
+    }
     auto n = probe_->consume();
     std::fflush(stdout);
     if (!n) return n.error();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "probes/kube_pods.h"
 #include "trace/trace_output.h"
 #include "util/result.h"
 
@@ -22,6 +23,9 @@ struct TraceOptions {
   FiltersConfig filters;  // -p -P -4/-6 -u --cgroupmap --mntnsmap
   ProbeBackend backend = ProbeBackend::kAuto;
   uint32_t ring_bytes = 1u << 20;
+  // --pod: where kubelet keeps its logs, which name pods and containers.
+  std::string pod_logs_dir = std::string(kDefaultPodLogsDir);
+  std::string container_logs_dir = std::string(kDefaultContainerLogsDir);
 };
 
 // The subcommand as the command line sees it.

@@ -29,6 +29,16 @@ std::string printable(const std::string& s) {
 // a socket the application did not bind: the kernel had not assigned its port yet.
 bool lport_unknown(const TraceLine& l) { return l.outcome == TC_TRACE_PENDING && l.lport == 0; }
 
+// Wide enough for most names; a longer one widens its line rather than losing its end
+// (two pods' names often differ only there).
+constexpr int kNamespaceWidth = 16;
+constexpr int kPodWidth = 32;
+constexpr int kContainerWidth = 16;
+
+// A pod column: names are safe text already (and cannot hold a blank); "-" keeps an
+// empty one a column.
+std::string pod_field(const std::string& s) { return s.empty() ? "-" : printable(s); }
+
 int ip_version(uint16_t family) { return family == TC_AF_INET6 ? 6 : 4; }
 
 uint64_t failed_total(const tc_connect_counts& c) {
@@ -72,6 +82,9 @@ std::string trace_header(const TraceColumns& columns) {
   if (columns.lport) out += fmt::format("{:<6} ", "LPORT");
   out += fmt::format("{:<16} {:<6}", "DADDR", "DPORT");
   if (columns.outcome) out += fmt::format(" {:<11} {:<7}", "OUTCOME", "RETRANS");
+  if (columns.pod)
+    out += fmt::format(" {:<{}} {:<{}} {:<{}}", "NAMESPACE", kNamespaceWidth, "POD", kPodWidth,
+                       "CONTAINER", kContainerWidth);
   if (columns.dns) out += " QUERY";
   return trim_right(out);
 }
@@ -91,6 +104,10 @@ std::string trace_line(const TraceColumns& columns, const TraceLine& l) {
                  ? std::string(R"(,"syn_retransmits":null)")
                  : fmt::format(R"(,"syn_retransmits":{})", l.syn_retransmits);
     }
+    if (columns.pod)
+      out +=
+          fmt::format(R"(,"namespace":{},"pod":{},"container":{})", json_string(l.namespace_name),
+                      json_string(l.pod), json_string(l.container));
     if (columns.dns) out += fmt::format(R"(,"query":{},"stale":{})", json_string(l.query), l.stale);
     return out + "}";
   }
@@ -107,6 +124,9 @@ std::string trace_line(const TraceColumns& columns, const TraceLine& l) {
     out += l.outcome == TC_TRACE_PENDING ? fmt::format("{:<7}", "-")
                                          : fmt::format("{:<7}", l.syn_retransmits);
   }
+  if (columns.pod)
+    out += fmt::format(" {:<{}} {:<{}} {:<{}}", pod_field(l.namespace_name), kNamespaceWidth,
+                       pod_field(l.pod), kPodWidth, pod_field(l.container), kContainerWidth);
   if (columns.dns) out += " " + l.query + (l.stale ? kStaleNote : "");
   return trim_right(out);
 }

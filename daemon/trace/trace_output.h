@@ -22,6 +22,7 @@ struct TraceColumns {
   bool lport = false;      // -L: LPORT
   bool dns = false;        // -d: QUERY
   bool outcome = false;    // --outcome: OUTCOME
+  bool pod = false;        // --pod: NAMESPACE POD CONTAINER
   bool json = false;       // --json
 };
 
@@ -42,6 +43,11 @@ struct TraceLine {
   // -d: the destination is stale for its name (DnsLayer::is_stale, the daemon's
   // metric::kStaleConnects verdict): QUERY gains " (stale)".
   bool stale = false;
+  // --pod: the Kubernetes pod of the connecting process ("" outside pods), as the
+  // namespace, pod and container labels name it.
+  std::string namespace_name;
+  std::string pod;
+  std::string container;
 };
 
 // One row of the -c table.
@@ -74,7 +80,9 @@ std::string outcome_name(uint8_t outcome);
 std::string dns_query_text(const std::optional<DnsCacheEntry>& answer, bool loopback,
                            uint64_t connect_ns);
 
-// The column header of per-event output ("" with --json).
+// The column header of per-event output ("" with --json). The pod columns come after
+// tcpconnect(8)'s own (and OUTCOME), before QUERY, the one of no fixed width; "-" fills
+// them outside pods.
 std::string trace_header(const TraceColumns& columns);
 // One attempt: a text line, or a JSON object; no newline. With -d, a stale destination's
 // QUERY ends in kStaleNote (JSON: "stale":true, else false). An attempt printed before its

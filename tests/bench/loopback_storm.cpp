@@ -1,11 +1,16 @@
 #include "loopback_storm.h"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -86,6 +91,44 @@ int64_t listen_overflows() {
       if (name == "ListenOverflows") return std::stoll(value);
   }
   return -1;
+}
+
+LoadNetns::~LoadNetns() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string LoadNetns::create() {
+  const int previous = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (previous < 0) return std::string("open own netns: ") + std::strerror(errno);
+  std::string err;
+  if (unshare(CLONE_NEWNET) != 0) {
+    err = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+  } else {
+    fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    tcpconnect::testing::Fd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (fd_ < 0 || !s || ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0 ||
+        (ifr.ifr_flags |= IFF_UP, ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0))
+      err = std::string("bring lo up in the new netns: ") + std::strerror(errno);
+    if (setns(previous, CLONE_NEWNET) != 0) std::abort();  // cannot go on in the wrong one
+  }
+  close(previous);
+  return err;
+}
+
+LoadNetns::Entered::Entered(const LoadNetns& ns) {
+  previous_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (previous_ >= 0 && setns(ns.fd_, CLONE_NEWNET) != 0) {
+    close(previous_);
+    previous_ = -1;
+  }
+}
+
+LoadNetns::Entered::~Entered() {
+  if (previous_ < 0) return;
+  if (setns(previous_, CLONE_NEWNET) != 0) std::abort();
+  close(previous_);
 }
 
 int64_t clock_ns(clockid_t clock) {

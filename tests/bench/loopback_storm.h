@@ -60,6 +60,38 @@ int connect_and_close(const StormListener& target, CloseMode close);
 // Growing during a run means the accept side, not the connect path, limited it.
 int64_t listen_overflows();
 
+// A network namespace of the benchmark's own, its lo up, for loopback loads. On the
+// host's loopback a storm shares the conntrack table (loaded as soon as any NAT rule
+// exists, e.g. podman's): FIN-closed connections stay in it 120 s, the table fills at
+// nf_conntrack_max and new SYNs are dropped (a 1 s retransmit each: the storm stalls), as
+// it does with the TIME_WAIT sockets and ephemeral ports of whatever else runs there. A
+// fresh namespace has no conntrack hook and no one else's sockets; the exporter's
+// programs (a tracepoint, cgroup programs on the root) run for its traffic all the same.
+class LoadNetns {
+ public:
+  LoadNetns() = default;
+  LoadNetns(const LoadNetns&) = delete;
+  LoadNetns& operator=(const LoadNetns&) = delete;
+  ~LoadNetns();
+  // "" or what failed.
+  std::string create();
+
+  // The calling thread (and threads it starts) in the namespace while this lives.
+  class Entered {
+   public:
+    explicit Entered(const LoadNetns& ns);
+    Entered(const Entered&) = delete;
+    Entered& operator=(const Entered&) = delete;
+    ~Entered();
+
+   private:
+    int previous_ = -1;
+  };
+
+ private:
+  int fd_ = -1;
+};
+
 // A clock's reading in ns (0 if it cannot be read, e.g. the thread is gone).
 int64_t clock_ns(clockid_t clock);
 

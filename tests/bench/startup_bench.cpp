@@ -15,15 +15,16 @@
 // their offsets from exec (the log's clock has millisecond resolution). A benchmark: it
 // prints figures and asserts nothing.
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -56,6 +57,9 @@ class NotifyListener {
       std::perror("bind notify socket");
       std::exit(1);
     }
+    // Writable by all, as systemd's /run/systemd/notify: the daemon sends READY=1 after it
+    // has given up root for its service user.
+    chmod(path_.c_str(), 0666);
     timeval tv{0, 20000};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     // The kernel stamps each datagram on arrival (CLOCK_REALTIME): a late wake-up of this

@@ -93,6 +93,48 @@ TEST(TraceOutput, JsonCarriesEveryFieldAsked) {
             R"j("syn_retransmits":1,"query":"example.com (123.456ms)","stale":false})j");
 }
 
+// --pod: NAMESPACE, POD and CONTAINER after OUTCOME and before QUERY, "-" outside pods; a
+// long pod name widens its line rather than being cut (replicas differ at the end).
+TEST(TraceOutput, PodColumns) {
+  TraceColumns c;
+  c.pod = c.dns = true;
+  TraceLine l = sample();
+  l.query = "localhost";
+  l.namespace_name = "shop";
+  l.pod = "cart-7d4b9";
+  l.container = "cart";
+  EXPECT_EQ(trace_header(c),
+            "PID    COMM         IP SADDR            DADDR            DPORT  NAMESPACE        POD "
+            "                             CONTAINER        QUERY");
+  EXPECT_EQ(trace_line(c, l),
+            "1479   telnet       4  127.0.0.1        127.0.0.1        23     shop             "
+            "cart-7d4b9                       cart             localhost");
+  l.namespace_name = l.pod = l.container = "";
+  EXPECT_EQ(trace_line(c, l),
+            "1479   telnet       4  127.0.0.1        127.0.0.1        23     -                -  "
+            "                              -                localhost");
+  l.namespace_name = "shop";
+  l.pod = "checkout-worker-with-a-very-long-name-5c7f8d9b4-x8k2p";
+  l.container = "worker";
+  EXPECT_NE(trace_line(c, l).find(" checkout-worker-with-a-very-long-name-5c7f8d9b4-x8k2p worker"),
+            std::string::npos);
+}
+
+TEST(TraceOutput, JsonPodFields) {
+  TraceColumns c;
+  c.json = c.pod = true;
+  TraceLine l = sample();
+  l.namespace_name = "shop";
+  l.pod = "cart-7d4b9";
+  l.container = "cart";
+  EXPECT_EQ(trace_line(c, l),
+            R"({"time":31.871,"uid":1000,"pid":1479,"comm":"telnet","ip":4,"saddr":"127.0.0.1",)"
+            R"("daddr":"127.0.0.1","dport":23,"namespace":"shop","pod":"cart-7d4b9",)"
+            R"("container":"cart"})");
+  l.namespace_name = l.pod = l.container = "";
+  EXPECT_NE(trace_line(c, l).find(R"("namespace":"","pod":"","container":"")"), std::string::npos);
+}
+
 // A connect to an address DNS no longer gives for its name: the daemon's stale verdict,
 // shown after QUERY (its delay note included) and as a JSON boolean.
 TEST(TraceOutput, StaleDestinationIsMarked) {

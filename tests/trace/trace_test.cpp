@@ -35,6 +35,7 @@
 
 #include "bpf/filter_testing.h"
 #include "common/net.h"
+#include "common/scratch_dir.h"
 #include "dns/dns_capture.h"
 #include "dns/dns_testing.h"
 #include "integration/daemon_process.h"
@@ -636,6 +637,93 @@ TEST_F(TraceTest, CgroupmapTracesOnlyThatCgroup) {
   for (const Row& r : rows) EXPECT_EQ(r.at("PID"), child_pid);
 }
 
+// --pod: the pod of each connect from its cgroup and kubelet's log directories, here
+// fake ones (temporary roots): a burstable pod under the systemd driver and a
+// guaranteed one under the cgroupfs driver, below a cgroup of the test's own (kubelet's
+// --cgroup-root). The test's own connect is outside pods.
+TEST_F(TraceTest, PodColumnsNameKubeletPods) {
+  const std::string id = std::to_string(getpid());
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08x", static_cast<unsigned>(getpid()));
+  const std::string uid_a = std::string(hex) + "-0000-4000-8000-00000000000a";
+  const std::string uid_b = std::string(hex) + "-0000-4000-8000-00000000000b";
+  const std::string cid_a = std::string(56, 'a') + hex, cid_b = std::string(56, 'b') + hex;
+  std::string uid_a_systemd = uid_a;
+  for (char& c : uid_a_systemd)
+    if (c == '-') c = '_';
+  std::string error;
+  auto cg_a = TestCgroup::create("tcx-trace-pods-" + id + ".slice/kubepods.slice/" +
+                                     "kubepods-burstable.slice/kubepods-burstable-pod" +
+                                     uid_a_systemd + ".slice/cri-containerd-" + cid_a + ".scope",
+                                 &error);
+  ASSERT_TRUE(cg_a) << error;
+  auto cg_b =
+      TestCgroup::create("tcx-trace-pods-" + id + "/kubepods/pod" + uid_b + "/" + cid_b, &error);
+  ASSERT_TRUE(cg_b) << error;
+  ScratchDir logs("tcx-trace-pods");
+  ASSERT_FALSE(logs.path().empty());
+  const std::string pods = logs.path() + "/pods", containers = logs.path() + "/containers";
+  for (const std::string& dir :
+       {pods, containers, pods + "/shop_cart-7d4b9_" + uid_a,
+        pods + "/shop_cart-7d4b9_" + uid_a + "/cart", pods + "/kube-system_coredns-5d78c_" + uid_b,
+        pods + "/kube-system_coredns-5d78c_" + uid_b + "/coredns"})
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir << ": " << std::strerror(errno);
+  ASSERT_EQ(symlink((pods + "/shop_cart-7d4b9_" + uid_a + "/cart/0.log").c_str(),
+                    (containers + "/cart-7d4b9_shop_cart-" + cid_a + ".log").c_str()),
+            0);
+  ASSERT_EQ(symlink((pods + "/kube-system_coredns-5d78c_" + uid_b + "/coredns/0.log").c_str(),
+                    (containers + "/coredns-5d78c_kube-system_coredns-" + cid_b + ".log").c_str()),
+            0);
+
+  Listener l = listen_tcp(AF_INET, "127.0.0.1");
+  ConnectorChild in_a(AF_INET, "127.0.0.1", l.port, 2);
+  ConnectorChild in_b(AF_INET, "127.0.0.1", l.port, 3);
+  const std::string pid_a = std::to_string(in_a.pid()), pid_b = std::to_string(in_b.pid());
+  ASSERT_TRUE(cg_a->add_process(in_a.pid()));
+  ASSERT_TRUE(cg_b->add_process(in_b.pid()));
+  TraceRun text({"--pod", "-P", std::to_string(l.port), "--pod-logs-dir", pods,
+                 "--container-logs-dir", containers});
+  TraceRun json({"--pod", "--json", "-P", std::to_string(l.port), "--pod-logs-dir", pods,
+                 "--container-logs-dir", containers});
+  ASSERT_TRUE(text.ready());
+  ASSERT_TRUE(json.ready(false));
+  ASSERT_EQ(in_a.release_and_wait(), 2);
+  ASSERT_EQ(in_b.release_and_wait(), 3);
+  ASSERT_EQ(connect_once(AF_INET, "127.0.0.1", l.port), 0);
+  drain_accepts(l);
+  ASSERT_EQ(text.stop(), 0) << text.err();
+  ASSERT_EQ(json.stop(), 0) << json.err();
+
+  std::vector<std::string> header;
+  auto rows = parse_rows(text.out(), &header);
+  EXPECT_THAT(header, ::testing::ElementsAre("PID", "COMM", "IP", "SADDR", "DADDR", "DPORT",
+                                             "NAMESPACE", "POD", "CONTAINER"));
+  ASSERT_EQ(rows.size(), 6u) << text.out() << text.err();
+  for (const Row& r : where(rows, "PID", pid_a))
+    EXPECT_EQ(r.at("NAMESPACE") + "/" + r.at("POD") + "/" + r.at("CONTAINER"),
+              "shop/cart-7d4b9/cart");
+  for (const Row& r : where(rows, "PID", pid_b))
+    EXPECT_EQ(r.at("NAMESPACE") + "/" + r.at("POD") + "/" + r.at("CONTAINER"),
+              "kube-system/coredns-5d78c/coredns");
+  const auto ours = where(rows, "PID", id);
+  ASSERT_EQ(ours.size(), 1u);
+  EXPECT_EQ(ours[0].at("NAMESPACE") + ours[0].at("POD") + ours[0].at("CONTAINER"), "---");
+  EXPECT_EQ(where(rows, "PID", pid_a).size(), 2u);
+  EXPECT_EQ(where(rows, "PID", pid_b).size(), 3u);
+
+  const std::string out = json.out();
+  EXPECT_EQ(count_of(out, "\"pid\":" + pid_a + ","), 2u) << out;
+  EXPECT_EQ(count_of(out, "\"namespace\":\"shop\",\"pod\":\"cart-7d4b9\",\"container\":\"cart\"}"),
+            2u)
+      << out;
+  EXPECT_EQ(count_of(out,
+                     "\"namespace\":\"kube-system\",\"pod\":\"coredns-5d78c\","
+                     "\"container\":\"coredns\"}"),
+            3u)
+      << out;
+  EXPECT_EQ(count_of(out, "\"namespace\":\"\",\"pod\":\"\",\"container\":\"\"}"), 1u) << out;
+}
+
 // -d: the QUERY column from a real dnsmasq, through glibc's own resolver.
 class TraceDnsTest : public TraceTest {
  protected:
@@ -802,7 +890,8 @@ TEST(TraceCommandLineTest, HelpAndErrors) {
   for (const char* s :
        {"-p PID, --pid PID", "-P PORT, --port PORT", "[-4 | -6]", "-L, --lport", "-U, --print-uid",
         "-u UID, --uid UID", "-c, --count", "--cgroupmap", "--mntnsmap", "-d, --dns", "--json",
-        "--outcome", "examples:", "tcpconnect_exporter trace -P 80,81"})
+        "--outcome", "--pod", "--pod-logs-dir DIR", "--container-logs-dir DIR",
+        "examples:", "tcpconnect_exporter trace -P 80,81"})
     EXPECT_THAT(out, HasSubstr(s));
   EXPECT_EQ(run_command(daemon_binary() + " trace -P 0 2>&1", &out), 2);
   EXPECT_EQ(out, "tcpconnect_exporter trace: -P: port 0 is out of range 1..65535\n");

@@ -200,6 +200,13 @@ TEST(ConfigDefaults, ShippedFileMentionsEveryKey) {
                           "comms:",
                           "include_cidrs:",
                           "exclude_cidrs:",
+                          "namespaces:",
+                          "exclude_namespaces:",
+                          "pods:",
+                          "exclude_pods:",
+                          "kubernetes:",
+                          "pod_logs_dir:",
+                          "container_logs_dir:",
                           "dns:",
                           "enabled:",
                           "capture_bytes:",
@@ -247,6 +254,12 @@ TEST(ConfigEquality, IgnoresSourceOnly) {
       [](Config& c) { c.filters.comms = {"curl"}; },
       [](Config& c) { c.filters.include_cidrs = {parse_cidr("10.0.0.0/8").value()}; },
       [](Config& c) { c.filters.exclude_cidrs = {parse_cidr("10.0.0.0/8").value()}; },
+      [](Config& c) { c.filters.namespaces = {"a"}; },
+      [](Config& c) { c.filters.exclude_namespaces = {"a"}; },
+      [](Config& c) { c.filters.pods = {"a"}; },
+      [](Config& c) { c.filters.exclude_pods = {"a"}; },
+      [](Config& c) { c.kubernetes.pod_logs_dir = "/p"; },
+      [](Config& c) { c.kubernetes.container_logs_dir = "/c"; },
       [](Config& c) { c.dns.enabled = false; },
       [](Config& c) { c.dns.ports = {5353}; },
       [](Config& c) { c.dns.capture_bytes = 64; },
@@ -282,6 +295,9 @@ TEST(ConfigEnums, ToString) {
   EXPECT_EQ(to_string(Label::kUnit), "unit");
   EXPECT_EQ(to_string(Label::kLport), "lport");
   EXPECT_EQ(to_string(Label::kPid), "pid");
+  EXPECT_EQ(to_string(Label::kNamespace), "namespace");
+  EXPECT_EQ(to_string(Label::kPod), "pod");
+  EXPECT_EQ(to_string(Label::kContainer), "container");
   EXPECT_EQ(to_string(Family::kIpv4), "ipv4");
   EXPECT_EQ(to_string(Family::kIpv6), "ipv6");
   EXPECT_EQ(to_string(DnsCapture::kAuto), "auto");
@@ -640,8 +656,8 @@ TEST(ConfigErrors, DeepNesting) {
 TEST(ConfigErrors, TopLevel) {
   const std::vector<ErrorCase> cases = {
       {"hello\n", "1:1",
-       "expected a map of sections (web, probes, labels, limits, filters, dns, allowlist) at "
-       "the top level, got \"hello\""},
+       "expected a map of sections (web, probes, labels, limits, filters, dns, allowlist, "
+       "kubernetes) at the top level, got \"hello\""},
       {"- web\n- probes\n", "1:1", "at the top level, got a list"},
       {"\n\n  42\n", "3:3", "got \"42\""},
       {"web: {}\n---\nweb: {}\n", "3:1", "more than one YAML document"},
@@ -657,7 +673,7 @@ TEST(ConfigErrors, UnknownKeys) {
        "did you mean \"listen_address\"?"},
       {"wbe:\n  listen_address: \":1\"\n", "1:1",
        "unknown key \"wbe\" at the top level (known: web, probes, labels, limits, filters, dns, "
-       "allowlist); did you mean \"web\"?"},
+       "allowlist, kubernetes); did you mean \"web\"?"},
       {"probes:\n  backend: auto\n  max_entires: 5\n", "3:3",
        "unknown key \"max_entires\" in probes (known: backend, max_entries, drain_interval); "
        "did you mean \"max_entries\"?"},
@@ -670,7 +686,8 @@ TEST(ConfigErrors, UnknownKeys) {
        "\"idle_expiry\"?"},
       {"filters:\n  pid: [1]\n", "2:3",
        "unknown key \"pid\" in filters (known: pids, uids, ports, families, cgroups, cgroupmap, "
-       "mntnsmap, comms, include_cidrs, exclude_cidrs); did you mean \"pids\"?"},
+       "mntnsmap, comms, include_cidrs, exclude_cidrs, namespaces, exclude_namespaces, pods, "
+       "exclude_pods); did you mean \"pids\"?"},
       {"filters:\n  exclude_cidr: []\n", "2:3", "did you mean \"exclude_cidrs\"?"},
       {"dns:\n  enable: true\n", "2:3",
        "unknown key \"enable\" in dns (known: enabled, ports, capture_bytes, cache_entries, "
@@ -685,7 +702,7 @@ TEST(ConfigErrors, UnknownKeys) {
       // Keys are case-sensitive, but the suggestion is not.
       {"Web: {}\n", "1:1",
        "unknown key \"Web\" at the top level (known: web, probes, labels, "
-       "limits, filters, dns, allowlist); did you mean \"web\"?"},
+       "limits, filters, dns, allowlist, kubernetes); did you mean \"web\"?"},
       {"web:\n  listen_address: \":1\"\n  listen_address: \":2\"\n  zzz: 1\n", "3:3",
        "duplicate key"},
   };
@@ -804,11 +821,11 @@ TEST(ConfigErrors, BadValues) {
       // Labels.
       {"labels:\n  keep: [family, dst]\n", "2:18",
        "labels.keep: unknown label \"dst\" (valid: family, saddr, daddr, dport, dns_name, uid, "
-       "comm, unit, lport, pid)"},
+       "comm, unit, lport, pid, namespace, pod, container)"},
       {"labels:\n  keep: [dnsname]\n", "2:10", "did you mean \"dns_name\"?"},
       {"labels:\n  keep:\n    - daddr\n    - family\n    - daddr\n", "5:7",
        "labels.keep: duplicate label \"daddr\" (first at 3:7)"},
-      {"labels:\n  keep: [uids]\n", "2:10", "lport, pid); did you mean \"uid\"?"},
+      {"labels:\n  keep: [uids]\n", "2:10", "pod, container); did you mean \"uid\"?"},
       // Durations.
       {"probes:\n  drain_interval: 1x\n", "2:19",
        "probes.drain_interval: invalid duration \"1x\": unknown unit \"x\""},
@@ -1207,7 +1224,7 @@ TEST(ValidateConfig, ChecksConfigsBuiltInCode) {
          c.labels.keep = {Label::kDport, Label::kFamily};
        },
        "labels.keep: labels must be in the order family, saddr, daddr, dport, dns_name, uid, "
-       "comm, unit, lport, pid, without duplicates"},
+       "comm, unit, lport, pid, namespace, pod, container, without duplicates"},
       {[](Config& c) {
          c.labels.keep = {Label::kDport, Label::kDport};
        },
@@ -1925,6 +1942,53 @@ TEST(Duration, ParseThenFormatIsCanonical) {
     ASSERT_TRUE(parsed.ok()) << text;
     EXPECT_EQ(format_duration(parsed.value()), canonical) << text;
   }
+}
+
+TEST(ConfigKubernetes, PodFiltersAndLogDirectories) {
+  Result<Config> config = parse_config(
+      "labels:\n  keep: [dport, namespace, pod, container]\nfilters:\n"
+      "  namespaces: [\"team-*\", default]\n  exclude_namespaces: [kube-system]\n"
+      "  pods: [\"api-*\"]\n  exclude_pods: [\"*-canary\"]\n"
+      "kubernetes:\n  pod_logs_dir: /srv/pods\n  container_logs_dir: /srv/containers\n",
+      kName);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const Config& c = config.value();
+  EXPECT_EQ(c.labels.keep,
+            (std::vector<Label>{Label::kDport, Label::kNamespace, Label::kPod, Label::kContainer}));
+  EXPECT_EQ(c.filters.namespaces, (std::vector<std::string>{"team-*", "default"}));
+  EXPECT_EQ(c.filters.exclude_pods, (std::vector<std::string>{"*-canary"}));
+  EXPECT_EQ(c.kubernetes.pod_logs_dir, "/srv/pods");
+  EXPECT_EQ(c.kubernetes.container_logs_dir, "/srv/containers");
+  EXPECT_TRUE(c.filters.filters_pods());
+  EXPECT_FALSE(c.filters.empty());
+  EXPECT_TRUE(c.filters.counts_pod("team-a", "api-1"));
+  EXPECT_TRUE(c.filters.counts_pod("default", "api-2"));
+  EXPECT_FALSE(c.filters.counts_pod("default", "api"));
+  EXPECT_FALSE(c.filters.counts_pod("team-a", "api-1-canary"));
+  EXPECT_FALSE(c.filters.counts_pod("team-a", "web-1"));
+  EXPECT_FALSE(c.filters.counts_pod("kube-system", "api-1"));
+  EXPECT_FALSE(c.filters.counts_pod("", ""));  // outside pods: not in the include lists
+
+  FiltersConfig exclude_only;
+  exclude_only.exclude_namespaces = {"kube-*"};
+  EXPECT_TRUE(exclude_only.counts_pod("", ""));
+  EXPECT_TRUE(exclude_only.counts_pod("default", "x"));
+  EXPECT_FALSE(exclude_only.counts_pod("kube-system", "x"));
+  EXPECT_FALSE(FiltersConfig{}.filters_pods());
+  EXPECT_TRUE(FiltersConfig{}.counts_pod("", ""));
+}
+
+TEST(ConfigKubernetes, BadPatternsAndPaths) {
+  const std::vector<ErrorCase> cases = {
+      {"filters:\n  namespaces: [Kube-System]\n", "2:16",
+       "filters.namespaces[0]: invalid character \"K\" in pattern"},
+      {"filters:\n  pods: [\"a_b\"]\n", "2:10", "filters.pods[0]: invalid character \"_\""},
+      {"filters:\n  exclude_pods: [\"\"]\n", "2:18", "filters.exclude_pods[0]: empty pattern"},
+      {"kubernetes:\n  pod_logs_dir: var/log/pods\n", "2:17", "kubernetes.pod_logs_dir:"},
+      {"kubernetes:\n  log_dir: /x\n", "2:3",
+       "unknown key \"log_dir\" in kubernetes (known: pod_logs_dir, container_logs_dir)"},
+  };
+  for (const ErrorCase& test : cases) expect_error(test);
 }
 
 }  // namespace

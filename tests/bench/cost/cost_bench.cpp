@@ -6,8 +6,9 @@
 //   2. ns per non-DNS UDP datagram of the exporter's packet programs, and of an empty
 //      cgroup_skb program attached beside them on the same packets;
 //   3. throughput with the exporter running over throughput without it, for a connect
-//      storm, small UDP datagrams and one TCP stream, in interleaved rounds (ABBA), with
-//      the statistics let go (their clock reads would slow every program).
+//      storm (closed with an RST: loads.h says why), small UDP datagrams and one TCP
+//      stream, in interleaved rounds (ABBA), with the statistics let go (their clock
+//      reads would slow every program).
 // Prints median [min-max] over the rounds. The statistics are held through a
 // BPF_ENABLE_STATS fd (host_stats.h): kernel.bpf_stats_enabled is never written.
 // --short runs part 1 and 2 once, for a few seconds, for a CI log. A benchmark: it
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -43,6 +45,7 @@ struct Options {
   std::string daemon = "build/tcpconnect_exporter";
   std::string config = "config/tcpconnect_exporter.yaml";
   bool short_mode = false;
+  bool throughput_only = false;
   int stats_rounds = 6;
   int rounds = 10;
   double load_seconds = 1.5;
@@ -222,50 +225,79 @@ void print_stats(const Options& o, const StatsFigures& f) {
   f.udp_programs.print("datagram");
 }
 
-// Part 3: per load, the per-round ratios with/without.
+// Part 3: per load, the per-round ratios with/without, of the rate (units per second) and
+// of the units per CPU second of the load's own threads.
+constexpr int kLoads = 3;  // connect storm, UDP datagrams, TCP stream
+
 struct ThroughputFigures {
-  Series connect, udp, stream;
-  Series base_connect, base_udp, base_stream;
+  Series rate[kLoads], per_cpu[kLoads], base[kLoads];
   int rounds = 0;
 };
 
 struct LoadRates {
-  double connect = 0, udp = 0, stream = 0;
+  double rate[kLoads] = {}, per_cpu[kLoads] = {};
 };
 
-LoadRates run_loads(const Options& o) {
+LoadRates run_loads(const Options& o, const LoadNetns& netns) {
+  const LoadNetns::Entered in(netns);
+  LoadResult loads[kLoads] = {connect_storm_load(o.load_seconds, o.threads),
+                              udp_load(o.load_seconds, o.udp_size),
+                              tcp_stream_load(o.load_seconds)};
+  // Datagrams sent: each carried the whole loopback path (both packet programs); how many
+  // the receiving thread kept up with depends on scheduling.
+  loads[1].units = loads[1].sent;
   LoadRates r;
-  r.connect = connect_load(o.load_seconds, o.threads).rate();
-  r.udp = udp_load(o.load_seconds, o.udp_size).rate();
-  r.stream = tcp_stream_load(o.load_seconds).rate();
+  for (int i = 0; i < kLoads; ++i) {
+    if (!loads[i].error.empty()) std::printf("  note: %s\n", loads[i].error.c_str());
+    r.rate[i] = loads[i].rate();
+    r.per_cpu[i] = loads[i].per_cpu();
+  }
   return r;
 }
 
+std::string stats_sysctl() {
+  std::string v = "?";
+  std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> v;
+  return v;
+}
+
+double ratio(double with, double without) { return without > 0 ? with / without : 0; }
+
 std::string throughput_phase(const Options& o, Clock::time_point deadline, ThroughputFigures& f) {
-  std::printf("\nthroughput rounds (statistics let go; kernel.bpf_stats_enabled as it was):\n");
+  std::printf(
+      "\nthroughput rounds (this run's statistics let go; kernel.bpf_stats_enabled=%s, "
+      "another process's if 1: every program then pays two clock reads); with / without: "
+      "connects/s, datagrams/s, stream MB/s; the same per CPU second\n",
+      stats_sysctl().c_str());
+  LoadNetns netns;
+  if (std::string err = netns.create(); !err.empty()) return err;
   for (int r = 0; r < o.rounds && Clock::now() < deadline; ++r) {
     LoadRates with, without;
     const bool exporter_first = r % 2 == 1;
-    if (!exporter_first) without = run_loads(o);
+    if (!exporter_first) without = run_loads(o, netns);
     {
       ExporterUnderTest exporter;
       if (std::string err = exporter.start(o.daemon, o.config); !err.empty()) return err;
-      connect_load(0.2, o.threads);
-      with = run_loads(o);
+      {
+        const LoadNetns::Entered in(netns);
+        connect_storm_load(0.2, o.threads);
+      }
+      with = run_loads(o, netns);
     }
-    if (exporter_first) without = run_loads(o);
+    if (exporter_first) without = run_loads(o, netns);
     std::printf(
-        "  round %2d (%s first): connects/s %.0f / %.0f, datagrams/s %.0f / %.0f, "
-        "stream MB/s %.0f / %.0f (with / without)\n",
-        r + 1, exporter_first ? "exporter" : "baseline", with.connect, without.connect, with.udp,
-        without.udp, with.stream / 1e6, without.stream / 1e6);
+        "  round %2d (%s first): %.0f / %.0f, %.0f / %.0f, %.0f / %.0f; per CPU s %.0f / %.0f, "
+        "%.0f / %.0f, %.0f / %.0f; host TIME_WAIT %lld, load %s\n",
+        r + 1, exporter_first ? "exporter" : "baseline", with.rate[0], without.rate[0],
+        with.rate[1], without.rate[1], with.rate[2] / 1e6, without.rate[2] / 1e6, with.per_cpu[0],
+        without.per_cpu[0], with.per_cpu[1], without.per_cpu[1], with.per_cpu[2] / 1e6,
+        without.per_cpu[2] / 1e6, static_cast<long long>(time_wait_sockets()), loadavg().c_str());
     std::fflush(stdout);
-    f.connect.add(with.connect / without.connect);
-    f.udp.add(with.udp / without.udp);
-    f.stream.add(with.stream / without.stream);
-    f.base_connect.add(without.connect);
-    f.base_udp.add(without.udp);
-    f.base_stream.add(without.stream / 1e6);
+    for (int i = 0; i < kLoads; ++i) {
+      f.rate[i].add(ratio(with.rate[i], without.rate[i]));
+      f.per_cpu[i].add(ratio(with.per_cpu[i], without.per_cpu[i]));
+      f.base[i].add(i == 2 ? without.rate[i] / 1e6 : without.rate[i]);
+    }
     ++f.rounds;
   }
   return "";
@@ -274,14 +306,18 @@ std::string throughput_phase(const Options& o, Clock::time_point deadline, Throu
 void print_throughput(const Options& o, const ThroughputFigures& f) {
   std::printf(
       "\n3. throughput with the exporter / without (%d interleaved rounds of %.1f s per "
-      "load and arm; median [min-max] of the per-round ratios)\n",
+      "load and arm; median [min-max] of the per-round ratios)\n"
+      "                                     per second           per CPU second       "
+      "without, per second\n",
       f.rounds, o.load_seconds);
-  std::printf("  connect storm (%d threads)   %s   (without: %s connects/s)\n", o.threads,
-              f.connect.text("%.3f").c_str(), f.base_connect.text("%.0f").c_str());
-  std::printf("  UDP %d B datagrams           %s   (without: %s datagrams/s)\n", o.udp_size,
-              f.udp.text("%.3f").c_str(), f.base_udp.text("%.0f").c_str());
-  std::printf("  TCP stream                   %s   (without: %s MB/s)\n",
-              f.stream.text("%.3f").c_str(), f.base_stream.text("%.0f").c_str());
+  char names[kLoads][48];
+  std::snprintf(names[0], sizeof(names[0]), "connect storm (%d threads, RST)", o.threads);
+  std::snprintf(names[1], sizeof(names[1]), "UDP %d B datagrams sent", o.udp_size);
+  std::snprintf(names[2], sizeof(names[2]), "TCP stream");
+  const char* units[kLoads] = {"connects", "datagrams", "MB"};
+  for (int i = 0; i < kLoads; ++i)
+    std::printf("  %-34s %-20s %-20s %s %s\n", names[i], f.rate[i].text("%.3f").c_str(),
+                f.per_cpu[i].text("%.3f").c_str(), f.base[i].text("%.0f").c_str(), units[i]);
 }
 
 int run(const Options& o) {
@@ -295,7 +331,7 @@ int run(const Options& o) {
   std::printf("cost_bench: %s; load average %s; config %s\n", machine_description().c_str(),
               loadavg().c_str(), o.config.c_str());
   StatsFigures stats;
-  {
+  if (!o.throughput_only) {
     BpfStatsSwitch bpf_stats(true);
     if (!bpf_stats.available()) {
       std::fprintf(stderr,
@@ -307,8 +343,8 @@ int run(const Options& o) {
       std::fprintf(stderr, "cost_bench: %s\n", err.c_str());
       return 1;
     }
+    print_stats(o, stats);
   }  // statistics let go
-  print_stats(o, stats);
   if (o.short_mode || o.rounds == 0) return 0;
   ThroughputFigures throughput;
   if (std::string err = throughput_phase(o, deadline, throughput); !err.empty()) {
@@ -331,6 +367,7 @@ int main(int argc, char** argv) {
   app.add_option("--config", o.config, "Its config file")->capture_default_str();
   app.add_flag("--short", o.short_mode,
                "Parts 1 and 2 once, a few seconds (for CI logs); no throughput rounds");
+  app.add_flag("--throughput-only", o.throughput_only, "Part 3 alone");
   app.add_option("--stats-rounds", o.stats_rounds, "Rounds of parts 1 and 2")
       ->check(CLI::Range(1, 50))
       ->capture_default_str();

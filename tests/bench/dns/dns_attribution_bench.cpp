@@ -25,6 +25,7 @@
 #include "dns/dns_testing.h"
 #include "drain/drain.h"
 #include "drain/drain_loop.h"
+#include "metrics/label_renderer.h"
 #include "metrics/self_metrics.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
@@ -94,9 +95,17 @@ int main(int argc, char** argv) {
     listeners.push_back(std::move(fd));
   }
 
-  // The daemon's pipeline: probe with destination tracking, DNS layer, drain loop.
+  // The daemon's pipeline, wired as app/daemon.cpp does for the shipped config (dns.scope:
+  // netns): probe with destination tracking whose keys keep the connect's network
+  // namespace, DNS layer, drain loop. Without the namespace in the key every connect asks
+  // for a host-wide name, which scoped answers never give.
+  LabelsConfig labels;
+  labels.keep = {Label::kDaddr, Label::kDport, Label::kDnsName};
   ConnectProbe::Options po;
   po.track_destinations = true;
+  po.before_attach = [&](ConnectProbe& unattached) {
+    return unattached.set_key_fields(kernel_key_fields(labels, AllowlistConfig{}, true));
+  };
   auto probe = ConnectProbe::attach(po);
   if (!probe) {
     std::fprintf(stderr, "dns_attribution_bench: %s\n", probe.error().message.c_str());
@@ -105,6 +114,7 @@ int main(int argc, char** argv) {
   DnsLayer::Options lo;
   lo.capture.method = method == "cgroup_skb" ? DnsCapture::kCgroupSkb : DnsCapture::kPacketSocket;
   lo.capture.ports = {53};
+  lo.scoped = true;
   auto layer = DnsLayer::start(lo);
   if (!layer) {
     std::fprintf(stderr, "dns_attribution_bench: %s\n", layer.error().message.c_str());
@@ -113,11 +123,10 @@ int main(int argc, char** argv) {
   DnsLayer& dns = *layer.value();
   ConnectProbe& cp = *probe.value();
   dns.set_destination_reader([&](const DestinationVisitor& v) { return cp.read_destinations(v); });
-  LabelsConfig labels;
-  labels.keep = {Label::kDaddr, Label::kDport, Label::kDnsName};
   auto store = std::make_shared<SeriesStore>(1000000);
   Drain drain(cp, store, labels,
               [&](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns.name_of(n, f, a); });
+  drain.set_key_netns(true);
   drain.set_before_read([&](DrainKind) { dns.before_drain(); });
   (void)drain.run_once();  // earlier traffic is folded before ours
   SelfMetrics self;

@@ -5,13 +5,19 @@
 // parser's own throughput on the same records without the kernel. Root only; traffic
 // stays on 127.0.0.1. Bounded by count and by time. A benchmark: it asserts nothing.
 //
+// The flood's reader asks one question (the capture keeps only responses to sockets that
+// asked), so its first response is answered and the others are parsed and then rejected
+// as answering no question asked (the cache is not touched): `parsed` counts both,
+// `answered` the first kind. The parser-only figure feeds each response after its query,
+// so there every response is answered and cached.
+//
 // Machine-readable lines:
-//   result mode=paced|max method=M sent=N parsed=P lost=L seconds=S sent_per_second=R
-//          parsed_per_second=Q
+//   result mode=paced|max method=M sent=N parsed=P answered=A lost=L seconds=S
+//          sent_per_second=R parsed_per_second=Q
 //   cpu mode=paced|max method=M sender_us_per_response=A reader_us_per_response=B
 //       consumer_us_per_response=C consumer_capacity_per_second=D program_ns_per_run=E
 //       program_runs=F
-//   result mode=parser_only responses=N seconds=S parsed_per_second=Q
+//   result mode=parser_only responses=N answered=A seconds=S parsed_per_second=Q
 //
 // parsed_per_second is bounded by what the one sender thread offers (it pays each
 // packet's whole loopback path); the cpu line says where the time went: CPU per response
@@ -75,8 +81,30 @@ ThreadCpu thread_cpu() {
   return t;
 }
 
+// The query a recorded response answers: its id and question, QR clear, no records.
+std::vector<uint8_t> query_of(const std::vector<uint8_t>& response) {
+  size_t end = 12;  // the question's name: labels up to the root (uncompressed there)
+  while (end < response.size() && response[end] != 0) end += 1 + response[end];
+  end += 1 + 4;  // root label, type, class
+  std::vector<uint8_t> q(response.begin(), response.begin() + std::min(end, response.size()));
+  q[2] &= 0x7f;  // QR: a query
+  q[3] = 0;      // no RA, rcode 0
+  q[4] = 0, q[5] = 1;
+  for (size_t i = 6; i < 12; ++i) q[i] = 0;
+  return q;
+}
+
+// Responses the layer consumed: answered, rejected (parsed, then found to answer no
+// question asked) or unparsable.
+uint64_t consumed(const DnsStats& st) {
+  return st.total_responses() + st.rejected_of(DnsRejection::kUnsolicited) +
+         st.rejected_of(DnsRejection::kMismatch) + st.parse_errors_of(DnsParseError::kMalformed) +
+         st.parse_errors_of(DnsParseError::kNotResponse) +
+         st.parse_errors_of(DnsParseError::kBadRecord);
+}
+
 struct Run {
-  uint64_t sent = 0, parsed = 0, lost = 0;
+  uint64_t sent = 0, parsed = 0, answered = 0, lost = 0;
   double seconds = 0;
   ThreadCpu cpu;  // during the run, the final drain included in `consumer`
   ProgRun prog;   // every run of the capture program meanwhile (any packet on the host)
@@ -87,8 +115,8 @@ struct Run {
 Run flood(DnsLayer& dns, uint16_t sport, const std::vector<std::vector<uint8_t>>& responses,
           uint64_t count, uint64_t rate, double max_seconds, uint32_t prog_id) {
   DnsResponseFlood sender(sport, responses);
-  const uint64_t parsed_before =
-      dns.stats().total_responses() + dns.stats().parse_errors_of(DnsParseError::kMalformed);
+  const uint64_t parsed_before = consumed(dns.stats());
+  const uint64_t answered_before = dns.stats().total_responses();
   const uint64_t lost_before = dns.state().lost.load();
   Run r;
   const ThreadCpu cpu_before = thread_cpu();
@@ -101,7 +129,7 @@ Run flood(DnsLayer& dns, uint16_t sport, const std::vector<std::vector<uint8_t>>
   uint64_t last = ~0ull;
   for (int i = 0; i < 100; ++i) {
     dns.poll_now();
-    uint64_t now = dns.stats().total_responses();
+    uint64_t now = consumed(dns.stats());
     if (now == last) break;
     last = now;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -109,8 +137,8 @@ Run flood(DnsLayer& dns, uint16_t sport, const std::vector<std::vector<uint8_t>>
   const auto end = Clock::now();
   const ThreadCpu cpu_after = thread_cpu();
   const ProgRun prog_after = prog_run(prog_id);
-  r.parsed = dns.stats().total_responses() +
-             dns.stats().parse_errors_of(DnsParseError::kMalformed) - parsed_before;
+  r.parsed = consumed(dns.stats()) - parsed_before;
+  r.answered = dns.stats().total_responses() - answered_before;
   r.lost = dns.state().lost.load() - lost_before;
   // Parsing keeps pace with sending when it ends with it: time to the last parse.
   r.seconds = std::chrono::duration<double>((r.parsed == r.sent ? sent_end : end) - start).count();
@@ -124,11 +152,12 @@ Run flood(DnsLayer& dns, uint16_t sport, const std::vector<std::vector<uint8_t>>
 void print(const char* mode, const std::string& method, const Run& r) {
   auto per = [](uint64_t ns, uint64_t n) { return n ? ns / 1000.0 / n : 0.0; };
   std::printf(
-      "result mode=%s method=%s sent=%llu parsed=%llu lost=%llu seconds=%.3f "
+      "result mode=%s method=%s sent=%llu parsed=%llu answered=%llu lost=%llu seconds=%.3f "
       "sent_per_second=%.0f parsed_per_second=%.0f\n",
       mode, method.c_str(), static_cast<unsigned long long>(r.sent),
-      static_cast<unsigned long long>(r.parsed), static_cast<unsigned long long>(r.lost), r.seconds,
-      r.seconds > 0 ? r.sent / r.seconds : 0.0, r.seconds > 0 ? r.parsed / r.seconds : 0.0);
+      static_cast<unsigned long long>(r.parsed), static_cast<unsigned long long>(r.answered),
+      static_cast<unsigned long long>(r.lost), r.seconds, r.seconds > 0 ? r.sent / r.seconds : 0.0,
+      r.seconds > 0 ? r.parsed / r.seconds : 0.0);
   // CPU per response by role, and what the consumer could parse on one CPU of its own.
   const double consumer_us = per(r.cpu.consumer, r.parsed);
   std::printf(
@@ -168,31 +197,44 @@ int main(int argc, char** argv) {
   const auto responses =
       load_flood_responses(std::string(TCPCONNECT_SOURCE_DIR) + "/tests/dns/fixtures");
 
-  // The parser alone, on ring-shaped packets, one thread: what the consumer can do.
+  // The consumer alone, on ring-shaped packets, one thread: each response after the query
+  // it answers (the layer uses only answers to questions asked), so that every response
+  // is parsed, matched and put into the cache, as a resolver's answers are.
   {
     DnsCache cache{DnsCache::Options{}};
     DnsStats stats;
-    DnsQueries queries;  // none asked: every response is parsed, then found unsolicited
+    DnsQueries queries;
     DnsIngest ingest(cache, stats, queries);
     const uint64_t n = 1000000;
-    std::vector<DnsPacket> packets;
-    for (const auto& r : responses) {
+    std::vector<std::vector<uint8_t>> asked;  // query_of each response
+    std::vector<DnsPacket> packets;           // query, response, query, response...
+    for (const auto& r : responses) asked.push_back(query_of(r));
+    auto packet_of = [](const std::vector<uint8_t>& bytes, bool query) {
       DnsPacket p;
       p.family = 2;
       p.protocol = 17;
-      p.payload = r.data();
-      p.payload_len = p.captured = static_cast<uint32_t>(r.size());
-      packets.push_back(p);
+      p.query = query;
+      p.payload = bytes.data();
+      p.payload_len = p.captured = static_cast<uint32_t>(bytes.size());
+      return p;
+    };
+    for (size_t i = 0; i < responses.size(); ++i) {
+      packets.push_back(packet_of(asked[i], true));
+      packets.push_back(packet_of(responses[i], false));
     }
     const auto start = Clock::now();
     for (uint64_t i = 0; i < n; ++i) {
-      packets[i % packets.size()].ts_ns = i;
-      ingest.ingest(packets[i % packets.size()]);
+      DnsPacket* pair = &packets[2 * (i % responses.size())];
+      pair[0].ts_ns = pair[1].ts_ns = i;
+      ingest.ingest(pair[0]);
+      ingest.ingest(pair[1]);
     }
     const double s = std::chrono::duration<double>(Clock::now() - start).count();
-    std::printf("result mode=parser_only responses=%llu seconds=%.3f parsed_per_second=%.0f\n",
-                static_cast<unsigned long long>(stats.total_responses()), s,
-                stats.total_responses() / s);
+    std::printf(
+        "result mode=parser_only responses=%llu answered=%llu seconds=%.3f "
+        "parsed_per_second=%.0f\n",
+        static_cast<unsigned long long>(n),
+        static_cast<unsigned long long>(stats.total_responses()), s, n / s);
   }
 
   const uint16_t sport = free_udp_tcp_port(AF_INET, "127.0.0.1");

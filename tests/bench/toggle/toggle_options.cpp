@@ -42,6 +42,9 @@ void add_toggle_options(CLI::App& app, ToggleOptions& o,
   app.add_option("--close", o.close_mode, "fin (orderly close) or rst (SO_LINGER 0)")
       ->check(CLI::IsMember({"fin", "rst"}))
       ->capture_default_str();
+  app.add_flag("--netns", o.netns,
+               "Run the storm in a network namespace of its own: no conntrack table (a full "
+               "one drops SYNs) and no one else's TIME_WAIT sockets");
   app.add_flag(
       "--bpf-stats", o.bpf_stats,
       "Enable BPF run-time statistics for the run (BPF_ENABLE_STATS; ns per program run; adds the "

@@ -19,6 +19,7 @@ struct ToggleOptions {
   int64_t max_connects = 50000000;
   int family = 4;
   std::string close_mode = "fin";
+  bool netns = false;  // the storm in a network namespace of its own (LoadNetns)
   double scrape_interval = 1;
   bool bpf_stats = false;
   bool alone = false;  // set by the scenario, not by a flag

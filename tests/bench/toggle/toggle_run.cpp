@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -92,6 +93,7 @@ class ToggleRun {
  private:
   void track_programs();
   bool start_load();
+  int64_t storm_listen_overflows() const;
   void start_scraper();
   void stop_scraper();
   Sample sample();
@@ -115,6 +117,7 @@ class ToggleRun {
   const int n_arms_;
   // Programs whose bpf_stats are read per window.
   std::vector<std::pair<std::string, UniqueFd>> tracked_;
+  LoadNetns netns_;  // with --netns: where the listener and the storm threads are
   std::unique_ptr<StormListener> listener_;
   std::unique_ptr<GatedStorm> storm_;
   std::vector<clockid_t> storm_clocks_;
@@ -172,13 +175,22 @@ void ToggleRun::stop_scraper() {
 
 bool ToggleRun::start_load() {
   std::string error;
-  listener_ = StormListener::start(o_.family, o_.accept_threads, &error);
-  if (!listener_) {
+  if (o_.netns && !(error = netns_.create()).empty()) {
     std::fprintf(stderr, "toggle_bench: %s\n", error.c_str());
     return false;
   }
-  storm_ = std::make_unique<GatedStorm>(
-      *listener_, o_.close_mode == "rst" ? CloseMode::kRst : CloseMode::kFin, o_.threads);
+  {
+    // Threads inherit the namespace they are started in; the scraper's is the host's.
+    std::optional<LoadNetns::Entered> in;
+    if (o_.netns) in.emplace(netns_);
+    listener_ = StormListener::start(o_.family, o_.accept_threads, &error);
+    if (!listener_) {
+      std::fprintf(stderr, "toggle_bench: %s\n", error.c_str());
+      return false;
+    }
+    storm_ = std::make_unique<GatedStorm>(
+        *listener_, o_.close_mode == "rst" ? CloseMode::kRst : CloseMode::kFin, o_.threads);
+  }
   start_scraper();
   have_daemon_clock_ = daemon_ && clock_getcpuclockid(daemon_->pid(), &daemon_clock_) == 0;
   storm_clocks_ = storm_->cpu_clocks();
@@ -193,10 +205,11 @@ bool ToggleRun::start_load() {
                   o_.scrape_interval > 0 ? "scrape every %.1f s" : "no scrapes",
                   o_.scrape_interval);
   std::printf(
-      "storm: %d connecting + %d accepting threads to %s port %u, close=%s; windows of %d ms in "
-      "%s, %s, for %.0f s or %" PRId64 " connects; %s; bpf_stats %s\n",
+      "storm: %d connecting + %d accepting threads to %s port %u%s, close=%s; windows of %d ms "
+      "in %s, %s, for %.0f s or %" PRId64 " connects; %s; bpf_stats %s\n",
       o_.threads, o_.accept_threads, listener_->ip().c_str(), listener_->port(),
-      o_.close_mode.c_str(), o_.window_ms, peer_ ? "groups of three (off, on, peer)" : "pairs",
+      o_.netns ? " (own netns)" : "", o_.close_mode.c_str(), o_.window_ms,
+      peer_ ? "groups of three (off, on, peer)" : "pairs",
       o_.order == "abba" ? "ABBA (on off, off on, ...)"
                          : ("each in random order (seed " + std::to_string(o_.seed) + ")").c_str(),
       o_.seconds, o_.max_connects, scraping, bpf_stats_.describe().c_str());
@@ -239,8 +252,14 @@ std::optional<Window> ToggleRun::window(int arm) {
   return difference(arm, a, sample());
 }
 
+int64_t ToggleRun::storm_listen_overflows() const {
+  std::optional<LoadNetns::Entered> in;  // /proc/net: the main thread's namespace
+  if (o_.netns) in.emplace(netns_);
+  return listen_overflows();
+}
+
 void ToggleRun::run_windows() {
-  overflows_before_ = listen_overflows();
+  overflows_before_ = storm_listen_overflows();
   load_before_ = loadavg();
   // Warm-up, off, counted in the totals but not in the figures.
   auto warm = window(kOff);
@@ -403,7 +422,8 @@ void ToggleRun::report_exactness(const Exactness& e) const {
   for (auto [err, n] : errors_)
     std::printf("connect errors: %" PRId64 " x %s\n", n, std::strerror(err));
   std::printf("listen overflows during the run: %" PRId64 "; scrapes %d, failed %d\n",
-              listen_overflows() - overflows_before_, scrapes_.load(), scrape_failures_.load());
+              storm_listen_overflows() - overflows_before_, scrapes_.load(),
+              scrape_failures_.load());
 }
 
 // Nothing left: the run's links are closed already, its program fds now, then the

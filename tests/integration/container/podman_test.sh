@@ -12,16 +12,19 @@
 #
 #   check_host_connects   N connects from the host, from a cgroup this test makes, to a
 #                         127.0.0.0/8 address: counted exactly, with the cgroup's name as
-#                         `unit` (ids mapped to paths through the mounted cgroupfs); as
+#                         `unit` (ids mapped to paths through the mounted cgroupfs) and
+#                         empty namespace, pod and container (not a pod); as
 #                         many from a cgroup outside filters.cgroups: not counted (the
 #                         filter's levels count from the host's root, not from the
 #                         container's cgroup namespace); the DNS capture attached to the
 #                         host's cgroup2 root.
 #   check_pod_identity    connects from processes placed in fake kubelet cgroups (systemd
 #                         and cgroupfs drivers) with their /var/log/pods and
-#                         /var/log/containers entries carry the pod's namespace, pod and
-#                         container labels; runs when the image's daemon accepts those
-#                         labels (--check-config), and says so when it does not.
+#                         /var/log/containers entries (made under the host's real
+#                         directories, which the container mounts read-only, and removed
+#                         on exit) carry the pod's namespace, pod and container labels,
+#                         counted exactly; a hostile pod directory names nothing and is
+#                         counted as rejected.
 #   check_unprivileged    the main process is not uid 0, its capabilities are CAP_BPF only
 #                         once attached, no_new_privs is set.
 #
@@ -117,23 +120,16 @@ make_cgroup() {
 }
 config_file=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["config_file"])' \
   "$src/packaging/container/runtime.json")
-write_config() {
-  cat >"$work/config.yaml" <<EOF
+cat >"$work/config.yaml" <<EOF
 labels:
-  keep: [family, daddr, dport, unit$1]
+  keep: [family, daddr, dport, unit, namespace, pod, container]
 filters:
   cgroups: [$slice, kubepods.slice, kubepods]
 EOF
-  chmod 0644 "$work/config.yaml"
-}
-# Pod identity labels, when this daemon has them.
-pod_labels=
-write_config ", namespace, pod, container"
-if podman_ run --rm "${flags[@]}" -v "$work/config.yaml:$config_file:ro" "$image" \
-  --check-config >"$work/check-config.log" 2>&1; then
-  pod_labels=", namespace, pod, container"
-fi
-write_config "$pod_labels"
+chmod 0644 "$work/config.yaml"
+podman_ run --rm "${flags[@]}" -v "$work/config.yaml:$config_file:ro" "$image" \
+  --check-config >"$work/check-config.log" 2>&1 ||
+  fail "the image's daemon refuses the configuration: $(tail -n 1 "$work/check-config.log")"
 port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' \
   "$src/packaging/container/runtime.json")
 
@@ -206,7 +202,7 @@ check_host_connects() {
   local unit=connects-$$.scope outside=tcpconnect-podman-$$-outside.scope
   connect_from_cgroup "$slice/$unit" "$daddr" "$dport" "$n"
   connect_from_cgroup "$outside" "$daddr" "$dport" "$n"
-  expect_sample "^tcpconnect_connects_total\{family=\"ipv4\",daddr=\"$daddr\",dport=\"$dport\",unit=\"$unit\"\}" "$n"
+  expect_sample "^tcpconnect_connects_total\{family=\"ipv4\",daddr=\"$daddr\",dport=\"$dport\",unit=\"$unit\",namespace=\"\",pod=\"\",container=\"\"\}" "$n"
   local all
   all=$(scrape | grep -E "^tcpconnect_connects_total\{.*daddr=\"$daddr\",dport=\"$dport\"" |
     awk '{ s += $NF } END { print s + 0 }')
@@ -251,11 +247,6 @@ make_pod() {
 }
 
 check_pod_identity() {
-  if [[ -z $pod_labels ]]; then
-    echo "skipped: this daemon has no namespace/pod/container labels:" \
-      "$(tail -n 1 "$work/check-config.log")"
-    return 77
-  fi
   local n=7 daddr=127.0.0.$((RANDOM % 200 + 20)) dport=$((RANDOM % 20000 + 30000))
   local -a pods=(
     "systemd burstable ns-a web-$$ app"
@@ -286,8 +277,20 @@ check_pod_identity() {
     [[ $got == "$n" ]] ||
       fail "$driver/$qos pod $namespace/$pod/$container: $got connects, expected $n"
   done
+  # A directory that a naive split at "_" would read as namespace kube-system, with the
+  # uid of a pod cgroup: refused, the connects from that cgroup name no pod.
+  uid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+  id=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  mkdir "/var/log/pods/kube-system_coredns_x_$uid"
+  logs+=("/var/log/pods/kube-system_coredns_x_$uid")
+  connect_from_cgroup "kubepods/besteffort/pod$uid/$id" "$daddr" "$dport" "$n"
+  expect_sample "^tcpconnect_connects_total\{family=\"ipv4\",daddr=\"$daddr\",dport=\"$dport\",unit=\"$id\",namespace=\"\",pod=\"\",container=\"\"\}" "$n"
+  got=$(sample '^tcpconnect_kubelet_log_entries_rejected ')
+  [[ -n $got ]] && ((got >= 1)) ||
+    fail "tcpconnect_kubelet_log_entries_rejected is ${got:-absent}, expected at least 1"
   echo "ok: connects from ${#pods[@]} fake pods (systemd and cgroupfs drivers) labelled" \
-    "with their namespace, pod and container"
+    "with their namespace, pod and container; a hostile pod directory names nothing" \
+    "($got entries rejected)"
 }
 
 check_unprivileged() {

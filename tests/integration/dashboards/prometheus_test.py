@@ -13,14 +13,19 @@ What it does, every step bounded in time:
     moving.tcpconnect.test A 127.0.0.2 and 127.0.0.3 in turn with TTL 0 (a connect to
     the earlier one, on the closed port, is stale), and NXDOMAIN otherwise.
  2. Writes an exporter configuration with the richest settings this exporter build
-    accepts (`--check-config`, section by section): extra labels (unit, comm), a port
+    accepts (`--check-config`, section by section): extra labels (unit, comm, and the
+    Kubernetes namespace, pod and container, with a `kubernetes` section pointing at fake
+    kubelet log directories in the test's work directory), a port
     filter on the test's own ports (so other traffic on the host does not matter),
     `dns.ports` on the responder's port, and an `allowlist` that allows only
     127.0.0.1 on the HTTP port. Sections it rejects are left out and reported.
  3. Starts the exporter on a free 127.0.0.1 port, sends it one SIGHUP (so the reload
     metrics exist), moves itself into a cgroup2 group named like a systemd scope
     (tcpconnect-dashboard-test-PID.scope, so that its connects carry a `unit` label as a
-    service's would) and starts the traffic: every 250 ms, resolve and connect to both
+    service's would) inside a fake kubelet pod and container (cgroupfs driver layout,
+    below a cgroup of its own: tcpconnect-dashboard-test-PID/kubepods/besteffort/
+    pod<uid>/<container id>/...), whose namespace, pod and container the fake log
+    directories name, and starts the traffic: every 250 ms, resolve and connect to both
     named servers, one NXDOMAIN lookup, and one refused connect.
  4. Starts `prometheus` on another free 127.0.0.1 port, scraping the exporter every
     second and loading the rules (the only change to the rule file: group `interval:`
@@ -48,10 +53,12 @@ What it does, every step bounded in time:
     of the exporter carries a non-empty value of that label; "FAIL" otherwise.
  7. Checks what the traffic must have produced: refused connects counted with
     reason="refused", the named destination carrying the DNS answer's name, the
-    connects carrying the test's scope as `unit`, the unexpected destination counted as
+    connects carrying the test's scope as `unit` and its fake pod as `namespace`, `pod`
+    and `container`, the unexpected destination counted as
     unexpected and the allowed one not, and the UnexpectedOutboundDestination alert
     firing in the real Prometheus for it, its summary and description naming the
-    instance, the unit and the destination, while ExporterDown is not.
+    instance, the pod (the unit when pod labels are not available) and the destination,
+    while ExporterDown is not.
  8. Prints a summary; exits 0 when every query and check is ok, 1 when any failed or is
     pending, 77 when not root.
 
@@ -92,6 +99,14 @@ MISSING_HOST = "missing.tcpconnect.test"
 # latest answer are stale (tcpconnect_dns_stale_connects_total).
 MOVING_HOST = "moving.tcpconnect.test"
 MOVING_ADDRS = ("127.0.0.2", "127.0.0.3")
+
+# The fake pod the traffic runs in: kubelet's log directories in the work directory name
+# it (no API server, as on a real node).
+POD_NAMESPACE = "tcpconnect-test"
+POD_NAME = f"dashboard-{os.getpid()}"
+POD_CONTAINER = "traffic"
+POD_UID = f"{os.getpid():08x}-0000-4000-8000-0000000000d5"
+POD_CONTAINER_ID = "d5" * 28 + f"{os.getpid():08x}"
 
 MIN_SCRAPES = 10
 GRAFANA_BUILTINS = {
@@ -407,13 +422,18 @@ class SynQueue(threading.Thread):
 # Exporter configuration
 
 
-def exporter_config_sections(ports):
-    """Base configuration and the optional sections, in the order they are tried."""
+def exporter_config_sections(ports, kubelet):
+    """Base configuration and the optional sections, in the order they are tried; a
+    section given as a list is its alternatives, richest first."""
     base = ("limits:\n"
             "  # The host's other traffic must not push the test's series into overflow.\n"
             "  max_series: 100000\n")
     sections = [
-        ("labels", "labels:\n  keep: [family, saddr, daddr, dport, dns_name, comm, unit]\n"),
+        ("kubernetes", "kubernetes:\n  pod_logs_dir: %s\n  container_logs_dir: %s\n"
+         % (kubelet.pods, kubelet.containers)),
+        ("labels", ["labels:\n  keep: [family, saddr, daddr, dport, dns_name, comm, unit, "
+                    "namespace, pod, container]\n",
+                    "labels:\n  keep: [family, saddr, daddr, dport, dns_name, comm, unit]\n"]),
         ("filters", "filters:\n  ports: [%d, %d, %d, %d]\n"
          % (ports["named"], ports["unexpected"], ports["refused"], ports["syn_queue"])),
         ("dns", "dns:\n  enabled: true\n  ports: [%d]\n" % ports["dns"]),
@@ -423,9 +443,11 @@ def exporter_config_sections(ports):
     return base, sections
 
 
-def choose_config(exporter, workdir, ports):
-    """The richest configuration --check-config accepts; (path, accepted, rejected)."""
-    base, sections = exporter_config_sections(ports)
+def choose_config(exporter, workdir, ports, kubelet):
+    """The richest configuration --check-config accepts; (path, accepted, rejected).
+    A section of alternatives is accepted as "name" for its first and "name (fallback)"
+    for a later one."""
+    base, sections = exporter_config_sections(ports, kubelet)
     path = os.path.join(workdir, "exporter.yaml")
 
     def accepted(text):
@@ -439,22 +461,43 @@ def choose_config(exporter, workdir, ports):
     if not ok:
         raise Failure(f"the exporter rejects even the base test configuration: {out}")
     text, kept, rejected = base, [], {}
-    for name, section in sections:
-        ok, out = accepted(text + section)
-        if ok:
-            text += section
-            kept.append(name)
-        else:
+    for name, alternatives in sections:
+        if isinstance(alternatives, str):
+            alternatives = [alternatives]
+        for i, section in enumerate(alternatives):
+            ok, out = accepted(text + section)
+            if ok:
+                text += section
+                kept.append(name if i == 0 else f"{name} (fallback)")
+                break
             # The daemon's last log line, without its timestamp and level.
             last = out.splitlines()[-1] if out else "rejected"
-            rejected[name] = last.split(" error: ", 1)[-1]
+            rejected[name if i == 0 else f"{name} (fallback)"] = last.split(" error: ", 1)[-1]
     with open(path, "w") as f:
         f.write(text)
     return path, kept, rejected
 
 
 # ---------------------------------------------------------------------------------------
-# A cgroup named like a systemd scope, for the `unit` label
+# A cgroup named like a systemd scope, for the `unit` label, inside a fake kubelet pod,
+# for the `namespace`, `pod` and `container` labels
+
+
+class FakeKubelet:
+    """kubelet's log directories for the fake pod, in the work directory:
+    pods/<namespace>_<pod>_<uid>/<container>/ and
+    containers/<pod>_<namespace>_<container>-<id>.log (a symlink into the former)."""
+
+    def __init__(self, workdir):
+        self.pods = os.path.join(workdir, "pods")
+        self.containers = os.path.join(workdir, "containers")
+        pod_dir = os.path.join(self.pods, f"{POD_NAMESPACE}_{POD_NAME}_{POD_UID}")
+        os.makedirs(os.path.join(pod_dir, POD_CONTAINER))
+        os.makedirs(self.containers)
+        os.symlink(os.path.join(pod_dir, POD_CONTAINER, "0.log"),
+                   os.path.join(self.containers,
+                                f"{POD_NAME}_{POD_NAMESPACE}_{POD_CONTAINER}-"
+                                f"{POD_CONTAINER_ID}.log"))
 
 
 def cgroup2_mount():
@@ -476,33 +519,46 @@ def own_cgroup():
 
 
 class TestScope:
-    """This process in MOUNT/tcpconnect-dashboard-test-PID.scope while the test runs,
-    back where it was afterwards."""
+    """This process in MOUNT/tcpconnect-dashboard-test-PID/kubepods/besteffort/pod<uid>/
+    <container id>/tcpconnect-dashboard-test-PID.scope while the test runs (kubelet's
+    cgroupfs layout below a cgroup of the test's own; the scope, deepest, is the `unit`),
+    back where it was afterwards, every directory it made removed."""
 
     def __init__(self):
         self.mount = cgroup2_mount()
         self.name = f"tcpconnect-dashboard-test-{os.getpid()}.scope"
-        self.path = os.path.join(self.mount, self.name)
+        parts = [f"tcpconnect-dashboard-test-{os.getpid()}", "kubepods", "besteffort",
+                 f"pod{POD_UID}", POD_CONTAINER_ID, self.name]
+        self.dirs = [os.path.join(self.mount, *parts[:i + 1]) for i in range(len(parts))]
+        self.path = self.dirs[-1]
+        self.made = []
         self.home = os.path.join(self.mount, own_cgroup().lstrip("/"))
 
     def enter(self):
         try:
-            os.mkdir(self.path)
+            for d in self.dirs:
+                os.mkdir(d)
+                self.made.append(d)
             with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
         except OSError as e:
             raise Failure(f"cannot move the test into cgroup {self.path}: {e}")
 
     def leave(self):
-        if not os.path.isdir(self.path):
+        if not self.made:
             return
         try:
             with open(os.path.join(self.home, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
-            # The children it started there were stopped before.
-            os.rmdir(self.path)
         except OSError as e:
-            log(f"cleanup: cgroup {self.path}: {e}")
+            log(f"cleanup: cgroup {self.home}: {e}")
+        # The children it started there were stopped before.
+        for d in reversed(self.made):
+            try:
+                os.rmdir(d)
+            except OSError as e:
+                log(f"cleanup: cgroup {d}: {e}")
+        self.made = []
 
 
 # ---------------------------------------------------------------------------------------
@@ -735,8 +791,9 @@ class PrometheusTest:
             f"refused 127.0.0.1:{self.ports['refused']}, dns 127.0.0.1:{self.ports['dns']}")
 
     def start_exporter(self):
+        self.kubelet = FakeKubelet(self.workdir)
         self.config, self.kept, self.rejected = choose_config(
-            self.exporter, self.workdir, self.ports)
+            self.exporter, self.workdir, self.ports, self.kubelet)
         log(f"exporter config: sections {', '.join(self.kept) or '(none)'} accepted"
             + "".join(f"; {k} rejected ({v})" for k, v in self.rejected.items()))
         self.exporter_log = os.path.join(self.workdir, "exporter.log")
@@ -1028,13 +1085,30 @@ class PrometheusTest:
         self.check("unit label", "ok" if self.scope.name in units else "FAIL",
                    f"connects to 127.0.0.1:{p['named']} carry unit "
                    f"{', '.join(sorted(units)) or '(none)'}; the test runs in {self.scope.name}")
+        pods = {(s[1].get("namespace", ""), s[1].get("pod", ""), s[1].get("container", ""))
+                for s in e.samples
+                if s[0] == "tcpconnect_connects_total" and s[1].get("dport") == str(p["named"])}
+        want = (POD_NAMESPACE, POD_NAME, POD_CONTAINER)
+        if self.pod_labels():
+            self.check("pod labels", "ok" if want in pods else "FAIL",
+                       f"connects to 127.0.0.1:{p['named']} carry namespace/pod/container "
+                       f"{', '.join('/'.join(x) for x in sorted(pods)) or '(none)'}; the "
+                       f"test runs in {'/'.join(want)}")
+        else:
+            self.check("pod labels", "pending",
+                       "kubernetes or pod labels configuration rejected")
         down = self.query('ALERTS{alertname="ExporterDown"}')["result"]
         self.check("ExporterDown stays quiet", "FAIL" if down else "ok",
                    f"{len(down)} alert(s)")
 
+    def pod_labels(self):
+        """Whether the exporter took the configuration with the pod labels."""
+        return "kubernetes" in self.kept and "labels" in self.kept
+
     def check_alert_text(self, p):
         """The firing UnexpectedOutboundDestination alert, as Prometheus renders its
-        annotations: both name the instance, the unit and the destination."""
+        annotations: both name the instance, the pod (else the unit) and the
+        destination."""
         firing = [a for a in self.api("/api/v1/alerts")["alerts"]
                   if a["labels"].get("alertname") == "UnexpectedOutboundDestination"
                   and a["labels"].get("dport") == str(p["unexpected"])
@@ -1043,7 +1117,8 @@ class PrometheusTest:
             self.check("alert text", "FAIL", "no firing alert in /api/v1/alerts")
             return
         instance = f"127.0.0.1:{self.exporter_port}"
-        wanted = (instance, self.scope.name, UNEXPECTED_HOST, str(p["unexpected"]))
+        who = f"{POD_NAMESPACE}/{POD_NAME}" if self.pod_labels() else self.scope.name
+        wanted = (instance, who, UNEXPECTED_HOST, str(p["unexpected"]))
         for key in ("summary", "description"):
             text = " ".join(firing[0].get("annotations", {}).get(key, "").split())
             missing = [w for w in wanted if w not in text]

@@ -83,7 +83,8 @@ Result<ConnectProbe::Skel> ConnectProbe::open_prepared(ProbeBackend backend,
       return Error{explain("sizing map", err), -err};
   }
   // The stash array: a power of two of slots, indexed by the top bits of a hash.
-  const uint32_t wanted = options.stash_slots ? options.stash_slots : options.max_entries;
+  const uint32_t wanted =
+      options.stash_slots ? options.stash_slots : std::min(options.max_entries, kDefaultStashSlots);
   const uint32_t slots = std::bit_ceil(std::max<uint32_t>(wanted, 2));
   if (int err = bpf_map__set_max_entries(skel->maps.stash, slots))
     return Error{explain("sizing map", err), -err};

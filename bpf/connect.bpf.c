@@ -43,22 +43,23 @@ struct {
 /*
  * In-flight connects: the key and start time their outcome needs, by socket. Most sit in
  * `stash`, an array indexed by a hash of the socket's address, whose slots are taken and
- * given back with a compare-and-swap (struct tc_stash_slot): no lock, no allocation, and
- * a slot that a socket at the same address used last is still in cache. A connect whose
- * slot another in-flight connect holds goes to `pending`, a hash keyed by the socket's
- * address. (A hash for all of them cost about a third of this program's time per connect:
+ * given back with a compare-and-swap (struct tc_stash_slot): no lock, no allocation. It
+ * is kept small (ConnectProbe::kDefaultStashSlots), so that its slots stay in cache: a
+ * slot picked by a hash out of a large array cost a cache miss on most connects. A
+ * connect whose slot another in-flight connect holds goes to `pending`, a hash keyed by
+ * the socket's address. (A hash for all of them cost about a third of this program's time per connect:
  * an update, a lookup and a delete, each under a bucket lock; see docs/benchmarks.md.)
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 16384); /* 1 << (64 - stash_shift), set by the daemon */
+	__uint(max_entries, 512); /* 1 << (64 - stash_shift), set by the daemon */
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct tc_stash_slot);
 } stash SEC(".maps");
 
 /* 64 - log2(stash's entries): the slot is the top bits of a multiplicative hash. */
-const volatile __u32 stash_shift = 50;
+const volatile __u32 stash_shift = 55;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

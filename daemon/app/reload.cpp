@@ -11,22 +11,6 @@
 
 namespace tcpconnect {
 
-ConfigDiff diff_config(const Config& running, const Config& next) {
-  ConfigDiff d;
-  d.filters = running.filters != next.filters;
-  d.labels = running.labels != next.labels;
-  d.allowlist = running.allowlist != next.allowlist;
-  d.limits = running.limits != next.limits;
-  d.drain_interval = running.probes.drain_interval != next.probes.drain_interval;
-  if (running.web != next.web) d.needs_restart.emplace_back("web");
-  if (running.probes.backend != next.probes.backend) d.needs_restart.emplace_back("probes.backend");
-  if (running.probes.max_entries != next.probes.max_entries)
-    d.needs_restart.emplace_back("probes.max_entries");
-  if (running.dns != next.dns) d.needs_restart.emplace_back("dns");
-  if (running.kubernetes != next.kubernetes) d.needs_restart.emplace_back("kubernetes");
-  return d;
-}
-
 void log_config_warnings(const Config& config) {
   for (const std::string& w : config_warnings(config)) spdlog::warn("config: {}", w);
 }
@@ -37,15 +21,7 @@ namespace {
 void log_reloaded(const std::string& path, const ConfigDiff& d, const Config& running,
                   const Config& next) {
   std::string changed;
-  for (auto [on, name] : {std::pair{d.filters, "filters"},
-                          {d.labels, "labels"},
-                          {d.allowlist, "allowlist"},
-                          {d.limits, "limits"},
-                          {d.drain_interval, "probes.drain_interval"}}) {
-    if (!on) continue;
-    if (!changed.empty()) changed += ", ";
-    changed += name;
-  }
+  for (const std::string& key : d.live_changed()) changed += (changed.empty() ? "" : ", ") + key;
   spdlog::info("configuration reloaded from {}: {}", path,
                changed.empty() ? "nothing that runs changed" : "applied " + changed);
   if (!d.needs_restart.empty()) {

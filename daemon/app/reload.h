@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/diff.h"
 #include "util/result.h"
 
 namespace tcpconnect {
@@ -21,21 +22,6 @@ class Drain;
 class DnsLayer;
 class DrainLoop;
 class SeriesStore;
-
-// What differs between the running configuration and a new one.
-struct ConfigDiff {
-  bool filters = false;
-  bool labels = false;
-  bool allowlist = false;
-  bool limits = false;
-  bool drain_interval = false;
-  // Keys whose change needs a restart: "web", "probes.backend", "probes.max_entries", "dns",
-  // "kubernetes".
-  std::vector<std::string> needs_restart;
-
-  bool live_changes() const { return filters || labels || allowlist || limits || drain_interval; }
-};
-ConfigDiff diff_config(const Config& running, const Config& next);
 
 // Where a reload's changes go. The daemon's implementation is DaemonReloadTarget; tests
 // record the calls.

@@ -1,7 +1,5 @@
 #include "dns/dns_cache.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <string_view>
 
@@ -165,12 +163,6 @@ bool is_loopback(uint16_t family, const std::array<uint8_t, 16>& addr) {
     return addr[15] == 1;
   }
   return false;
-}
-
-uint64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace tcpconnect

@@ -137,7 +137,4 @@ class DnsCache {
 // 127.0.0.0/8 or ::1 (v4-mapped loopback is reported as IPv4 by the kernel side).
 bool is_loopback(uint16_t family, const std::array<uint8_t, 16>& addr);
 
-// CLOCK_MONOTONIC now, the clock of the kernel's timestamps.
-uint64_t monotonic_ns();
-
 }  // namespace tcpconnect

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <sstream>
 
+#include "bpf/bpf_failure.h"
+#include "bpf/libbpf_owners.h"
 #include "bpf/percpu_map.h"
 #include "dns.skel.h"
 #include "probes/cgroup_fs.h"
@@ -23,23 +25,13 @@ namespace tcpconnect {
 namespace {
 
 std::string explain(const std::string& step, int err) {
-  if (err < 0) err = -err;
-  std::string msg = step + ": " + std::strerror(err);
-  if ((err == EPERM || err == EACCES) && geteuid() != 0)
-    msg += " (run as root, or with CAP_BPF and CAP_NET_ADMIN)";
-  return msg;
+  return explain_bpf_failure(step, err, {"CAP_BPF and CAP_NET_ADMIN"});
 }
 
 class CgroupSkbCapture final : public DnsCaptureSource {
  public:
-  struct SkelDeleter {
-    void operator()(dns_bpf* skel) const { dns_bpf::destroy(skel); }
-  };
-  struct RingDeleter {
-    void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
-  };
-  using Skel = std::unique_ptr<dns_bpf, SkelDeleter>;
-  using Ring = std::unique_ptr<ring_buffer, RingDeleter>;
+  using Skel = SkeletonPtr<dns_bpf>;
+  using Ring = RingBufferPtr;
 
   // method: kCgroupSkb (the packet programs) or kFentry (the socket-call programs).
   static Result<std::unique_ptr<DnsCaptureSource>> open(const DnsCaptureOptions& options, Sink sink,

@@ -11,6 +11,7 @@
 
 #include "dns/dns_collector.h"
 #include "shared/dns.h"
+#include "util/clock.h"
 
 namespace tcpconnect {
 namespace {

@@ -33,6 +33,7 @@
 #include "dns/dns_cache.h"
 #include "dns/dns_capture.h"
 #include "shared/dns.h"
+#include "util/clock.h"
 #include "util/unique_fd.h"
 
 namespace tcpconnect {
@@ -143,12 +144,6 @@ std::vector<sock_filter> dns_filter(const std::vector<uint16_t>& ports, uint32_t
   return b.build();
 }
 
-uint64_t realtime_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 std::string errno_text(const std::string& step, int err) {
   std::string msg = step + ": " + std::strerror(err);
   if ((err == EPERM || err == EACCES) && geteuid() != 0) msg += " (needs CAP_NET_RAW)";
@@ -178,6 +173,12 @@ class PacketSocketCapture final : public DnsCaptureSource {
         ports_(options.ports),
         capture_bytes_(options.capture_bytes),
         snaplen_(kHeaderRoom + kExtHeaderRoom + options.capture_bytes) {}
+
+  struct Batch;
+  // One packet recvmmsg() returned: decoded, checked and handed to the sink.
+  void take(mmsghdr& msg, const sockaddr_ll& from, int64_t realtime_minus_mono);
+  // Drops since the last read (the kernel resets the statistics on read).
+  void count_drops();
 
   UniqueFd fd_;
   Sink sink_;
@@ -232,26 +233,18 @@ Result<std::unique_ptr<DnsCaptureSource>> PacketSocketCapture::open(
   return std::unique_ptr<DnsCaptureSource>(std::move(c));
 }
 
-Result<size_t> PacketSocketCapture::poll(size_t max_packets) {
-  std::lock_guard<std::mutex> lock(mu_);
-  // Socket timestamps are CLOCK_REALTIME; the cache and the kernel's connects use
-  // CLOCK_MONOTONIC.
-  const int64_t realtime_minus_mono =
-      static_cast<int64_t>(realtime_ns()) - static_cast<int64_t>(monotonic_ns());
-  constexpr size_t kControl = CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(sizeof(tpacket_auxdata));
-  std::vector<uint8_t> bufs(static_cast<size_t>(kBatch) * snaplen_);
-  std::array<std::array<uint8_t, kControl>, kBatch> control{};
-  std::array<sockaddr_ll, kBatch> from{};
-  std::array<iovec, kBatch> iov{};
-  std::array<mmsghdr, kBatch> msgs{};
+// Buffers for one recvmmsg() of up to kBatch packets.
+struct PacketSocketCapture::Batch {
+  static constexpr size_t kControl =
+      CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(sizeof(tpacket_auxdata));
 
-  size_t read = 0;
-  int err = 0;
-  // A flood cannot keep one poll running: the rest waits in the socket buffer.
-  while (read < max_packets) {
-    const unsigned want = static_cast<unsigned>(std::min<size_t>(kBatch, max_packets - read));
+  explicit Batch(uint32_t snaplen)
+      : snaplen(snaplen), bufs(static_cast<size_t>(kBatch) * snaplen) {}
+
+  // recvmmsg() overwrites the lengths: they are set again before each call.
+  void reset() {
     for (unsigned i = 0; i < kBatch; ++i) {
-      iov[i] = {bufs.data() + static_cast<size_t>(i) * snaplen_, snaplen_};
+      iov[i] = {bufs.data() + static_cast<size_t>(i) * snaplen, snaplen};
       msgs[i].msg_hdr = {};
       msgs[i].msg_hdr.msg_name = &from[i];
       msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
@@ -260,65 +253,91 @@ Result<size_t> PacketSocketCapture::poll(size_t max_packets) {
       msgs[i].msg_hdr.msg_control = control[i].data();
       msgs[i].msg_hdr.msg_controllen = control[i].size();
     }
-    int n = recvmmsg(fd_.get(), msgs.data(), want, MSG_DONTWAIT, nullptr);
+  }
+
+  uint32_t snaplen;
+  std::vector<uint8_t> bufs;
+  std::array<std::array<uint8_t, kControl>, kBatch> control{};
+  std::array<sockaddr_ll, kBatch> from{};
+  std::array<iovec, kBatch> iov{};
+  std::array<mmsghdr, kBatch> msgs{};
+};
+
+Result<size_t> PacketSocketCapture::poll(size_t max_packets) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Socket timestamps are CLOCK_REALTIME; the cache and the kernel's connects use
+  // CLOCK_MONOTONIC.
+  const int64_t realtime_minus_mono =
+      static_cast<int64_t>(realtime_ns()) - static_cast<int64_t>(monotonic_ns());
+  Batch batch(snaplen_);
+  size_t read = 0;
+  int err = 0;
+  // A flood cannot keep one poll running: the rest waits in the socket buffer.
+  while (read < max_packets) {
+    const unsigned want = static_cast<unsigned>(std::min<size_t>(kBatch, max_packets - read));
+    batch.reset();
+    int n = recvmmsg(fd_.get(), batch.msgs.data(), want, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) err = errno;
       break;
     }
     read += static_cast<size_t>(n);
-    for (int i = 0; i < n; ++i) {
-      // The filter already says so.
-      const bool leaving = from[i].sll_pkttype == PACKET_OUTGOING;
-      if (!leaving && from[i].sll_pkttype != PACKET_HOST) continue;
-      const uint8_t* data = static_cast<const uint8_t*>(iov[i].iov_base);
-      size_t len = msgs[i].msg_len;
-      size_t wire_len = len;
-      uint64_t ts = 0;
-      for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm;
-           cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
-          timespec t;
-          std::memcpy(&t, CMSG_DATA(cm), sizeof(t));
-          ts = static_cast<uint64_t>(static_cast<int64_t>(t.tv_sec) * 1000000000ll + t.tv_nsec -
-                                     realtime_minus_mono);
-        } else if (cm->cmsg_level == SOL_PACKET && cm->cmsg_type == PACKET_AUXDATA) {
-          tpacket_auxdata aux;
-          std::memcpy(&aux, CMSG_DATA(cm), sizeof(aux));
-          wire_len = std::max<size_t>(len, aux.tp_len);
-        }
-      }
-      IpDecodeFailure why{};
-      auto packet = decode_ip_packet(data, len, wire_len, capture_bytes_, &why);
-      if (!packet) {
-        if (why == IpDecodeFailure::kIpv6ExtHeaders)
-          ++counters_.skipped_ipv6_ext;
-        else if (why == IpDecodeFailure::kUnreadable)
-          ++counters_.unreadable;
-        continue;
-      }
-      // The filter checked the port of every packet but those with IPv6 extension headers.
-      const uint16_t port = leaving ? packet->dport : packet->sport;
-      if (std::find(ports_.begin(), ports_.end(), port) == ports_.end()) continue;
-      packet->query = leaving;
-      packet->netns = netns_;
-      packet->ts_ns = ts ? ts : monotonic_ns();
-      ++counters_.captured;
-      try {
-        sink_(*packet);
-      } catch (const std::exception& e) {
-        spdlog::warn("DNS capture: dropping a packet: {}", e.what());
-      }
-    }
+    for (int i = 0; i < n; ++i) take(batch.msgs[i], batch.from[i], realtime_minus_mono);
     if (static_cast<unsigned>(n) < want) break;
   }
+  count_drops();
+  if (err) return Error{errno_text("reading the AF_PACKET socket", err), err};
+  return read;
+}
 
-  // Drops since the last read (the kernel resets the statistics on read).
+void PacketSocketCapture::take(mmsghdr& msg, const sockaddr_ll& from, int64_t realtime_minus_mono) {
+  // The filter already says so.
+  const bool leaving = from.sll_pkttype == PACKET_OUTGOING;
+  if (!leaving && from.sll_pkttype != PACKET_HOST) return;
+  const uint8_t* data = static_cast<const uint8_t*>(msg.msg_hdr.msg_iov[0].iov_base);
+  size_t len = msg.msg_len;
+  size_t wire_len = len;
+  uint64_t ts = 0;
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg.msg_hdr); cm; cm = CMSG_NXTHDR(&msg.msg_hdr, cm)) {
+    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec t;
+      std::memcpy(&t, CMSG_DATA(cm), sizeof(t));
+      ts = static_cast<uint64_t>(static_cast<int64_t>(t.tv_sec) * 1000000000ll + t.tv_nsec -
+                                 realtime_minus_mono);
+    } else if (cm->cmsg_level == SOL_PACKET && cm->cmsg_type == PACKET_AUXDATA) {
+      tpacket_auxdata aux;
+      std::memcpy(&aux, CMSG_DATA(cm), sizeof(aux));
+      wire_len = std::max<size_t>(len, aux.tp_len);
+    }
+  }
+  IpDecodeFailure why{};
+  auto packet = decode_ip_packet(data, len, wire_len, capture_bytes_, &why);
+  if (!packet) {
+    if (why == IpDecodeFailure::kIpv6ExtHeaders)
+      ++counters_.skipped_ipv6_ext;
+    else if (why == IpDecodeFailure::kUnreadable)
+      ++counters_.unreadable;
+    return;
+  }
+  // The filter checked the port of every packet but those with IPv6 extension headers.
+  const uint16_t port = leaving ? packet->dport : packet->sport;
+  if (std::find(ports_.begin(), ports_.end(), port) == ports_.end()) return;
+  packet->query = leaving;
+  packet->netns = netns_;
+  packet->ts_ns = ts ? ts : monotonic_ns();
+  ++counters_.captured;
+  try {
+    sink_(*packet);
+  } catch (const std::exception& e) {
+    spdlog::warn("DNS capture: dropping a packet: {}", e.what());
+  }
+}
+
+void PacketSocketCapture::count_drops() {
   tpacket_stats st{};
   socklen_t sl = sizeof(st);
   if (getsockopt(fd_.get(), SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0)
     counters_.lost += st.tp_drops;
-  if (err) return Error{errno_text("reading the AF_PACKET socket", err), err};
-  return read;
 }
 
 }  // namespace

@@ -61,72 +61,71 @@ std::vector<uint8_t> complete_prefix(const uint8_t* msg, size_t captured, bool* 
   return out;
 }
 
-DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_truncated) {
-  ns_msg handle;
-  if (len > INT32_MAX || ns_initparse(msg, static_cast<int>(len), &handle) != 0)
-    return failure(DnsParseError::kMalformed);
-  if (!ns_msg_getflag(handle, ns_f_qr) || ns_msg_getflag(handle, ns_f_opcode) != ns_o_query ||
-      ns_msg_count(handle, ns_s_qd) != 1)
-    return failure(DnsParseError::kNotResponse);
-
-  DnsParseOutcome out;
-  DnsResponse& r = out.response;
-  r.id = ns_msg_id(handle);
-  r.rcode = static_cast<uint8_t>(ns_msg_getflag(handle, ns_f_rcode));
-  r.truncated = ns_msg_getflag(handle, ns_f_tc) != 0;
-  r.capture_truncated = capture_truncated;
-
-  ns_rr rr;
-  if (ns_parserr(&handle, ns_s_qd, 0, &rr) != 0) return failure(DnsParseError::kMalformed);
-  r.qname = lower(ns_rr_name(rr));
-  r.qtype = ns_rr_type(rr);
-  r.qclass = ns_rr_class(rr);
-
-  // Gather the answer section: CNAMEs by owner, and addresses with their owner. Few
-  // allocations: this runs for every response of a flood. An address owned by the
-  // question name itself (the common answer) keeps no copy of its owner, and CNAMEs (a
-  // handful at most) are looked up linearly.
-  std::vector<std::pair<std::string, std::string>> cname;  // owner -> target, first wins
+// The answer section, gathered: CNAMEs by owner, and addresses with their owner. Few
+// allocations: this runs for every response of a flood. An address owned by the question
+// name itself (the common answer) keeps no copy of its owner, and CNAMEs (a handful at
+// most) are looked up linearly.
+struct Answers {
   struct Owned {
     DnsAddress addr;
     uint32_t ttl;
     bool by_qname;      // owned by the question name
     std::string owner;  // otherwise, its owner (lower case)
   };
+  std::vector<std::pair<std::string, std::string>> cname;  // owner -> target, first wins
   std::vector<Owned> addresses;
-  const int answers = ns_msg_count(handle, ns_s_an);
-  for (int i = 0; i < answers; ++i) {
-    if (ns_parserr(&handle, ns_s_an, i, &rr) != 0) return failure(DnsParseError::kBadRecord);
-    if (ns_rr_class(rr) != ns_c_in) continue;
-    const uint16_t type = ns_rr_type(rr);
-    if (type == ns_t_cname) {
-      char target[NS_MAXDNAME];
-      if (ns_name_uncompress(ns_msg_base(handle), ns_msg_end(handle), ns_rr_rdata(rr), target,
-                             sizeof(target)) < 0)
-        return failure(DnsParseError::kBadRecord);
-      std::string owner = lower(ns_rr_name(rr));
-      bool known = false;
-      for (const auto& c : cname) known |= c.first == owner;
-      if (!known) cname.emplace_back(std::move(owner), lower(target));
-    } else if (type == ns_t_a || type == ns_t_aaaa) {
-      Owned a{};
-      const size_t size = type == ns_t_a ? NS_INADDRSZ : NS_IN6ADDRSZ;
-      if (ns_rr_rdlen(rr) != size) return failure(DnsParseError::kBadRecord);
-      a.addr.family = type == ns_t_a ? 2 : 10;
-      a.ttl = ns_rr_ttl(rr);
-      std::memcpy(a.addr.addr.data(), ns_rr_rdata(rr), size);
-      a.by_qname = same_name(ns_rr_name(rr), r.qname);
-      if (!a.by_qname) a.owner = lower(ns_rr_name(rr));
-      addresses.push_back(std::move(a));
-    }
-  }
+};
 
-  // Follow the chain from the question: only addresses owned by a name on it answer the
-  // question (anything else in the section is not what the application was told).
-  std::vector<const std::string*> chain{&r.qname};
-  for (int hop = 0; hop < kMaxCnameHops && !cname.empty(); ++hop) {
+// The header and the question into `r`; the error when it is no answer to one query.
+std::optional<DnsParseError> parse_question(ns_msg& handle, bool capture_truncated,
+                                            DnsResponse& r) {
+  if (!ns_msg_getflag(handle, ns_f_qr) || ns_msg_getflag(handle, ns_f_opcode) != ns_o_query ||
+      ns_msg_count(handle, ns_s_qd) != 1)
+    return DnsParseError::kNotResponse;
+  r.id = ns_msg_id(handle);
+  r.rcode = static_cast<uint8_t>(ns_msg_getflag(handle, ns_f_rcode));
+  r.truncated = ns_msg_getflag(handle, ns_f_tc) != 0;
+  r.capture_truncated = capture_truncated;
+  ns_rr rr;
+  if (ns_parserr(&handle, ns_s_qd, 0, &rr) != 0) return DnsParseError::kMalformed;
+  r.qname = lower(ns_rr_name(rr));
+  r.qtype = ns_rr_type(rr);
+  r.qclass = ns_rr_class(rr);
+  return std::nullopt;
+}
+
+// One answer record of class IN into `out`: false when it is malformed.
+bool gather_answer(const ns_msg& handle, const ns_rr& rr, const std::string& qname, Answers& out) {
+  const uint16_t type = ns_rr_type(rr);
+  if (type == ns_t_cname) {
+    char target[NS_MAXDNAME];
+    if (ns_name_uncompress(ns_msg_base(handle), ns_msg_end(handle), ns_rr_rdata(rr), target,
+                           sizeof(target)) < 0)
+      return false;
+    std::string owner = lower(ns_rr_name(rr));
+    bool known = false;
+    for (const auto& c : out.cname) known |= c.first == owner;
+    if (!known) out.cname.emplace_back(std::move(owner), lower(target));
+  } else if (type == ns_t_a || type == ns_t_aaaa) {
+    Answers::Owned a{};
+    const size_t size = type == ns_t_a ? NS_INADDRSZ : NS_IN6ADDRSZ;
+    if (ns_rr_rdlen(rr) != size) return false;
+    a.addr.family = type == ns_t_a ? 2 : 10;
+    a.ttl = ns_rr_ttl(rr);
+    std::memcpy(a.addr.addr.data(), ns_rr_rdata(rr), size);
+    a.by_qname = same_name(ns_rr_name(rr), qname);
+    if (!a.by_qname) a.owner = lower(ns_rr_name(rr));
+    out.addresses.push_back(std::move(a));
+  }
+  return true;
+}
+
+// The names from the question through its CNAMEs, loops and overlong chains cut.
+std::vector<const std::string*> cname_chain(const std::string& qname, const Answers& answers) {
+  std::vector<const std::string*> chain{&qname};
+  for (int hop = 0; hop < kMaxCnameHops && !answers.cname.empty(); ++hop) {
     const std::string* next = nullptr;
-    for (const auto& c : cname)
+    for (const auto& c : answers.cname)
       if (c.first == *chain.back()) {
         next = &c.second;
         break;
@@ -137,15 +136,41 @@ DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_trun
     if (loop) break;
     chain.push_back(next);
   }
+  return chain;
+}
+
+// Only addresses owned by a name on the chain answer the question (anything else in the
+// section is not what the application was told).
+void keep_answering_addresses(const Answers& answers, const std::vector<const std::string*>& chain,
+                              DnsResponse& r) {
   r.canonical = *chain.back();
-  r.addresses.reserve(addresses.size());
-  for (const Owned& a : addresses) {
+  r.addresses.reserve(answers.addresses.size());
+  for (const Answers::Owned& a : answers.addresses) {
     bool on_chain = a.by_qname;
     for (size_t i = 1; i < chain.size() && !on_chain; ++i) on_chain = *chain[i] == a.owner;
     if (!on_chain) continue;
     r.ttl = r.addresses.empty() ? a.ttl : std::min(r.ttl, a.ttl);
     r.addresses.push_back(a.addr);
   }
+}
+
+DnsParseOutcome parse_complete(const uint8_t* msg, size_t len, bool capture_truncated) {
+  ns_msg handle;
+  if (len > INT32_MAX || ns_initparse(msg, static_cast<int>(len), &handle) != 0)
+    return failure(DnsParseError::kMalformed);
+  DnsParseOutcome out;
+  DnsResponse& r = out.response;
+  if (auto error = parse_question(handle, capture_truncated, r)) return failure(*error);
+
+  Answers answers;
+  const int count = ns_msg_count(handle, ns_s_an);
+  for (int i = 0; i < count; ++i) {
+    ns_rr rr;
+    if (ns_parserr(&handle, ns_s_an, i, &rr) != 0) return failure(DnsParseError::kBadRecord);
+    if (ns_rr_class(rr) != ns_c_in) continue;
+    if (!gather_answer(handle, rr, r.qname, answers)) return failure(DnsParseError::kBadRecord);
+  }
+  keep_answering_addresses(answers, cname_chain(r.qname, answers), r);
   out.ok = true;
   return out;
 }

@@ -54,6 +54,33 @@ Value track(State& state, const Key& key, const Value& value, SteadyTime now) {
   return d;
 }
 
+// Deletes from the kernel's map (through `take`) and from `state` the keys that did not
+// grow since `cutoff`. What grew since the last read is folded with the final value first
+// (and makes its series current again). Returns how many keys went; a failed deletion is
+// counted in `delete_errors` and the key kept.
+template <typename Key, typename State, typename Take, typename Fold>
+uint64_t expire_idle_keys(State& state, SteadyTime cutoff, uint64_t& delete_errors, Take&& take,
+                          Fold&& fold) {
+  std::vector<Key> idle;
+  for (const auto& [key, t] : state.entries())
+    if (t.grown < cutoff) idle.push_back(key);
+  uint64_t deleted = 0;
+  for (const Key& key : idle) {
+    auto taken = take(key);
+    if (!taken) {
+      ++delete_errors;
+      continue;
+    }
+    if (taken.value()) {
+      auto d = growth(*taken.value(), &state.find(key)->value);
+      if (!all_zero(d)) fold(key, d);
+    }
+    state.erase(key);
+    ++deleted;
+  }
+  return deleted;
+}
+
 ConnectCounts to_counts(const tc_connect_counts& d) {
   ConnectCounts c;
   c.attempts = d.attempts;
@@ -249,40 +276,15 @@ Status Drain::drain_in_flight() {
 void Drain::expire(SteadyTime now) {
   if (idle_expiry_.count() <= 0) return;
   const SteadyTime cutoff = now - idle_expiry_;
-  // Kernel keys first: what grew since the last read is folded with the final value
-  // (and makes its series current again), then series that did not grow go.
-  std::vector<tc_connect_key> idle_connects;
-  for (const auto& [key, t] : connects_.entries())
-    if (t.grown < cutoff) idle_connects.push_back(key);
-  for (const tc_connect_key& key : idle_connects) {
-    auto taken = source_.take_connects(key);
-    if (!taken) {
-      ++expiry_.delete_errors;
-      continue;
-    }
-    if (taken.value()) {
-      tc_connect_counts d = growth(*taken.value(), &connects_.find(key)->value);
-      if (!all_zero(d)) fold_connect(key, d, now);
-    }
-    connects_.erase(key);
-    ++expiry_.connect_keys_deleted;
-  }
-  std::vector<tc_latency_key> idle_latency;
-  for (const auto& [key, t] : latency_.entries())
-    if (t.grown < cutoff) idle_latency.push_back(key);
-  for (const tc_latency_key& key : idle_latency) {
-    auto taken = source_.take_latency(key);
-    if (!taken) {
-      ++expiry_.delete_errors;
-      continue;
-    }
-    if (taken.value()) {
-      tc_latency_hist d = growth(*taken.value(), &latency_.find(key)->value);
-      if (!all_zero(d)) fold_latency(key, d, now);
-    }
-    latency_.erase(key);
-    ++expiry_.latency_keys_deleted;
-  }
+  // Kernel keys first, then series that did not grow go.
+  expiry_.connect_keys_deleted += expire_idle_keys<tc_connect_key>(
+      connects_, cutoff, expiry_.delete_errors,
+      [&](const tc_connect_key& key) { return source_.take_connects(key); },
+      [&](const tc_connect_key& key, const tc_connect_counts& d) { fold_connect(key, d, now); });
+  expiry_.latency_keys_deleted += expire_idle_keys<tc_latency_key>(
+      latency_, cutoff, expiry_.delete_errors,
+      [&](const tc_latency_key& key) { return source_.take_latency(key); },
+      [&](const tc_latency_key& key, const tc_latency_hist& d) { fold_latency(key, d, now); });
   store_->expire_idle(cutoff);
 }
 

@@ -16,18 +16,6 @@ std::vector<ProbeBackend> backends_to_try(ProbeBackend requested) {
   return {ProbeBackend::kTpBtf, ProbeBackend::kRawTp, ProbeBackend::kTracepoint};
 }
 
-std::string explain_bpf_failure(const std::string& step, int err) {
-  if (err < 0) err = -err;
-  std::string msg = step + ": " + std::strerror(err);
-  if (err == EPERM || err == EACCES) {
-    if (geteuid() != 0) msg += " (run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)";
-  } else if ((err == ESRCH || err == ENOENT || err == EINVAL) &&
-             access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-    msg += " (the kernel has no BTF: /sys/kernel/btf/vmlinux is missing)";
-  }
-  return msg;
-}
-
 const BackendProgram& BackendPrograms::of(ProbeBackend backend) const {
   switch (backend) {
     case ProbeBackend::kTpBtf:
@@ -53,7 +41,7 @@ Status BackendPrograms::attach(ProbeBackend backend) const {
   }
   const BackendProgram& p = of(backend);
   bpf_link* link = bpf_program__attach(p.program);
-  if (!link) return Error{explain_bpf_failure("attaching", errno), errno};
+  if (!link) return Error{explain_bpf_failure("attaching", errno, kSetStateNeeds), errno};
   *p.link = link;
   return Ok{};
 }

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/bpf_failure.h"
 #include "config/config.h"
 #include "util/result.h"
 
@@ -21,9 +22,9 @@ namespace tcpconnect {
 // The backends `auto` tries, in order.
 std::vector<ProbeBackend> backends_to_try(ProbeBackend requested);
 
-// "step: strerror(err)", plus what an operator can do about the common failures (not
-// root, no kernel BTF). err may be negative, as libbpf returns it.
-std::string explain_bpf_failure(const std::string& step, int err);
+// What a handler of sock:inet_sock_set_state needs: the tp_btf variant is typed by the
+// kernel's BTF.
+inline constexpr BpfNeeds kSetStateNeeds{"CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN", true};
 
 // One backend's program of a skeleton and the skeleton's slot for its link (so that
 // destroying the skeleton detaches it).

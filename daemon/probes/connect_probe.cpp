@@ -3,9 +3,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
-
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -15,6 +14,7 @@
 
 #include "bpf/percpu_map.h"
 #include "connect.skel.h"
+#include "util/clock.h"
 
 namespace tcpconnect {
 namespace {
@@ -29,7 +29,9 @@ bpf_program* program_for(connect_bpf* skel, ProbeBackend backend) {
   return programs_of(skel).of(backend).program;
 }
 
-std::string explain(const std::string& step, int err) { return explain_bpf_failure(step, err); }
+std::string explain(const std::string& step, int err) {
+  return explain_bpf_failure(step, err, kSetStateNeeds);
+}
 
 Status check_map_layout(bpf_map* map, uint32_t key_size, uint32_t value_size) {
   if (bpf_map__key_size(map) != key_size || bpf_map__value_size(map) != value_size)
@@ -44,8 +46,6 @@ bool is_stale(const tc_pending& p, uint64_t now_ns, uint64_t max_ns) {
 }
 
 }  // namespace
-
-void ConnectProbe::SkelDeleter::operator()(connect_bpf* skel) const { connect_bpf::destroy(skel); }
 
 ConnectProbe::ConnectProbe(Skel skel, ProbeBackend backend)
     : skel_(std::move(skel)), backend_(backend) {}
@@ -83,7 +83,8 @@ Result<ConnectProbe::Skel> ConnectProbe::open_prepared(ProbeBackend backend,
       return Error{explain("sizing map", err), -err};
   }
   // The stash array: a power of two of slots, indexed by the top bits of a hash.
-  const uint32_t wanted = options.stash_slots ? options.stash_slots : options.max_entries;
+  const uint32_t wanted =
+      options.stash_slots ? options.stash_slots : std::min(options.max_entries, kDefaultStashSlots);
   const uint32_t slots = std::bit_ceil(std::max<uint32_t>(wanted, 2));
   if (int err = bpf_map__set_max_entries(skel->maps.stash, slots))
     return Error{explain("sizing map", err), -err};
@@ -213,9 +214,7 @@ Result<tc_stash_slot*> ConnectProbe::stash_slots() {
 
 Result<uint64_t> ConnectProbe::sweep_pending(std::chrono::nanoseconds max_age,
                                              std::vector<tc_connect_key>* deferred_attempts) {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns() is CLOCK_MONOTONIC
-  const uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + now.tv_nsec;
+  const uint64_t now_ns = monotonic_ns();
   const uint64_t max_ns = static_cast<uint64_t>(max_age.count());
   auto slots = sweep_stash_slots(now_ns, max_ns, deferred_attempts);
   if (!slots) return slots.error();

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/libbpf_owners.h"
 #include "bpf/percpu_map.h"
 #include "config/config.h"
 #include "probes/backend_attach.h"
@@ -34,6 +35,12 @@ struct ProgramStats {
 
 class ConnectProbe final : public ConnectSource {
  public:
+  // The stash's slots unless Options say otherwise: few enough (56 KiB) to stay in a
+  // core's cache, where a slot of a 16384-slot array (1.8 MiB, touched at a hash of the
+  // socket's address) cost a cache miss on most connects; the pending hash takes the
+  // connects in flight beyond them (see docs/benchmarks.md).
+  static constexpr uint32_t kDefaultStashSlots = 512;
+
   struct Options {
     ProbeBackend backend = ProbeBackend::kAuto;
     uint32_t max_entries = 16384;
@@ -41,8 +48,8 @@ class ConnectProbe final : public ConnectSource {
     // program does not touch that map: a connect costs nothing more.
     bool track_destinations = false;
     // Slots of the in-flight stash array, rounded up to a power of two (at least 2); 0:
-    // max_entries rounded up. Fewer slots send more connects in flight together to the
-    // overflow hash (tests use that).
+    // kDefaultStashSlots, or max_entries rounded up if smaller. Fewer slots send more
+    // connects in flight together to the overflow hash (tests use that).
     uint32_t stash_slots = 0;
     // Runs after load and before attach (its maps exist, nothing counts yet): the
     // daemon fills the filter and settings maps here, so that not one connect is
@@ -105,10 +112,7 @@ class ConnectProbe final : public ConnectSource {
   Status forget_destination(const tc_latency_key& key);
 
  private:
-  struct SkelDeleter {
-    void operator()(connect_bpf* skel) const;
-  };
-  using Skel = std::unique_ptr<connect_bpf, SkelDeleter>;
+  using Skel = SkeletonPtr<connect_bpf>;
 
   ConnectProbe(Skel skel, ProbeBackend backend);
   ConnectProbe(Skel skel, ProbeBackend backend, UniqueFd link, UniqueFd prog);

@@ -19,6 +19,7 @@
 #include "metrics/labels.h"
 #include "probes/cgroup_fs.h"
 #include "trace/trace_probe.h"
+#include "util/clock.h"
 #include "util/unique_fd.h"
 
 namespace tcpconnect {

@@ -23,9 +23,6 @@ BackendPrograms programs_of(trace_bpf* skel) {
 
 }  // namespace
 
-void TraceProbe::SkelDeleter::operator()(trace_bpf* skel) const { trace_bpf::destroy(skel); }
-void TraceProbe::RingDeleter::operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
-
 TraceProbe::TraceProbe(Attached attached, ProbeBackend backend, Sink sink)
     : skel_(std::move(attached.skel)),
       filters_(std::move(attached.filters)),
@@ -41,22 +38,23 @@ TraceProbe::~TraceProbe() {
 Result<TraceProbe::Attached> TraceProbe::try_backend(ProbeBackend backend, const Options& options) {
   // Open: one object holds the three variants; only the chosen one is loaded.
   Skel skel(trace_bpf::open());
-  if (!skel) return Error{explain_bpf_failure("opening the trace BPF object", errno), errno};
+  if (!skel)
+    return Error{explain_bpf_failure("opening the trace BPF object", errno, kSetStateNeeds), errno};
   programs_of(skel.get()).load_only(backend);
 
   // Size the maps and set the mode before load.
   if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_bytes))
-    return Error{explain_bpf_failure("sizing the ring buffer", err), -err};
+    return Error{explain_bpf_failure("sizing the ring buffer", err, kSetStateNeeds), -err};
   for (bpf_map* m : {skel->maps.pending, skel->maps.counts}) {
     if (int err = bpf_map__set_max_entries(m, options.max_entries))
-      return Error{explain_bpf_failure("sizing map", err), -err};
+      return Error{explain_bpf_failure("sizing map", err, kSetStateNeeds), -err};
   }
   skel->rodata->count_mode = options.count_mode;
   skel->rodata->wait_outcome = options.wait_outcome;
 
   // Load: the verifier runs here.
   if (int err = trace_bpf::load(skel.get()))
-    return Error{explain_bpf_failure("loading", err), -err};
+    return Error{explain_bpf_failure("loading", err, kSetStateNeeds), -err};
 
   // Fill the filters before anything can be emitted.
   auto filters = ConnectFilters::from_object(skel->obj);
@@ -76,7 +74,8 @@ Result<std::unique_ptr<TraceProbe>> TraceProbe::attach(const Options& options, S
   std::unique_ptr<TraceProbe> probe(new TraceProbe(std::move(done), backend, std::move(sink)));
   probe->ring_.reset(ring_buffer__new(bpf_map__fd(probe->skel_->maps.events),
                                       &TraceProbe::on_record, probe.get(), nullptr));
-  if (!probe->ring_) return Error{explain_bpf_failure("opening the ring buffer", errno), errno};
+  if (!probe->ring_)
+    return Error{explain_bpf_failure("opening the ring buffer", errno, kSetStateNeeds), errno};
   return probe;
 }
 
@@ -103,7 +102,7 @@ int TraceProbe::wait_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
 
 Result<size_t> TraceProbe::consume() {
   int n = ring_buffer__consume(ring_.get());
-  if (n < 0) return Error{explain_bpf_failure("consuming the ring buffer", n), -n};
+  if (n < 0) return Error{explain_bpf_failure("consuming the ring buffer", n, kSetStateNeeds), -n};
   return static_cast<size_t>(n);
 }
 

@@ -12,13 +12,13 @@
 #include <optional>
 #include <vector>
 
+#include "bpf/libbpf_owners.h"
 #include "config/config.h"
 #include "probes/connect_filters.h"
 #include "shared/trace.h"
 #include "util/result.h"
 
 struct trace_bpf;
-struct ring_buffer;
 
 namespace tcpconnect {
 
@@ -66,13 +66,7 @@ class TraceProbe {
   Result<TraceLosses> losses() const;
 
  private:
-  struct SkelDeleter {
-    void operator()(trace_bpf* skel) const;
-  };
-  struct RingDeleter {
-    void operator()(ring_buffer* ring) const;
-  };
-  using Skel = std::unique_ptr<trace_bpf, SkelDeleter>;
+  using Skel = SkeletonPtr<trace_bpf>;
 
   struct Attached {
     Skel skel;
@@ -86,7 +80,7 @@ class TraceProbe {
   std::optional<ConnectFilters> filters_;
   ProbeBackend backend_;
   Sink sink_;
-  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  RingBufferPtr ring_;
   uint64_t malformed_ = 0;
 };
 

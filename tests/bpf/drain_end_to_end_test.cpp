@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/net.h"
+#include "common/series_by_labels.h"
 #include "drain/drain.h"
 #include "metrics/labels.h"
 #include "metrics/series_store.h"
@@ -24,19 +25,11 @@ using testing::listen_tcp;
 using testing::Listener;
 
 std::map<LabelValues, ConnectCounts> connects_by_labels(const SeriesStore& store) {
-  std::map<LabelValues, ConnectCounts> out;
-  store.connects().for_each([&](const LabelValues* labels, const ConnectCounts& c) {
-    out[labels ? *labels : LabelValues{"<overflow>"}] = c;
-  });
-  return out;
+  return testing::series_by_labels(store.connects());
 }
 
 std::map<LabelValues, LatencyCounts> latency_by_labels(const SeriesStore& store) {
-  std::map<LabelValues, LatencyCounts> out;
-  store.latency().for_each([&](const LabelValues* labels, const LatencyCounts& c) {
-    out[labels ? *labels : LabelValues{"<overflow>"}] = c;
-  });
-  return out;
+  return testing::series_by_labels(store.latency());
 }
 
 // Connects waiting for an answer are in tcpconnect_connects_in_flight under their

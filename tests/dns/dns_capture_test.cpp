@@ -29,6 +29,7 @@
 #include "drain/drain.h"
 #include "metrics/series_store.h"
 #include "probes/connect_probe.h"
+#include "util/clock.h"
 
 namespace tcpconnect {
 namespace {

@@ -26,6 +26,7 @@
 #include "dns/capture_skip.h"
 #include "dns/dns_layer.h"
 #include "dns/dns_testing.h"
+#include "util/clock.h"
 
 namespace tcpconnect {
 namespace {

@@ -19,6 +19,17 @@
 
 namespace tcpconnect::testing {
 
+std::string write_temp_config(const std::string& text) {
+  char path[] = "/tmp/tcpconnect_config_XXXXXX.yaml";
+  const int fd = mkstemps(path, 5);
+  if (fd < 0) throw std::runtime_error("mkstemps: cannot make a config file in /tmp");
+  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const bool readable = fchmod(fd, 0644) == 0;
+  close(fd);
+  if (!written || !readable) throw std::runtime_error(std::string("cannot write ") + path);
+  return path;
+}
+
 std::string daemon_binary() { return std::string(TCPCONNECT_BINARY_DIR) + "/tcpconnect_exporter"; }
 
 uint16_t free_tcp_port() { return closed_port(AF_INET, "127.0.0.1"); }

@@ -12,6 +12,9 @@ namespace tcpconnect::testing {
 
 std::string daemon_binary();  // build/tcpconnect_exporter
 uint16_t free_tcp_port();     // an unused 127.0.0.1 port
+// A new /tmp/tcpconnect_config_*.yaml holding `text`, readable by all: a daemon started
+// as root rereads it as nobody on SIGHUP. Throws when it cannot be written.
+std::string write_temp_config(const std::string& text);
 
 class DaemonProcess {
  public:

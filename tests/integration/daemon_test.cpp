@@ -25,17 +25,6 @@ using ::testing::Not;
 
 std::string shipped_config() { return std::string(TCPCONNECT_SOURCE_DIR) + "/config/tcpconnect_exporter.yaml"; }
 
-std::string write_temp_config(const std::string& text) {
-  char path[] = "/tmp/tcpconnect_config_XXXXXX.yaml";
-  int fd = mkstemps(path, 5);
-  EXPECT_GE(fd, 0);
-  EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-  // Started as root, the daemon rereads it as nobody on SIGHUP.
-  EXPECT_EQ(fchmod(fd, 0644), 0);
-  close(fd);
-  return path;
-}
-
 // Lines at error level or above; a start-up failure must say why in exactly one, and
 // libbpf's own messages stay at debug level.
 int error_lines(const std::string& s) {

@@ -39,17 +39,6 @@ using ::testing::Not;
 
 constexpr uint64_t kCapBpf = uint64_t{1} << 39;
 
-std::string temp_config(const std::string& text) {
-  char path[] = "/tmp/tcpconnect_service_config_XXXXXX.yaml";
-  int fd = mkstemps(path, 5);
-  EXPECT_GE(fd, 0);
-  EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-  // Started as root, the daemon rereads it as nobody on SIGHUP.
-  EXPECT_EQ(fchmod(fd, 0644), 0);
-  close(fd);
-  return path;
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -257,7 +246,7 @@ const char* kDefaults = "probes:\n  max_entries: 16384\n";
 TEST(Privileges, OnlyCapBpfIsLeftOnEveryThreadAndCountingGoesOn) {
   TCPCONNECT_REQUIRE_ROOT();
   uint16_t port = free_tcp_port();
-  std::string config = temp_config(kDefaults);
+  std::string config = write_temp_config(kDefaults);
   DaemonProcess d({daemon_args(port, config), {}, false});
   ASSERT_TRUE(d.wait_serving(port, 20s)) << d.stderr_text();
 
@@ -288,7 +277,7 @@ TEST(Privileges, OnlyCapBpfIsLeftOnEveryThreadAndCountingGoesOn) {
 // loop runs. ExecReload= (SIGHUP) is announced with RELOADING=1 and ends with READY=1.
 TEST(ServiceNotify, WatchdogPingsOnceReadyAndReloadIsAnnounced) {
   TCPCONNECT_REQUIRE_ROOT();
-  std::string config = temp_config(kDefaults);
+  std::string config = write_temp_config(kDefaults);
   FakeServiceManager manager;
   uint16_t port = free_tcp_port();
   manager.start_daemon(daemon_args(port, config), {{"WATCHDOG_USEC", "2000000"}});
@@ -366,7 +355,7 @@ class HaltedThread {
 // halted alone, from outside, as a drain stuck in the kernel would be.
 TEST(ServiceNotify, WatchdogStopsWhileTheDrainLoopIsStalled) {
   TCPCONNECT_REQUIRE_ROOT();
-  std::string config = temp_config(kDefaults);  // drain_interval 1 s: stale after 4 s
+  std::string config = write_temp_config(kDefaults);  // drain_interval 1 s: stale after 4 s
   FakeServiceManager manager;
   uint16_t port = free_tcp_port();
   manager.start_daemon(daemon_args(port, config), {{"WATCHDOG_USEC", "2000000"}});
@@ -400,7 +389,7 @@ class FdStoreHandover : public ::testing::TestWithParam<std::pair<int, std::stri
 TEST_P(FdStoreHandover, NextProcessAdoptsTheProbeAndNoConnectIsLost) {
   TCPCONNECT_REQUIRE_ROOT();
   const auto& [sig, backend] = GetParam();
-  std::string config = temp_config(std::string(kDefaults) + "  backend: " + backend + "\n");
+  std::string config = write_temp_config(std::string(kDefaults) + "  backend: " + backend + "\n");
   FakeServiceManager manager;
   // A leftover of another version, which the daemon must forget.
   manager.store.emplace("other.leftover", Fd(dup(STDIN_FILENO)));
@@ -452,8 +441,8 @@ INSTANTIATE_TEST_SUITE_P(
 // detached, removed from the store and replaced; counting starts again from zero.
 TEST(FdStoreHandoverRefused, ChangedMapSizeStartsFreshAndReleasesTheOldProbe) {
   TCPCONNECT_REQUIRE_ROOT();
-  std::string config = temp_config(kDefaults);
-  std::string smaller = temp_config("probes:\n  max_entries: 4096\n");
+  std::string config = write_temp_config(kDefaults);
+  std::string smaller = write_temp_config("probes:\n  max_entries: 4096\n");
   FakeServiceManager manager;
   uint16_t port = free_tcp_port();
   manager.start_daemon(daemon_args(port, config));
@@ -485,7 +474,7 @@ TEST(FdStoreHandoverRefused, ChangedMapSizeStartsFreshAndReleasesTheOldProbe) {
 // them (what systemd does on `systemctl stop`) detaches it.
 TEST(FdStoreHandoverRefused, ReleasingTheStoreDetachesTheProbe) {
   TCPCONNECT_REQUIRE_ROOT();
-  std::string config = temp_config(kDefaults);
+  std::string config = write_temp_config(kDefaults);
   FakeServiceManager manager;
   uint16_t port = free_tcp_port();
   manager.start_daemon(daemon_args(port, config));

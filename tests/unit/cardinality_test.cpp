@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "common/series_by_labels.h"
 #include "connect_collector.h"
 #include "drain/drain.h"
 #include "fake_connect_source.h"
@@ -19,10 +20,7 @@ using testing::v4_key;
 
 template <typename V>
 std::map<LabelValues, V> all(const CappedSeries<V>& s) {
-  std::map<LabelValues, V> out;
-  s.for_each(
-      [&](const LabelValues* l, const V& v) { out[l ? *l : LabelValues{"<overflow>"}] = v; });
-  return out;
+  return testing::series_by_labels(s);
 }
 
 ConnectCounts attempts(uint64_t n) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/series_by_labels.h"
 #include "drain/drain_loop.h"
 #include "fake_connect_source.h"
 #include "metrics/text_renderer.h"
@@ -21,11 +22,7 @@ using testing::FakeConnectSource;
 using testing::v4_key;
 
 std::map<LabelValues, ConnectCounts> by_labels(const SeriesStore& store) {
-  std::map<LabelValues, ConnectCounts> out;
-  store.connects().for_each([&](const LabelValues* l, const ConnectCounts& c) {
-    out[l ? *l : LabelValues{"<overflow>"}] = c;
-  });
-  return out;
+  return testing::series_by_labels(store.connects());
 }
 
 class DrainTest : public ::testing::Test {
@@ -191,11 +188,7 @@ TEST_F(DrainTest, KernelMapFullGoesToOverflowSoTotalsStayExact) {
 }
 
 std::map<LabelValues, uint64_t> unexpected_by_labels(const SeriesStore& store) {
-  std::map<LabelValues, uint64_t> out;
-  store.unexpected().for_each([&](const LabelValues* l, const UnexpectedCounts& c) {
-    out[l ? *l : LabelValues{"<overflow>"}] = c.attempts;
-  });
-  return out;
+  return testing::series_by_labels(store.unexpected(), &UnexpectedCounts::attempts);
 }
 
 // Everything on loopback is allowed: only what cannot be checked is unexpected.
@@ -320,10 +313,7 @@ TEST_F(DrainTest, StaleCheckerCountsTheAttemptsThatGrewWhileStale) {
   asked = 0;
   ASSERT_TRUE(drain.run_once().ok());  // nothing grew: not asked, nothing added
   EXPECT_EQ(asked, 0);
-  std::map<LabelValues, uint64_t> m;
-  store->stale().for_each([&](const LabelValues* l, const UnexpectedCounts& c) {
-    m[l ? *l : LabelValues{"<overflow>"}] += c.attempts;
-  });
+  auto m = testing::series_by_labels(store->stale(), &UnexpectedCounts::attempts);
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ((m[{"ipv4", "127.0.0.1", "127.0.0.2", "80", "api.test"}]), 3u);
 }

@@ -5,15 +5,13 @@
 #include <map>
 #include <thread>
 
+#include "common/series_by_labels.h"
+
 namespace tcpconnect {
 namespace {
 
 std::map<LabelValues, uint64_t> attempts_by_labels(const SeriesStore& store) {
-  std::map<LabelValues, uint64_t> out;
-  store.connects().for_each([&](const LabelValues* l, const ConnectCounts& c) {
-    out[l ? *l : LabelValues{"<overflow>"}] = c.attempts;
-  });
-  return out;
+  return testing::series_by_labels(store.connects(), &ConnectCounts::attempts);
 }
 
 ConnectCounts attempts(uint64_t n) {

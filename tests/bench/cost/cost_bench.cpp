@@ -345,7 +345,7 @@ int run(const Options& o) {
     }
     print_stats(o, stats);
   }  // statistics let go
-  if (o.short_mode) return 0;
+  if (o.short_mode || o.rounds == 0) return 0;
   ThroughputFigures throughput;
   if (std::string err = throughput_phase(o, deadline, throughput); !err.empty()) {
     std::fprintf(stderr, "cost_bench: %s\n", err.c_str());
@@ -371,8 +371,8 @@ int main(int argc, char** argv) {
   app.add_option("--stats-rounds", o.stats_rounds, "Rounds of parts 1 and 2")
       ->check(CLI::Range(1, 50))
       ->capture_default_str();
-  app.add_option("--rounds", o.rounds, "Throughput rounds (part 3)")
-      ->check(CLI::Range(1, 100))
+  app.add_option("--rounds", o.rounds, "Throughput rounds (part 3; 0: none)")
+      ->check(CLI::Range(0, 100))
       ->capture_default_str();
   app.add_option("--load-seconds", o.load_seconds, "Length of each load")
       ->check(CLI::Range(0.2, 30.0))

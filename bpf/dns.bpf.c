@@ -411,14 +411,23 @@ int tc_dns_sendmsg6(struct bpf_sock_addr *ctx)
 
 /*
  * The same capture from the socket calls instead of the packets, where the
- * kernel allows fentry/fexit (the daemon loads either these programs or the
+ * kernel allows fentry (the daemon loads either these programs or the
  * cgroup ones above, never both). Nothing here runs per packet: a UDP query
  * is taken at udp_sendmsg/udpv6_sendmsg, a UDP answer at skb_consume_udp (a
  * datagram the socket's recvmsg has just copied to the process, checksum
- * verified; never a peek), a TCP query at tcp_sendmsg and a TCP answer at
- * tcp_recvmsg (the bytes the read returned). Each leaves at once unless the
- * peer port is a DNS port. A socket that sends to a DNS port gets the same
- * mark as above; an answer to an unmarked socket is only counted.
+ * verified; never a peek). Each leaves at once unless the peer port is a DNS
+ * port. A socket that sends to a DNS port gets the same mark as above; an
+ * answer to an unmarked socket is only counted.
+ *
+ * UDP only. An answer is read only from kernel memory (the skb): a buffer of
+ * the process could be rewritten by another of its threads between the
+ * kernel's copy and our read, which would let a tenant name a genuine
+ * resolver's answer. A query is read from the process's buffer at sendmsg:
+ * a raced query names nothing, because the daemon accepts an answer only if
+ * its question is the one the query asked (DnsQueries) and names only from
+ * the answer. Tracing programs cannot reach an skb's page frags, so an answer
+ * beyond the linear part is counted unreadable; this is why the daemon's
+ * `auto` does not choose this capture.
  *
  * The local address of the exchange is the socket's bound address (the
  * wildcard when unbound), on the query and on the answer alike, so that both
@@ -427,9 +436,7 @@ int tc_dns_sendmsg6(struct bpf_sock_addr *ctx)
  */
 #define TC_AF_INET_K 2
 #define TC_AF_INET6_K 10
-#define TC_MSG_PEEK 2
-/* iovec segments of one sendmsg/recvmsg copied at most (a resolver's writev
- * has two: the TCP length prefix and the message). */
+/* iovec segments of one sendmsg copied at most. */
 #define TC_DNS_MAX_SEGS 4
 
 /* Per CPU: an event assembled in process context. The payload has room for a
@@ -455,22 +462,6 @@ struct user_buf {
 	__u64 iov_offset; /* into the first segment */
 	__u64 nr_segs;
 };
-
-/* A TCP read of a DNS socket in progress: its buffer and the sequence number of
- * the first byte it returns. Keyed by pid_tgid; only DNS sockets' reads enter.
- */
-struct tcp_read {
-	struct user_buf buf;
-	__u32 seq;
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, struct tcp_read);
-} dns_tcp_reads SEC(".maps");
 
 /* iov_iter's iovec array was "iov" before 6.4 ("__iov" since). */
 struct iov_iter___pre64 {
@@ -587,32 +578,6 @@ static __always_inline void send_user(struct tscratch *s,
 	s->hdr.captured = got;
 	s->hdr.ts_ns = bpf_ktime_get_ns();
 	emit(s, sizeof(s->hdr) + (got & (2 * TC_DNS_MAX_CAPTURE - 1)));
-}
-
-/* The socket's own addresses: local (bound) and peer, and the family; an IPv6
- * socket talking IPv4 (mapped addresses) as IPv4, as its packets are. */
-static __always_inline void sock_addrs(struct sock *sk, struct tc_dns_event *e,
-				       __u8 *local, __u8 *peer)
-{
-	struct in6_addr l6, p6;
-
-	__builtin_memset(local, 0, 16);
-	__builtin_memset(peer, 0, 16);
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) == TC_AF_INET6_K) {
-		l6 = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
-		p6 = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
-		if (!(p6.in6_u.u6_addr32[0] == 0 &&
-		      p6.in6_u.u6_addr32[1] == 0 &&
-		      p6.in6_u.u6_addr32[2] == bpf_htonl(0xffff))) {
-			e->family = TC_AF_INET6;
-			__builtin_memcpy(local, &l6, 16);
-			__builtin_memcpy(peer, &p6, 16);
-			return;
-		}
-	}
-	e->family = TC_AF_INET;
-	*(__be32 *)local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-	*(__be32 *)peer = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 }
 
 /* A UDP datagram sent to `dport` (network order) at `daddr`: a query. */
@@ -793,99 +758,5 @@ unreadable:
 	count(TC_DNS_SKIP_UNREADABLE);
 done:
 	s->busy = 0;
-	return 0;
-}
-
-/* The one test every TCP send and receive call pays. Through bpf_probe_read:
- * 6.1's verifier refused these programs with direct loads of the socket. */
-static __always_inline bool tcp_dns(struct sock *sk)
-{
-	return is_dns_port(bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)));
-}
-
-SEC("fentry/tcp_sendmsg")
-int BPF_PROG(tc_dns_tcp_sendmsg, struct sock *sk, struct msghdr *msg,
-	     size_t size)
-{
-	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	struct tc_dns_event *e;
-	struct tscratch *s;
-	struct user_buf b;
-
-	if (!tcp_dns(sk))
-		return 0;
-	mark(sk);
-	if (user_buf_of(msg, &b))
-		return 0;
-	s = tscratch_take();
-	if (!s)
-		return 0;
-	e = &s->hdr;
-	sock_addrs(sk, e, e->saddr, e->daddr);
-	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	e->protocol = TC_DNS_PROTO_TCP;
-	e->tcp_flags = 0;
-	e->tcp_seq = BPF_CORE_READ(tp, write_seq);
-	e->flags = TC_DNS_EV_QUERY;
-	e->netns = netns_of(sk);
-	send_user(s, &b, size);
-	s->busy = 0;
-	return 0;
-}
-
-SEC("fentry/tcp_recvmsg")
-int BPF_PROG(tc_dns_tcp_recv_enter, struct sock *sk, struct msghdr *msg,
-	     size_t len, int flags)
-{
-	struct tcp_read r = {};
-	__u64 id;
-
-	if (!tcp_dns(sk) || (flags & TC_MSG_PEEK))
-		return 0;
-	if (!bpf_sk_storage_get(&dns_socks, sk, 0, 0)) {
-		count(TC_DNS_UNSOLICITED);
-		return 0;
-	}
-	if (user_buf_of(msg, &r.buf))
-		return 0;
-	r.seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
-	id = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&dns_tcp_reads, &id, &r, BPF_ANY);
-	return 0;
-}
-
-SEC("fexit/tcp_recvmsg")
-int BPF_PROG(tc_dns_tcp_recv_exit, struct sock *sk, struct msghdr *msg,
-	     size_t len, int flags, int *addr_len, int ret)
-{
-	struct tc_dns_event *e;
-	struct tscratch *s;
-	struct tcp_read *r;
-	__u64 id;
-
-	if (!tcp_dns(sk))
-		return 0;
-	id = bpf_get_current_pid_tgid();
-	r = bpf_map_lookup_elem(&dns_tcp_reads, &id);
-	if (!r)
-		return 0;
-	if (ret > 0 && (s = tscratch_take())) {
-		struct tc_dns_sock *m =
-		    bpf_sk_storage_get(&dns_socks, sk, 0, 0);
-
-		e = &s->hdr;
-		sock_addrs(sk, e, e->daddr, e->saddr);
-		e->sport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-		e->dport = BPF_CORE_READ(sk, __sk_common.skc_num);
-		e->protocol = TC_DNS_PROTO_TCP;
-		e->tcp_flags = 0;
-		e->tcp_seq = r->seq;
-		e->flags = 0;
-		e->netns = m ? m->netns : netns_of(sk);
-		send_user(s, &r->buf, ret);
-		s->busy = 0;
-	}
-	bpf_map_delete_elem(&dns_tcp_reads, &id);
 	return 0;
 }

@@ -47,10 +47,10 @@ class CgroupSkbCapture final : public DnsCaptureSource {
   }
   std::string describe() const override {
     if (method_ == DnsCapture::kFentry)
-      return "fentry/fexit on udp_sendmsg, udpv6_sendmsg, skb_consume_udp, tcp_sendmsg and "
-             "tcp_recvmsg (UDP answer program id " +
-             std::to_string(prog_id_) + ", UDP query program id " +
-             std::to_string(egress_prog_id_) + ")";
+      return "fentry on udp_sendmsg, udpv6_sendmsg and skb_consume_udp, UDP only (answer "
+             "program id " +
+             std::to_string(prog_id_) + ", query program id " + std::to_string(egress_prog_id_) +
+             ")";
     return "cgroup_skb/ingress+egress and cgroup/connect4|6+sendmsg4|6 on " + cgroup_ +
            " (ingress program id " + std::to_string(prog_id_) + ", egress program id " +
            std::to_string(egress_prog_id_) + ")";
@@ -166,10 +166,7 @@ Status CgroupSkbCapture::attach_tracing(dns_bpf& skel) {
   const std::pair<bpf_program*, bpf_link**> programs[] = {
       {skel.progs.tc_dns_udp_sendmsg, &skel.links.tc_dns_udp_sendmsg},
       {skel.progs.tc_dns_udpv6_sendmsg, &skel.links.tc_dns_udpv6_sendmsg},
-      {skel.progs.tc_dns_tcp_sendmsg, &skel.links.tc_dns_tcp_sendmsg},
       {skel.progs.tc_dns_udp_recv, &skel.links.tc_dns_udp_recv},
-      {skel.progs.tc_dns_tcp_recv_enter, &skel.links.tc_dns_tcp_recv_enter},
-      {skel.progs.tc_dns_tcp_recv_exit, &skel.links.tc_dns_tcp_recv_exit},
   };
   for (const auto& [prog, link] : programs) {
     *link = bpf_program__attach(prog);
@@ -201,10 +198,8 @@ Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptur
   bpf_program* cgroup_programs[] = {skel->progs.tc_dns_connect4, skel->progs.tc_dns_connect6,
                                     skel->progs.tc_dns_sendmsg4, skel->progs.tc_dns_sendmsg6,
                                     skel->progs.tc_dns_egress,   skel->progs.tc_dns_ingress};
-  bpf_program* tracing_programs[] = {
-      skel->progs.tc_dns_udp_sendmsg,    skel->progs.tc_dns_udpv6_sendmsg,
-      skel->progs.tc_dns_tcp_sendmsg,    skel->progs.tc_dns_udp_recv,
-      skel->progs.tc_dns_tcp_recv_enter, skel->progs.tc_dns_tcp_recv_exit};
+  bpf_program* tracing_programs[] = {skel->progs.tc_dns_udp_sendmsg,
+                                     skel->progs.tc_dns_udpv6_sendmsg, skel->progs.tc_dns_udp_recv};
   for (bpf_program* p : cgroup_programs) bpf_program__set_autoload(p, !tracing);
   for (bpf_program* p : tracing_programs) bpf_program__set_autoload(p, tracing);
 
@@ -273,17 +268,15 @@ Result<std::unique_ptr<DnsCaptureSource>> open_dns_capture(const DnsCaptureOptio
     case DnsCapture::kAuto:
       break;
   }
-  auto fe = open_fentry_capture(options, sink);
-  if (fe) return fe;
-  spdlog::info("DNS capture: fentry unavailable ({}); trying cgroup_skb", fe.error().message);
+  // Not fentry: it sees no TCP DNS, and it cannot read an answer's page frags (names
+  // would be lost on hosts whose NICs leave the payload there). Explicit only.
   auto cg = open_cgroup_skb_capture(options, sink);
   if (cg) return cg;
   spdlog::info("DNS capture: cgroup_skb unavailable ({}); trying packet_socket",
                cg.error().message);
   auto ps = open_packet_socket_capture(options, std::move(sink));
   if (ps) return ps;
-  return Error{"fentry: " + fe.error().message + "; cgroup_skb: " + cg.error().message +
-                   "; packet_socket: " + ps.error().message,
+  return Error{"cgroup_skb: " + cg.error().message + "; packet_socket: " + ps.error().message,
                ps.error().errnum};
 }
 

@@ -1,9 +1,10 @@
-// Where DNS queries and responses are captured: fentry/fexit programs on the kernel's
-// UDP and TCP send and receive calls, which run for no packet and leave at once for a
-// non-DNS call; else cgroup_skb programs on the cgroup2 root, which see every packet;
-// both feed a BPF ring buffer (every network namespace, no wakeup per event). Where
-// neither loads, an AF_PACKET socket with a classic BPF filter (the daemon's own
-// network namespace only). All hand the same DnsPacket to one sink.
+// Where DNS queries and responses are captured: cgroup_skb programs on the cgroup2
+// root, which see every packet, else an AF_PACKET socket with a classic BPF filter (the
+// daemon's own network namespace only). On request only, fentry programs on the
+// kernel's UDP send and receive calls, which run for no packet and leave at once for a
+// non-DNS call (UDP only; an answer beyond the skb's linear part names nothing). The
+// BPF captures feed a ring buffer (every network namespace, no wakeup per event). All
+// hand the same DnsPacket to one sink.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,7 @@
 namespace tcpconnect {
 
 struct DnsCaptureOptions {
-  DnsCapture method = DnsCapture::kAuto;  // auto: fentry, else cgroup_skb, else packet_socket
+  DnsCapture method = DnsCapture::kAuto;  // auto: cgroup_skb, else packet_socket
   std::vector<uint16_t> ports = {53};     // source ports of responses, 1..TC_DNS_MAX_PORTS
   uint32_t capture_bytes = 512;           // TC_DNS_MIN_CAPTURE..TC_DNS_MAX_CAPTURE
   uint32_t ring_bytes = 1u << 20;  // the ring (cgroup_skb); the socket buffer is 4x (packet_socket)
@@ -57,8 +58,8 @@ class DnsCaptureSource {
   virtual std::string describe() const = 0;
 };
 
-// Opens the capture the options ask for; with kAuto, fentry, then cgroup_skb, then
-// packet_socket, the error saying why each failed. The sink is called from poll() only.
+// Opens the capture the options ask for; with kAuto, cgroup_skb and then packet_socket
+// (never fentry), the error saying why each failed. The sink is called from poll() only.
 Result<std::unique_ptr<DnsCaptureSource>> open_dns_capture(const DnsCaptureOptions& options,
                                                            DnsCaptureSource::Sink sink);
 

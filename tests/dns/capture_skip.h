@@ -10,7 +10,7 @@
 namespace tcpconnect::testing {
 
 // Why `method` cannot capture on this kernel ("" when it can): the fentry capture needs
-// a kernel that allows fentry/fexit (the host's 6.18 answers EPERM), so its tests skip
+// a kernel that allows fentry (the host's 6.18 answers EPERM), so its tests skip
 // where it does not load. Only fentry is probed; the others must load where tests run.
 inline std::string capture_unavailable(DnsCapture method) {
   if (method != DnsCapture::kFentry) return "";

@@ -232,6 +232,7 @@ TEST_P(DnsCaptureTest, DigOverTcpAndOverIpv6) {
       {"::1", std::to_string(dns6_->port()), "v6tcp.tcx.test", "+tcp", 7},
   };
   for (const Case& c : cases) {
+    if (GetParam() == DnsCapture::kFentry && c.flags == "+tcp") continue;  // UDP only
     Listener l = listen_tcp(AF_INET, answer_v4(c.answer));
     std::string out;
     ASSERT_EQ(run_shell("dig +short +tries=1 +time=3 " + c.flags + " @" + c.server + " -p " +
@@ -254,7 +255,9 @@ TEST_P(DnsCaptureTest, CountsResponsesAndAttributions) {
   const uint64_t nx_before = s.responses[ns_r_nxdomain][a].load();
   auto r1 = testing::dns_query(dns4_->address(), 53, "two.tcx.test", ns_t_a, false);
   auto r2 = testing::dns_query(dns4_->address(), 53, "missing.tcx.test", ns_t_a, false);
-  auto r3 = testing::dns_query(dns4_->address(), 53, "two.tcx.test", ns_t_a, true);
+  // The fentry capture does not see TCP: a third lookup over UDP there.
+  const bool tcp = GetParam() != DnsCapture::kFentry;
+  auto r3 = testing::dns_query(dns4_->address(), 53, "two.tcx.test", ns_t_a, tcp);
   ASSERT_TRUE(r1 && r2 && r3);
   Listener l = listen_tcp(AF_INET, answer_v4(2));
   ASSERT_EQ(connect_once(AF_INET, answer_v4(2), l.port), 0);
@@ -305,7 +308,9 @@ TEST_P(DnsCaptureTest, LookupsByNameAndRcode) {
   const uint64_t timed_before = duration_count(st, dns4_->address());
   const uint64_t two_before = lookups_of(st, "two.tcx.test", ns_t_a, ns_r_noerror);
   ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, missing, ns_t_a, false));
-  ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, missing, ns_t_a, true));
+  // The fentry capture does not see TCP: the second lookup over UDP there.
+  ASSERT_TRUE(
+      testing::dns_query(dns4_->address(), 53, missing, ns_t_a, GetParam() != DnsCapture::kFentry));
   ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, "two.tcx.test", ns_t_a, false));
   dns_->before_drain(false);
   EXPECT_EQ(lookups_of(st, missing, ns_t_a, ns_r_nxdomain), 2u);

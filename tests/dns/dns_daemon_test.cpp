@@ -16,7 +16,6 @@
 #include "common/http.h"
 #include "common/metric_samples.h"
 #include "common/net.h"
-#include "dns/capture_skip.h"
 #include "dns/dns_testing.h"
 #include "integration/daemon_process.h"
 
@@ -108,10 +107,8 @@ TEST_P(DnsDaemonTest, NamesConnectsOnMetrics) {
   const testing::Samples all = testing::samples(body_, "tcpconnect_connects_total", {dport});
   EXPECT_EQ(all.count, 1) << body_;
   EXPECT_EQ(all.sum, 2);
-  // auto: fentry where the kernel loads it (distribution kernels), else cgroup_skb.
-  std::string method = GetParam();
-  if (method == "auto")
-    method = testing::capture_unavailable(DnsCapture::kFentry).empty() ? "fentry" : "cgroup_skb";
+  // auto: cgroup_skb (the test hosts mount cgroup2); never fentry, even where it loads.
+  const std::string method = GetParam() == "auto" ? "cgroup_skb" : GetParam();
   EXPECT_EQ(
       testing::metric_value(body_, "tcpconnect_dns_capture_info", {"method=\"" + method + "\""}), 1)
       << body_;

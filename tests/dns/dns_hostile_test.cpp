@@ -336,6 +336,7 @@ TEST_P(DnsHostileTest, MalformedUdpResponsesAreCountedAndSkipped) {
 // segment: it is counted as split, its continuation is never read as messages, and the
 // next response on the same connection is named. Then a malformed message over TCP.
 TEST_P(DnsHostileTest, SixtyFourKibTcpMessageThenAGoodOne) {
+  if (GetParam() == DnsCapture::kFentry) GTEST_SKIP() << "the fentry capture is UDP only";
   testing::Fd server(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   const int one = 1;
   setsockopt(server.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

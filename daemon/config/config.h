@@ -49,8 +49,8 @@ enum class Label {
 // log directories; "" outside pods)
 std::string_view to_string(Label label);
 
-enum class DnsCapture { kAuto, kCgroupSkb, kPacketSocket };
-std::string_view to_string(DnsCapture capture);  // "auto", "cgroup_skb", "packet_socket"
+enum class DnsCapture { kAuto, kCgroupSkb, kPacketSocket, kFentry };
+std::string_view to_string(DnsCapture capture);  // "auto", "cgroup_skb", "packet_socket", "fentry"
 
 // Which connects a DNS answer names: those of the network namespace whose lookup it
 // answered (kNetns), or every connect on the host (kHost: trusts every tenant).

@@ -14,8 +14,8 @@ inline constexpr std::array<std::string_view, 13> kLabelNames = {
     "family", "saddr", "daddr", "dport",     "dns_name", "uid",      "comm",
     "unit",   "lport", "pid",   "namespace", "pod",      "container"};
 inline constexpr std::array<std::string_view, 2> kFamilyNames = {"ipv4", "ipv6"};
-inline constexpr std::array<std::string_view, 3> kCaptureNames = {"auto", "cgroup_skb",
-                                                                  "packet_socket"};
+inline constexpr std::array<std::string_view, 4> kCaptureNames = {"auto", "cgroup_skb",
+                                                                  "packet_socket", "fentry"};
 inline constexpr std::array<std::string_view, 2> kDnsScopeNames = {"netns", "host"};
 inline constexpr std::array<std::string_view, 2> kTlsVersionNames = {"TLS12", "TLS13"};
 

@@ -1,7 +1,10 @@
-// Where DNS responses are captured: a cgroup_skb/ingress program on the cgroup2 root
-// feeding a BPF ring buffer (every network namespace, no wakeup per event), or, where
-// that is unavailable, an AF_PACKET socket with a classic BPF filter (the daemon's own
-// network namespace only). Both hand the same DnsPacket to one sink.
+// Where DNS queries and responses are captured: cgroup_skb programs on the cgroup2
+// root, which see every packet, else an AF_PACKET socket with a classic BPF filter (the
+// daemon's own network namespace only). On request only, fentry programs on the
+// kernel's UDP send and receive calls, which run for no packet and leave at once for a
+// non-DNS call (UDP only; an answer beyond the skb's linear part names nothing). The
+// BPF captures feed a ring buffer (every network namespace, no wakeup per event). All
+// hand the same DnsPacket to one sink.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +36,7 @@ struct DnsCaptureCounters {
   uint64_t skipped_ipv6_ext = 0;  // IPv6 packets whose transport header was not reached
   uint64_t unreadable = 0;        // packets from a DNS port whose headers could not be read
   uint64_t unsolicited = 0;       // from a DNS port to a socket that never sent to one: not
-                                  // captured (cgroup_skb only; the packet socket cannot tell)
+                                  // captured (fentry and cgroup_skb; the packet socket cannot tell)
 };
 
 class DnsCaptureSource {
@@ -55,14 +58,16 @@ class DnsCaptureSource {
   virtual std::string describe() const = 0;
 };
 
-// Opens the capture the options ask for; with kAuto, cgroup_skb and then packet_socket,
-// the error saying why each failed. The sink is called from poll() only.
+// Opens the capture the options ask for; with kAuto, cgroup_skb and then packet_socket
+// (never fentry), the error saying why each failed. The sink is called from poll() only.
 Result<std::unique_ptr<DnsCaptureSource>> open_dns_capture(const DnsCaptureOptions& options,
                                                            DnsCaptureSource::Sink sink);
 
 // Each capture on its own (exposed for tests).
 Result<std::unique_ptr<DnsCaptureSource>> open_cgroup_skb_capture(const DnsCaptureOptions& options,
                                                                   DnsCaptureSource::Sink sink);
+Result<std::unique_ptr<DnsCaptureSource>> open_fentry_capture(const DnsCaptureOptions& options,
+                                                              DnsCaptureSource::Sink sink);
 Result<std::unique_ptr<DnsCaptureSource>> open_packet_socket_capture(
     const DnsCaptureOptions& options, DnsCaptureSource::Sink sink);
 

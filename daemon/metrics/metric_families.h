@@ -201,13 +201,14 @@ inline constexpr MetricDef kScrapeBytes{
 inline constexpr MetricDef kDnsCaptureInfo{
     "tcpconnect_dns_capture_info",
     kGauge,
-    "How DNS responses are captured (cgroup_skb or packet_socket); always 1.",
+    "How DNS responses are captured (fentry, cgroup_skb or packet_socket); always 1.",
     {"method"}};
 // The same family when dns.enabled but no capture could start.
 inline constexpr MetricDef kDnsCaptureUnavailable{
     kDnsCaptureInfo.name,
     kGauge,
-    "How DNS responses are captured (cgroup_skb or packet_socket; none when no capture "
+    "How DNS responses are captured (fentry, cgroup_skb or packet_socket; none when no "
+    "capture "
     "could start); always 1.",
     {"method"}};
 inline constexpr MetricDef kDnsResponses{

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/net.h"
+#include "dns/capture_skip.h"
 #include "dns/dns_capture.h"
 #include "dns/dns_flood.h"
 #include "dns/dns_testing.h"
@@ -23,6 +24,7 @@ class DnsCaptureBatchTest : public ::testing::TestWithParam<DnsCapture> {};
 
 TEST_P(DnsCaptureBatchTest, PollReadsAtMostItsBudgetAndTheRestLater) {
   TCPCONNECT_REQUIRE_ROOT();
+  TCPCONNECT_SKIP_UNLESS_CAPTURE(GetParam());
   constexpr uint64_t kResponses = 300;
   const uint16_t sport = testing::free_udp_tcp_port(AF_INET, "127.0.0.1");
   DnsCaptureOptions options;
@@ -56,7 +58,8 @@ TEST_P(DnsCaptureBatchTest, PollReadsAtMostItsBudgetAndTheRestLater) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, DnsCaptureBatchTest,
-                         ::testing::Values(DnsCapture::kCgroupSkb, DnsCapture::kPacketSocket),
+                         ::testing::Values(DnsCapture::kFentry, DnsCapture::kCgroupSkb,
+                                           DnsCapture::kPacketSocket),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
 }  // namespace

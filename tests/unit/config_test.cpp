@@ -303,6 +303,7 @@ TEST(ConfigEnums, ToString) {
   EXPECT_EQ(to_string(DnsCapture::kAuto), "auto");
   EXPECT_EQ(to_string(DnsCapture::kCgroupSkb), "cgroup_skb");
   EXPECT_EQ(to_string(DnsCapture::kPacketSocket), "packet_socket");
+  EXPECT_EQ(to_string(DnsCapture::kFentry), "fentry");
 }
 
 TEST(ConfigEquality, PartsCompareEveryField) {
@@ -1108,7 +1109,7 @@ TEST(ConfigErrors, Dns) {
        "dns.ports[0]: expected an integer (1..65535), got \"8000-8999\""},
       {"dns:\n  ports: 53\n", "2:10", "dns.ports: expected a list of ports like [53], got \"53\""},
       {"dns:\n  capture: ebpf\n", "2:12",
-       "dns.capture: unknown capture method \"ebpf\" (valid: auto, cgroup_skb, packet_socket)"},
+       "dns.capture: unknown capture method \"ebpf\" (valid: auto, cgroup_skb, packet_socket, fentry)"},
       {"dns:\n  capture: cgroupskb\n", "2:12", "did you mean \"cgroup_skb\"?"},
       {"dns:\n  capture: [auto]\n", "2:12",
        "dns.capture: expected a capture method name, got a list"},

@@ -181,8 +181,8 @@ TEST(MetricsGolden, UnavailableDnsCapture) {
   std::string out;
   render_families(dns_capture_unavailable_collector()->Collect(), out);
   EXPECT_EQ(out,
-            "# HELP tcpconnect_dns_capture_info How DNS responses are captured (cgroup_skb or "
-            "packet_socket; none when no capture could start); always 1.\n"
+            "# HELP tcpconnect_dns_capture_info How DNS responses are captured (fentry, cgroup_skb "
+            "or packet_socket; none when no capture could start); always 1.\n"
             "# TYPE tcpconnect_dns_capture_info gauge\n"
             "tcpconnect_dns_capture_info{method=\"none\"} 1\n");
 }

@@ -2,11 +2,16 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 namespace tcpconnect::testing {
 
@@ -106,5 +111,39 @@ int connect_and_accept(const Listener& l, int family, const std::string& ip, int
 }
 
 bool is_root() { return geteuid() == 0; }
+
+int connect_from_cgroup(const std::string& cgroup, uint16_t port, int n, const std::string& comm) {
+  const std::string procs = cgroup + "/cgroup.procs";
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    // Only system calls from here: the parent may have threads.
+    const int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1) _exit(200);
+    close(fd);
+    if (!comm.empty() && prctl(PR_SET_NAME, comm.c_str(), 0, 0, 0) != 0) _exit(201);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int connected = 0;
+    for (int i = 0; i < n; ++i) {
+      const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (s < 0) _exit(202);
+      connected += connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+      close(s);
+    }
+    _exit(connected);
+  }
+  int status = 0;
+  for (int i = 0; i < 500; ++i) {  // bounded: 10 s
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) && WEXITSTATUS(status) < 200 ? WEXITSTATUS(status) : -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
 
 }  // namespace tcpconnect::testing

@@ -46,6 +46,13 @@ int connect_once(int family, const std::string& ip, uint16_t port);
 // many connected.
 int connect_and_accept(const Listener& l, int family, const std::string& ip, int n);
 
+// A child process that moves itself into the cgroup2 directory `cgroup`, names itself
+// `comm` when that is not empty (prctl(PR_SET_NAME)), and makes `n` connects to
+// 127.0.0.1:port. Returns how many connected, or -1 when the child could not set itself
+// up or did not finish within 10 s (it is killed then).
+int connect_from_cgroup(const std::string& cgroup, uint16_t port, int n,
+                        const std::string& comm = "");
+
 // Accepts and closes whatever is pending on a listener (non-blocking).
 void drain_accepts(const Listener& l);
 

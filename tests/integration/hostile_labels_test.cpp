@@ -6,9 +6,7 @@
 // the names made safe (util/safe_text.h: U+FFFD for what is not UTF-8).
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,42 +49,6 @@ class ScratchCgroup {
   bool made_ = false;
 };
 
-// A child that moves itself into `cgroup`, sets its name to `comm` and makes `n` connects
-// to 127.0.0.1:port; returns how many connected (-1: it could not set itself up).
-int connect_as(const std::string& cgroup, const std::string& comm, uint16_t port, int n) {
-  const std::string procs = cgroup + "/cgroup.procs";
-  const pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    // Only system calls from here: the parent may have threads.
-    const int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0", 1) != 1) _exit(200);
-    close(fd);
-    if (prctl(PR_SET_NAME, comm.c_str(), 0, 0, 0) != 0) _exit(201);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int connected = 0;
-    for (int i = 0; i < n; ++i) {
-      const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (s < 0) _exit(202);
-      connected += connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-      close(s);
-    }
-    _exit(connected);
-  }
-  int status = 0;
-  for (int i = 0; i < 500; ++i) {  // bounded: 10 s
-    if (waitpid(pid, &status, WNOHANG) == pid)
-      return WIFEXITED(status) && WEXITSTATUS(status) < 200 ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(20ms);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
-
 // A file in /tmp holding text, removed when it goes.
 struct TempFile {
   explicit TempFile(const std::string& text) {
@@ -126,8 +88,8 @@ TEST(HostileLabels, NamesThatAreNotUtf8KeepTheScrapeValid) {
 
   // Two names that differ only in bytes that are not UTF-8 (and a surrogate, ED A0 80):
   // both read "tcx" and three U+FFFD, one series.
-  ASSERT_EQ(connect_as(cgroup.path(), "tcx\xFF\xFE\xED\xA0\x80", listener.port, 3), 3);
-  ASSERT_EQ(connect_as(cgroup.path(), "tcx\xFE\xFF\xED\xA0\x80", listener.port, 2), 2);
+  ASSERT_EQ(connect_from_cgroup(cgroup.path(), listener.port, 3, "tcx\xFF\xFE\xED\xA0\x80"), 3);
+  ASSERT_EQ(connect_from_cgroup(cgroup.path(), listener.port, 2, "tcx\xFE\xFF\xED\xA0\x80"), 2);
   drain_accepts(listener);
 
   // A scrape drains first: the series is in the first body.

@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <thread>
 
 #include "common/http.h"
+#include "common/metric_samples.h"
 #include "common/net.h"
 #include "common/scratch_dir.h"
 #include "integration/daemon_process.h"
@@ -144,55 +144,9 @@ struct FakePod {
   }
 };
 
-// A child that moves itself into `cgroup` and makes `n` connects to 127.0.0.1:port;
-// returns how many connected (-1: it could not set itself up).
-int connect_from(const std::string& cgroup, uint16_t port, int n) {
-  const std::string procs = cgroup + "/cgroup.procs";
-  const pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    // Only system calls from here: the parent may have threads.
-    const int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0", 1) != 1) _exit(200);
-    close(fd);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int connected = 0;
-    for (int i = 0; i < n; ++i) {
-      const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (s < 0) _exit(202);
-      connected += connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-      close(s);
-    }
-    _exit(connected);
-  }
-  int status = 0;
-  for (int i = 0; i < 500; ++i) {  // bounded: 10 s
-    if (waitpid(pid, &status, WNOHANG) == pid)
-      return WIFEXITED(status) && WEXITSTATUS(status) < 200 ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(20ms);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
-
 // The sum of every tcpconnect_connects_total sample whose labels hold all fragments.
 double connects(const std::string& body, const std::vector<std::string>& fragments) {
-  std::istringstream lines(body);
-  double sum = 0;
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("tcpconnect_connects_total{", 0) != 0) continue;
-    const size_t end = line.rfind('}');
-    if (end == std::string::npos) continue;
-    const std::string labels = line.substr(0, end + 1);
-    if (std::all_of(fragments.begin(), fragments.end(),
-                    [&](const std::string& f) { return labels.find(f) != std::string::npos; }))
-      sum += std::stod(line.substr(end + 1));
-  }
-  return sum;
+  return samples(body, "tcpconnect_connects_total", fragments).sum;
 }
 
 std::vector<std::string> pod_fragments(const std::string& dport, const std::string& ns,
@@ -274,10 +228,10 @@ TEST_F(PodIdentity, BothDriversNameEachPodExactly) {
   ASSERT_TRUE(daemon.serving()) << daemon.process->stderr_text();
 
   const std::string host = make("tcx-pods-host-" + std::to_string(getpid()) + ".scope");
-  ASSERT_EQ(connect_from(host, listener_.port, 2), 2);
+  ASSERT_EQ(connect_from_cgroup(host, listener_.port, 2), 2);
   for (size_t i = 0; i < pods.size(); ++i) {
     const std::string cgroup = make(pods[i].cgroup());
-    ASSERT_EQ(connect_from(cgroup, listener_.port, static_cast<int>(3 + i)), 3 + i);
+    ASSERT_EQ(connect_from_cgroup(cgroup, listener_.port, static_cast<int>(3 + i)), 3 + i);
   }
   drain_accepts(listener_);
 
@@ -311,9 +265,9 @@ TEST_F(PodIdentity, NamespaceAndPodFiltersIncludeAndExclude) {
   ASSERT_TRUE(excluding.serving()) << excluding.process->stderr_text();
 
   const std::string host = make("tcx-pods-host-" + std::to_string(getpid()) + ".scope");
-  ASSERT_EQ(connect_from(host, listener_.port, 2), 2);
+  ASSERT_EQ(connect_from_cgroup(host, listener_.port, 2), 2);
   for (size_t i = 0; i < pods.size(); ++i)
-    ASSERT_EQ(connect_from(make(pods[i].cgroup()), listener_.port, static_cast<int>(3 + i)), 3 + i);
+    ASSERT_EQ(connect_from_cgroup(make(pods[i].cgroup()), listener_.port, static_cast<int>(3 + i)), 3 + i);
   drain_accepts(listener_);
 
   // team-a/api-1 (3) and team-b/web-1 (5): not the canary, ops or the host.
@@ -337,14 +291,14 @@ TEST_F(PodIdentity, PodNamedOnceItsLogDirectoriesAppear) {
   PodDaemon daemon(listener_.port, logs_);
   ASSERT_TRUE(daemon.serving()) << daemon.process->stderr_text();
   const std::string cgroup = make(pod.cgroup());
-  ASSERT_EQ(connect_from(cgroup, listener_.port, 3), 3);
+  ASSERT_EQ(connect_from_cgroup(cgroup, listener_.port, 3), 3);
   drain_accepts(listener_);
   std::string body =
       daemon.scrape_until([&](const std::string& b) { return connects(b, {dport_}) == 3; });
   EXPECT_EQ(connects(body, pod_fragments(dport_, "", "", "")), 3) << body;
 
   pod.log(logs_);
-  ASSERT_EQ(connect_from(cgroup, listener_.port, 4), 4);
+  ASSERT_EQ(connect_from_cgroup(cgroup, listener_.port, 4), 4);
   drain_accepts(listener_);
   body = daemon.scrape_until([&](const std::string& b) { return connects(b, {dport_}) == 7; });
   EXPECT_EQ(connects(body, pod_fragments(dport_, "late", "slow-start", "app")), 4) << body;
@@ -389,12 +343,12 @@ TEST_F(PodIdentity, HostileLogEntriesAndCgroupsNameNothing) {
   ASSERT_TRUE(daemon.serving()) << daemon.process->stderr_text();
   int n = 0;
   for (const FakePod* p : {&tenant, &split, &orphan, &quoted, &upper, &longer}) {
-    ASSERT_EQ(connect_from(make(p->cgroup()), listener_.port, 2), 2) << p->cgroup();
+    ASSERT_EQ(connect_from_cgroup(make(p->cgroup()), listener_.port, 2), 2) << p->cgroup();
     n += 2;
   }
-  ASSERT_EQ(connect_from(forged, listener_.port, 2), 2);
+  ASSERT_EQ(connect_from_cgroup(forged, listener_.port, 2), 2);
   n += 2;
-  ASSERT_EQ(connect_from(make(honest.cgroup()), listener_.port, 3), 3);
+  ASSERT_EQ(connect_from_cgroup(make(honest.cgroup()), listener_.port, 3), 3);
   drain_accepts(listener_);
 
   const std::string body = daemon.scrape_until(

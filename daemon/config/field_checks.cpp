@@ -153,16 +153,26 @@ std::optional<std::string> check_cgroup_path(std::string_view path) {
   return std::nullopt;
 }
 
-std::optional<std::string> check_map_path(std::string_view path) {
+namespace {
+
+// A bounded absolute path without control characters; `what` follows "an absolute path"
+// in the complaint ("" or " (a map pinned under /sys/fs/bpf)").
+std::optional<std::string> check_absolute_path(std::string_view path, std::string_view what) {
   if (path.size() > kMaxPathBytes) {
     return "path is " + std::to_string(path.size()) + " bytes, the limit is " +
            std::to_string(kMaxPathBytes);
   }
   if (has_control(path)) return "invalid character in path " + quote(path);
   if (path.empty() || path.front() != '/') {
-    return "must be an absolute path (a map pinned under /sys/fs/bpf), got " + quote(path);
+    return "must be an absolute path" + std::string(what) + ", got " + quote(path);
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> check_map_path(std::string_view path) {
+  return check_absolute_path(path, " (a map pinned under /sys/fs/bpf)");
 }
 
 std::optional<std::string> check_comm(std::string_view comm) {
@@ -178,15 +188,7 @@ std::optional<std::string> check_comm(std::string_view comm) {
 // A file named by web.tls. Absolute, because the daemon's working directory is "/" under
 // systemd and a relative path would silently mean something else there.
 std::optional<std::string> check_file_path(std::string_view path) {
-  if (path.size() > kMaxPathBytes) {
-    return "path is " + std::to_string(path.size()) + " bytes, the limit is " +
-           std::to_string(kMaxPathBytes);
-  }
-  if (has_control(path)) return "invalid character in path " + quote(path);
-  if (path.empty() || path.front() != '/') {
-    return "must be an absolute path, got " + quote(path);
-  }
-  return std::nullopt;
+  return check_absolute_path(path, "");
 }
 
 // RFC 7617: the user-id cannot contain a colon; control characters cannot be typed into a

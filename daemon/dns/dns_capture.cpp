@@ -137,6 +137,27 @@ Result<std::string> CgroupSkbCapture::cgroup_root(const DnsCaptureOptions& optio
 }
 
 // The marks first, so that no query is sent unmarked once the packet programs run.
+namespace {
+
+// Attaches each program in order, its link kept in the skeleton (destroyed with it); the
+// first refusal is explained, `where` following the program's section name.
+template <size_t N, typename Attach>
+Status attach_each(const std::pair<bpf_program*, bpf_link**> (&programs)[N], Attach attach,
+                   const std::string& where) {
+  for (const auto& [prog, link] : programs) {
+    *link = attach(prog);
+    if (!*link) {
+      const int attach_err = errno;
+      return Error{
+          explain(std::string("attaching ") + bpf_program__section_name(prog) + where, attach_err),
+          attach_err};
+    }
+  }
+  return Ok{};
+}
+
+}  // namespace
+
 Status CgroupSkbCapture::attach_cgroup(dns_bpf& skel, const std::string& cgroup) {
   const UniqueFd cg(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!cg) return Error{explain("opening " + cgroup, errno), errno};
@@ -148,17 +169,9 @@ Status CgroupSkbCapture::attach_cgroup(dns_bpf& skel, const std::string& cgroup)
       {skel.progs.tc_dns_egress, &skel.links.tc_dns_egress},
       {skel.progs.tc_dns_ingress, &skel.links.tc_dns_ingress},
   };
-  for (const auto& [prog, link] : programs) {
-    *link = bpf_program__attach_cgroup(prog, cg.get());
-    if (!*link) {
-      int attach_err = errno;
-      return Error{
-          explain(std::string("attaching ") + bpf_program__section_name(prog) + " to " + cgroup,
-                  attach_err),
-          attach_err};
-    }
-  }
-  return Ok{};
+  return attach_each(
+      programs, [&](bpf_program* prog) { return bpf_program__attach_cgroup(prog, cg.get()); },
+      " to " + cgroup);
 }
 
 // The senders first (they mark the sockets the receivers capture for).
@@ -168,15 +181,7 @@ Status CgroupSkbCapture::attach_tracing(dns_bpf& skel) {
       {skel.progs.tc_dns_udpv6_sendmsg, &skel.links.tc_dns_udpv6_sendmsg},
       {skel.progs.tc_dns_udp_recv, &skel.links.tc_dns_udp_recv},
   };
-  for (const auto& [prog, link] : programs) {
-    *link = bpf_program__attach(prog);
-    if (!*link) {
-      int attach_err = errno;
-      return Error{explain(std::string("attaching ") + bpf_program__section_name(prog), attach_err),
-                   attach_err};
-    }
-  }
-  return Ok{};
+  return attach_each(programs, bpf_program__attach, "");
 }
 
 Result<std::unique_ptr<DnsCaptureSource>> CgroupSkbCapture::open(const DnsCaptureOptions& options,

@@ -9,7 +9,6 @@
 #include <array>
 #include <vector>
 
-#include "util/safe_text.h"
 
 namespace tcpconnect {
 namespace {
@@ -232,11 +231,7 @@ std::optional<PodIdentity> KubeletLogs::identity_of(const PodCgroup& cgroup) {
     scan();
     found = lookup();
   }
-  if (found) {
-    make_safe_text(found->namespace_name);
-    make_safe_text(found->pod);
-    make_safe_text(found->container);
-  }
+  // Already safe text: a scan keeps only Kubernetes names (DNS labels and subdomains).
   return found;
 }
 

@@ -14,11 +14,12 @@
 // entries are symlinks into the pod directories).
 //
 // Everything here is hostile input (a tenant names its pods; whoever can write the log
-// roots names anything): every name is bounded, parsed strictly and made safe text. What
-// cannot be trusted names nothing: the pod's uid comes from its cgroup, never from a log
-// name; a name that is not a Kubernetes name ("_" is in none, so "<ns>_<pod>_<uid>"
-// splits one way only), a uid two pod directories claim, a container id two logs claim,
-// and a container log naming another pod than the one of the uid are refused.
+// roots names anything): every name is bounded and kept only if it is a Kubernetes name,
+// which leaves safe text. What cannot be trusted names nothing: the pod's uid comes from
+// its cgroup, never from a log name; a name that is not a Kubernetes name ("_" is in
+// none, so "<ns>_<pod>_<uid>" splits one way only), a uid two pod directories claim, a
+// container id two logs claim, and a container log naming another pod than the one of
+// the uid are refused.
 #pragma once
 
 #include <atomic>

@@ -273,6 +273,14 @@ static __always_inline long stash_put(struct tc_stash_slot *slot, __u64 seen, __
 	return bpf_map_update_elem(&pending, &skw, p, BPF_ANY);
 }
 
+/* Key fields the outcome cannot read from the socket: the connecting task's. */
+#define TC_KEY_TASK (TC_KEY_UID | TC_KEY_TGID | TC_KEY_CGROUP | TC_KEY_COMM | TC_KEY_LPORT)
+
+static __always_inline bool from_socket(__u32 fields)
+{
+	return !(fields & TC_KEY_TASK) && !tc_filters_need_task();
+}
+
 static __always_inline void on_connect(const struct sock *sk, const bool btf)
 {
 	struct tc_connect_settings *cfg;
@@ -304,6 +312,12 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 	}
 	if (fields)
 		fill_key(&p.key, sk, fields, btf);
+	if (from_socket(fields)) {
+		count_attempt(&p.key);
+		if (track_destinations)
+			record_destination(&p.key, bpf_ktime_get_ns());
+		return;
+	}
 	if (settle)
 		release_stashed(skw, false);
 
@@ -370,10 +384,78 @@ static __always_inline __u64 established_ns(const struct tcp_sock *tp, __u64 sta
 	return bpf_ktime_get_ns();
 }
 
+/*
+ * When a connect whose key the socket holds began, read from the socket at its outcome
+ * (tp_btf: `tp`): its SYN's send time, the socket's last transmission until the SYN-ACK
+ * is answered. After a SYN retransmission that is the last one's, so the first SYN's
+ * time is taken from retrans_stamp instead (tcp_connect() sets it; milliseconds of the
+ * same clock, or microseconds where the route has the tcp_usec_ts feature).
+ */
+static __always_inline __u64 started_ns(const struct sock *sk, const struct tcp_sock *tp,
+					__u32 retrans, __u64 now_ns, const bool btf)
+{
+	const struct tcp_sock *t = (const struct tcp_sock *)sk;
+	__u64 unit = 1000000;
+	__u32 stamp, ago;
+
+	if (!retrans)
+		return btf && tp ? tp->tcp_wstamp_ns : BPF_CORE_READ(t, tcp_wstamp_ns);
+	stamp = btf && tp ? tp->retrans_stamp : BPF_CORE_READ(t, retrans_stamp);
+	if (bpf_core_field_exists(struct tcp_sock, tcp_usec_ts) &&
+	    BPF_CORE_READ_BITFIELD_PROBED(t, tcp_usec_ts))
+		unit = 1000;
+	ago = (__u32)(now_ns / unit) - stamp;
+	return now_ns - (__u64)ago * unit;
+}
+
+/* The outcome of a connect whose whole key the socket holds: no stash involved. */
+static __always_inline void outcome_from_socket(const struct sock *sk, int newstate,
+						__u32 fields, const bool btf)
+{
+	static const struct tc_connect_counts zero;
+	struct tc_connect_key key = {};
+	const struct tcp_sock *tp;
+	struct tc_connect_counts *c;
+	__u64 now, start;
+	__u32 retrans;
+
+	if (read_addresses(sk, &key, btf))
+		return;
+	key.dport = read_dport(sk, btf);
+	if (!tc_filters_pass(&key))
+		return;
+	if (fields)
+		fill_key(&key, sk, fields, btf);
+	c = lookup_or_init(&connects, &key, &zero);
+	if (!c) {
+		count_error(TC_ERR_OUTCOME_FULL);
+		return;
+	}
+	tp = btf ? bpf_skc_to_tcp_sock((void *)sk) : NULL;
+	retrans = syn_retransmits(sk, tp, btf);
+	if (retrans)
+		TC_PERCPU_ADD(c->syn_retransmits, retrans);
+	if (newstate == TCP_ESTABLISHED) {
+		TC_PERCPU_ADD(c->established, 1);
+		now = established_ns(tp, 0, btf);
+		start = started_ns(sk, tp, retrans, now, btf);
+		/* None when no SYN was sent (TCP_REPAIR). */
+		if (start && start <= now)
+			observe_latency(&key, now - start);
+	} else {
+		__u32 reason = failure_reason(sk, btf);
+
+		if (reason < TC_FAIL_MAX)
+			TC_PERCPU_ADD(c->failed[reason], 1);
+	}
+}
+
 static __always_inline void on_outcome(const struct sock *sk, int newstate,
 				       const bool btf)
 {
-	static const struct tc_connect_counts zero;
+	struct tc_connect_settings *cfg;
+	__u32 zero = 0, fields = 0;
+	static const struct tc_connect_counts zero_counts;
 	struct tc_connect_counts *c;
 	struct tc_pending *stashed;
 	const struct tcp_sock *tp;
@@ -385,6 +467,13 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 	/* SYN_SENT -> SYN_RECV (simultaneous open) is not an outcome yet. */
 	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
 		return;
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (cfg)
+		fields = cfg->key_fields;
+	if (from_socket(fields)) {
+		outcome_from_socket(sk, newstate, fields, btf);
+		return;
+	}
 	skw = sk_word(sk);
 	taken = slot_take(slot_of(skw), skw, &p, true);
 	/* The daemon's sweep may have claimed it meanwhile. */
@@ -405,7 +494,7 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 		p.key.lport = bpf_ntohs(
 			BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 
-	c = lookup_or_init(&connects, &p.key, &zero);
+	c = lookup_or_init(&connects, &p.key, &zero_counts);
 	if (!c) {
 		if (p.flags & TC_PENDING_ATTEMPT)
 			count_error(TC_ERR_CONNECTS_FULL);

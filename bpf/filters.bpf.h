@@ -176,12 +176,6 @@ static __always_inline bool tc_daddr_in(void *trie,
  * connect probe reads them; everything about the task is read here, and only for the
  * active filters.
  */
-/* Filters that read the connecting task, which only CLOSE -> SYN_SENT runs in. */
-#define TC_FILTERS_OF_TASK                                                  \
-	(TC_FILTER_PID | TC_FILTER_UID | TC_FILTER_COMM | TC_FILTER_CGROUP |  \
-	 TC_FILTER_CGROUPMAP | TC_FILTER_CGROUPMAP32 | TC_FILTER_MNTNSMAP |   \
-	 TC_FILTER_MNTNSMAP32)
-
 static __always_inline bool tc_filters_need_task(void)
 {
 	__u32 zero = 0;

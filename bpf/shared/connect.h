@@ -160,10 +160,8 @@ struct tc_stash_slot {
 enum tc_error {
 	TC_ERR_CONNECTS_FULL = 0, /* connect map full: attempt not counted per key */
 	TC_ERR_PENDING_FULL = 1, /* stash full: outcome and latency lost */
-	TC_ERR_LATENCY_FULL = 2, /* latency map full */
-	TC_ERR_OUTCOME_FULL = 3, /* outcome's key vanished and could not be re-added */
-	TC_ERR_DESTINATIONS_FULL = 4, /* DNS attribution's map full: connect not attributed */
-	TC_ERR_MAX = 5,
+	TC_ERR_OUTCOME_FULL = 2, /* outcome's key vanished and could not be re-added */
+	TC_ERR_MAX = 3,
 };
 
 /*

@@ -190,7 +190,7 @@ Status Daemon::start_drain() {
   drain_->set_key_netns(names_by_netns_);
   if (dns_) {
     // Every drain consumes the DNS ring before it reads a count (drain/drain.h); only the
-    // periodic ones walk the destinations map for the attribution metrics, which a
+    // periodic ones walk the destinations' activity for the attribution metrics, which a
     // scrape therefore does not wait for.
     drain_->set_before_read(
         [this](DrainKind kind) { dns_->before_drain(kind == DrainKind::kPeriodic); });
@@ -250,7 +250,6 @@ void Daemon::after_drain() {
   self_->update_store(*store_);
   Drain::ExpiryStats expired = drain_->expiry_stats();
   self_->set_keys_expired("connects", expired.connect_keys_deleted);
-  if (dns_) self_->set_keys_expired("destinations", dns_->destinations_forgotten());
   if (pods_ && pods_->scans() > 0) self_->set_kubelet_log_entries_rejected(pods_->rejected());
   // A restarted unit has a new cgroup id.
   if (Status s = probe_->filters().refresh_cgroups(); !s)

@@ -99,9 +99,10 @@ class DnsLayer {
 
   // The drain's first step: consume the capture, expire old answers and questions
   // asked longer than dns.lookup_timeout ago (unanswered lookups), and, when
-  // `attribute`, attribute the connects since the last attribution (a walk of the
-  // kernel's destinations map: the daemon does it in periodic drains only, so the
-  // attribution metrics trail the connect counts by up to a drain interval).
+  // `attribute`, attribute the connects since the last attribution (a walk of each
+  // destination's activity as the drains before folded it: the daemon does it in
+  // periodic drains only, so the attribution metrics trail the connect counts by up to a
+  // drain interval or two).
   void before_drain(bool attribute = true);
   // Consumes what has been captured so far, at most drain_budget() packets and for at
   // most kDrainTime.

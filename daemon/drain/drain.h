@@ -24,7 +24,7 @@ namespace tcpconnect {
 
 // Which drain runs: the drain loop's periodic one (at most one per drain interval), or
 // one a scrape asked for in between. Work whose result may trail the counts by up to an
-// interval (DNS attribution's walk of the destinations map) is done in periodic drains
+// interval (DNS attribution's walk of the destinations' activity) is done in periodic drains
 // only, so that a scrape waits for the connect counts alone.
 enum class DrainKind { kPeriodic, kScrape };
 

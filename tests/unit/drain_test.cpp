@@ -273,17 +273,12 @@ TEST_F(DrainTest, NamerFillsDnsNameAndLatencyUsesNameOverAddress) {
               [](uint64_t, uint16_t, const uint8_t(&a)[16]) -> std::string {
                 return a[3] == 2 ? "db.example" : "";
               });
-  tc_latency_key named{}, unnamed{};
-  named.family = unnamed.family = TC_AF_INET;
-  named.daddr[0] = unnamed.daddr[0] = 127;
-  named.daddr[3] = 2;
-  unnamed.daddr[3] = 3;
-  tc_latency_hist h{};
-  h.count = 2;
-  h.sum_ns = 3000;
-  h.buckets[0] = 2;
-  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), counts(1)}};
-  source.latency = {{named, h}, {unnamed, h}};
+  tc_connect_counts c = counts(2, 2);
+  c.latency.count = 2;
+  c.latency.sum_ns = 3000;
+  c.latency.buckets[0] = 2;
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), c},
+                     {v4_key("127.0.0.1", "127.0.0.3", 80), c}};
   ASSERT_TRUE(drain.run_once().ok());
   EXPECT_EQ(by_labels(*store).begin()->first[4], "db.example");
   std::map<LabelValues, uint64_t> lat;
@@ -343,7 +338,7 @@ struct KindLog {
 };
 
 // A scrape's drain folds the counts but is not the periodic one (which alone walks the
-// destinations map for DNS attribution): with an interval longer than the test, every
+// destinations' activity for DNS attribution): with an interval longer than the test, every
 // drain is a scrape's, and each is exact.
 TEST_F(DrainTest, LoopDrainsForScrapesAreNotPeriodic) {
   Drain drain(source, store, LabelsConfig{});

@@ -67,6 +67,29 @@ struct {
 	__type(value, struct tc_pending);
 } pending SEC(".maps");
 
+/*
+ * When each connect whose key the socket holds began, for the latency of one whose SYN
+ * was retransmitted: the socket then no longer says when its first SYN went out (its
+ * transmit time is the latest retransmission's, retrans_stamp is cleared by the
+ * SYN-ACK). A slot per hash of the socket's address, written with one plain store and
+ * read only for such an outcome: the start in units of 1024 ns above TC_START_TAG_BITS
+ * bits of the same hash, so that a slot another socket took since is told apart (its
+ * outcome then observes no latency, counted as TC_ERR_START_LOST). Sized like the
+ * connect map: a store that misses the cache does not stall the program.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384); /* 1 << (64 - starts_shift), set by the daemon */
+	__type(key, __u32);
+	__type(value, __u64);
+} starts SEC(".maps");
+
+const volatile __u32 starts_shift = 50;
+
+#define TC_START_TAG_BITS 20
+#define TC_START_TAG_MASK ((1ULL << TC_START_TAG_BITS) - 1)
+#define TC_START_UNIT_SHIFT 10
+
 /* Holds a socket's address for one instant: see sk_word(). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -171,6 +194,39 @@ static __always_inline struct tc_stash_slot *slot_of(__u64 skw)
 	__u32 i = (skw * 0x9E3779B97F4A7C15ULL) >> stash_shift;
 
 	return bpf_map_lookup_elem(&stash, &i);
+}
+
+static __always_inline __u64 start_hash(__u64 skw)
+{
+	return skw * 0x9E3779B97F4A7C15ULL;
+}
+
+static __always_inline void remember_start(const struct sock *sk, __u64 now_ns)
+{
+	__u64 h = start_hash(sk_word(sk));
+	__u32 i = h >> starts_shift;
+	__u64 *slot = bpf_map_lookup_elem(&starts, &i);
+
+	if (slot)
+		*slot = (now_ns >> TC_START_UNIT_SHIFT) << TC_START_TAG_BITS |
+			(h & TC_START_TAG_MASK);
+}
+
+/* The start remember_start() left for this socket, or 0 if its slot was taken since. */
+static __always_inline __u64 remembered_start(const struct sock *sk, __u64 now_ns)
+{
+	__u64 h = start_hash(sk_word(sk)), word, ago;
+	__u32 i = h >> starts_shift;
+	__u64 *slot = bpf_map_lookup_elem(&starts, &i);
+
+	if (!slot)
+		return 0;
+	word = *slot;
+	if ((word & TC_START_TAG_MASK) != (h & TC_START_TAG_MASK))
+		return 0;
+	ago = ((now_ns >> TC_START_UNIT_SHIFT) - (word >> TC_START_TAG_BITS)) &
+	      ((1ULL << (64 - TC_START_TAG_BITS)) - 1);
+	return now_ns - (ago << TC_START_UNIT_SHIFT);
 }
 
 /*
@@ -306,7 +362,9 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 		return;
 	if (fields)
 		fill_key(&p.key, sk, fields, btf);
-	count_attempt(&p.key, bpf_ktime_get_ns());
+	p.start_ns = bpf_ktime_get_ns();
+	count_attempt(&p.key, p.start_ns);
+	remember_start(sk, p.start_ns);
 }
 
 static __always_inline void observe_latency(struct tc_latency_hist *h, __u64 delta_ns)
@@ -343,27 +401,23 @@ static __always_inline __u64 established_ns(const struct tcp_sock *tp, __u64 sta
 }
 
 /*
- * When a connect whose key the socket holds began, read from the socket at its outcome
- * (tp_btf: `tp`): its SYN's send time, the socket's last transmission until the SYN-ACK
- * is answered. After a SYN retransmission that is the last one's, so the first SYN's
- * time is taken from retrans_stamp instead (tcp_connect() sets it; milliseconds of the
- * same clock, or microseconds where the route has the tcp_usec_ts feature).
+ * When a connect whose key the socket holds began, at its outcome (tp_btf: `tp`): its
+ * SYN's send time, the socket's latest transmission until it answers the SYN-ACK. After
+ * a SYN retransmission that is the retransmission's: the time remember_start() kept
+ * then, 0 if that is gone (counted).
  */
 static __always_inline __u64 started_ns(const struct sock *sk, const struct tcp_sock *tp,
 					__u32 retrans, __u64 now_ns, const bool btf)
 {
-	const struct tcp_sock *t = (const struct tcp_sock *)sk;
-	__u64 unit = 1000000;
-	__u32 stamp, ago;
+	__u64 start;
 
 	if (!retrans)
-		return btf && tp ? tp->tcp_wstamp_ns : BPF_CORE_READ(t, tcp_wstamp_ns);
-	stamp = btf && tp ? tp->retrans_stamp : BPF_CORE_READ(t, retrans_stamp);
-	if (bpf_core_field_exists(struct tcp_sock, tcp_usec_ts) &&
-	    BPF_CORE_READ_BITFIELD_PROBED(t, tcp_usec_ts))
-		unit = 1000;
-	ago = (__u32)(now_ns / unit) - stamp;
-	return now_ns - (__u64)ago * unit;
+		return btf && tp ? tp->tcp_wstamp_ns :
+				   BPF_CORE_READ((const struct tcp_sock *)sk, tcp_wstamp_ns);
+	start = remembered_start(sk, now_ns);
+	if (!start)
+		count_error(TC_ERR_START_LOST);
+	return start;
 }
 
 /*

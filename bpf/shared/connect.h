@@ -161,7 +161,9 @@ enum tc_error {
 	TC_ERR_CONNECTS_FULL = 0, /* connect map full: attempt not counted per key */
 	TC_ERR_PENDING_FULL = 1, /* stash full: outcome and latency lost */
 	TC_ERR_OUTCOME_FULL = 2, /* outcome's key vanished and could not be re-added */
-	TC_ERR_MAX = 3,
+	/* A retransmitted connect's start was overwritten: no latency observed. */
+	TC_ERR_START_LOST = 3,
+	TC_ERR_MAX = 4,
 };
 
 /*

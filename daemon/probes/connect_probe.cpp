@@ -88,6 +88,11 @@ Result<ConnectProbe::Skel> ConnectProbe::open_prepared(ProbeBackend backend,
   if (int err = bpf_map__set_max_entries(skel->maps.stash, slots))
     return Error{explain("sizing map", err), -err};
   skel->rodata->stash_shift = 64 - static_cast<uint32_t>(std::countr_zero(slots));
+  // The start times of retransmitted connects: a slot per connect key the map can hold.
+  const uint32_t starts = std::bit_ceil(std::max<uint32_t>(options.max_entries, 2));
+  if (int err = bpf_map__set_max_entries(skel->maps.starts, starts))
+    return Error{explain("sizing map", err), -err};
+  skel->rodata->starts_shift = 64 - static_cast<uint32_t>(std::countr_zero(starts));
   for (Status s : {check_map_layout(skel->maps.connects, sizeof(tc_connect_key),
                                     sizeof(tc_connect_counts)),
                    check_map_layout(skel->maps.stash, sizeof(uint32_t),

@@ -642,6 +642,15 @@ uint64_t in_flight_to(ConnectProbe& probe, uint16_t port) {
 
 class ConnectProbeInFlightTest : public ::testing::TestWithParam<ProbeBackend> {};
 
+// A key field of the task (here the uid) makes connects wait for their outcome in the
+// stash.
+ConnectProbe::Options stashing(ProbeBackend backend = ProbeBackend::kAuto) {
+  ConnectProbe::Options options;
+  options.backend = backend;
+  options.before_attach = [](ConnectProbe& p) { return p.set_key_fields(TC_KEY_UID); };
+  return options;
+}
+
 // Connects waiting for an answer are read from the stash, whichever program type stashed
 // them, and are no longer once their outcome (here: the application gave up) is seen.
 TEST_P(ConnectProbeInFlightTest, ConnectsWaitingForAnAnswerAreInFlight) {
@@ -649,10 +658,9 @@ TEST_P(ConnectProbeInFlightTest, ConnectsWaitingForAnAnswerAreInFlight) {
   std::string error;
   auto ns = testing::BlackholeNetns::create(&error);
   ASSERT_TRUE(ns) << error;
-  ConnectProbe::Options options;
-  options.backend = GetParam();
-  auto probe = ConnectProbe::attach(options);
+  auto probe = ConnectProbe::attach(stashing(GetParam()));
   ASSERT_TRUE(probe) << probe.error().message;
+  EXPECT_FALSE(probe.value()->in_flight_from_counts());
   const uint16_t port = testing::unlikely_port();
   EXPECT_EQ(in_flight_to(*probe.value(), port), 0u);
   std::vector<testing::Fd> held = hold_in_flight(*ns, port, 3);
@@ -665,6 +673,42 @@ TEST_P(ConnectProbeInFlightTest, ConnectsWaitingForAnAnswerAreInFlight) {
   auto keyed = testing::keys_with_dport(*probe.value(), port);
   ASSERT_EQ(keyed.size(), 1u);
   EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 3u);
+}
+
+// Without a key field or filter of the task, outcomes read their key from the socket
+// and nothing is stashed: each key's attempts less its outcomes are in flight, whichever
+// program type counted them.
+TEST_P(ConnectProbeInFlightTest, OutcomesKeyedFromTheSocketLeaveTheStashEmpty) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = testing::BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  ConnectProbe::Options options;
+  options.backend = GetParam();
+  auto probe = ConnectProbe::attach(options);
+  ASSERT_TRUE(probe) << probe.error().message;
+  ConnectProbe& p = *probe.value();
+  ASSERT_TRUE(p.set_key_fields(TC_KEY_NETNS | TC_KEY_NO_SADDR).ok());
+  EXPECT_TRUE(p.in_flight_from_counts());
+  const uint16_t port = testing::unlikely_port();
+  std::vector<testing::Fd> held = hold_in_flight(*ns, port, 3);
+  ASSERT_EQ(held.size(), 3u);
+  EXPECT_EQ(in_flight_to(p, port), 0u);
+  auto keyed = testing::keys_with_dport(p, port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.attempts, 3u);
+  EXPECT_EQ(testing::total_failed(keyed[0].second), 0u);
+  held.clear();
+  keyed = testing::keys_with_dport(p, port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.attempts, 3u);
+  EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 3u);
+  EXPECT_EQ(p.sweep_pending(std::chrono::nanoseconds(0)).value(), 0u);
+  // A filter of the task makes it stash again.
+  FiltersConfig f;
+  f.pids = {static_cast<uint32_t>(getpid())};
+  ASSERT_TRUE(p.filters().apply(f).ok());
+  EXPECT_FALSE(p.in_flight_from_counts());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ConnectProbeInFlightTest,
@@ -681,7 +725,7 @@ TEST(ConnectProbeSweepTest, SweepRemovesStaleInFlightConnects) {
   std::string error;
   auto ns = testing::BlackholeNetns::create(&error);
   ASSERT_TRUE(ns) << error;
-  auto probe = ConnectProbe::attach({});
+  auto probe = ConnectProbe::attach(stashing());
   ASSERT_TRUE(probe) << probe.error().message;
   const uint16_t port = testing::unlikely_port();
   std::vector<testing::Fd> held = hold_in_flight(*ns, port, 2);
@@ -714,7 +758,7 @@ class ConnectProbeStashTest : public ::testing::Test {
     std::string error;
     ns_ = testing::BlackholeNetns::create(&error);
     ASSERT_TRUE(ns_) << error;
-    ConnectProbe::Options options;
+    ConnectProbe::Options options = stashing();
     options.stash_slots = 2;
     auto attached = ConnectProbe::attach(options);
     ASSERT_TRUE(attached) << attached.error().message;

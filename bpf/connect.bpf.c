@@ -88,6 +88,9 @@ const volatile __u32 starts_shift = 50;
 
 #define TC_START_TAG_BITS 20
 #define TC_START_TAG_MASK ((1ULL << TC_START_TAG_BITS) - 1)
+/* The tag's bits of the hash: below the slot index's (starts_shift >= 44), above the
+ * low bits that a socket's alignment leaves poorly mixed. */
+#define TC_START_TAG_SHIFT 24
 #define TC_START_UNIT_SHIFT 10
 
 /* Holds a socket's address for one instant: see sk_word(). */
@@ -209,7 +212,7 @@ static __always_inline void remember_start(const struct sock *sk, __u64 now_ns)
 
 	if (slot)
 		*slot = (now_ns >> TC_START_UNIT_SHIFT) << TC_START_TAG_BITS |
-			(h & TC_START_TAG_MASK);
+			(h >> TC_START_TAG_SHIFT & TC_START_TAG_MASK);
 }
 
 /* The start remember_start() left for this socket, or 0 if its slot was taken since. */
@@ -222,7 +225,7 @@ static __always_inline __u64 remembered_start(const struct sock *sk, __u64 now_n
 	if (!slot)
 		return 0;
 	word = *slot;
-	if ((word & TC_START_TAG_MASK) != (h & TC_START_TAG_MASK))
+	if ((word & TC_START_TAG_MASK) != (h >> TC_START_TAG_SHIFT & TC_START_TAG_MASK))
 		return 0;
 	ago = ((now_ns >> TC_START_UNIT_SHIFT) - (word >> TC_START_TAG_BITS)) &
 	      ((1ULL << (64 - TC_START_TAG_BITS)) - 1);

@@ -192,8 +192,10 @@ Status Daemon::start_drain() {
     // Every drain consumes the DNS ring before it reads a count (drain/drain.h); only the
     // periodic ones walk the destinations' activity for the attribution metrics, which a
     // scrape therefore does not wait for.
-    drain_->set_before_read(
-        [this](DrainKind kind) { dns_->before_drain(kind == DrainKind::kPeriodic); });
+    drain_->set_before_read([this](DrainKind) { dns_->before_drain(false); });
+    drain_->set_after_fold([this](DrainKind kind) {
+      if (kind == DrainKind::kPeriodic) dns_->attribute();
+    });
     drain_->set_track_destinations(true);
     dns_->set_destination_reader(
         [this](const DestinationVisitor& visit) { return drain_->destinations().visit(visit); });

@@ -201,6 +201,7 @@ Status Drain::run_locked(DrainKind kind) {
   // show up later than the keyed ones made after it.
   Status errors = drain_errors();
   Status connects = drain_connects(now);
+  if (after_fold_) after_fold_(kind);
   // After the connects: an attempt counted at SYN_SENT has its series by now.
   Status in_flight = drain_in_flight(now);
   for (const Status* s : {&errors, &connects, &in_flight})

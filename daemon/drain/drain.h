@@ -49,6 +49,9 @@ class Drain {
   // the DNS layer consumes its ring there, so that an answer is in the cache before the
   // connect it enabled is named (and attributes connects in periodic drains).
   void set_before_read(std::function<void(DrainKind)> hook) { before_read_ = std::move(hook); }
+  // Runs in every drain once the connect counts are folded (the destinations' activity
+  // included), before the in-flight gauge: DNS attribution reads that activity there.
+  void set_after_fold(std::function<void(DrainKind)> hook) { after_fold_ = std::move(hook); }
 
   // Whether a connect's destination (its namespace, as the namer takes it) is an
   // address DNS no longer gives (DnsLayer::is_stale). Its connect attempts that grew in
@@ -157,6 +160,7 @@ class Drain {
   std::function<void()> pods_round_;
   FiltersConfig pod_filters_;
   std::function<void(DrainKind)> before_read_;
+  std::function<void(DrainKind)> after_fold_;
   std::function<SteadyTime()> clock_ = [] { return std::chrono::steady_clock::now(); };
   std::chrono::milliseconds idle_expiry_{0};
   bool configured_ = false;

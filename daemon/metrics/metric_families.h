@@ -271,7 +271,7 @@ inline constexpr MetricDef kDnsAttributions{
     {"result"},
     false,
     &kConnects,
-    " by up to two probes.drain_interval."};
+    " by up to probes.drain_interval."};
 inline constexpr MetricDef kDnsConnectDelay{
     "tcpconnect_dns_connect_delay_seconds", kHistogram,
     "Time from the DNS answer that named a destination to the latest connect to it, once "

@@ -5,7 +5,12 @@
  * sock:inet_sock_set_state CLOSE -> SYN_SENT is exactly the set of connects for which
  * tcp_v[46]_connect() succeeded in sending a SYN (bcc tcpconnect's semantics). It runs
  * in the connecting process's context. The outcome (SYN_SENT -> ESTABLISHED or CLOSE)
- * runs in softirq context: only the stashed key is used there, never the current task.
+ * runs in softirq context, never reading the current task. It reads the key from the
+ * socket again, and the connect's start from the socket's own SYN timestamps, unless
+ * the key keeps a field of the task or a filter reads one (TC_KEY_OF_TASK): then the
+ * key and start time wait for the outcome in the stash. Each connect key's value holds
+ * its counts, latest attempt time and latency histogram: an attempt and an outcome
+ * cost one map operation each, like bpftrace's one-liner's one.
  *
  * The same logic is attached through one of three program types, whichever the kernel
  * supports first: tp_btf, raw_tp, or the classic tracefs tracepoint.
@@ -33,15 +38,9 @@ struct {
 	__type(value, struct tc_connect_counts);
 } connects SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tc_latency_key);
-	__type(value, struct tc_latency_hist);
-} latency SEC(".maps");
-
 /*
- * In-flight connects: the key and start time their outcome needs, by socket. Most sit in
+ * In-flight connects whose key has a field of the task (on_connect): the key and start
+ * time their outcome needs, by socket. Most sit in
  * `stash`, an array indexed by a hash of the socket's address, whose slots are taken and
  * given back with a compare-and-swap (struct tc_stash_slot): no lock, no allocation. It
  * is kept small (ConnectProbe::kDefaultStashSlots), so that its slots stay in cache: a
@@ -68,6 +67,32 @@ struct {
 	__type(value, struct tc_pending);
 } pending SEC(".maps");
 
+/*
+ * When each connect whose key the socket holds began, for the latency of one whose SYN
+ * was retransmitted: the socket then no longer says when its first SYN went out (its
+ * transmit time is the latest retransmission's, retrans_stamp is cleared by the
+ * SYN-ACK). A slot per hash of the socket's address, written with one plain store and
+ * read only for such an outcome: the start in units of 1024 ns above TC_START_TAG_BITS
+ * bits of the same hash, so that a slot another socket took since is told apart (its
+ * outcome then observes no latency, counted as TC_ERR_START_LOST). Sized like the
+ * connect map: a store that misses the cache does not stall the program.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384); /* 1 << (64 - starts_shift), set by the daemon */
+	__type(key, __u32);
+	__type(value, __u64);
+} starts SEC(".maps");
+
+const volatile __u32 starts_shift = 50;
+
+#define TC_START_TAG_BITS 20
+#define TC_START_TAG_MASK ((1ULL << TC_START_TAG_BITS) - 1)
+/* The tag's bits of the hash: below the slot index's (starts_shift >= 44), above the
+ * low bits that a socket's alignment leaves poorly mixed. */
+#define TC_START_TAG_SHIFT 24
+#define TC_START_UNIT_SHIFT 10
+
 /* Holds a socket's address for one instant: see sk_word(). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -82,17 +107,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } errors SEC(".maps");
-
-/* Set by the daemon before load: whether the DNS layer wants per-destination activity. */
-const volatile bool track_destinations = false;
-
-/* Destination -> latest connect and count, for the DNS layer (sized like connects). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tc_latency_key);
-	__type(value, struct tc_dest_activity);
-} destinations SEC(".maps");
 
 /* Which optional key fields to fill: written by the daemon, changed by reloads. */
 struct {
@@ -121,35 +135,17 @@ static __always_inline void count_error(__u32 which)
 		TC_PERCPU_ADD(*v, 1);
 }
 
-/* Only DNS attribution statistics depend on it: a full map loses those, counted. */
-static __always_inline void record_destination(const struct tc_connect_key *key,
-					       __u64 now_ns)
-{
-	static const struct tc_dest_activity zero;
-	struct tc_latency_key dk = {};
-	struct tc_dest_activity *a;
-
-	__builtin_memcpy(dk.daddr, key->daddr, sizeof(dk.daddr));
-	dk.family = key->family;
-	dk.netns = key->netns;
-	a = lookup_or_init(&destinations, &dk, &zero);
-	if (!a) {
-		count_error(TC_ERR_DESTINATIONS_FULL);
-		return;
-	}
-	a->last_connect_ns = now_ns;
-	TC_PERCPU_ADD(a->connects, 1);
-}
-
-static __always_inline void count_attempt(const struct tc_connect_key *key)
+static __always_inline void count_attempt(const struct tc_connect_key *key, __u64 now_ns)
 {
 	static const struct tc_connect_counts zero;
 	struct tc_connect_counts *c = lookup_or_init(&connects, key, &zero);
 
-	if (c)
+	if (c) {
 		TC_PERCPU_ADD(c->attempts, 1);
-	else
+		c->last_connect_ns = now_ns;
+	} else {
 		count_error(TC_ERR_CONNECTS_FULL);
+	}
 }
 
 /* The optional parts of the key that the labels keep (process context only). */
@@ -203,6 +199,39 @@ static __always_inline struct tc_stash_slot *slot_of(__u64 skw)
 	return bpf_map_lookup_elem(&stash, &i);
 }
 
+static __always_inline __u64 start_hash(__u64 skw)
+{
+	return skw * 0x9E3779B97F4A7C15ULL;
+}
+
+static __always_inline void remember_start(const struct sock *sk, __u64 now_ns)
+{
+	__u64 h = start_hash(sk_word(sk));
+	__u32 i = h >> starts_shift;
+	__u64 *slot = bpf_map_lookup_elem(&starts, &i);
+
+	if (slot)
+		*slot = (now_ns >> TC_START_UNIT_SHIFT) << TC_START_TAG_BITS |
+			(h >> TC_START_TAG_SHIFT & TC_START_TAG_MASK);
+}
+
+/* The start remember_start() left for this socket, or 0 if its slot was taken since. */
+static __always_inline __u64 remembered_start(const struct sock *sk, __u64 now_ns)
+{
+	__u64 h = start_hash(sk_word(sk)), word, ago;
+	__u32 i = h >> starts_shift;
+	__u64 *slot = bpf_map_lookup_elem(&starts, &i);
+
+	if (!slot)
+		return 0;
+	word = *slot;
+	if ((word & TC_START_TAG_MASK) != (h >> TC_START_TAG_SHIFT & TC_START_TAG_MASK))
+		return 0;
+	ago = ((now_ns >> TC_START_UNIT_SHIFT) - (word >> TC_START_TAG_BITS)) &
+	      ((1ULL << (64 - TC_START_TAG_BITS)) - 1);
+	return now_ns - (ago << TC_START_UNIT_SHIFT);
+}
+
 /*
  * Takes this socket's entry out of its slot if the slot holds one that is wanted (`any`,
  * or it still owes its attempt): returns 1 with *out filled; 0 if the slot holds none
@@ -232,11 +261,12 @@ static __always_inline void release_stashed(__u64 skw, bool any)
 {
 	struct tc_pending *old, taken;
 	struct tc_connect_key key;
+	__u64 start_ns;
 	__u32 flags;
 
 	if (slot_take(slot_of(skw), skw, &taken, any) > 0) {
 		if (taken.flags & TC_PENDING_ATTEMPT)
-			count_attempt(&taken.key);
+			count_attempt(&taken.key, taken.start_ns);
 	}
 	old = bpf_map_lookup_elem(&pending, &skw);
 	if (!old)
@@ -245,10 +275,11 @@ static __always_inline void release_stashed(__u64 skw, bool any)
 	if (!any && !(flags & TC_PENDING_ATTEMPT))
 		return;
 	key = old->key;
+	start_ns = old->start_ns;
 	if (bpf_map_delete_elem(&pending, &skw))
 		return;
 	if (flags & TC_PENDING_ATTEMPT)
-		count_attempt(&key);
+		count_attempt(&key, start_ns);
 }
 
 /*
@@ -273,74 +304,76 @@ static __always_inline long stash_put(struct tc_stash_slot *slot, __u64 seen, __
 	return bpf_map_update_elem(&pending, &skw, p, BPF_ANY);
 }
 
+/* Whether the outcome reads the key from the socket (TC_KEY_OF_TASK). */
+static __always_inline bool from_socket(__u32 fields)
+{
+	return !(fields & TC_KEY_OF_TASK) && !tc_filters_need_task();
+}
+
+/* A connect whose key has a field of the task: counted, and stashed for its outcome. */
+static __always_inline void connect_stashed(const struct sock *sk, struct tc_pending *p,
+					    __u32 fields, bool settle, const bool btf)
+{
+	__u64 skw = sk_word(sk), seen;
+	struct tc_stash_slot *slot = slot_of(skw);
+
+	/* Filtered out: neither counted nor stashed for an outcome. */
+	if (!tc_filters_pass(&p->key)) {
+		release_stashed(skw, true);
+		return;
+	}
+	fill_key(&p->key, sk, fields, btf);
+	if (settle)
+		release_stashed(skw, false);
+
+	p->start_ns = bpf_ktime_get_ns();
+	if ((fields & TC_KEY_LPORT) && !p->key.lport)
+		p->flags = TC_PENDING_ATTEMPT;
+	else
+		count_attempt(&p->key, p->start_ns);
+
+	seen = slot ? *(volatile __u64 *)&slot->sk : 0;
+	if (stash_put(slot, seen, skw, p)) {
+		count_error(TC_ERR_PENDING_FULL);
+		/* No room to defer it: counted now, without the local port. */
+		if (p->flags & TC_PENDING_ATTEMPT)
+			count_attempt(&p->key, p->start_ns);
+	}
+}
+
 static __always_inline void on_connect(const struct sock *sk, const bool btf)
 {
 	struct tc_connect_settings *cfg;
 	struct tc_pending p = {};
-	__u64 skw = sk_word(sk), seen = 0;
-	struct tc_stash_slot *slot = slot_of(skw);
 	__u32 zero = 0, fields = 0;
 	bool settle = false;
 
-	/*
-	 * The slot is usually not in this CPU's cache (its index is a hash of the socket's
-	 * address): read it first, so that the miss overlaps the work below instead of
-	 * stalling the compare-and-swap at the end.
-	 */
-	if (slot)
-		seen = *(volatile __u64 *)&slot->sk;
 	if (read_addresses(sk, &p.key, btf))
 		return;
 	p.key.dport = read_dport(sk, btf);
-	/* Filtered out: neither counted nor stashed for an outcome. */
-	if (!tc_filters_pass(&p.key)) {
-		release_stashed(skw, true);
-		return;
-	}
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (cfg) {
 		fields = cfg->key_fields;
 		settle = cfg->settle_deferred;
 	}
-	if (fields)
-		fill_key(&p.key, sk, fields, btf);
-	if (settle)
-		release_stashed(skw, false);
-
-	if ((fields & TC_KEY_LPORT) && !p.key.lport)
-		p.flags = TC_PENDING_ATTEMPT;
-	else
-		count_attempt(&p.key);
-
-	p.start_ns = bpf_ktime_get_ns();
-	if (settle)
-		seen = slot ? *(volatile __u64 *)&slot->sk : 0;
-	if (stash_put(slot, seen, skw, &p)) {
-		count_error(TC_ERR_PENDING_FULL);
-		/* No room to defer it: counted now, without the local port. */
-		if (p.flags & TC_PENDING_ATTEMPT)
-			count_attempt(&p.key);
-	}
-	if (track_destinations)
-		record_destination(&p.key, p.start_ns);
-}
-
-static __always_inline void observe_latency(const struct tc_connect_key *key,
-					    __u64 delta_ns)
-{
-	static const struct tc_latency_hist zero;
-	struct tc_latency_key lk = {};
-	struct tc_latency_hist *h;
-	__u32 i;
-
-	__builtin_memcpy(lk.daddr, key->daddr, sizeof(lk.daddr));
-	lk.family = key->family;
-	lk.netns = key->netns;
-	h = lookup_or_init(&latency, &lk, &zero);
-	if (!h) {
-		count_error(TC_ERR_LATENCY_FULL);
+	if (!from_socket(fields)) {
+		connect_stashed(sk, &p, fields, settle, btf);
 		return;
 	}
+	/* Filtered out: not counted; its outcome applies the same filters. */
+	if (!tc_filters_pass(&p.key))
+		return;
+	if (fields)
+		fill_key(&p.key, sk, fields, btf);
+	p.start_ns = bpf_ktime_get_ns();
+	count_attempt(&p.key, p.start_ns);
+	remember_start(sk, p.start_ns);
+}
+
+static __always_inline void observe_latency(struct tc_latency_hist *h, __u64 delta_ns)
+{
+	__u32 i;
+
 	for (i = 0; i < TC_LAT_BUCKETS - 1; i++) {
 		if (delta_ns <= latency_bounds_ns[i])
 			break;
@@ -370,21 +403,101 @@ static __always_inline __u64 established_ns(const struct tcp_sock *tp, __u64 sta
 	return bpf_ktime_get_ns();
 }
 
+/*
+ * When a connect whose key the socket holds began, at its outcome (tp_btf: `tp`): its
+ * SYN's send time, the socket's latest transmission until it answers the SYN-ACK. After
+ * a SYN retransmission that is the retransmission's: the time remember_start() kept
+ * then, 0 if that is gone (counted).
+ */
+static __always_inline __u64 started_ns(const struct sock *sk, const struct tcp_sock *tp,
+					__u32 retrans, __u64 now_ns, const bool btf)
+{
+	__u64 start;
+
+	if (!retrans)
+		return btf && tp ? tp->tcp_wstamp_ns :
+				   BPF_CORE_READ((const struct tcp_sock *)sk, tcp_wstamp_ns);
+	start = remembered_start(sk, now_ns);
+	if (!start)
+		count_error(TC_ERR_START_LOST);
+	return start;
+}
+
+/*
+ * Counts an outcome into its key's value `c`. start_ns: when the connect began, as
+ * stashed; 0 to read it from the socket (started_ns).
+ */
+static __always_inline void count_outcome(struct tc_connect_counts *c, const struct sock *sk,
+					  int newstate, __u64 start_ns, const bool btf)
+{
+	const struct tcp_sock *tp;
+	__u64 now, start;
+	__u32 retrans;
+
+	/* tp_btf: the socket as a tcp_sock, for plain loads of its fields. */
+	tp = btf ? bpf_skc_to_tcp_sock((void *)sk) : NULL;
+	retrans = syn_retransmits(sk, tp, btf);
+	if (retrans)
+		TC_PERCPU_ADD(c->syn_retransmits, retrans);
+	if (newstate == TCP_ESTABLISHED) {
+		TC_PERCPU_ADD(c->established, 1);
+		now = established_ns(tp, start_ns, btf);
+		start = start_ns ? start_ns : started_ns(sk, tp, retrans, now, btf);
+		/* None when no SYN was sent (TCP_REPAIR). */
+		if (start && start <= now)
+			observe_latency(&c->latency, now - start);
+	} else {
+		__u32 reason = failure_reason(sk, btf);
+
+		if (reason < TC_FAIL_MAX)
+			TC_PERCPU_ADD(c->failed[reason], 1);
+	}
+}
+
+/* The outcome of a connect whose whole key the socket holds: no stash involved. */
+static __always_inline void outcome_from_socket(const struct sock *sk, int newstate,
+						__u32 fields, const bool btf)
+{
+	static const struct tc_connect_counts zero;
+	struct tc_connect_key key = {};
+	struct tc_connect_counts *c;
+
+	if (read_addresses(sk, &key, btf))
+		return;
+	key.dport = read_dport(sk, btf);
+	if (!tc_filters_pass(&key))
+		return;
+	if (fields)
+		fill_key(&key, sk, fields, btf);
+	c = lookup_or_init(&connects, &key, &zero);
+	if (c)
+		count_outcome(c, sk, newstate, 0, btf);
+	else
+		count_error(TC_ERR_OUTCOME_FULL);
+}
+
 static __always_inline void on_outcome(const struct sock *sk, int newstate,
 				       const bool btf)
 {
-	static const struct tc_connect_counts zero;
+	static const struct tc_connect_counts zero_counts;
+	struct tc_connect_settings *cfg;
+	__u32 zero = 0, fields = 0;
 	struct tc_connect_counts *c;
 	struct tc_pending *stashed;
-	const struct tcp_sock *tp;
 	struct tc_pending p;
-	__u32 retrans;
 	__u64 skw;
 	int taken;
 
 	/* SYN_SENT -> SYN_RECV (simultaneous open) is not an outcome yet. */
 	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
 		return;
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (cfg)
+		fields = cfg->key_fields;
+	if (from_socket(fields)) {
+		outcome_from_socket(sk, newstate, fields, btf);
+		return;
+	}
 	skw = sk_word(sk);
 	taken = slot_take(slot_of(skw), skw, &p, true);
 	/* The daemon's sweep may have claimed it meanwhile. */
@@ -405,30 +518,18 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 		p.key.lport = bpf_ntohs(
 			BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 
-	c = lookup_or_init(&connects, &p.key, &zero);
+	c = lookup_or_init(&connects, &p.key, &zero_counts);
 	if (!c) {
 		if (p.flags & TC_PENDING_ATTEMPT)
 			count_error(TC_ERR_CONNECTS_FULL);
 		count_error(TC_ERR_OUTCOME_FULL);
 		return;
 	}
-	if (p.flags & TC_PENDING_ATTEMPT)
+	if (p.flags & TC_PENDING_ATTEMPT) {
 		TC_PERCPU_ADD(c->attempts, 1);
-	/* tp_btf: the socket as a tcp_sock, for plain loads of its fields. */
-	tp = btf ? bpf_skc_to_tcp_sock((void *)sk) : NULL;
-	retrans = syn_retransmits(sk, tp, btf);
-	if (retrans)
-		TC_PERCPU_ADD(c->syn_retransmits, retrans);
-	if (newstate == TCP_ESTABLISHED) {
-		TC_PERCPU_ADD(c->established, 1);
-		observe_latency(&p.key,
-				established_ns(tp, p.start_ns, btf) - p.start_ns);
-	} else {
-		__u32 reason = failure_reason(sk, btf);
-
-		if (reason < TC_FAIL_MAX)
-			TC_PERCPU_ADD(c->failed[reason], 1);
+		c->last_connect_ns = p.start_ns;
 	}
+	count_outcome(c, sk, newstate, p.start_ns, btf);
 }
 
 static __always_inline int handle_state(const struct sock *sk, int oldstate,

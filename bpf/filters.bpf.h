@@ -176,6 +176,14 @@ static __always_inline bool tc_daddr_in(void *trie,
  * connect probe reads them; everything about the task is read here, and only for the
  * active filters.
  */
+static __always_inline bool tc_filters_need_task(void)
+{
+	__u32 zero = 0;
+	struct tc_filter_config *cfg = bpf_map_lookup_elem(&flt_cfg, &zero);
+
+	return cfg && (cfg->flags & TC_FILTERS_OF_TASK);
+}
+
 static __always_inline bool tc_filters_pass(const struct tc_connect_key *key)
 {
 	struct tc_filter_config *cfg;

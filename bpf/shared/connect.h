@@ -55,6 +55,13 @@ struct tc_connect_key {
  * fold together.
  */
 #define TC_KEY_NETNS (1u << 7)
+/*
+ * The fields only the connecting task has (CLOSE -> SYN_SENT runs in its context, the
+ * outcome in softirq). Without them and without filters of the task
+ * (TC_FILTERS_OF_TASK), the outcome reads its whole key from the socket; with them the
+ * key waits in the stash.
+ */
+#define TC_KEY_OF_TASK (TC_KEY_UID | TC_KEY_TGID | TC_KEY_CGROUP | TC_KEY_COMM | TC_KEY_LPORT)
 
 /* The one value of the connect probe's `settings` array, written by the daemon. */
 struct tc_connect_settings {
@@ -74,19 +81,6 @@ enum tc_failure_reason {
 	TC_FAIL_MAX = 6,
 };
 
-/* Cumulative per-CPU counts for one key. The kernel only ever adds; the daemon reads
- * the sum over CPUs and folds the difference from its previous read.
- */
-struct tc_connect_counts {
-	__u64 attempts; /* CLOSE -> SYN_SENT */
-	__u64 established; /* SYN_SENT -> ESTABLISHED */
-	__u64 failed[TC_FAIL_MAX]; /* SYN_SENT -> CLOSE, by reason */
-	/* SYN retransmissions of the connects whose outcome was seen: the
-	 * socket's tcp_sock.total_retrans at the outcome (the handshake is all
-	 * it sent). */
-	__u64 syn_retransmits;
-};
-
 /* Connect latency histogram per destination: upper bounds of the buckets in ns (the
  * Prometheus default buckets from 100 us to 10 s); one more bucket holds +Inf.
  */
@@ -96,6 +90,32 @@ struct tc_connect_counts {
 		250000000ULL, 500000000ULL, 1000000000ULL, 2500000000ULL,      \
 		5000000000ULL, 10000000000ULL
 #define TC_LAT_BUCKETS 17
+struct tc_latency_hist {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 buckets[TC_LAT_BUCKETS]; /* not cumulative */
+};
+
+/* Cumulative per-CPU counts for one key. The kernel only ever adds; the daemon reads
+ * the sum over CPUs and folds the difference from its previous read.
+ */
+struct tc_connect_counts {
+	/* CLOCK_MONOTONIC of the latest attempt (set, not added: the daemon takes the
+	 * largest over CPUs). First, as the per-CPU readers expect such a word. */
+	__u64 last_connect_ns;
+	__u64 attempts; /* CLOSE -> SYN_SENT */
+	__u64 established; /* SYN_SENT -> ESTABLISHED */
+	__u64 failed[TC_FAIL_MAX]; /* SYN_SENT -> CLOSE, by reason */
+	/* SYN retransmissions of the connects whose outcome was seen: the
+	 * socket's tcp_sock.total_retrans at the outcome (the handshake is all
+	 * it sent). */
+	__u64 syn_retransmits;
+	/* Time from SYN sent to established, of the established ones. */
+	struct tc_latency_hist latency;
+};
+
+/* A destination: the part of a connect key that the latency histograms and the DNS
+ * layer's activity are kept by (the daemon folds them out of the connect keys). */
 struct tc_latency_key {
 	__u8 daddr[16];
 	__u16 family;
@@ -103,11 +123,6 @@ struct tc_latency_key {
 	__u64 netns; /* as in tc_connect_key (0 unless TC_KEY_NETNS) */
 };
 
-struct tc_latency_hist {
-	__u64 count;
-	__u64 sum_ns;
-	__u64 buckets[TC_LAT_BUCKETS]; /* not cumulative */
-};
 
 /* What the connect stash keeps between SYN_SENT and the outcome. */
 struct tc_pending {
@@ -145,22 +160,20 @@ struct tc_stash_slot {
 enum tc_error {
 	TC_ERR_CONNECTS_FULL = 0, /* connect map full: attempt not counted per key */
 	TC_ERR_PENDING_FULL = 1, /* stash full: outcome and latency lost */
-	TC_ERR_LATENCY_FULL = 2, /* latency map full */
-	TC_ERR_OUTCOME_FULL = 3, /* outcome's key vanished and could not be re-added */
-	TC_ERR_DESTINATIONS_FULL = 4, /* DNS attribution's map full: connect not attributed */
-	TC_ERR_MAX = 5,
+	TC_ERR_OUTCOME_FULL = 2, /* outcome's key vanished and could not be re-added */
+	/* A retransmitted connect's start was overwritten: no latency observed. */
+	TC_ERR_START_LOST = 3,
+	TC_ERR_MAX = 4,
 };
 
 /*
- * Per destination (keyed like the latency map), written only when the daemon names
- * destinations by DNS: the time of the latest connect, for the answer-to-connect delay,
- * and a cumulative count, for attribution hits and misses. Kept out of
- * tc_connect_counts, which holds nothing but counters that the drain folds field by
- * field: a timestamp is not a counter. Per CPU: the daemon takes the largest
- * last_connect_ns and the sum of connects.
+ * A destination's connect activity, which the daemon folds from the connect keys'
+ * values (drain/destination_activity.h) for the DNS layer: the time of the latest
+ * connect, for the answer-to-connect delay, and a cumulative count, for attribution hits
+ * and misses. Not a kernel map's value.
  */
 struct tc_dest_activity {
-	__u64 last_connect_ns; /* bpf_ktime_get_ns() of the latest connect on this CPU */
+	__u64 last_connect_ns; /* bpf_ktime_get_ns() of the latest connect */
 	__u64 connects; /* cumulative */
 };
 

@@ -37,6 +37,12 @@
 #define TC_FILTER_MNTNSMAP32 (1u << 9)
 #define TC_FILTER_INCLUDE (1u << 10)
 #define TC_FILTER_EXCLUDE (1u << 11)
+/* The filters that read the connecting task: only CLOSE -> SYN_SENT runs in its
+ * context, so an outcome cannot apply them again (see TC_KEY_OF_TASK). */
+#define TC_FILTERS_OF_TASK                                                  \
+	(TC_FILTER_PID | TC_FILTER_UID | TC_FILTER_COMM | TC_FILTER_CGROUP |  \
+	 TC_FILTER_CGROUPMAP | TC_FILTER_CGROUPMAP32 | TC_FILTER_MNTNSMAP |   \
+	 TC_FILTER_MNTNSMAP32)
 
 /* Bits of tc_filter_config.families. */
 #define TC_FILTER_FAMILY_INET (1u << 0)

@@ -41,7 +41,6 @@ constexpr std::chrono::milliseconds kScrapeDrainWait{200};
 constexpr std::chrono::seconds kSweepInterval{60};
 // How often freed heap pages are given back to the kernel (malloc_trim) at most.
 constexpr std::chrono::seconds kTrimInterval{10};
-constexpr std::chrono::minutes kPendingMaxAge{10};
 
 std::vector<std::string> label_names(const LabelsConfig& labels) {
   std::vector<std::string> out;
@@ -98,6 +97,7 @@ class Daemon {
   FdStore fd_store_;
   std::unique_ptr<ConnectProbe> probe_;
   std::unique_ptr<SelfMetrics> self_;
+  uint64_t outcomes_written_off_reported_ = 0;
   std::shared_ptr<SeriesStore> store_;
   std::unique_ptr<Drain> drain_;
   std::unique_ptr<CgroupUnits> units_;
@@ -151,7 +151,6 @@ void Daemon::start_dns() {
 Status Daemon::attach_probe() {
   notify_.status("attaching probes");
   ConnectProbe::Options probe_options{config_.probes.backend, config_.probes.max_entries};
-  probe_options.track_destinations = dns_ != nullptr;
   // Filters and key fields are in place before the program is attached: nothing is
   // counted under anything else. A cgroup path or pinned map that cannot be used is a
   // start-up error, said once.
@@ -191,14 +190,17 @@ Status Daemon::start_drain() {
   drain_->set_key_netns(names_by_netns_);
   if (dns_) {
     // Every drain consumes the DNS ring before it reads a count (drain/drain.h); only the
-    // periodic ones walk the destinations map for the attribution metrics, which a
+    // periodic ones walk the destinations' activity for the attribution metrics, which a
     // scrape therefore does not wait for.
-    drain_->set_before_read(
-        [this](DrainKind kind) { dns_->before_drain(kind == DrainKind::kPeriodic); });
+    drain_->set_before_read([this](DrainKind) { dns_->before_drain(false); });
+    drain_->set_after_fold([this](DrainKind kind) {
+      if (kind == DrainKind::kPeriodic) dns_->attribute();
+    });
+    drain_->set_track_destinations(true);
     dns_->set_destination_reader(
-        [this](const DestinationVisitor& visit) { return probe_->read_destinations(visit); });
+        [this](const DestinationVisitor& visit) { return drain_->destinations().visit(visit); });
     dns_->set_destination_forgetter(
-        [this](const tc_latency_key& key) { return probe_->forget_destination(key); });
+        [this](const tc_latency_key& key) { return drain_->destinations().forget(key); });
     drain_->set_stale_checker([this](uint64_t netns, uint16_t family, const uint8_t(&addr)[16]) {
       return dns_->is_stale(netns, family, addr);
     });
@@ -250,8 +252,6 @@ void Daemon::after_drain() {
   self_->update_store(*store_);
   Drain::ExpiryStats expired = drain_->expiry_stats();
   self_->set_keys_expired("connects", expired.connect_keys_deleted);
-  self_->set_keys_expired("latency", expired.latency_keys_deleted);
-  if (dns_) self_->set_keys_expired("destinations", dns_->destinations_forgotten());
   if (pods_ && pods_->scans() > 0) self_->set_kubelet_log_entries_rejected(pods_->rejected());
   // A restarted unit has a new cgroup id.
   if (Status s = probe_->filters().refresh_cgroups(); !s)
@@ -271,17 +271,21 @@ void Daemon::after_drain() {
   sweep_pending();
 }
 
-// A SYN_SENT socket gives up after ~2 min with default retries; one still stashed after
-// 10 has had its outcome missed.
+// A SYN_SENT socket gives up after ~2 min with default retries; a connect still in
+// flight after kOutcomeMaxWait has had its outcome missed: in the stash, or in the
+// counts of a key (Drain::outcomes_written_off).
 void Daemon::sweep_pending() {
   if (std::chrono::steady_clock::now() < next_sweep_) return;
   next_sweep_ = std::chrono::steady_clock::now() + kSweepInterval;
   std::vector<tc_connect_key> deferred;
-  if (auto n = probe_->sweep_pending(kPendingMaxAge, &deferred); !n)
+  if (auto n = probe_->sweep_pending(kOutcomeMaxWait, &deferred); !n)
     spdlog::warn("sweeping the in-flight stash: {}", n.error().message);
   else if (n.value() > 0)
     self_->add_outcomes_lost(n.value());
   drain_->add_settled_attempts(deferred);
+  const uint64_t written_off = drain_->outcomes_written_off();
+  self_->add_outcomes_lost(written_off - outcomes_written_off_reported_);
+  outcomes_written_off_reported_ = written_off;
 }
 
 // Everything that needs privileges is done before this (attach) and in the web server's

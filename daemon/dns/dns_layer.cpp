@@ -162,8 +162,11 @@ void DnsLayer::before_drain(bool attribute) {
     std::lock_guard<std::mutex> lock(ingest_mu_);
     state_->queries.expire(now);
   }
-  if (!attribute) return;
-  if (Status s = state_->attribution->run(now); !s)
+  if (attribute) this->attribute();
+}
+
+void DnsLayer::attribute() {
+  if (Status s = state_->attribution->run(monotonic_ns()); !s)
     spdlog::warn("DNS attribution: {}", s.error().message);
 }
 

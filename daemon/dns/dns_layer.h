@@ -99,10 +99,13 @@ class DnsLayer {
 
   // The drain's first step: consume the capture, expire old answers and questions
   // asked longer than dns.lookup_timeout ago (unanswered lookups), and, when
-  // `attribute`, attribute the connects since the last attribution (a walk of the
-  // kernel's destinations map: the daemon does it in periodic drains only, so the
-  // attribution metrics trail the connect counts by up to a drain interval).
+  // `attribute`, attribute() (what the drains before this one folded).
   void before_drain(bool attribute = true);
+  // Attributes the connects since the last attribution: a walk of each destination's
+  // activity as the drains folded it (Drain::destinations). The daemon does it after the
+  // periodic drains' fold only, so the attribution metrics trail the connect counts by up
+  // to a drain interval.
+  void attribute();
   // Consumes what has been captured so far, at most drain_budget() packets and for at
   // most kDrainTime.
   void poll_now();

@@ -32,6 +32,13 @@ T growth(const T& now, const T* before) {
   return out;
 }
 
+// A connect key's growth: its latest attempt's time is a time, not a count.
+tc_connect_counts growth(const tc_connect_counts& now, const tc_connect_counts* before) {
+  tc_connect_counts d = growth<tc_connect_counts>(now, before);
+  d.last_connect_ns = d.attempts ? now.last_connect_ns : 0;
+  return d;
+}
+
 template <typename T>
 bool all_zero(const T& v) {
   Words<T> w;
@@ -58,12 +65,12 @@ Value track(State& state, const Key& key, const Value& value, SteadyTime now) {
 // grow since `cutoff`. What grew since the last read is folded with the final value first
 // (and makes its series current again). Returns how many keys went; a failed deletion is
 // counted in `delete_errors` and the key kept.
-template <typename Key, typename State, typename Take, typename Fold>
-uint64_t expire_idle_keys(State& state, SteadyTime cutoff, uint64_t& delete_errors, Take&& take,
-                          Fold&& fold) {
+template <typename Key, typename State, typename Keep, typename Take, typename Fold>
+uint64_t expire_idle_keys(State& state, SteadyTime cutoff, uint64_t& delete_errors, Keep&& keep,
+                          Take&& take, Fold&& fold) {
   std::vector<Key> idle;
   for (const auto& [key, t] : state.entries())
-    if (t.grown < cutoff) idle.push_back(key);
+    if (t.grown < cutoff && !keep(key, t.value)) idle.push_back(key);
   uint64_t deleted = 0;
   for (const Key& key : idle) {
     auto taken = take(key);
@@ -99,6 +106,13 @@ LatencyCounts to_latency(const tc_latency_hist& d) {
 }
 
 Family family_of(uint16_t af) { return af == TC_AF_INET6 ? Family::kIpv6 : Family::kIpv4; }
+
+// Attempts of a key without an outcome yet, less those written off: in flight.
+int64_t unanswered(const tc_connect_counts& c, uint64_t written_off) {
+  uint64_t outcomes = c.established + written_off;
+  for (uint64_t f : c.failed) outcomes += f;
+  return static_cast<int64_t>(c.attempts - outcomes);
+}
 
 // Keys the sweep settled, remembered for re-folds; beyond this they are only folded.
 constexpr size_t kMaxSettledKeys = 65536;
@@ -170,7 +184,7 @@ Drain::ExpiryStats Drain::expiry_stats() const {
 
 size_t Drain::tracked_keys() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return connects_.size() + latency_.size();
+  return connects_.size();
 }
 
 Status Drain::run_once(DrainKind kind) {
@@ -187,10 +201,10 @@ Status Drain::run_locked(DrainKind kind) {
   // show up later than the keyed ones made after it.
   Status errors = drain_errors();
   Status connects = drain_connects(now);
-  Status latency = drain_latency(now);
+  if (after_fold_) after_fold_(kind);
   // After the connects: an attempt counted at SYN_SENT has its series by now.
-  Status in_flight = drain_in_flight();
-  for (const Status* s : {&errors, &connects, &latency, &in_flight})
+  Status in_flight = drain_in_flight(now);
+  for (const Status* s : {&errors, &connects, &in_flight})
     if (!*s) return s->error();
   expire(now);
   return Ok{};
@@ -224,13 +238,11 @@ void Drain::fold_connect(const tc_connect_key& key, const tc_connect_counts& del
   if (stale_ && c.attempts > 0 && stale_(key.netns, key.family, key.daddr))
     store_->add_stale(labels, UnexpectedCounts{c.attempts}, now);
   store_->add_connects(labels, c, now);
-}
-
-void Drain::fold_latency(const tc_latency_key& key, const tc_latency_hist& delta, SteadyTime now) {
-  if (delta.count == 0) return;
-  store_->add_latency(
-      renderer_.latency_labels(key.family, key.daddr, name_of(key.netns, key.family, key.daddr)),
-      to_latency(delta), now);
+  if (delta.latency.count > 0)
+    store_->add_latency(renderer_.latency_labels(key.family, key.daddr, name),
+                        to_latency(delta.latency), now);
+  if (track_destinations_ && delta.attempts > 0)
+    destinations_.add(key, delta.attempts, delta.last_connect_ns);
 }
 
 Status Drain::drain_connects(SteadyTime now) {
@@ -243,23 +255,18 @@ Status Drain::drain_connects(SteadyTime now) {
   return s;
 }
 
-Status Drain::drain_latency(SteadyTime now) {
-  latency_.begin_walk();
-  Status s = source_.read_latency([&](const tc_latency_key& key, const tc_latency_hist& value) {
-    tc_latency_hist d = track(latency_, key, value, now);
-    if (!all_zero(d)) fold_latency(key, d, now);
-  });
-  latency_.end_walk(s.ok());
-  return s;
-}
-
-Status Drain::drain_in_flight() {
+Status Drain::drain_in_flight(SteadyTime now) {
   std::unordered_map<LabelValues, uint64_t, LabelValuesHash> by_labels;
-  Status s = source_.read_in_flight([&](const tc_connect_key& key) {
-    if (!counted(key)) return;
-    ++by_labels[renderer_.connect_labels(key, name_of(key.netns, key.family, key.daddr))];
-  });
-  if (!s) return s;
+  in_flight_from_counts_ = source_.in_flight_from_counts();
+  if (in_flight_from_counts_) {
+    in_flight_from_counts(now, by_labels);
+  } else {
+    Status s = source_.read_in_flight([&](const tc_connect_key& key) {
+      if (!counted(key)) return;
+      ++by_labels[renderer_.connect_labels(key, name_of(key.netns, key.family, key.daddr))];
+    });
+    if (!s) return s;
+  }
   // The connect series' caps: a label set that is no connect series (it went to the
   // overflow series) is in flight there too.
   SeriesStore::InFlight in_flight;
@@ -273,18 +280,48 @@ Status Drain::drain_in_flight() {
   return Ok{};
 }
 
+// Each key's attempts less its outcomes. A key that did not grow for kOutcomeMaxWait
+// with attempts still unanswered had their outcomes missed (a run the kernel skipped,
+// counted in the program's recursion misses): they are written off, counted, and leave
+// the gauge. An outcome without its attempt (the probe attached after the connect)
+// makes a key's difference negative: nothing is in flight there.
+void Drain::in_flight_from_counts(
+    SteadyTime now, std::unordered_map<LabelValues, uint64_t, LabelValuesHash>& by_labels) {
+  const SteadyTime stale = now - kOutcomeMaxWait;
+  for (const auto& [key, t] : connects_.entries()) {
+    auto off = written_off_.find(key);
+    const int64_t n = unanswered(t.value, off == written_off_.end() ? 0 : off->second);
+    if (n <= 0) continue;
+    if (t.grown < stale) {
+      written_off_[key] += static_cast<uint64_t>(n);
+      outcomes_written_off_ += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (!counted(key)) continue;
+    by_labels[renderer_.connect_labels(key, name_of(key.netns, key.family, key.daddr))] +=
+        static_cast<uint64_t>(n);
+  }
+}
+
 void Drain::expire(SteadyTime now) {
   if (idle_expiry_.count() <= 0) return;
   const SteadyTime cutoff = now - idle_expiry_;
-  // Kernel keys first, then series that did not grow go.
+  // Kernel keys first, then series that did not grow go. A key with connects in flight
+  // stays until they are answered or written off: its outcome would otherwise make a
+  // new key without their attempts.
   expiry_.connect_keys_deleted += expire_idle_keys<tc_connect_key>(
       connects_, cutoff, expiry_.delete_errors,
-      [&](const tc_connect_key& key) { return source_.take_connects(key); },
+      [&](const tc_connect_key& key, const tc_connect_counts& c) {
+        if (!in_flight_from_counts_) return false;
+        auto off = written_off_.find(key);
+        return unanswered(c, off == written_off_.end() ? 0 : off->second) > 0;
+      },
+      [&](const tc_connect_key& key) {
+        auto taken = source_.take_connects(key);
+        if (taken) written_off_.erase(key);
+        return taken;
+      },
       [&](const tc_connect_key& key, const tc_connect_counts& d) { fold_connect(key, d, now); });
-  expiry_.latency_keys_deleted += expire_idle_keys<tc_latency_key>(
-      latency_, cutoff, expiry_.delete_errors,
-      [&](const tc_latency_key& key) { return source_.take_latency(key); },
-      [&](const tc_latency_key& key, const tc_latency_hist& d) { fold_latency(key, d, now); });
   store_->expire_idle(cutoff);
 }
 
@@ -329,10 +366,11 @@ SeriesStore::Contents Drain::refold() const {
     if (allowlist_.enabled) c.unexpected_overflow = UnexpectedCounts{lost.attempts};
   }
   std::unordered_map<LabelValues, LatencyCounts, LabelValuesHash> latency;
-  for (const auto& [key, t] : latency_.entries()) {
-    if (t.value.count == 0) continue;
-    latency[renderer_.latency_labels(
-        key.family, key.daddr, name_of(key.netns, key.family, key.daddr))] += to_latency(t.value);
+  for (const auto& [key, t] : connects_.entries()) {
+    if (t.value.latency.count == 0 || !counted(key)) continue;
+    latency[renderer_.latency_labels(key.family, key.daddr,
+                                     name_of(key.netns, key.family, key.daddr))] +=
+        to_latency(t.value.latency);
   }
   for (auto& [labels, l] : latency) c.latency.emplace_back(labels, l);
   return c;

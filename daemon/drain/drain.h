@@ -14,6 +14,7 @@
 
 #include "bpf/walked_map.h"
 #include "config/config.h"
+#include "drain/destination_activity.h"
 #include "metrics/label_renderer.h"
 #include "metrics/self_metrics.h"
 #include "metrics/series_store.h"
@@ -23,9 +24,13 @@ namespace tcpconnect {
 
 // Which drain runs: the drain loop's periodic one (at most one per drain interval), or
 // one a scrape asked for in between. Work whose result may trail the counts by up to an
-// interval (DNS attribution's walk of the destinations map) is done in periodic drains
+// interval (DNS attribution's walk of the destinations' activity) is done in periodic drains
 // only, so that a scrape waits for the connect counts alone.
 enum class DrainKind { kPeriodic, kScrape };
+
+// A connect longer in flight than this has had its outcome missed (a SYN_SENT socket
+// gives up after about 2 minutes with the default retries).
+inline constexpr std::chrono::minutes kOutcomeMaxWait{10};
 
 using ConnectKeyHash = KernelKeyHash<tc_connect_key>;
 using ConnectKeyEq = KernelKeyEq<tc_connect_key>;
@@ -44,6 +49,9 @@ class Drain {
   // the DNS layer consumes its ring there, so that an answer is in the cache before the
   // connect it enabled is named (and attributes connects in periodic drains).
   void set_before_read(std::function<void(DrainKind)> hook) { before_read_ = std::move(hook); }
+  // Runs in every drain once the connect counts are folded (the destinations' activity
+  // included), before the in-flight gauge: DNS attribution reads that activity there.
+  void set_after_fold(std::function<void(DrainKind)> hook) { after_fold_ = std::move(hook); }
 
   // Whether a connect's destination (its namespace, as the namer takes it) is an
   // address DNS no longer gives (DnsLayer::is_stale). Its connect attempts that grew in
@@ -78,8 +86,7 @@ class Drain {
   // The namespace and pod lists of `filters` (FiltersConfig::counts_pod): connects of
   // other pods are not folded, which keeps the counts of every folded series exact (the
   // kernel keys connects by cgroup while any list is set). Applies to what is folded from
-  // now on, and to re-folds. The latency histograms are keyed by destination only and
-  // are not filtered by pod.
+  // now on, and to re-folds, latency histograms included.
   Status set_pod_filters(const FiltersConfig& filters);
   FiltersConfig pod_filters() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -96,12 +103,27 @@ class Drain {
 
   struct ExpiryStats {
     uint64_t connect_keys_deleted = 0;
-    uint64_t latency_keys_deleted = 0;
     uint64_t delete_errors = 0;
   };
   ExpiryStats expiry_stats() const;
-  // Kernel keys the drain tracks (what the connect and latency maps hold).
+  // Kernel keys the drain tracks (what the connect map holds).
   size_t tracked_keys() const;
+
+  // Each destination's activity, folded from the connect keys when enabled (the DNS
+  // layer's attribution reads it).
+  void set_track_destinations(bool on) {
+    std::lock_guard<std::mutex> lock(mu_);
+    track_destinations_ = on;
+  }
+  DestinationActivity& destinations() { return destinations_; }
+
+  // Connects whose outcome was missed, by every drain so far: with in-flight counts
+  // (ConnectSource::in_flight_from_counts), attempts of a key that did not grow for
+  // kOutcomeMaxWait and still lacked their outcomes, which leave the in-flight gauge.
+  uint64_t outcomes_written_off() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return outcomes_written_off_;
+  }
 
  private:
   template <typename V>
@@ -110,15 +132,15 @@ class Drain {
     SteadyTime grown{};
   };
   using ConnectState = WalkedMap<tc_connect_key, Tracked<tc_connect_counts>>;
-  using LatencyState = WalkedMap<tc_latency_key, Tracked<tc_latency_hist>>;
+  using KeyCounts = std::unordered_map<tc_connect_key, uint64_t, ConnectKeyHash, ConnectKeyEq>;
 
   Status run_locked(DrainKind kind);
   Status drain_connects(SteadyTime now);
-  Status drain_latency(SteadyTime now);
-  Status drain_in_flight();
+  Status drain_in_flight(SteadyTime now);
+  void in_flight_from_counts(SteadyTime now,
+                             std::unordered_map<LabelValues, uint64_t, LabelValuesHash>& by_labels);
   Status drain_errors();
   void fold_connect(const tc_connect_key& key, const tc_connect_counts& delta, SteadyTime now);
-  void fold_latency(const tc_latency_key& key, const tc_latency_hist& delta, SteadyTime now);
   void expire(SteadyTime now);
   SeriesStore::Contents refold() const;
   bool counted(const tc_connect_key& key) const;
@@ -138,6 +160,7 @@ class Drain {
   std::function<void()> pods_round_;
   FiltersConfig pod_filters_;
   std::function<void(DrainKind)> before_read_;
+  std::function<void(DrainKind)> after_fold_;
   std::function<SteadyTime()> clock_ = [] { return std::chrono::steady_clock::now(); };
   std::chrono::milliseconds idle_expiry_{0};
   bool configured_ = false;
@@ -146,9 +169,14 @@ class Drain {
   // the map does not change, no hash lookup per key and drain); after a complete walk,
   // keys it did not return are gone from the kernel and are dropped.
   ConnectState connects_;
-  LatencyState latency_;
   // Attempts settled by the sweep, per key: not in any kernel map, so kept for re-folds.
-  std::unordered_map<tc_connect_key, uint64_t, ConnectKeyHash, ConnectKeyEq> settled_;
+  KeyCounts settled_;
+  // Per key, attempts whose outcome was written off as missed (outcomes_written_off).
+  KeyCounts written_off_;
+  uint64_t outcomes_written_off_ = 0;
+  bool in_flight_from_counts_ = false;
+  bool track_destinations_ = false;
+  DestinationActivity destinations_;
   ErrorCounts errors_{};
   ExpiryStats expiry_;
 };

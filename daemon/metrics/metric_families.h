@@ -161,7 +161,7 @@ inline constexpr MetricDef kProgramRecursionMisses{
 inline constexpr MetricDef kOutcomesLost{
     "tcpconnect_connect_outcomes_lost_total", kCounter,
     "Connects whose outcome was never seen (still in flight after 10 minutes) and were "
-    "removed from the stash."};
+    "given up on."};
 inline constexpr MetricDef kReloadSuccessful{
     "tcpconnect_config_last_reload_successful", kGauge,
     "Whether the last configuration (re)load succeeded (1) or was rejected, the previous "

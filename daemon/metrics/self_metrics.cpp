@@ -13,10 +13,8 @@ const char* error_map_name(size_t i) {
       return "connects";
     case TC_ERR_PENDING_FULL:
       return "pending";
-    case TC_ERR_LATENCY_FULL:
-      return "latency";
-    case TC_ERR_DESTINATIONS_FULL:
-      return "destinations";
+    case TC_ERR_START_LOST:
+      return "starts";
     default:
       return "connects_outcome";
   }

@@ -77,8 +77,7 @@ Result<ConnectProbe::Skel> ConnectProbe::open_prepared(ProbeBackend backend,
   programs_of(skel.get()).load_only(backend);
 
   // Size the maps before load.
-  for (bpf_map* m : {skel->maps.connects, skel->maps.latency, skel->maps.pending,
-                     skel->maps.destinations}) {
+  for (bpf_map* m : {skel->maps.connects, skel->maps.pending}) {
     if (int err = bpf_map__set_max_entries(m, options.max_entries))
       return Error{explain("sizing map", err), -err};
   }
@@ -89,16 +88,17 @@ Result<ConnectProbe::Skel> ConnectProbe::open_prepared(ProbeBackend backend,
   if (int err = bpf_map__set_max_entries(skel->maps.stash, slots))
     return Error{explain("sizing map", err), -err};
   skel->rodata->stash_shift = 64 - static_cast<uint32_t>(std::countr_zero(slots));
+  // The start times of retransmitted connects: a slot per connect key the map can hold.
+  const uint32_t starts = std::bit_ceil(std::max<uint32_t>(options.max_entries, 2));
+  if (int err = bpf_map__set_max_entries(skel->maps.starts, starts))
+    return Error{explain("sizing map", err), -err};
+  skel->rodata->starts_shift = 64 - static_cast<uint32_t>(std::countr_zero(starts));
   for (Status s : {check_map_layout(skel->maps.connects, sizeof(tc_connect_key),
                                     sizeof(tc_connect_counts)),
-                   check_map_layout(skel->maps.latency, sizeof(tc_latency_key),
-                                    sizeof(tc_latency_hist)),
                    check_map_layout(skel->maps.stash, sizeof(uint32_t),
                                     sizeof(tc_stash_slot))}) {
     if (!s) return s.error();
   }
-
-  skel->rodata->track_destinations = options.track_destinations;
   return skel;
 }
 
@@ -159,37 +159,12 @@ PercpuMapReader& ConnectProbe::reader_of(std::unique_ptr<PercpuMapReader>& reade
 
 Status ConnectProbe::read_connects(
     const std::function<void(const tc_connect_key&, const tc_connect_counts&)>& visit) {
+  static_assert(offsetof(tc_connect_counts, last_connect_ns) == 0);
+  // The latest attempt is the largest over CPUs (word 0), everything else their sum.
   return read_percpu_counters(
-      reader_of<tc_connect_key, tc_connect_counts>(connects_reader_,
-                                                   bpf_map__fd(skel_->maps.connects)),
+      reader_of<tc_connect_key, tc_connect_counts>(
+          connects_reader_, bpf_map__fd(skel_->maps.connects), kConnectsMaxWords),
       visit);
-}
-
-Status ConnectProbe::read_latency(
-    const std::function<void(const tc_latency_key&, const tc_latency_hist&)>& visit) {
-  return read_percpu_counters(
-      reader_of<tc_latency_key, tc_latency_hist>(latency_reader_,
-                                                 bpf_map__fd(skel_->maps.latency)),
-      visit);
-}
-
-Status ConnectProbe::read_destinations(
-    const std::function<void(const tc_latency_key&, const tc_dest_activity&)>& visit) {
-  static_assert(sizeof(tc_dest_activity) == 2 * sizeof(uint64_t));
-  static_assert(offsetof(tc_dest_activity, last_connect_ns) == 0);
-  // A last-connect time is the largest over CPUs (word 0), the connects their sum. Batched:
-  // a walk with one get_next_key and one lookup per key cost two syscalls per destination
-  // on every drain (200k per scrape at 100k destinations).
-  return read_percpu_counters(
-      reader_of<tc_latency_key, tc_dest_activity>(
-          destinations_reader_, bpf_map__fd(skel_->maps.destinations), /*max_words=*/1),
-      visit);
-}
-
-Status ConnectProbe::forget_destination(const tc_latency_key& key) {
-  if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.destinations), &key) != 0 && errno != ENOENT)
-    return Error::from_errno("deleting from the destinations map", errno);
-  return Ok{};
 }
 
 ConnectProbe::StashMapping::~StashMapping() {

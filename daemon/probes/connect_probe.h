@@ -40,13 +40,13 @@ class ConnectProbe final : public ConnectSource {
   // socket's address) cost a cache miss on most connects; the pending hash takes the
   // connects in flight beyond them (see docs/benchmarks.md).
   static constexpr uint32_t kDefaultStashSlots = 512;
+  // The words of tc_connect_counts that are the largest over CPUs, not their sum
+  // (PercpuMapReader's max_words): last_connect_ns.
+  static constexpr uint64_t kConnectsMaxWords = 1;
 
   struct Options {
     ProbeBackend backend = ProbeBackend::kAuto;
     uint32_t max_entries = 16384;
-    // Keep per-destination activity (latest connect, count) for the DNS layer. Off, the
-    // program does not touch that map: a connect costs nothing more.
-    bool track_destinations = false;
     // Slots of the in-flight stash array, rounded up to a power of two (at least 2); 0:
     // kDefaultStashSlots, or max_entries rounded up if smaller. Fewer slots send more
     // connects in flight together to the overflow hash (tests use that).
@@ -83,8 +83,6 @@ class ConnectProbe final : public ConnectSource {
 
   Status read_connects(
       const std::function<void(const tc_connect_key&, const tc_connect_counts&)>& visit) override;
-  Status read_latency(
-      const std::function<void(const tc_latency_key&, const tc_latency_hist&)>& visit) override;
   Result<ErrorCounts> read_errors() override;
 
   // Deletes stash entries (array slots and overflow hash) of connects in flight for
@@ -99,17 +97,13 @@ class ConnectProbe final : public ConnectSource {
   ConnectFilters& filters();
   Status set_key_fields(uint32_t fields) override;
   Result<std::optional<tc_connect_counts>> take_connects(const tc_connect_key& key) override;
-  Result<std::optional<tc_latency_hist>> take_latency(const tc_latency_key& key) override;
   // The stash's entries, slots and overflow hash, read without claiming any: a slot
   // being written or given back during the read is not visited.
   Status read_in_flight(const std::function<void(const tc_connect_key&)>& visit) override;
-  // Per-destination activity (empty unless track_destinations): the latest connect is
-  // the largest over CPUs, the count the sum.
-  Status read_destinations(
-      const std::function<void(const tc_latency_key&, const tc_dest_activity&)>& visit);
-  // Deletes a destination's entry (gone already is not an error); the next connect to it
-  // makes a new one.
-  Status forget_destination(const tc_latency_key& key);
+  // Whether outcomes read their key from the socket (no field or filter of the task:
+  // TC_KEY_OF_TASK, TC_FILTERS_OF_TASK), as the settings and filter maps say now; the
+  // stash then holds no connect, and what is in flight is what the counts say.
+  bool in_flight_from_counts() override;
 
  private:
   using Skel = SkeletonPtr<connect_bpf>;
@@ -135,7 +129,7 @@ class ConnectProbe final : public ConnectSource {
   bool keep_attached_ = false;
   std::optional<ConnectFilters> filters_;
   bool lookup_and_delete_supported_ = true;
-  std::unique_ptr<PercpuMapReader> connects_reader_, latency_reader_, destinations_reader_;
+  std::unique_ptr<PercpuMapReader> connects_reader_;
   // The stash array, mapped into this process at the first sweep.
   struct StashMapping {
     void* addr = nullptr;

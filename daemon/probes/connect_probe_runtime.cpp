@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -15,7 +16,8 @@ namespace {
 
 constexpr int kEnotsupp = 524;  // the kernel's internal ENOTSUPP, as bpf() may return it
 
-// Deletes key from a per-CPU hash and returns its value summed over CPUs (V: u64s).
+// Deletes key from a per-CPU hash and returns its value summed over CPUs (V: u64s),
+// but the words in max_words (PercpuMapReader), which are the largest over CPUs.
 //
 // With BPF_MAP_LOOKUP_AND_DELETE_ELEM (per-CPU hashes: kernel 5.14) the copy and the
 // unlink happen under the bucket lock, so every increment made before the delete is in
@@ -24,7 +26,8 @@ constexpr int kEnotsupp = 524;  // the kernel's internal ENOTSUPP, as bpf() may 
 // element and is lost. Older kernels: read, then delete, then account what was read;
 // increments between the two system calls are lost.
 template <typename V>
-Result<std::optional<V>> take_percpu(int fd, const void* key, bool* lookup_and_delete) {
+Result<std::optional<V>> take_percpu(int fd, const void* key, bool* lookup_and_delete,
+                                     uint64_t max_words) {
   static_assert(sizeof(V) % sizeof(uint64_t) == 0);
   constexpr size_t kWords = sizeof(V) / sizeof(uint64_t);
   const int ncpus = libbpf_num_possible_cpus();
@@ -51,8 +54,12 @@ Result<std::optional<V>> take_percpu(int fd, const void* key, bool* lookup_and_d
       return Error::from_errno("deleting an idle key", errno);
   }
   uint64_t sum[kWords] = {};
-  for (int cpu = 0; cpu < ncpus; ++cpu)
-    for (size_t w = 0; w < kWords; ++w) sum[w] += buf[static_cast<size_t>(cpu) * kWords + w];
+  for (int cpu = 0; cpu < ncpus; ++cpu) {
+    for (size_t w = 0; w < kWords; ++w) {
+      const uint64_t v = buf[static_cast<size_t>(cpu) * kWords + w];
+      sum[w] = w < 64 && (max_words >> w & 1) ? std::max(sum[w], v) : sum[w] + v;
+    }
+  }
   V out;
   std::memcpy(&out, sum, sizeof(out));
   return std::optional<V>(out);
@@ -87,12 +94,16 @@ Status ConnectProbe::set_key_fields(uint32_t fields) {
 
 Result<std::optional<tc_connect_counts>> ConnectProbe::take_connects(const tc_connect_key& key) {
   return take_percpu<tc_connect_counts>(bpf_map__fd(skel_->maps.connects), &key,
-                                        &lookup_and_delete_supported_);
+                                        &lookup_and_delete_supported_, kConnectsMaxWords);
 }
 
-Result<std::optional<tc_latency_hist>> ConnectProbe::take_latency(const tc_latency_key& key) {
-  return take_percpu<tc_latency_hist>(bpf_map__fd(skel_->maps.latency), &key,
-                                      &lookup_and_delete_supported_);
+bool ConnectProbe::in_flight_from_counts() {
+  const uint32_t slot = 0;
+  tc_connect_settings s{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.settings), &slot, &s) != 0) return false;
+  tc_filter_config f{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.flt_cfg), &slot, &f) != 0) return false;
+  return !(s.key_fields & TC_KEY_OF_TASK) && !(f.flags & TC_FILTERS_OF_TASK);
 }
 
 }  // namespace tcpconnect

@@ -20,12 +20,10 @@ class ConnectSource {
  public:
   virtual ~ConnectSource() = default;
 
-  // Every key's cumulative counts, summed over CPUs.
+  // Every key's cumulative counts and latency, summed over CPUs (the latest attempt's
+  // time: the largest).
   virtual Status read_connects(
       const std::function<void(const tc_connect_key&, const tc_connect_counts&)>& visit) = 0;
-  // Every destination's cumulative latency histogram, summed over CPUs.
-  virtual Status read_latency(
-      const std::function<void(const tc_latency_key&, const tc_latency_hist&)>& visit) = 0;
   // Cumulative in-kernel error counters (map full and the like), indexed by tc_error.
   virtual Result<ErrorCounts> read_errors() = 0;
 
@@ -35,9 +33,9 @@ class ConnectSource {
   virtual Result<std::optional<tc_connect_counts>> take_connects(const tc_connect_key&) {
     return Error{"this source cannot delete keys"};
   }
-  virtual Result<std::optional<tc_latency_hist>> take_latency(const tc_latency_key&) {
-    return Error{"this source cannot delete keys"};
-  }
+  // Whether what is in flight is each key's attempts less its outcomes (the kernel reads
+  // outcomes' keys from the socket) rather than what read_in_flight() visits.
+  virtual bool in_flight_from_counts() { return false; }
   // The key of every connect in flight now (SYN sent, outcome not seen yet), once each.
   // A source that cannot tell visits none.
   virtual Status read_in_flight(const std::function<void(const tc_connect_key&)>& /*visit*/) {

@@ -575,56 +575,36 @@ TEST(ConnectProbeMapFullTest, CountsConnectsTheFullMapCouldNotKey) {
   EXPECT_GE(ours + outcome_full, static_cast<uint64_t>(kPorts));
 }
 
-// The DNS layer's per-destination map (sized like the connect map): destinations it has
-// no room for are counted, and a forgotten destination makes room for the next.
-TEST(ConnectProbeMapFullTest, DestinationsMapFullIsCountedAndForgettingMakesRoom) {
+// Each key's value holds the time of its latest attempt (CLOCK_MONOTONIC, what the
+// DNS layer's answer-to-connect delay is measured against), the latest over CPUs.
+TEST(ConnectProbeValueTest, LatestAttemptTimeIsInTheKeysValue) {
   TCPCONNECT_REQUIRE_ROOT();
-  constexpr uint32_t kMaxEntries = 4;
-  constexpr int kDestinations = 10;
-  const int pid = getpid();
-  auto ip = [&](int i) {
-    return "127.78." + std::to_string(pid % 250 + 1) + "." + std::to_string(i + 1);
-  };
-  std::vector<Listener> listeners;
-  for (int i = 0; i < kDestinations; ++i) listeners.push_back(listen_tcp(AF_INET, ip(i)));
-  ConnectProbe::Options options;
-  options.backend = ProbeBackend::kAuto;
-  options.max_entries = kMaxEntries;
-  options.track_destinations = true;
-  auto attached = ConnectProbe::attach(options);
+  const std::string ip = "127.79." + std::to_string(getpid() % 250 + 1) + ".1";
+  Listener listener = listen_tcp(AF_INET, ip);
+  auto attached = ConnectProbe::attach(ConnectProbe::Options{});
   ASSERT_TRUE(attached) << attached.error().message;
   ConnectProbe& probe = *attached.value();
-  auto before = probe.read_errors();
-  ASSERT_TRUE(before) << before.error().message;
-  for (int i = 0; i < kDestinations; ++i)
-    ASSERT_EQ(connect_and_accept(listeners[i], AF_INET, ip(i), 1), 1);
-  auto after = probe.read_errors();
-  ASSERT_TRUE(after) << after.error().message;
-
-  std::vector<tc_latency_key> held;
-  ASSERT_TRUE(probe.read_destinations([&](const tc_latency_key& k, const tc_dest_activity&) {
-    held.push_back(k);
-  }));
-  EXPECT_EQ(held.size(), kMaxEntries);
-  // Ours that found no room, plus any other process's: at least the difference.
-  const uint64_t full =
-      after.value()[TC_ERR_DESTINATIONS_FULL] - before.value()[TC_ERR_DESTINATIONS_FULL];
-  EXPECT_GE(full + kMaxEntries, static_cast<uint64_t>(kDestinations));
-  EXPECT_GT(full, 0u);
-
-  // Forget everything held: the next connect gets an entry of its own.
-  for (const tc_latency_key& k : held) ASSERT_TRUE(probe.forget_destination(k));
-  ASSERT_TRUE(probe.forget_destination(held.front()));  // already gone: not an error
-  ASSERT_EQ(connect_and_accept(listeners[0], AF_INET, ip(0), 1), 1);
-  bool found = false;
-  const KeyAddr first = key_addr(AF_INET, ip(0));
-  ASSERT_TRUE(probe.read_destinations([&](const tc_latency_key& k, const tc_dest_activity& a) {
-    if (k.family == TC_AF_INET && std::memcmp(k.daddr, first.data(), 16) == 0) {
-      found = true;
-      EXPECT_EQ(a.connects, 1u);
+  auto monotonic_ns = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+  };
+  uint64_t previous = 0;
+  for (int round = 0; round < 3; ++round) {
+    const uint64_t before = monotonic_ns();
+    ASSERT_EQ(connect_and_accept(listener, AF_INET, ip, 1), 1);
+    const uint64_t after = monotonic_ns();
+    uint64_t latest = 0, attempts = 0;
+    for (const auto& [k, c] : keys_with_dport(probe, listener.port)) {
+      latest = std::max<uint64_t>(latest, c.last_connect_ns);
+      attempts += c.attempts;
     }
-  }));
-  EXPECT_TRUE(found);
+    EXPECT_EQ(attempts, static_cast<uint64_t>(round + 1));
+    EXPECT_GE(latest, before);
+    EXPECT_LE(latest, after);
+    EXPECT_GT(latest, previous);
+    previous = latest;
+  }
 }
 
 }  // namespace
@@ -662,6 +642,15 @@ uint64_t in_flight_to(ConnectProbe& probe, uint16_t port) {
 
 class ConnectProbeInFlightTest : public ::testing::TestWithParam<ProbeBackend> {};
 
+// A key field of the task (here the uid) makes connects wait for their outcome in the
+// stash.
+ConnectProbe::Options stashing(ProbeBackend backend = ProbeBackend::kAuto) {
+  ConnectProbe::Options options;
+  options.backend = backend;
+  options.before_attach = [](ConnectProbe& p) { return p.set_key_fields(TC_KEY_UID); };
+  return options;
+}
+
 // Connects waiting for an answer are read from the stash, whichever program type stashed
 // them, and are no longer once their outcome (here: the application gave up) is seen.
 TEST_P(ConnectProbeInFlightTest, ConnectsWaitingForAnAnswerAreInFlight) {
@@ -669,10 +658,9 @@ TEST_P(ConnectProbeInFlightTest, ConnectsWaitingForAnAnswerAreInFlight) {
   std::string error;
   auto ns = testing::BlackholeNetns::create(&error);
   ASSERT_TRUE(ns) << error;
-  ConnectProbe::Options options;
-  options.backend = GetParam();
-  auto probe = ConnectProbe::attach(options);
+  auto probe = ConnectProbe::attach(stashing(GetParam()));
   ASSERT_TRUE(probe) << probe.error().message;
+  EXPECT_FALSE(probe.value()->in_flight_from_counts());
   const uint16_t port = testing::unlikely_port();
   EXPECT_EQ(in_flight_to(*probe.value(), port), 0u);
   std::vector<testing::Fd> held = hold_in_flight(*ns, port, 3);
@@ -685,6 +673,42 @@ TEST_P(ConnectProbeInFlightTest, ConnectsWaitingForAnAnswerAreInFlight) {
   auto keyed = testing::keys_with_dport(*probe.value(), port);
   ASSERT_EQ(keyed.size(), 1u);
   EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 3u);
+}
+
+// Without a key field or filter of the task, outcomes read their key from the socket
+// and nothing is stashed: each key's attempts less its outcomes are in flight, whichever
+// program type counted them.
+TEST_P(ConnectProbeInFlightTest, OutcomesKeyedFromTheSocketLeaveTheStashEmpty) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = testing::BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  ConnectProbe::Options options;
+  options.backend = GetParam();
+  auto probe = ConnectProbe::attach(options);
+  ASSERT_TRUE(probe) << probe.error().message;
+  ConnectProbe& p = *probe.value();
+  ASSERT_TRUE(p.set_key_fields(TC_KEY_NETNS | TC_KEY_NO_SADDR).ok());
+  EXPECT_TRUE(p.in_flight_from_counts());
+  const uint16_t port = testing::unlikely_port();
+  std::vector<testing::Fd> held = hold_in_flight(*ns, port, 3);
+  ASSERT_EQ(held.size(), 3u);
+  EXPECT_EQ(in_flight_to(p, port), 0u);
+  auto keyed = testing::keys_with_dport(p, port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.attempts, 3u);
+  EXPECT_EQ(testing::total_failed(keyed[0].second), 0u);
+  held.clear();
+  keyed = testing::keys_with_dport(p, port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.attempts, 3u);
+  EXPECT_EQ(keyed[0].second.failed[TC_FAIL_ABORTED], 3u);
+  EXPECT_EQ(p.sweep_pending(std::chrono::nanoseconds(0)).value(), 0u);
+  // A filter of the task makes it stash again.
+  FiltersConfig f;
+  f.pids = {static_cast<uint32_t>(getpid())};
+  ASSERT_TRUE(p.filters().apply(f).ok());
+  EXPECT_FALSE(p.in_flight_from_counts());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ConnectProbeInFlightTest,
@@ -701,7 +725,7 @@ TEST(ConnectProbeSweepTest, SweepRemovesStaleInFlightConnects) {
   std::string error;
   auto ns = testing::BlackholeNetns::create(&error);
   ASSERT_TRUE(ns) << error;
-  auto probe = ConnectProbe::attach({});
+  auto probe = ConnectProbe::attach(stashing());
   ASSERT_TRUE(probe) << probe.error().message;
   const uint16_t port = testing::unlikely_port();
   std::vector<testing::Fd> held = hold_in_flight(*ns, port, 2);
@@ -734,7 +758,7 @@ class ConnectProbeStashTest : public ::testing::Test {
     std::string error;
     ns_ = testing::BlackholeNetns::create(&error);
     ASSERT_TRUE(ns_) << error;
-    ConnectProbe::Options options;
+    ConnectProbe::Options options = stashing();
     options.stash_slots = 2;
     auto attached = ConnectProbe::attach(options);
     ASSERT_TRUE(attached) << attached.error().message;

@@ -51,15 +51,12 @@ KeyedCounts keys_with_dport(ConnectProbe& probe, uint16_t dport) {
 
 tc_latency_hist latency_of(ConnectProbe& probe, uint16_t family, const KeyAddr& daddr) {
   tc_latency_hist out{};
-  int seen = 0;
-  Status s = probe.read_latency([&](const tc_latency_key& k, const tc_latency_hist& h) {
-    if (k.family == family && key_addr(k.daddr) == daddr) {
-      out = h;
-      ++seen;
-    }
-  });
-  if (!s) throw std::runtime_error("read_latency: " + s.error().message);
-  if (seen > 1) throw std::runtime_error("latency map holds one destination twice");
+  for (const auto& [k, c] : all_keys(probe)) {
+    if (k.family != family || key_addr(k.daddr) != daddr) continue;
+    out.count += c.latency.count;
+    out.sum_ns += c.latency.sum_ns;
+    for (size_t i = 0; i < TC_LAT_BUCKETS; ++i) out.buckets[i] += c.latency.buckets[i];
+  }
   return out;
 }
 

@@ -31,7 +31,8 @@ using KeyedCounts = std::vector<std::pair<tc_connect_key, tc_connect_counts>>;
 KeyedCounts keys_with_dport(ConnectProbe& probe, uint16_t dport);
 // All keys of the connect map.
 KeyedCounts all_keys(ConnectProbe& probe);
-// The latency histogram of one destination (all zero when there is none).
+// The latency histogram of one destination, summed over its connect keys (all zero
+// when there is none).
 tc_latency_hist latency_of(ConnectProbe& probe, uint16_t family, const KeyAddr& daddr);
 
 uint64_t total_failed(const tc_connect_counts& c);

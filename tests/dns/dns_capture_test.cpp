@@ -102,9 +102,7 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     ASSERT_TRUE(dns4_ && dns6_ && setup_error_.empty()) << setup_error_;
     TCPCONNECT_SKIP_UNLESS_CAPTURE(GetParam());
 
-    ConnectProbe::Options po;
-    po.track_destinations = true;
-    auto probe = ConnectProbe::attach(po);
+    auto probe = ConnectProbe::attach(ConnectProbe::Options{});
     ASSERT_TRUE(probe) << probe.error().message;
     probe_ = std::move(probe).value();
     // Names are scoped to the network namespace of the lookup: connects keep theirs.
@@ -118,15 +116,19 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     ASSERT_TRUE(layer) << layer.error().message;
     dns_ = std::move(layer).value();
     ASSERT_EQ(dns_->method(), GetParam());
-    dns_->set_destination_reader(
-        [this](const DestinationVisitor& visit) { return probe_->read_destinations(visit); });
 
     LabelsConfig labels;
     labels.keep = {Label::kDaddr, Label::kDport, Label::kDnsName};
     drain_ = std::make_unique<Drain>(
         *probe_, store_, labels,
         [this](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns_->name_of(n, f, a); });
-    drain_->set_before_read([this](DrainKind) { dns_->before_drain(); });
+    // As the daemon wires it: the ring is consumed before the counts are read, and the
+    // connects are attributed once they are folded.
+    drain_->set_before_read([this](DrainKind) { dns_->before_drain(false); });
+    drain_->set_after_fold([this](DrainKind) { dns_->attribute(); });
+    drain_->set_track_destinations(true);
+    dns_->set_destination_reader(
+        [this](const DestinationVisitor& visit) { return drain_->destinations().visit(visit); });
     drain_->set_stale_checker(
         [this](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns_->is_stale(n, f, a); });
     store_->set_stale_enabled(true);

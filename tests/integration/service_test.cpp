@@ -399,7 +399,7 @@ TEST_P(FdStoreHandover, NextProcessAdoptsTheProbeAndNoConnectIsLost) {
   EXPECT_THAT(manager.removed, ::testing::ElementsAre("other.leftover"));
   std::vector<std::string> names = manager.names();
   EXPECT_THAT(names, ::testing::IsSupersetOf({"connect.link", "connect.prog",
-                                              "connect.map.connects", "connect.map.latency",
+                                              "connect.map.connects", "connect.map.starts",
                                               "connect.map.pending", "connect.map.stash",
                                               "connect.map.errors"}));
   std::string first_id = probe_id(port);

@@ -132,6 +132,132 @@ TEST_F(DrainTest, InFlightIsTheLatestDrainsCountUnderTheConnectCaps) {
   EXPECT_EQ(f.series[0].first, (LabelValues{"80"}));
 }
 
+// Where the kernel reads outcomes' keys from the socket, a key's connects in flight are
+// its attempts less its outcomes, under the same caps.
+TEST_F(DrainTest, InFlightFromCountsIsAttemptsLessOutcomes) {
+  LabelsConfig labels;
+  labels.keep = {Label::kDaddr};
+  Drain drain(source, store, labels);
+  ASSERT_TRUE(drain.configure(labels, AllowlistConfig{}).ok());
+  source.counts_in_flight = true;
+  source.in_flight = {v4_key("127.0.0.1", "127.0.0.9", 80)};  // not asked for
+  tc_connect_counts a = counts(5, 2, 1);
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), a},
+                     {v4_key("127.0.0.3", "127.0.0.2", 81), counts(2, 1)},
+                     {v4_key("127.0.0.1", "127.0.0.4", 80), counts(3, 3)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  SeriesStore::InFlight f = store->in_flight();
+  ASSERT_EQ(f.series.size(), 1u);
+  EXPECT_EQ(f.series[0].first, (LabelValues{"127.0.0.2"}));
+  EXPECT_EQ(f.series[0].second, 3u);
+  // An outcome whose attempt was never seen (the probe attached in between) takes
+  // nothing from another key.
+  source.connects[1].second = counts(2, 4);
+  ASSERT_TRUE(drain.run_once().ok());
+  f = store->in_flight();
+  ASSERT_EQ(f.series.size(), 1u);
+  EXPECT_EQ(f.series[0].second, 2u);
+}
+
+// Attempts a key still lacks outcomes for after kOutcomeMaxWait without growth had their
+// outcome missed: they leave the gauge, are counted once, and the key may expire; an
+// outcome that turns up late brings nothing back.
+TEST_F(DrainTest, UnansweredAttemptsOfAQuietKeyAreWrittenOffOnce) {
+  SteadyTime now = SteadyTime{} + std::chrono::hours(1);
+  Drain drain(source, store, LabelsConfig{});
+  drain.set_clock([&] { return now; });
+  drain.set_idle_expiry(std::chrono::seconds(1));
+  ASSERT_TRUE(drain.configure(LabelsConfig{}, AllowlistConfig{}).ok());
+  source.counts_in_flight = true;
+  const tc_connect_key k = v4_key("127.0.0.1", "127.0.0.2", 80);
+  source.connects = {{k, counts(3, 1)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  ASSERT_EQ(store->in_flight().series.size(), 1u);
+  EXPECT_EQ(store->in_flight().series[0].second, 2u);
+  // Idle for longer than the expiry, but connects are in flight: the key stays.
+  now += std::chrono::minutes(5);
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_TRUE(source.taken.empty());
+  EXPECT_EQ(store->in_flight().series[0].second, 2u);
+  EXPECT_EQ(drain.outcomes_written_off(), 0u);
+  now += kOutcomeMaxWait;
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_TRUE(store->in_flight().series.empty());
+  EXPECT_EQ(drain.outcomes_written_off(), 2u);
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_EQ(drain.outcomes_written_off(), 2u);
+  // Nothing in flight any more: the idle key goes.
+  now += std::chrono::seconds(2);
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_EQ(source.taken.size(), 1u);
+}
+
+// A key the stash holds connects of is expired when idle, as before: the stash, not the
+// counts, says what is in flight there.
+TEST_F(DrainTest, KeysExpireWhileTheStashHoldsTheirConnects) {
+  SteadyTime now = SteadyTime{} + std::chrono::hours(1);
+  Drain drain(source, store, LabelsConfig{});
+  drain.set_clock([&] { return now; });
+  drain.set_idle_expiry(std::chrono::seconds(1));
+  ASSERT_TRUE(drain.configure(LabelsConfig{}, AllowlistConfig{}).ok());
+  const tc_connect_key k = v4_key("127.0.0.1", "127.0.0.2", 80);
+  source.connects = {{k, counts(3, 1)}};
+  ASSERT_TRUE(drain.run_once().ok());
+  now += std::chrono::seconds(2);
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_EQ(source.taken.size(), 1u);
+}
+
+// The DNS layer's per-destination activity: each destination's attempts summed over its
+// keys and its latest attempt, growing only, also across a key's expiry; only when
+// asked for.
+TEST_F(DrainTest, DestinationActivityFoldsEachDestinationsKeys) {
+  SteadyTime now = SteadyTime{} + std::chrono::hours(1);
+  Drain drain(source, store, LabelsConfig{});
+  drain.set_clock([&] { return now; });
+  ASSERT_TRUE(drain.configure(LabelsConfig{}, AllowlistConfig{}).ok());
+  auto activity = [&] {
+    std::map<uint8_t, tc_dest_activity> out;
+    EXPECT_TRUE(drain.destinations()
+                    .visit([&](const tc_latency_key& k, const tc_dest_activity& a) {
+                      out[k.daddr[3]] = a;
+                    })
+                    .ok());
+    return out;
+  };
+  tc_connect_counts a = counts(2), b = counts(3), c = counts(1);
+  a.last_connect_ns = 100;
+  b.last_connect_ns = 200;
+  c.last_connect_ns = 150;
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), a},
+                     {v4_key("127.0.0.1", "127.0.0.2", 443), b},
+                     {v4_key("127.0.0.1", "127.0.0.3", 80), c}};
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_TRUE(activity().empty());
+  drain.set_track_destinations(true);
+  source.connects[0].second.attempts = 4;
+  source.connects[0].second.last_connect_ns = 300;
+  ASSERT_TRUE(drain.run_once().ok());
+  auto got = activity();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[2].connects, 2u);
+  EXPECT_EQ(got[2].last_connect_ns, 300u);
+  // A key expired and made anew counts from zero in the kernel, not here.
+  drain.set_idle_expiry(std::chrono::seconds(1));
+  now += std::chrono::seconds(2);
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_EQ(source.connects.size(), 0u);
+  tc_connect_counts again = counts(1);
+  again.last_connect_ns = 400;
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), again}};
+  ASSERT_TRUE(drain.run_once().ok());
+  got = activity();
+  EXPECT_EQ(got[2].connects, 3u);
+  EXPECT_EQ(got[2].last_connect_ns, 400u);
+  ASSERT_TRUE(drain.destinations().forget(tc_latency_key{}).ok());
+  EXPECT_EQ(drain.destinations().size(), 1u);
+}
+
 TEST_F(DrainTest, DroppedLabelsAggregate) {
   LabelsConfig labels;
   labels.keep = {Label::kDaddr};
@@ -273,17 +399,12 @@ TEST_F(DrainTest, NamerFillsDnsNameAndLatencyUsesNameOverAddress) {
               [](uint64_t, uint16_t, const uint8_t(&a)[16]) -> std::string {
                 return a[3] == 2 ? "db.example" : "";
               });
-  tc_latency_key named{}, unnamed{};
-  named.family = unnamed.family = TC_AF_INET;
-  named.daddr[0] = unnamed.daddr[0] = 127;
-  named.daddr[3] = 2;
-  unnamed.daddr[3] = 3;
-  tc_latency_hist h{};
-  h.count = 2;
-  h.sum_ns = 3000;
-  h.buckets[0] = 2;
-  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), counts(1)}};
-  source.latency = {{named, h}, {unnamed, h}};
+  tc_connect_counts c = counts(2, 2);
+  c.latency.count = 2;
+  c.latency.sum_ns = 3000;
+  c.latency.buckets[0] = 2;
+  source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), c},
+                     {v4_key("127.0.0.1", "127.0.0.3", 80), c}};
   ASSERT_TRUE(drain.run_once().ok());
   EXPECT_EQ(by_labels(*store).begin()->first[4], "db.example");
   std::map<LabelValues, uint64_t> lat;
@@ -343,7 +464,7 @@ struct KindLog {
 };
 
 // A scrape's drain folds the counts but is not the periodic one (which alone walks the
-// destinations map for DNS attribution): with an interval longer than the test, every
+// destinations' activity for DNS attribution): with an interval longer than the test, every
 // drain is a scrape's, and each is exact.
 TEST_F(DrainTest, LoopDrainsForScrapesAreNotPeriodic) {
   Drain drain(source, store, LabelsConfig{});

@@ -12,7 +12,6 @@ namespace tcpconnect::testing {
 class FakeConnectSource : public ConnectSource {
  public:
   std::vector<std::pair<tc_connect_key, tc_connect_counts>> connects;
-  std::vector<std::pair<tc_latency_key, tc_latency_hist>> latency;
   ErrorCounts errors{};
   bool fail_connects_after_one = false;
 
@@ -25,13 +24,11 @@ class FakeConnectSource : public ConnectSource {
     }
     return Ok{};
   }
-  Status read_latency(const std::function<void(const tc_latency_key&,
-                                               const tc_latency_hist&)>& visit) override {
-    for (const auto& [k, v] : latency) visit(k, v);
-    return Ok{};
-  }
   Result<ErrorCounts> read_errors() override { return errors; }
   std::vector<tc_connect_key> in_flight;
+  // Whether the drain takes what is in flight from the counts rather than `in_flight`.
+  bool counts_in_flight = false;
+  bool in_flight_from_counts() override { return counts_in_flight; }
   Status read_in_flight(const std::function<void(const tc_connect_key&)>& visit) override {
     for (const tc_connect_key& k : in_flight) visit(k);
     return Ok{};
@@ -52,15 +49,6 @@ class FakeConnectSource : public ConnectSource {
       return std::optional<tc_connect_counts>(v);
     }
     return std::optional<tc_connect_counts>();
-  }
-  Result<std::optional<tc_latency_hist>> take_latency(const tc_latency_key& key) override {
-    for (auto it = latency.begin(); it != latency.end(); ++it) {
-      if (std::memcmp(&it->first, &key, sizeof(key)) != 0) continue;
-      tc_latency_hist v = it->second;
-      latency.erase(it);
-      return std::optional<tc_latency_hist>(v);
-    }
-    return std::optional<tc_latency_hist>();
   }
   std::vector<uint32_t> key_fields_written;
   Status set_key_fields(uint32_t fields) override {

@@ -41,13 +41,6 @@ tc_connect_key v6_key(const char* saddr, const char* daddr, uint16_t dport) {
   return k;
 }
 
-tc_latency_key latency_key(const tc_connect_key& k) {
-  tc_latency_key l{};
-  std::memcpy(l.daddr, k.daddr, sizeof(l.daddr));
-  l.family = k.family;
-  return l;
-}
-
 // Connects of every shape the renderer writes: established, failed by several reasons,
 // SYN retransmissions, a latency histogram, one in flight, IPv4 and IPv6, named, unnamed
 // and stale destinations.
@@ -60,19 +53,18 @@ void fill_kernel(FakeConnectSource& source) {
   failing.failed[TC_FAIL_TIMEOUT] = 1;
   failing.failed[TC_FAIL_RESET] = 1;
   failing.syn_retransmits = 4;
+  tc_connect_counts named_counts = counts(12, 12);
+  named_counts.latency.count = 12;
+  named_counts.latency.sum_ns = 3'750'000;
+  named_counts.latency.buckets[0] = 8;
+  named_counts.latency.buckets[2] = 3;
+  named_counts.latency.buckets[5] = 1;
+  tc_connect_counts v6_counts = counts(3, 3);
+  v6_counts.latency.count = 3;
+  v6_counts.latency.sum_ns = 90'001;
+  v6_counts.latency.buckets[0] = 3;
   source.connects = {
-      {named, counts(12, 12)}, {refused, failing}, {stale, counts(2, 2)}, {v6, counts(3, 3)}};
-  tc_latency_hist h{};
-  h.count = 12;
-  h.sum_ns = 3'750'000;
-  h.buckets[0] = 8;
-  h.buckets[2] = 3;
-  h.buckets[5] = 1;
-  tc_latency_hist v6h{};
-  v6h.count = 3;
-  v6h.sum_ns = 90'001;
-  v6h.buckets[0] = 3;
-  source.latency = {{latency_key(named), h}, {latency_key(v6), v6h}};
+      {named, named_counts}, {refused, failing}, {stale, counts(2, 2)}, {v6, v6_counts}};
   source.in_flight = {refused};
   source.errors[TC_ERR_PENDING_FULL] = 5;
 }
@@ -89,8 +81,6 @@ void publish_store(SelfMetrics& self, const SeriesStore& store, const Drain& dra
   self.update_store(store);
   Drain::ExpiryStats expired = drain.expiry_stats();
   self.set_keys_expired("connects", expired.connect_keys_deleted);
-  self.set_keys_expired("latency", expired.latency_keys_deleted);
-  self.set_keys_expired("destinations", 2);
 }
 
 // DNS counters with fixed values (what the capture, parser and attribution would count).

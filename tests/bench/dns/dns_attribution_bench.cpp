@@ -102,7 +102,6 @@ int main(int argc, char** argv) {
   LabelsConfig labels;
   labels.keep = {Label::kDaddr, Label::kDport, Label::kDnsName};
   ConnectProbe::Options po;
-  po.track_destinations = true;
   po.before_attach = [&](ConnectProbe& unattached) {
     return unattached.set_key_fields(kernel_key_fields(labels, AllowlistConfig{}, true));
   };
@@ -122,12 +121,15 @@ int main(int argc, char** argv) {
   }
   DnsLayer& dns = *layer.value();
   ConnectProbe& cp = *probe.value();
-  dns.set_destination_reader([&](const DestinationVisitor& v) { return cp.read_destinations(v); });
   auto store = std::make_shared<SeriesStore>(1000000);
   Drain drain(cp, store, labels,
               [&](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns.name_of(n, f, a); });
   drain.set_key_netns(true);
-  drain.set_before_read([&](DrainKind) { dns.before_drain(); });
+  drain.set_before_read([&](DrainKind) { dns.before_drain(false); });
+  drain.set_after_fold([&](DrainKind) { dns.attribute(); });
+  drain.set_track_destinations(true);
+  dns.set_destination_reader(
+      [&](const DestinationVisitor& v) { return drain.destinations().visit(v); });
   (void)drain.run_once();  // earlier traffic is folded before ours
   SelfMetrics self;
   const auto start = std::chrono::steady_clock::now();

@@ -21,10 +21,8 @@ struct LoadedProbe {
   ProbeBackend backend;
 };
 
-std::optional<LoadedProbe> load_probe(const Config& c, ProbeBackend backend,
-                                      bool track_destinations, const char* what) {
+std::optional<LoadedProbe> load_probe(const Config& c, ProbeBackend backend, const char* what) {
   ConnectProbe::Options probe_options{backend, c.probes.max_entries};
-  probe_options.track_destinations = track_destinations;
   probe_options.before_attach = [&c](ConnectProbe& unattached) -> Status {
     if (Status s = unattached.filters().apply(c.filters); !s) return s;
     return unattached.set_key_fields(kernel_key_fields(c.labels, c.allowlist));
@@ -149,8 +147,7 @@ std::optional<std::pair<UniqueFd, ProgInfo>> second_instance(const Config& c,
                                                              const DaemonProbe& daemon,
                                                              const LinkInfo& link, int detach_err,
                                                              SeenObjects& seen) {
-  const bool dns_on = daemon.dns_method != "none" && !daemon.dns_method.empty();
-  auto probe = load_probe(c, daemon.backend, dns_on, "the second instance");
+  auto probe = load_probe(c, daemon.backend, "the second instance");
   if (!probe) return std::nullopt;
   auto info = probe->prog ? prog_info(probe->prog.get()) : std::nullopt;
   if (!info) {
@@ -277,7 +274,7 @@ std::optional<OnArm> alone_arm(const Config& c, SeenObjects& seen) {
     if (!loaded) return std::nullopt;
     dns = std::move(*loaded);
   }
-  auto probe = load_probe(c, c.probes.backend, c.dns.enabled, "the connect probe");
+  auto probe = load_probe(c, c.probes.backend, "the connect probe");
   if (!probe) return std::nullopt;
   auto connect = probe->prog ? prog_info(probe->prog.get()) : std::nullopt;
   if (!connect) {

@@ -123,6 +123,12 @@ got=$(attempts $closed_port)
 refused=$(sample tcpconnect_connect_failures_total "dport=\"$closed_port\"" 'reason="refused"')
 check count-refused "7 connects to a closed port: /metrics says $got, refused $refused" \
   test "$got" = 7 -a "$refused" = 7
+# The latency runs from the SYN's send time as the socket keeps it (read from the socket at
+# the outcome on this kernel too): each established connect observes a loopback time.
+lat_n=$(sample tcpconnect_connect_duration_seconds_count)
+lat_s=$(sample tcpconnect_connect_duration_seconds_sum)
+check latency "established connects timed: count $lat_n, sum $lat_s s" \
+  awk -v n="${lat_n:-0}" -v s="${lat_s:--1}" 'BEGIN { exit !(n >= 20 && s > 0 && s / n < 0.5) }'
 
 # --- handshake health: a listener whose accept queue is full drops SYNs -----------------
 # systemd holds the listening socket (backlog 1: two connections fit) for a service that

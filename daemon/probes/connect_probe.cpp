@@ -93,10 +93,9 @@ Result<ConnectProbe::Skel> ConnectProbe::open_prepared(ProbeBackend backend,
   if (int err = bpf_map__set_max_entries(skel->maps.starts, starts))
     return Error{explain("sizing map", err), -err};
   skel->rodata->starts_shift = 64 - static_cast<uint32_t>(std::countr_zero(starts));
-  for (Status s : {check_map_layout(skel->maps.connects, sizeof(tc_connect_key),
-                                    sizeof(tc_connect_counts)),
-                   check_map_layout(skel->maps.stash, sizeof(uint32_t),
-                                    sizeof(tc_stash_slot))}) {
+  for (Status s :
+       {check_map_layout(skel->maps.connects, sizeof(tc_connect_key), sizeof(tc_connect_counts)),
+        check_map_layout(skel->maps.stash, sizeof(uint32_t), sizeof(tc_stash_slot))}) {
     if (!s) return s.error();
   }
   return skel;

@@ -398,10 +398,10 @@ TEST_P(FdStoreHandover, NextProcessAdoptsTheProbeAndNoConnectIsLost) {
   ASSERT_TRUE(manager.wait_for("READY=1", 20s)) << manager.daemon_log();
   EXPECT_THAT(manager.removed, ::testing::ElementsAre("other.leftover"));
   std::vector<std::string> names = manager.names();
-  EXPECT_THAT(names, ::testing::IsSupersetOf({"connect.link", "connect.prog",
-                                              "connect.map.connects", "connect.map.starts",
-                                              "connect.map.pending", "connect.map.stash",
-                                              "connect.map.errors"}));
+  EXPECT_THAT(names,
+              ::testing::IsSupersetOf({"connect.link", "connect.prog", "connect.map.connects",
+                                       "connect.map.starts", "connect.map.pending",
+                                       "connect.map.stash", "connect.map.errors"}));
   std::string first_id = probe_id(port);
   ASSERT_FALSE(first_id.empty());
 

@@ -218,11 +218,10 @@ TEST_F(DrainTest, DestinationActivityFoldsEachDestinationsKeys) {
   ASSERT_TRUE(drain.configure(LabelsConfig{}, AllowlistConfig{}).ok());
   auto activity = [&] {
     std::map<uint8_t, tc_dest_activity> out;
-    EXPECT_TRUE(drain.destinations()
-                    .visit([&](const tc_latency_key& k, const tc_dest_activity& a) {
-                      out[k.daddr[3]] = a;
-                    })
-                    .ok());
+    EXPECT_TRUE(
+        drain.destinations()
+            .visit([&](const tc_latency_key& k, const tc_dest_activity& a) { out[k.daddr[3]] = a; })
+            .ok());
     return out;
   };
   tc_connect_counts a = counts(2), b = counts(3), c = counts(1);

@@ -8,7 +8,9 @@
 //   3. throughput with the exporter running over throughput without it, for a connect
 //      storm (closed with an RST: loads.h says why), small UDP datagrams and one TCP
 //      stream, in interleaved rounds (ABBA), with the statistics let go (their clock
-//      reads would slow every program).
+//      reads would slow every program); and, as the reference, throughput with
+//      bpftrace's one-liner running over the same rounds' without (run between the
+//      other two arms).
 // Prints median [min-max] over the rounds. The statistics are held through a
 // BPF_ENABLE_STATS fd (host_stats.h): kernel.bpf_stats_enabled is never written.
 // --short runs part 1 and 2 once, for a few seconds, for a CI log. A benchmark: it
@@ -231,6 +233,8 @@ constexpr int kLoads = 3;  // connect storm, UDP datagrams, TCP stream
 
 struct ThroughputFigures {
   Series rate[kLoads], per_cpu[kLoads], base[kLoads];
+  // bpftrace's one-liner over without, in the same rounds (when bpftrace is installed).
+  Series peer_rate[kLoads], peer_per_cpu[kLoads];
   int rounds = 0;
 };
 
@@ -263,6 +267,25 @@ std::string stats_sysctl() {
 
 double ratio(double with, double without) { return without > 0 ? with / without : 0; }
 
+// The loads with the exporter running, or with bpftrace's one-liner: "" or why not.
+std::string run_loads_with(const Options& o, const LoadNetns& netns, bool bpftrace,
+                           LoadRates& out) {
+  if (bpftrace) {
+    BpftraceProcess peer;
+    if (std::string err = peer.start(kOneLiner); !err.empty()) return err;
+    out = run_loads(o, netns);
+    return "";
+  }
+  ExporterUnderTest exporter;
+  if (std::string err = exporter.start(o.daemon, o.config); !err.empty()) return err;
+  {
+    const LoadNetns::Entered in(netns);
+    connect_storm_load(0.2, o.threads);
+  }
+  out = run_loads(o, netns);
+  return "";
+}
+
 std::string throughput_phase(const Options& o, Clock::time_point deadline, ThroughputFigures& f) {
   std::printf(
       "\nthroughput rounds (this run's statistics let go; kernel.bpf_stats_enabled=%s, "
@@ -271,19 +294,17 @@ std::string throughput_phase(const Options& o, Clock::time_point deadline, Throu
       stats_sysctl().c_str());
   LoadNetns netns;
   if (std::string err = netns.create(); !err.empty()) return err;
+  const bool have_bpftrace = !find_bpftrace().empty();
   for (int r = 0; r < o.rounds && Clock::now() < deadline; ++r) {
-    LoadRates with, without;
+    LoadRates with, without, peer;
     const bool exporter_first = r % 2 == 1;
     if (!exporter_first) without = run_loads(o, netns);
-    {
-      ExporterUnderTest exporter;
-      if (std::string err = exporter.start(o.daemon, o.config); !err.empty()) return err;
-      {
-        const LoadNetns::Entered in(netns);
-        connect_storm_load(0.2, o.threads);
-      }
-      with = run_loads(o, netns);
-    }
+    if (std::string err = run_loads_with(o, netns, false, with); !err.empty()) return err;
+    // bpftrace between the two: each arm's neighbours in time alternate over the rounds.
+    std::string peer_err = "not installed";
+    if (have_bpftrace) peer_err = run_loads_with(o, netns, true, peer);
+    if (have_bpftrace && !peer_err.empty())
+      std::printf("  note: bpftrace round %d: %s\n", r + 1, peer_err.c_str());
     if (exporter_first) without = run_loads(o, netns);
     std::printf(
         "  round %2d (%s first): %.0f / %.0f, %.0f / %.0f, %.0f / %.0f; per CPU s %.0f / %.0f, "
@@ -293,10 +314,17 @@ std::string throughput_phase(const Options& o, Clock::time_point deadline, Throu
         without.per_cpu[0], with.per_cpu[1], without.per_cpu[1], with.per_cpu[2] / 1e6,
         without.per_cpu[2] / 1e6, static_cast<long long>(time_wait_sockets()), loadavg().c_str());
     std::fflush(stdout);
+    if (peer_err.empty())
+      std::printf("    bpftrace: %.0f, %.0f, %.0f; per CPU s %.0f, %.0f, %.0f\n", peer.rate[0],
+                  peer.rate[1], peer.rate[2] / 1e6, peer.per_cpu[0], peer.per_cpu[1],
+                  peer.per_cpu[2] / 1e6);
     for (int i = 0; i < kLoads; ++i) {
       f.rate[i].add(ratio(with.rate[i], without.rate[i]));
       f.per_cpu[i].add(ratio(with.per_cpu[i], without.per_cpu[i]));
       f.base[i].add(i == 2 ? without.rate[i] / 1e6 : without.rate[i]);
+      if (!peer_err.empty()) continue;
+      f.peer_rate[i].add(ratio(peer.rate[i], without.rate[i]));
+      f.peer_per_cpu[i].add(ratio(peer.per_cpu[i], without.per_cpu[i]));
     }
     ++f.rounds;
   }
@@ -318,6 +346,11 @@ void print_throughput(const Options& o, const ThroughputFigures& f) {
   for (int i = 0; i < kLoads; ++i)
     std::printf("  %-34s %-20s %-20s %s %s\n", names[i], f.rate[i].text("%.3f").c_str(),
                 f.per_cpu[i].text("%.3f").c_str(), f.base[i].text("%.0f").c_str(), units[i]);
+  if (f.peer_rate[0].v.empty()) return;
+  std::printf("   bpftrace's one-liner / without, the same rounds (the reference)\n");
+  for (int i = 0; i < kLoads; ++i)
+    std::printf("  %-34s %-20s %s\n", names[i], f.peer_rate[i].text("%.3f").c_str(),
+                f.peer_per_cpu[i].text("%.3f").c_str());
 }
 
 int run(const Options& o) {

@@ -206,10 +206,7 @@ TEST_P(ConnectProbeTest, LatencyHistogramIsPerDestination) {
 // retransmissions included. A full accept queue drops the first SYN; the client sends it
 // again after the initial retransmission timeout (1 s), by when the queue has room, so
 // the observed latency is at least 1 s, and at most what the connect took as seen here.
-TEST_P(ConnectProbeTest, LatencyIncludesSynRetransmission) {
-  TCPCONNECT_REQUIRE_ROOT();
-  auto probe = attach_probe(GetParam());
-  ASSERT_TRUE(probe);
+void expect_latency_includes_syn_retransmission(ConnectProbe& probe) {
   const std::string ip = private_loopback();
   Listener l = listen_tcp(AF_INET, ip, 0);  // one connection waiting to be accepted fills it
   ASSERT_EQ(connect_once(AF_INET, ip, l.port), 0);
@@ -236,7 +233,7 @@ TEST_P(ConnectProbeTest, LatencyIncludesSynRetransmission) {
   ASSERT_EQ(getsockopt(fd.get(), IPPROTO_TCP, TCP_INFO, &info, &len), 0);
   ASSERT_GE(info.tcpi_total_retrans, 1u) << "the first SYN was not dropped: nothing to measure";
 
-  tc_latency_hist h = latency_of(*probe, TC_AF_INET, key_addr(AF_INET, ip));
+  tc_latency_hist h = latency_of(probe, TC_AF_INET, key_addr(AF_INET, ip));
   EXPECT_EQ(h.count, 2u);
   // The buckets above the one bounded by 1 s. The first connect took microseconds.
   constexpr uint64_t kBounds[] = {TC_LAT_BOUNDS_NS};
@@ -246,6 +243,68 @@ TEST_P(ConnectProbeTest, LatencyIncludesSynRetransmission) {
   EXPECT_EQ(over_1s, 1u);
   EXPECT_GE(h.sum_ns, 1000000000u);
   EXPECT_LE(h.sum_ns, took_ns + 100000000u);  // + the first connect's latency, generously
+}
+
+// Outcomes keyed from the socket: the retransmitted connect's start from its slot.
+TEST_P(ConnectProbeTest, LatencyIncludesSynRetransmission) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  expect_latency_includes_syn_retransmission(*probe);
+}
+
+// Keys waiting in the stash (a key field of the task): the start stashed with the key.
+TEST_P(ConnectProbeTest, LatencyIncludesSynRetransmissionWhenStashed) {
+  TCPCONNECT_REQUIRE_ROOT();
+  auto probe = attach_probe(GetParam());
+  ASSERT_TRUE(probe);
+  ASSERT_TRUE(probe->set_key_fields(TC_KEY_UID).ok());
+  ASSERT_FALSE(probe->in_flight_from_counts());
+  expect_latency_includes_syn_retransmission(*probe);
+}
+
+// A retransmitted connect's start waits in a slot that its socket's hash picks, which
+// other connects may take meanwhile; with two slots, a flood of them surely does. Its
+// outcome then observes no latency rather than a wrong one, and says so.
+TEST(ConnectProbeStartsTest, AStartOtherConnectsOverwroteIsCountedNotGuessed) {
+  TCPCONNECT_REQUIRE_ROOT();
+  ConnectProbe::Options options;
+  options.max_entries = 2;
+  auto attached = ConnectProbe::attach(options);
+  ASSERT_TRUE(attached) << attached.error().message;
+  ConnectProbe& probe = *attached.value();
+  const std::string ip = private_loopback();
+  Listener full = listen_tcp(AF_INET, ip, 0);  // one connection waiting fills it
+  ASSERT_EQ(connect_once(AF_INET, ip, full.port), 0);
+  Listener other = listen_tcp(AF_INET, ip);
+  auto before = probe.read_errors();
+  ASSERT_TRUE(before) << before.error().message;
+
+  int err = -1;
+  testing::Fd fd = testing::start_connect(AF_INET, ip, full.port, &err);
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(err, 0) << std::strerror(err);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(connect_and_accept(other, AF_INET, ip, 32), 32);
+  testing::drain_accepts(full);
+  pollfd p{fd.get(), POLLOUT, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "the retransmitted SYN was not answered";
+  socklen_t len = sizeof(err);
+  ASSERT_EQ(getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len), 0);
+  ASSERT_EQ(err, 0) << std::strerror(err);
+  tcp_info info{};
+  len = sizeof(info);
+  ASSERT_EQ(getsockopt(fd.get(), IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+  ASSERT_GE(info.tcpi_total_retrans, 1u) << "the first SYN was not dropped: nothing to measure";
+
+  auto after = probe.read_errors();
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_GE(after.value()[TC_ERR_START_LOST] - before.value()[TC_ERR_START_LOST], 1u);
+  auto keyed = testing::keys_with_dport(probe, full.port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.established, 2u);
+  EXPECT_EQ(keyed[0].second.latency.count, 1u);  // the first connect's only
+  EXPECT_LT(keyed[0].second.latency.sum_ns, 1000000000u);
 }
 
 // An established connect's SYN retransmissions are what the socket itself reports

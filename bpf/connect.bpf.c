@@ -93,6 +93,21 @@ const volatile __u32 starts_shift = 50;
 #define TC_START_TAG_SHIFT 24
 #define TC_START_UNIT_SHIFT 10
 
+/*
+ * Sockets of a simultaneous open (SYN_SENT -> SYN_RECV: only a connecting socket makes
+ * that transition), whose outcome leaves SYN_RECV. Where outcomes are keyed from the
+ * socket, this is what tells such an outcome from that of a server's Fast Open child,
+ * which is accept()ed while still in SYN_RECV and so also has its socket: a child's
+ * SYN_RECV -> ESTABLISHED is no connect of this host. LRU: an entry whose outcome was
+ * never seen makes room for newer ones.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} simultaneous SEC(".maps");
+
 /* Holds a socket's address for one instant: see sk_word(). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -142,7 +157,9 @@ static __always_inline void count_attempt(const struct tc_connect_key *key, __u6
 
 	if (c) {
 		TC_PERCPU_ADD(c->attempts, 1);
-		c->last_connect_ns = now_ns;
+		/* Only ever raised: an attempt settled late brings an older time. */
+		if (now_ns > c->last_connect_ns)
+			c->last_connect_ns = now_ns;
 	} else {
 		count_error(TC_ERR_CONNECTS_FULL);
 	}
@@ -476,7 +493,32 @@ static __always_inline void outcome_from_socket(const struct sock *sk, int newst
 		count_error(TC_ERR_OUTCOME_FULL);
 }
 
-static __always_inline void on_outcome(const struct sock *sk, int newstate,
+/*
+ * A transition out of SYN_SENT or SYN_RECV where outcomes are keyed from the socket:
+ * an outcome, the start of a simultaneous open, or a server's Fast Open child (ignored).
+ */
+static __always_inline void socket_outcome(const struct sock *sk, int oldstate, int newstate,
+					   __u32 fields, const bool btf)
+{
+	static const __u8 one = 1;
+	__u64 skw;
+
+	if (newstate == TCP_SYN_RECV) {
+		skw = sk_word(sk);
+		bpf_map_update_elem(&simultaneous, &skw, &one, BPF_ANY);
+		return;
+	}
+	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return;
+	if (oldstate == TCP_SYN_RECV) {
+		skw = sk_word(sk);
+		if (bpf_map_delete_elem(&simultaneous, &skw))
+			return;
+	}
+	outcome_from_socket(sk, newstate, fields, btf);
+}
+
+static __always_inline void on_outcome(const struct sock *sk, int oldstate, int newstate,
 				       const bool btf)
 {
 	static const struct tc_connect_counts zero_counts;
@@ -488,16 +530,16 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 	__u64 skw;
 	int taken;
 
-	/* SYN_SENT -> SYN_RECV (simultaneous open) is not an outcome yet. */
-	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
-		return;
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (cfg)
 		fields = cfg->key_fields;
 	if (from_socket(fields)) {
-		outcome_from_socket(sk, newstate, fields, btf);
+		socket_outcome(sk, oldstate, newstate, fields, btf);
 		return;
 	}
+	/* SYN_SENT -> SYN_RECV (simultaneous open) is not an outcome yet. */
+	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return;
 	skw = sk_word(sk);
 	taken = slot_take(slot_of(skw), skw, &p, true);
 	/* The daemon's sweep may have claimed it meanwhile. */
@@ -527,7 +569,8 @@ static __always_inline void on_outcome(const struct sock *sk, int newstate,
 	}
 	if (p.flags & TC_PENDING_ATTEMPT) {
 		TC_PERCPU_ADD(c->attempts, 1);
-		c->last_connect_ns = p.start_ns;
+		if (p.start_ns > c->last_connect_ns)
+			c->last_connect_ns = p.start_ns;
 	}
 	count_outcome(c, sk, newstate, p.start_ns, btf);
 }
@@ -538,7 +581,7 @@ static __always_inline int handle_state(const struct sock *sk, int oldstate,
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
 		on_connect(sk, btf);
 	else if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
-		on_outcome(sk, newstate, btf);
+		on_outcome(sk, oldstate, newstate, btf);
 	return 0;
 }
 

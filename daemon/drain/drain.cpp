@@ -32,9 +32,17 @@ T growth(const T& now, const T* before) {
   return out;
 }
 
-// A connect key's growth: its latest attempt's time is a time, not a count.
+// A connect key's growth: its latest attempt's time is a time, not a count, and takes no
+// part in telling a recreated key (only the counters do).
 tc_connect_counts growth(const tc_connect_counts& now, const tc_connect_counts* before) {
-  tc_connect_counts d = growth<tc_connect_counts>(now, before);
+  tc_connect_counts n = now;
+  n.last_connect_ns = 0;
+  tc_connect_counts b{};
+  if (before) {
+    b = *before;
+    b.last_connect_ns = 0;
+  }
+  tc_connect_counts d = growth<tc_connect_counts>(n, before ? &b : nullptr);
   d.last_connect_ns = d.attempts ? now.last_connect_ns : 0;
   return d;
 }

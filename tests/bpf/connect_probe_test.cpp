@@ -285,7 +285,16 @@ TEST(ConnectProbeStartsTest, AStartOtherConnectsOverwroteIsCountedNotGuessed) {
   ASSERT_TRUE(fd);
   ASSERT_EQ(err, 0) << std::strerror(err);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_EQ(connect_and_accept(other, AF_INET, ip, 32), 32);
+  // Held open together: 32 sockets at 32 addresses (one closed at a time would be reused
+  // for the next, at the same address, always taking the same slot).
+  std::vector<testing::Fd> flood;
+  for (int i = 0; i < 32; ++i) {
+    int e = -1;
+    flood.push_back(testing::start_connect(AF_INET, ip, other.port, &e));
+    ASSERT_TRUE(flood.back());
+    ASSERT_EQ(e, 0) << std::strerror(e);
+  }
+  testing::drain_accepts(other);
   testing::drain_accepts(full);
   pollfd p{fd.get(), POLLOUT, 0};
   ASSERT_EQ(poll(&p, 1, 10000), 1) << "the retransmitted SYN was not answered";
@@ -300,6 +309,7 @@ TEST(ConnectProbeStartsTest, AStartOtherConnectsOverwroteIsCountedNotGuessed) {
   auto after = probe.read_errors();
   ASSERT_TRUE(after) << after.error().message;
   EXPECT_GE(after.value()[TC_ERR_START_LOST] - before.value()[TC_ERR_START_LOST], 1u);
+  flood.clear();
   auto keyed = testing::keys_with_dport(probe, full.port);
   ASSERT_EQ(keyed.size(), 1u);
   EXPECT_EQ(keyed[0].second.established, 2u);

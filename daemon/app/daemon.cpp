@@ -198,9 +198,7 @@ Status Daemon::start_drain() {
     });
     drain_->set_track_destinations(true);
     dns_->set_destination_reader(
-        [this](const DestinationVisitor& visit) { return drain_->destinations().visit(visit); });
-    dns_->set_destination_forgetter(
-        [this](const tc_latency_key& key) { return drain_->destinations().forget(key); });
+        [this](const DestinationVisitor& visit) { return drain_->destinations().take(visit); });
     drain_->set_stale_checker([this](uint64_t netns, uint16_t family, const uint8_t(&addr)[16]) {
       return dns_->is_stale(netns, family, addr);
     });

@@ -1,11 +1,12 @@
-// Matches the kernel's per-destination connect activity against the DNS cache, once per
-// drain, after the ring has been consumed:
+// Matches each destination's connect activity since the previous run (the drain's
+// DestinationActivity) against the DNS cache, once per periodic drain, after the counts
+// are folded:
 // - metric::kDnsAttributions{result}: connects whose destination had a name
 //   (hit: an answer, or "localhost" for loopback) or none (miss), by connect count;
 // - metric::kDnsConnectDelay: for each destination connected to since the
 //   previous drain and named by an answer, the time from that answer to the latest of
 //   those connects (one observation per destination and drain: the kernel keeps a
-//   last-connect time per destination, not one per connect). An immediate
+//   last-connect time per connect key, not one per connect). An immediate
 //   resolve-then-connect observes microseconds; a connect long after the answer (a
 //   pooled connection, a long-lived cache in the application) observes its age, which
 //   is what the seed tool's "> 100 ms" note warned about: the name may be stale.
@@ -26,11 +27,10 @@
 
 namespace tcpconnect {
 
-// Visits every destination's activity (ConnectProbe::read_destinations).
+// Visits each destination's activity since the previous read, once
+// (DestinationActivity::take).
 using DestinationVisitor = std::function<void(const tc_latency_key&, const tc_dest_activity&)>;
 using DestinationReader = std::function<Status(const DestinationVisitor&)>;
-// Deletes a destination's kernel entry (ConnectProbe::forget_destination).
-using DestinationForgetter = std::function<Status(const tc_latency_key&)>;
 
 // Upper bounds (seconds) of the delay buckets; one more holds +Inf. 100 ms is one.
 inline constexpr std::array<double, 18> kDnsDelayBounds = {
@@ -50,17 +50,8 @@ class DnsAttribution {
   DnsAttribution(DnsCache& cache, DestinationReader reader)
       : cache_(cache), reader_(std::move(reader)) {}
 
-  // Folds the activity since the previous run. On a failed read nothing is lost: the
-  // next run sees the growth.
+  // Attributes the activity since the previous run.
   Status run(uint64_t now_ns);
-
-  // Destinations without a connect for `idle` are deleted from the kernel's map once
-  // their activity is folded, so that the map (sized like the connect map) keeps room
-  // for new ones; the next connect to one makes a new entry, which counts from zero. A
-  // connect in the instant between the read and the delete goes unattributed (hits and
-  // misses are short by it; its count is the connect map's, which is not touched).
-  void set_forgetter(DestinationForgetter forget, std::chrono::nanoseconds idle);
-  uint64_t forgotten() const { return forgotten_.load(std::memory_order_relaxed); }
 
   uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
@@ -69,12 +60,6 @@ class DnsAttribution {
  private:
   DnsCache& cache_;
   DestinationReader reader_;
-  DestinationForgetter forget_;
-  uint64_t idle_ns_ = 0;
-  std::atomic<uint64_t> forgotten_{0};
-  // Each destination's activity as last read, keyed as the kernel keys it, updated in
-  // place by every run (no map of 100k nodes built per drain).
-  WalkedMap<tc_latency_key, tc_dest_activity> previous_;
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};
   DnsDelayHistogram delay_;

@@ -39,7 +39,6 @@ DnsLayer::Options DnsLayer::options_from(const DnsConfig& config, size_t max_ser
 DnsLayer::DnsLayer(const Options& options)
     : state_(std::make_shared<DnsLayerState>(options.cache, options.queries, options.max_series)),
       ingest_(state_->cache, state_->stats, state_->queries, options.scoped, &state_->lookups),
-      destination_idle_(options.cache.max_age),
       stale_grace_ns_(static_cast<uint64_t>(std::max<int64_t>(0, options.stale_grace.count()))),
       poll_interval_(options.poll_interval),
       drain_budget_(
@@ -106,9 +105,6 @@ DnsLayer::~DnsLayer() {
 
 void DnsLayer::set_destination_reader(DestinationReader reader) { reader_ = std::move(reader); }
 
-void DnsLayer::set_destination_forgetter(DestinationForgetter forget) {
-  state_->attribution->set_forgetter(std::move(forget), destination_idle_);
-}
 
 bool DnsLayer::poll_for(size_t max, std::chrono::milliseconds time, bool yield_to_drains) {
   const auto deadline = std::chrono::steady_clock::now() + time;

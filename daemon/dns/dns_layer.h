@@ -90,12 +90,9 @@ class DnsLayer {
   // capabilities (they are per thread); polling needs none beyond CAP_BPF.
   Status start_poller();
 
-  // Where the kernel's per-destination activity comes from (set before the first drain).
+  // Where each destination's activity since the last attribution comes from (set before
+  // the first drain).
   void set_destination_reader(DestinationReader reader);
-  // How a destination's kernel entry is deleted once no connect went to it for as long
-  // as an answer is kept (dns.max_age): DnsAttribution::set_forgetter.
-  void set_destination_forgetter(DestinationForgetter forget);
-  uint64_t destinations_forgotten() const { return state_->attribution->forgotten(); }
 
   // The drain's first step: consume the capture, expire old answers and questions
   // asked longer than dns.lookup_timeout ago (unanswered lookups), and, when
@@ -157,7 +154,6 @@ class DnsLayer {
   // unanswered questions, which must happen even when no DNS packet arrives.
   std::mutex ingest_mu_;
   DestinationReader reader_;
-  std::chrono::nanoseconds destination_idle_;
   uint64_t stale_grace_ns_;
   std::unique_ptr<DnsCaptureSource> capture_;
   std::chrono::milliseconds poll_interval_;

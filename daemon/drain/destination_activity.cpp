@@ -21,15 +21,13 @@ void DestinationActivity::add(const tc_connect_key& key, uint64_t connects,
   a.last_connect_ns = std::max<uint64_t>(a.last_connect_ns, last_connect_ns);
 }
 
-Status DestinationActivity::visit(const Visitor& visit) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [key, activity] : by_destination_) visit(key, activity);
-  return Ok{};
-}
-
-Status DestinationActivity::forget(const tc_latency_key& key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  by_destination_.erase(key);
+Status DestinationActivity::take(const Visitor& visit) {
+  decltype(by_destination_) taken;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    taken.swap(by_destination_);
+  }
+  for (const auto& [key, activity] : taken) visit(key, activity);
   return Ok{};
 }
 

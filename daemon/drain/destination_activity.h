@@ -1,9 +1,10 @@
-// Each destination's connect activity (count and latest attempt), for the DNS layer's
-// attribution metrics (DnsAttribution). The kernel keeps the latest attempt in every
-// connect key's value; the drain folds each key's growth in here by destination (address,
-// family and network namespace as the key holds them), so that the kernel spends no map
-// operation of its own on destinations. Counts only grow: a connect key the drain expires
-// leaves what it folded here.
+// Each destination's connect activity (attempts and the latest one's time) since the DNS
+// layer's attribution last took it (DnsAttribution). The kernel keeps the latest attempt
+// in every connect key's value; the drain adds each key's growth in here by destination
+// (address, family and network namespace as the key holds them), so that the kernel
+// spends no map operation of its own on destinations. Holds only what grew since the
+// last take: at most the destinations of the connect keys folded in between, whatever
+// the traffic before.
 #pragma once
 
 #include <linux/types.h>
@@ -25,11 +26,8 @@ class DestinationActivity {
 
   // `connects` more attempts to the destination of `key`, the latest at last_connect_ns.
   void add(const tc_connect_key& key, uint64_t connects, uint64_t last_connect_ns);
-  // Every destination's cumulative activity.
-  Status visit(const Visitor& visit) const;
-  // Forgets a destination (an idle one: DnsAttribution::set_forgetter); its next attempt
-  // starts it again from zero.
-  Status forget(const tc_latency_key& key);
+  // Visits each destination's activity since the previous take, and starts over empty.
+  Status take(const Visitor& visit);
   size_t size() const;
 
   // The destination part of a connect key.

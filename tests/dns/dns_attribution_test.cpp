@@ -1,5 +1,6 @@
-// Attribution against a fake kernel: hits and misses by connect count, the delay
-// histogram, and the drain's ordering (DNS consumed before the counts are named).
+// Attribution against a fake activity source (what the drain folded since the previous
+// run): hits and misses by connect count, the delay histogram, and the drain's ordering
+// (DNS consumed before the counts are named).
 #include "dns/dns_attribution.h"
 
 #include <arpa/inet.h>
@@ -62,12 +63,13 @@ TEST_F(DnsAttributionTest, HitsAndMissesByConnectCount) {
   EXPECT_EQ(bucket_of(0.002), 1u);
 
   // Nothing new: nothing counted.
+  kernel.clear();
   ASSERT_TRUE(attribution.run(300 * kMs).ok());
   EXPECT_EQ(attribution.hits(), 7u);
   EXPECT_EQ(attribution.delay().count.load(), 1u);
 
   // Two more connects, the latest 5 s after the answer.
-  kernel[0].second = {100 * kMs + 5000 * kMs, 5};
+  kernel = {{dest("192.0.2.10"), {100 * kMs + 5000 * kMs, 2}}};
   ASSERT_TRUE(attribution.run(6000 * kMs).ok());
   EXPECT_EQ(attribution.hits(), 9u);
   EXPECT_EQ(attribution.delay().count.load(), 2u);
@@ -82,7 +84,8 @@ TEST_F(DnsAttributionTest, AnswerAfterTheConnectObservesNoDelay) {
   EXPECT_EQ(attribution.delay().count.load(), 0u);
 }
 
-TEST_F(DnsAttributionTest, RecreatedKernelEntryCountsFromZero) {
+// Each run counts what it is handed, once.
+TEST_F(DnsAttributionTest, EachRunCountsWhatItIsHanded) {
   kernel = {{dest("192.0.2.50"), {10, 10}}};
   ASSERT_TRUE(attribution.run(100).ok());
   kernel = {{dest("192.0.2.50"), {20, 2}}};
@@ -90,53 +93,6 @@ TEST_F(DnsAttributionTest, RecreatedKernelEntryCountsFromZero) {
   EXPECT_EQ(attribution.misses(), 12u);
 }
 
-// Idle destinations leave the kernel's map once folded; busy ones stay; a destination
-// deleted and connected to again counts from zero; a delete that fails is tried again.
-TEST_F(DnsAttributionTest, IdleDestinationsAreForgottenAfterFolding) {
-  std::vector<std::string> deleted;
-  bool fail_next = false;
-  attribution.set_forgetter(
-      [&](const tc_latency_key& k) -> Status {
-        if (fail_next) {
-          fail_next = false;
-          return Error{"refused"};
-        }
-        char text[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, k.daddr, text, sizeof(text));
-        deleted.push_back(text);
-        kernel.erase(std::remove_if(kernel.begin(), kernel.end(),
-                                    [&](const auto& e) {
-                                      return std::memcmp(e.first.daddr, k.daddr, 16) == 0;
-                                    }),
-                     kernel.end());
-        return Ok{};
-      },
-      std::chrono::seconds(10));
-  kernel = {{dest("192.0.2.1"), {1000 * kMs, 2}}, {dest("192.0.2.2"), {1000 * kMs, 3}}};
-  // First sight is growth, however old the last connect: folded, not deleted.
-  ASSERT_TRUE(attribution.run(20000 * kMs).ok());
-  EXPECT_EQ(attribution.misses(), 5u);
-  EXPECT_TRUE(deleted.empty());
-
-  // .2 is connected to again; .1 has been idle for 20 s (> 10 s), but the delete fails.
-  kernel[1].second = {20000 * kMs, 4};
-  fail_next = true;
-  ASSERT_TRUE(attribution.run(21000 * kMs).ok());
-  EXPECT_EQ(attribution.misses(), 6u);
-  EXPECT_TRUE(deleted.empty());
-  EXPECT_EQ(attribution.forgotten(), 0u);
-
-  // Tried again, and it goes; .2 was active 1 s ago and stays.
-  ASSERT_TRUE(attribution.run(21500 * kMs).ok());
-  EXPECT_EQ(deleted, std::vector<std::string>{"192.0.2.1"});
-  EXPECT_EQ(attribution.forgotten(), 1u);
-  EXPECT_EQ(attribution.misses(), 6u);
-
-  // A new connect to .1 makes a new entry: its one connect is counted once.
-  kernel.push_back({dest("192.0.2.1"), {30000 * kMs, 1}});
-  ASSERT_TRUE(attribution.run(30001 * kMs).ok());
-  EXPECT_EQ(attribution.misses(), 7u);
-}
 
 TEST(DrainOrderTest, DnsIsConsumedBeforeTheCountsAreNamed) {
   testing::FakeConnectSource source;

@@ -128,7 +128,7 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
     drain_->set_after_fold([this](DrainKind) { dns_->attribute(); });
     drain_->set_track_destinations(true);
     dns_->set_destination_reader(
-        [this](const DestinationVisitor& visit) { return drain_->destinations().visit(visit); });
+        [this](const DestinationVisitor& visit) { return drain_->destinations().take(visit); });
     drain_->set_stale_checker(
         [this](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns_->is_stale(n, f, a); });
     store_->set_stale_enabled(true);

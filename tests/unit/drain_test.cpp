@@ -208,19 +208,19 @@ TEST_F(DrainTest, KeysExpireWhileTheStashHoldsTheirConnects) {
   EXPECT_EQ(source.taken.size(), 1u);
 }
 
-// The DNS layer's per-destination activity: each destination's attempts summed over its
-// keys and its latest attempt, growing only, also across a key's expiry; only when
-// asked for.
+// The DNS layer's per-destination activity: each destination's attempts since the last
+// take summed over its keys, with the latest attempt's time; a key recreated after
+// expiry adds what it counted anew; a take leaves nothing behind; only when asked for.
 TEST_F(DrainTest, DestinationActivityFoldsEachDestinationsKeys) {
   SteadyTime now = SteadyTime{} + std::chrono::hours(1);
   Drain drain(source, store, LabelsConfig{});
   drain.set_clock([&] { return now; });
   ASSERT_TRUE(drain.configure(LabelsConfig{}, AllowlistConfig{}).ok());
-  auto activity = [&] {
+  auto take = [&] {
     std::map<uint8_t, tc_dest_activity> out;
     EXPECT_TRUE(
         drain.destinations()
-            .visit([&](const tc_latency_key& k, const tc_dest_activity& a) { out[k.daddr[3]] = a; })
+            .take([&](const tc_latency_key& k, const tc_dest_activity& a) { out[k.daddr[3]] = a; })
             .ok());
     return out;
   };
@@ -232,16 +232,25 @@ TEST_F(DrainTest, DestinationActivityFoldsEachDestinationsKeys) {
                      {v4_key("127.0.0.1", "127.0.0.2", 443), b},
                      {v4_key("127.0.0.1", "127.0.0.3", 80), c}};
   ASSERT_TRUE(drain.run_once().ok());
-  EXPECT_TRUE(activity().empty());
+  EXPECT_TRUE(take().empty());
   drain.set_track_destinations(true);
   source.connects[0].second.attempts = 4;
   source.connects[0].second.last_connect_ns = 300;
+  source.connects[1].second.attempts = 4;
+  source.connects[1].second.last_connect_ns = 250;
   ASSERT_TRUE(drain.run_once().ok());
-  auto got = activity();
+  auto got = take();
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[2].connects, 2u);
+  EXPECT_EQ(got[2].connects, 3u);
   EXPECT_EQ(got[2].last_connect_ns, 300u);
-  // A key expired and made anew counts from zero in the kernel, not here.
+  EXPECT_EQ(drain.destinations().size(), 0u);
+  // An older time written late (an attempt settled after a newer one) is no growth of
+  // its own and does not make the key look recreated.
+  source.connects[0].second.last_connect_ns = 50;
+  ASSERT_TRUE(drain.run_once().ok());
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ((by_labels(*store)[{"ipv4", "127.0.0.1", "127.0.0.2", "80", ""}].attempts), 4u);
+  // A key expired and made anew: its new attempts, once.
   drain.set_idle_expiry(std::chrono::seconds(1));
   now += std::chrono::seconds(2);
   ASSERT_TRUE(drain.run_once().ok());
@@ -250,11 +259,9 @@ TEST_F(DrainTest, DestinationActivityFoldsEachDestinationsKeys) {
   again.last_connect_ns = 400;
   source.connects = {{v4_key("127.0.0.1", "127.0.0.2", 80), again}};
   ASSERT_TRUE(drain.run_once().ok());
-  got = activity();
-  EXPECT_EQ(got[2].connects, 3u);
+  got = take();
+  EXPECT_EQ(got[2].connects, 1u);
   EXPECT_EQ(got[2].last_connect_ns, 400u);
-  ASSERT_TRUE(drain.destinations().forget(tc_latency_key{}).ok());
-  EXPECT_EQ(drain.destinations().size(), 1u);
 }
 
 TEST_F(DrainTest, DroppedLabelsAggregate) {

@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   drain.set_after_fold([&](DrainKind) { dns.attribute(); });
   drain.set_track_destinations(true);
   dns.set_destination_reader(
-      [&](const DestinationVisitor& v) { return drain.destinations().visit(v); });
+      [&](const DestinationVisitor& v) { return drain.destinations().take(v); });
   (void)drain.run_once();  // earlier traffic is folded before ours
   SelfMetrics self;
   const auto start = std::chrono::steady_clock::now();

@@ -115,11 +115,12 @@ LatencyCounts to_latency(const tc_latency_hist& d) {
 
 Family family_of(uint16_t af) { return af == TC_AF_INET6 ? Family::kIpv6 : Family::kIpv4; }
 
-// Attempts of a key without an outcome yet, less those written off: in flight.
-int64_t unanswered(const tc_connect_counts& c, uint64_t written_off) {
-  uint64_t outcomes = c.established + written_off;
+// Attempts of a key without an outcome yet, less its offset (attempts written off, or
+// outcomes whose attempt was never counted, negative): in flight.
+int64_t unanswered(const tc_connect_counts& c, int64_t offset) {
+  uint64_t outcomes = c.established;
   for (uint64_t f : c.failed) outcomes += f;
-  return static_cast<int64_t>(c.attempts - outcomes);
+  return static_cast<int64_t>(c.attempts - outcomes) - offset;
 }
 
 // Keys the sweep settled, remembered for re-folds; beyond this they are only folded.
@@ -288,20 +289,22 @@ Status Drain::drain_in_flight(SteadyTime now) {
   return Ok{};
 }
 
-// Each key's attempts less its outcomes. A key that did not grow for kOutcomeMaxWait
-// with attempts still unanswered had their outcomes missed (a run the kernel skipped,
-// counted in the program's recursion misses): they are written off, counted, and leave
-// the gauge. An outcome without its attempt (the probe attached after the connect)
-// makes a key's difference negative: nothing is in flight there.
+// Each key's attempts less its outcomes, less its offset. A key that did not grow for
+// kOutcomeMaxWait with attempts still unanswered had their outcomes missed (a run the
+// kernel skipped, counted in the program's recursion misses): they are written off,
+// counted, and leave the gauge. An outcome without its attempt (the probe attached
+// after the connect, a key expired between an attempt and its outcome) would make the
+// difference negative and hide connects in flight later: the offset takes it up.
 void Drain::in_flight_from_counts(
     SteadyTime now, std::unordered_map<LabelValues, uint64_t, LabelValuesHash>& by_labels) {
   const SteadyTime stale = now - kOutcomeMaxWait;
   for (const auto& [key, t] : connects_.entries()) {
-    auto off = written_off_.find(key);
-    const int64_t n = unanswered(t.value, off == written_off_.end() ? 0 : off->second);
+    auto off = in_flight_offset_.find(key);
+    const int64_t n = unanswered(t.value, off == in_flight_offset_.end() ? 0 : off->second);
+    if (n < 0) in_flight_offset_[key] += n;
     if (n <= 0) continue;
     if (t.grown < stale) {
-      written_off_[key] += static_cast<uint64_t>(n);
+      in_flight_offset_[key] += n;
       outcomes_written_off_ += static_cast<uint64_t>(n);
       continue;
     }
@@ -321,12 +324,12 @@ void Drain::expire(SteadyTime now) {
       connects_, cutoff, expiry_.delete_errors,
       [&](const tc_connect_key& key, const tc_connect_counts& c) {
         if (!in_flight_from_counts_) return false;
-        auto off = written_off_.find(key);
-        return unanswered(c, off == written_off_.end() ? 0 : off->second) > 0;
+        auto off = in_flight_offset_.find(key);
+        return unanswered(c, off == in_flight_offset_.end() ? 0 : off->second) > 0;
       },
       [&](const tc_connect_key& key) {
         auto taken = source_.take_connects(key);
-        if (taken) written_off_.erase(key);
+        if (taken) in_flight_offset_.erase(key);
         return taken;
       },
       [&](const tc_connect_key& key, const tc_connect_counts& d) { fold_connect(key, d, now); });

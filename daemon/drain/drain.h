@@ -171,8 +171,10 @@ class Drain {
   ConnectState connects_;
   // Attempts settled by the sweep, per key: not in any kernel map, so kept for re-folds.
   KeyCounts settled_;
-  // Per key, attempts whose outcome was written off as missed (outcomes_written_off).
-  KeyCounts written_off_;
+  // Per key, what its attempts less its outcomes are off from what is in flight:
+  // attempts written off as missed (outcomes_written_off), less outcomes whose attempt
+  // was never counted.
+  std::unordered_map<tc_connect_key, int64_t, ConnectKeyHash, ConnectKeyEq> in_flight_offset_;
   uint64_t outcomes_written_off_ = 0;
   bool in_flight_from_counts_ = false;
   bool track_destinations_ = false;

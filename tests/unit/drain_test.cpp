@@ -150,13 +150,18 @@ TEST_F(DrainTest, InFlightFromCountsIsAttemptsLessOutcomes) {
   ASSERT_EQ(f.series.size(), 1u);
   EXPECT_EQ(f.series[0].first, (LabelValues{"127.0.0.2"}));
   EXPECT_EQ(f.series[0].second, 3u);
-  // An outcome whose attempt was never seen (the probe attached in between) takes
-  // nothing from another key.
+  // Outcomes whose attempt was never seen (the probe attached in between) take nothing
+  // from another key, and hide no later connect in flight on their own.
   source.connects[1].second = counts(2, 4);
   ASSERT_TRUE(drain.run_once().ok());
   f = store->in_flight();
   ASSERT_EQ(f.series.size(), 1u);
   EXPECT_EQ(f.series[0].second, 2u);
+  source.connects[1].second = counts(3, 4);
+  ASSERT_TRUE(drain.run_once().ok());
+  f = store->in_flight();
+  ASSERT_EQ(f.series.size(), 1u);
+  EXPECT_EQ(f.series[0].second, 3u);
 }
 
 // Attempts a key still lacks outcomes for after kOutcomeMaxWait without growth had their

@@ -879,3 +879,94 @@ TEST_F(ConnectProbeStashTest, SweepClaimsSlotsAndOverflowAlike) {
 
 }  // namespace
 }  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+// A Fast Open connect from inside `ns` to kLocal:port carrying "x"; its fd, or an empty
+// one with *err set.
+testing::Fd fast_open_connect(const testing::BlackholeNetns& ns, uint16_t port, int* err) {
+  testing::Fd fd;
+  *err = -ns.run([&] {
+    fd = testing::Fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return -errno;
+    socklen_t len;
+    sockaddr_storage ss = testing::make_addr(AF_INET, testing::BlackholeNetns::kLocal, port, &len);
+    if (sendto(fd.get(), "x", 1, MSG_FASTOPEN, reinterpret_cast<sockaddr*>(&ss), len) != 1)
+      return -errno;
+    return 0;
+  });
+  return fd;
+}
+
+// A server's Fast Open child is accept()ed while still in SYN_RECV (its data came with
+// the SYN), so it has its socket when the client's ACK ends the handshake: that is an
+// inbound connection, no connect of this host, and counts nothing. A tenant running a
+// Fast Open server cannot make the connections it accepts count as connects (to any
+// address it likes) where outcomes are keyed from the socket. The client's ACK is held
+// back by a rule in the test's own namespace until the child was accepted.
+TEST(ConnectProbeFastOpenTest, AServersFastOpenChildIsNoConnect) {
+  TCPCONNECT_REQUIRE_ROOT();
+  std::string error;
+  auto ns = testing::BlackholeNetns::create(&error);
+  ASSERT_TRUE(ns) << error;
+  ASSERT_EQ(ns->exec("ip link set lo up").status, 0);  // kLocal to itself goes by lo
+  ASSERT_EQ(ns->exec("sysctl -qw net.ipv4.tcp_fastopen=3").status, 0);
+  auto probe = ConnectProbe::attach(ConnectProbe::Options{});
+  ASSERT_TRUE(probe) << probe.error().message;
+  ASSERT_TRUE(probe.value()->in_flight_from_counts());
+  const uint16_t port = testing::unlikely_port();
+  testing::Fd server;
+  ASSERT_EQ(ns->run([&] {
+    server = testing::Fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int qlen = 16;
+    socklen_t len;
+    sockaddr_storage ss = testing::make_addr(AF_INET, testing::BlackholeNetns::kLocal, port, &len);
+    if (!server || setsockopt(server.get(), IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)) ||
+        bind(server.get(), reinterpret_cast<sockaddr*>(&ss), len) || listen(server.get(), 16))
+      return -errno;
+    return 0;
+  }),
+            0);
+  // The first connect fetches the cookie; the second sends its data with the SYN.
+  int err = 0;
+  testing::Fd first = fast_open_connect(*ns, port, &err);
+  ASSERT_TRUE(first) << std::strerror(err);
+  testing::Fd first_child(accept4(server.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(first_child);
+  const std::string rule =
+      "INPUT -p tcp --dport " + std::to_string(port) + " --tcp-flags SYN,ACK,FIN,RST ACK -j DROP";
+  ASSERT_EQ(ns->exec("iptables -A " + rule).status, 0);
+  testing::Fd second = fast_open_connect(*ns, port, &err);
+  ASSERT_TRUE(second) << std::strerror(err);
+  pollfd p{server.get(), POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1) << "no Fast Open child to accept";
+  testing::Fd child(accept4(server.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(child);
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  ASSERT_EQ(getsockopt(child.get(), IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+  ASSERT_EQ(info.tcpi_state, TCP_SYN_RECV) << "the child was not accepted in SYN_RECV";
+  sockaddr_in client{};
+  socklen_t clen = sizeof(client);
+  ASSERT_EQ(getsockname(second.get(), reinterpret_cast<sockaddr*>(&client), &clen), 0);
+  // The server sends its SYN-ACK again (after a second); the client's ACK now passes.
+  ASSERT_EQ(ns->exec("iptables -D " + rule).status, 0);
+  for (int i = 0; i < 50 && info.tcpi_state != TCP_ESTABLISHED; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    len = sizeof(info);
+    ASSERT_EQ(getsockopt(child.get(), IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+  }
+  ASSERT_EQ(info.tcpi_state, TCP_ESTABLISHED) << "the handshake did not end";
+
+  // The two connects, established; nothing under the child's view of it (a "connect"
+  // to the client's port).
+  auto keyed = testing::keys_with_dport(*probe.value(), port);
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_EQ(keyed[0].second.attempts, 2u);
+  EXPECT_EQ(keyed[0].second.established, 2u);
+  EXPECT_TRUE(testing::keys_with_dport(*probe.value(), ntohs(client.sin_port)).empty());
+}
+
+}  // namespace
+}  // namespace tcpconnect

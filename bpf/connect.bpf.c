@@ -150,19 +150,24 @@ static __always_inline void count_error(__u32 which)
 		TC_PERCPU_ADD(*v, 1);
 }
 
-static __always_inline void count_attempt(const struct tc_connect_key *key, __u64 now_ns)
+/* One attempt, made at start_ns, into its key's value. */
+static __always_inline void add_attempt(struct tc_connect_counts *c, __u64 start_ns)
+{
+	TC_PERCPU_ADD(c->attempts, 1);
+	/* Only ever raised: an attempt settled late brings an older time. */
+	if (start_ns > c->last_connect_ns)
+		c->last_connect_ns = start_ns;
+}
+
+static __always_inline void count_attempt(const struct tc_connect_key *key, __u64 start_ns)
 {
 	static const struct tc_connect_counts zero;
 	struct tc_connect_counts *c = lookup_or_init(&connects, key, &zero);
 
-	if (c) {
-		TC_PERCPU_ADD(c->attempts, 1);
-		/* Only ever raised: an attempt settled late brings an older time. */
-		if (now_ns > c->last_connect_ns)
-			c->last_connect_ns = now_ns;
-	} else {
+	if (c)
+		add_attempt(c, start_ns);
+	else
 		count_error(TC_ERR_CONNECTS_FULL);
-	}
 }
 
 /* The optional parts of the key that the labels keep (process context only). */
@@ -327,19 +332,32 @@ static __always_inline bool from_socket(__u32 fields)
 	return !(fields & TC_KEY_OF_TASK) && !tc_filters_need_task();
 }
 
-/* A connect whose key has a field of the task: counted, and stashed for its outcome. */
+/*
+ * A connect's key as its socket holds it, with the optional `fields` filled: false when
+ * the socket is not IP or the filters leave the connect out. The outcome reads it again
+ * (from_socket) and so applies the same address and port filters.
+ */
+static __always_inline bool key_from_socket(const struct sock *sk, struct tc_connect_key *key,
+					    __u32 fields, const bool btf)
+{
+	if (read_addresses(sk, key, btf))
+		return false;
+	key->dport = read_dport(sk, btf);
+	if (!tc_filters_pass(key))
+		return false;
+	if (fields)
+		fill_key(key, sk, fields, btf);
+	return true;
+}
+
+/* A connect whose key has a field of the task (p->key filled): counted, and stashed for
+ * its outcome. */
 static __always_inline void connect_stashed(const struct sock *sk, struct tc_pending *p,
 					    __u32 fields, bool settle, const bool btf)
 {
 	__u64 skw = sk_word(sk), seen;
 	struct tc_stash_slot *slot = slot_of(skw);
 
-	/* Filtered out: neither counted nor stashed for an outcome. */
-	if (!tc_filters_pass(&p->key)) {
-		release_stashed(skw, true);
-		return;
-	}
-	fill_key(&p->key, sk, fields, btf);
 	if (settle)
 		release_stashed(skw, false);
 
@@ -363,25 +381,25 @@ static __always_inline void on_connect(const struct sock *sk, const bool btf)
 	struct tc_connect_settings *cfg;
 	struct tc_pending p = {};
 	__u32 zero = 0, fields = 0;
-	bool settle = false;
+	bool settle = false, stashed;
 
-	if (read_addresses(sk, &p.key, btf))
-		return;
-	p.key.dport = read_dport(sk, btf);
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (cfg) {
 		fields = cfg->key_fields;
 		settle = cfg->settle_deferred;
 	}
-	if (!from_socket(fields)) {
+	stashed = !from_socket(fields);
+	if (!key_from_socket(sk, &p.key, fields, btf)) {
+		/* Not counted. An entry this socket address left in the stash must not
+		 * take the outcome of this connect for its own. */
+		if (stashed)
+			release_stashed(sk_word(sk), true);
+		return;
+	}
+	if (stashed) {
 		connect_stashed(sk, &p, fields, settle, btf);
 		return;
 	}
-	/* Filtered out: not counted; its outcome applies the same filters. */
-	if (!tc_filters_pass(&p.key))
-		return;
-	if (fields)
-		fill_key(&p.key, sk, fields, btf);
 	p.start_ns = bpf_ktime_get_ns();
 	count_attempt(&p.key, p.start_ns);
 	remember_start(sk, p.start_ns);
@@ -479,13 +497,8 @@ static __always_inline void outcome_from_socket(const struct sock *sk, int newst
 	struct tc_connect_key key = {};
 	struct tc_connect_counts *c;
 
-	if (read_addresses(sk, &key, btf))
+	if (!key_from_socket(sk, &key, fields, btf))
 		return;
-	key.dport = read_dport(sk, btf);
-	if (!tc_filters_pass(&key))
-		return;
-	if (fields)
-		fill_key(&key, sk, fields, btf);
 	c = lookup_or_init(&connects, &key, &zero);
 	if (c)
 		count_outcome(c, sk, newstate, 0, btf);
@@ -567,11 +580,8 @@ static __always_inline void on_outcome(const struct sock *sk, int oldstate, int 
 		count_error(TC_ERR_OUTCOME_FULL);
 		return;
 	}
-	if (p.flags & TC_PENDING_ATTEMPT) {
-		TC_PERCPU_ADD(c->attempts, 1);
-		if (p.start_ns > c->last_connect_ns)
-			c->last_connect_ns = p.start_ns;
-	}
+	if (p.flags & TC_PENDING_ATTEMPT)
+		add_attempt(c, p.start_ns);
 	count_outcome(c, sk, newstate, p.start_ns, btf);
 }
 

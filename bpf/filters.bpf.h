@@ -171,11 +171,7 @@ static __always_inline bool tc_daddr_in(void *trie,
 	return bpf_map_lookup_elem(trie, &k) != NULL;
 }
 
-/*
- * Whether this connect is counted. key: family, daddr and dport (host order) as the
- * connect probe reads them; everything about the task is read here, and only for the
- * active filters.
- */
+/* Whether an active filter reads the connecting task (TC_FILTERS_OF_TASK). */
 static __always_inline bool tc_filters_need_task(void)
 {
 	__u32 zero = 0;
@@ -184,6 +180,11 @@ static __always_inline bool tc_filters_need_task(void)
 	return cfg && (cfg->flags & TC_FILTERS_OF_TASK);
 }
 
+/*
+ * Whether this connect is counted. key: family, daddr and dport (host order) as the
+ * connect probe reads them; everything about the task is read here, and only for the
+ * active filters.
+ */
 static __always_inline bool tc_filters_pass(const struct tc_connect_key *key)
 {
 	struct tc_filter_config *cfg;

@@ -192,7 +192,7 @@ Status Daemon::start_drain() {
     // Every drain consumes the DNS ring before it reads a count (drain/drain.h); only the
     // periodic ones walk the destinations' activity for the attribution metrics, which a
     // scrape therefore does not wait for.
-    drain_->set_before_read([this](DrainKind) { dns_->before_drain(false); });
+    drain_->set_before_read([this](DrainKind) { dns_->before_drain(); });
     drain_->set_after_fold([this](DrainKind kind) {
       if (kind == DrainKind::kPeriodic) dns_->attribute();
     });

@@ -150,7 +150,7 @@ void DnsLayer::poll_now() {
   turn_cv_.notify_all();
 }
 
-void DnsLayer::before_drain(bool attribute) {
+void DnsLayer::before_drain() {
   poll_now();
   const uint64_t now = monotonic_ns();
   state_->cache.expire(now);
@@ -158,7 +158,6 @@ void DnsLayer::before_drain(bool attribute) {
     std::lock_guard<std::mutex> lock(ingest_mu_);
     state_->queries.expire(now);
   }
-  if (attribute) this->attribute();
 }
 
 void DnsLayer::attribute() {

@@ -94,10 +94,9 @@ class DnsLayer {
   // the first drain).
   void set_destination_reader(DestinationReader reader);
 
-  // The drain's first step: consume the capture, expire old answers and questions
-  // asked longer than dns.lookup_timeout ago (unanswered lookups), and, when
-  // `attribute`, attribute() (what the drains before this one folded).
-  void before_drain(bool attribute = true);
+  // The drain's first step: consume the capture and expire old answers and questions
+  // asked longer than dns.lookup_timeout ago (unanswered lookups).
+  void before_drain();
   // Attributes the connects since the last attribution: a walk of each destination's
   // activity as the drains folded it (Drain::destinations). The daemon does it after the
   // periodic drains' fold only, so the attribution metrics trail the connect counts by up

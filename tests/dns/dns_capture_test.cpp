@@ -124,7 +124,7 @@ class DnsCaptureTest : public ::testing::TestWithParam<DnsCapture> {
         [this](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns_->name_of(n, f, a); });
     // As the daemon wires it: the ring is consumed before the counts are read, and the
     // connects are attributed once they are folded.
-    drain_->set_before_read([this](DrainKind) { dns_->before_drain(false); });
+    drain_->set_before_read([this](DrainKind) { dns_->before_drain(); });
     drain_->set_after_fold([this](DrainKind) { dns_->attribute(); });
     drain_->set_track_destinations(true);
     dns_->set_destination_reader(
@@ -267,7 +267,7 @@ TEST_P(DnsCaptureTest, CountsResponsesAndAttributions) {
   // A scrape's drain consumes the capture but leaves attribution to the periodic one.
   const uint64_t hits_before = st.attribution->hits();
   const uint64_t misses_before = st.attribution->misses();
-  dns_->before_drain(false);
+  dns_->before_drain();
   EXPECT_EQ(st.attribution->hits(), hits_before);
   EXPECT_EQ(st.attribution->misses(), misses_before);
   auto got = named(l.port);
@@ -314,7 +314,7 @@ TEST_P(DnsCaptureTest, LookupsByNameAndRcode) {
   ASSERT_TRUE(
       testing::dns_query(dns4_->address(), 53, missing, ns_t_a, GetParam() != DnsCapture::kFentry));
   ASSERT_TRUE(testing::dns_query(dns4_->address(), 53, "two.tcx.test", ns_t_a, false));
-  dns_->before_drain(false);
+  dns_->before_drain();
   EXPECT_EQ(lookups_of(st, missing, ns_t_a, ns_r_nxdomain), 2u);
   EXPECT_EQ(lookups_of(st, missing, ns_t_a, ns_r_noerror), 0u);
   // Others may look two.tcx.test up meanwhile (this suite's other tests do not run
@@ -399,7 +399,7 @@ TEST_P(DnsCaptureTest, RandomSubdomainFloodIsCapped) {
   for (int i = 0; i < kNames; ++i)
     ASSERT_TRUE(
         testing::dns_query(dns4_->address(), 53, "r" + std::to_string(i) + suffix, ns_t_a, false));
-  dns_->before_drain(false);
+  dns_->before_drain();
   size_t ours = 0;
   for (const auto& l : st.lookups.snapshot().lookups)
     ours += l.name.size() > suffix.size() &&
@@ -416,13 +416,13 @@ TEST_P(DnsCaptureTest, UnansweredLookupAfterTheTimeout) {
   const DnsLayerState& st = dns_->state();
   const std::string name = "silent" + std::to_string(getpid()) + ".tcx.test";
   EXPECT_FALSE(testing::dns_query(silent_ip_, silent_port_, name, ns_t_aaaa, false, 100));
-  dns_->before_drain(false);
+  dns_->before_drain();
   EXPECT_GE(st.queries.pending(), 1u);
   EXPECT_EQ(unanswered_of(st, name, ns_t_aaaa), 0u);
   // Bounded wait: the timeout, then at most 5 s more.
   for (int i = 0; i < 60 && unanswered_of(st, name, ns_t_aaaa) == 0; ++i) {
     usleep(100 * 1000);
-    dns_->before_drain(false);
+    dns_->before_drain();
   }
   EXPECT_EQ(unanswered_of(st, name, ns_t_aaaa), 1u);
   EXPECT_EQ(lookups_of(st, name, ns_t_aaaa, ns_r_noerror), 0u);

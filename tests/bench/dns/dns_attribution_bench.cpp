@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   Drain drain(cp, store, labels,
               [&](uint64_t n, uint16_t f, const uint8_t(&a)[16]) { return dns.name_of(n, f, a); });
   drain.set_key_netns(true);
-  drain.set_before_read([&](DrainKind) { dns.before_drain(false); });
+  drain.set_before_read([&](DrainKind) { dns.before_drain(); });
   drain.set_after_fold([&](DrainKind) { dns.attribute(); });
   drain.set_track_destinations(true);
   dns.set_destination_reader(

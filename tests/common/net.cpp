@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -99,6 +101,21 @@ void drain_accepts(const Listener& l) {
     close(c);
   }
   fcntl(l.fd.get(), F_SETFL, flags);
+}
+
+int finish_connect(const Fd& fd, uint32_t* total_retrans,
+                   std::chrono::steady_clock::time_point* ended) {
+  pollfd p{fd.get(), POLLOUT, 0};
+  if (poll(&p, 1, 10000) != 1) return -1;
+  if (ended) *ended = std::chrono::steady_clock::now();
+  int err = -1;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  tcp_info info{};
+  len = sizeof(info);
+  if (getsockopt(fd.get(), IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return errno;
+  *total_retrans = info.tcpi_total_retrans;
+  return err;
 }
 
 int connect_and_accept(const Listener& l, int family, const std::string& ip, int n) {

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -55,6 +56,13 @@ int connect_from_cgroup(const std::string& cgroup, uint16_t port, int n,
 
 // Accepts and closes whatever is pending on a listener (non-blocking).
 void drain_accepts(const Listener& l);
+
+// Waits up to 10 s for the non-blocking connect on `fd` to end. Returns -1 when it did
+// not, else its result (0, or the errno). When it ended: *total_retrans, the segments the
+// socket retransmitted (tcpi_total_retrans), and *ended (if given) the time it was seen
+// to end.
+int finish_connect(const Fd& fd, uint32_t* total_retrans,
+                   std::chrono::steady_clock::time_point* ended = nullptr);
 
 bool is_root();
 
